@@ -1,0 +1,34 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   install artlens and predict art styles with the built-in model (no data, no network)
+#   make test   install artlens with its test extras and run the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test install install-test bench default-model clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+install-test: $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[test]"
+
+demo: install
+	$(BIN)/artlens predict src/artlens/assets/examples --top-k 3
+
+test: install-test
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/frozen_cache.py
+	$(BIN)/python benchmarks/predict_throughput.py
+
+default-model: install
+	$(BIN)/python scripts/train_default_model.py
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

@@ -1,0 +1,225 @@
+"""The ``artlens`` command line: thin Typer commands that build a config and call one library function."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+import yaml
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from ..config import TrainConfig, load_config
+from ..errors import ArtlensError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Study artworks with deep learning: train, evaluate, predict and explain.")
+out_console = Console()
+err_console = Console(stderr=True)
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
+                        handlers=[RichHandler(console=err_console, show_path=False, show_time=False)], force=True)
+    for noisy in ("PIL", "matplotlib", "urllib3", "httpx", "huggingface_hub"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@app.callback()
+def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+    _setup_logging(verbose)
+
+
+def _csv_ints(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise ArtlensError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _csv_strs(text: str | None) -> list[str] | None:
+    return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _label_map(text: str | None) -> dict[str, str | None] | None:
+    """``--label-map FILE.yaml`` or ``--label-map 'old=new,drop='``."""
+    if text is None:
+        return None
+    path = Path(text)
+    if path.suffix.lower() in (".yaml", ".yml", ".json") or path.is_file():
+        if not path.is_file():
+            raise ArtlensError(f"{path}: label map file not found")
+        mapping = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(mapping, dict):
+            raise ArtlensError(f"{path}: label map must be a mapping of old label to new label")
+        return {str(k): (None if v in (None, "") else str(v)) for k, v in mapping.items()}
+    mapping = {}
+    for pair in text.split(","):
+        if "=" not in pair:
+            raise ArtlensError(f"--label-map: {pair!r} is not old=new")
+        old, new = pair.split("=", 1)
+        mapping[old.strip()] = new.strip() or None
+    return mapping
+
+
+def _override(raw: dict[str, Any], section: str | None, **values: Any) -> None:
+    target = raw.setdefault(section, {}) if section else raw
+    for key, value in values.items():
+        if value is not None:
+            target[key] = value
+
+
+@app.command()
+def train(
+    data: Annotated[Optional[str], typer.Option(help="Image folder (one sub-folder per label) or CSV/TSV manifest.")] = None,
+    backbone: Annotated[Optional[str], typer.Option(help="Backbone name (`artlens models`).")] = None,
+    strategy: Annotated[Optional[str], typer.Option(help="scratch | frozen | partial | full | two-phase")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Total epochs (all phases).")] = None,
+    out: Annotated[Optional[str], typer.Option(help="Run folder: checkpoints, reports, model bundle.")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="YAML recipe; flags given here override it.")] = None,
+    weights: Annotated[Optional[str], typer.Option(help="Pretrained weights: auto | hub | none | PATH.")] = None,
+    head: Annotated[Optional[str], typer.Option(help="linear | mlp")] = None,
+    hidden: Annotated[Optional[str], typer.Option(help="MLP hidden sizes, e.g. 512,128.")] = None,
+    dropout: Annotated[Optional[float], typer.Option()] = None,
+    head_norm: Annotated[Optional[str], typer.Option(help="none | batchnorm | layernorm")] = None,
+    style_stages: Annotated[Optional[str], typer.Option(help="Stage indices whose channel mean/std join the features, e.g. 1,2,3.")] = None,
+    unfreeze: Annotated[Optional[int], typer.Option(help="partial: number of last stages to train.")] = None,
+    unfreeze_layers: Annotated[Optional[str], typer.Option(help="partial: module names to train, e.g. layer3,layer4.")] = None,
+    head_epochs: Annotated[Optional[int], typer.Option(help="two-phase: head-only epochs.")] = None,
+    lr_factor: Annotated[Optional[float], typer.Option(help="two-phase: lr multiplier of phase 2.")] = None,
+    cache_views: Annotated[Optional[int], typer.Option(help="frozen: augmented views per image to cache.")] = None,
+    optimizer: Annotated[Optional[str], typer.Option(help="sgd | adam | adamw")] = None,
+    lr: Annotated[Optional[float], typer.Option()] = None,
+    weight_decay: Annotated[Optional[float], typer.Option()] = None,
+    momentum: Annotated[Optional[float], typer.Option()] = None,
+    scheduler: Annotated[Optional[str], typer.Option(help="none | step | plateau | cosine")] = None,
+    step_size: Annotated[Optional[int], typer.Option()] = None,
+    gamma: Annotated[Optional[float], typer.Option()] = None,
+    patience: Annotated[Optional[int], typer.Option(help="Early stopping patience in epochs (0 = off).")] = None,
+    monitor: Annotated[Optional[str], typer.Option(help="val_acc | val_loss")] = None,
+    class_weights: Annotated[Optional[str], typer.Option(help="none | balanced")] = None,
+    label_smoothing: Annotated[Optional[float], typer.Option()] = None,
+    augment: Annotated[Optional[str], typer.Option(help="none | flip | flip-rotate | aggressive")] = None,
+    batch_size: Annotated[Optional[int], typer.Option()] = None,
+    workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes.")] = None,
+    val_fraction: Annotated[Optional[float], typer.Option()] = None,
+    test_fraction: Annotated[Optional[float], typer.Option()] = None,
+    split_seed: Annotated[Optional[int], typer.Option(help="Seed of the train/val/test split.")] = None,
+    max_per_class: Annotated[Optional[int], typer.Option()] = None,
+    min_per_class: Annotated[Optional[int], typer.Option()] = None,
+    label_map: Annotated[Optional[str], typer.Option(help="YAML file or 'old=new,drop=' pairs.")] = None,
+    amp: Annotated[Optional[str], typer.Option(help="auto | on | off")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto | cpu | cuda | cuda:1")] = None,
+    seed: Annotated[Optional[int], typer.Option()] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")] = False,
+) -> None:
+    """Fine-tune (or train from scratch) a classifier on a folder or manifest of images."""
+    raw = load_config(config).to_dict() if config else {}
+    _override(raw, "data", path=data, augment=augment, batch_size=batch_size, num_workers=workers,
+              val_fraction=val_fraction, test_fraction=test_fraction, seed=split_seed,
+              max_per_class=max_per_class, min_per_class=min_per_class, label_map=_label_map(label_map))
+    _override(raw, "model", backbone=backbone, pretrained=weights, head=head, hidden=_csv_ints(hidden),
+              dropout=dropout, head_norm=head_norm, style_stages=_csv_ints(style_stages))
+    _override(raw, "strategy", name=strategy, unfreeze=unfreeze, unfreeze_layers=_csv_strs(unfreeze_layers),
+              head_epochs=head_epochs, lr_factor=lr_factor, cache_views=cache_views)
+    _override(raw, "optim", name=optimizer, lr=lr, weight_decay=weight_decay, momentum=momentum,
+              scheduler=scheduler, step_size=step_size, gamma=gamma)
+    _override(raw, None, epochs=epochs, out=out, patience=patience, monitor=monitor, class_weights=class_weights,
+              label_smoothing=label_smoothing, amp=amp, device=device, seed=seed, resume=resume or None)
+    cfg = TrainConfig.from_dict(raw)
+    if not cfg.data.path:
+        raise ArtlensError("--data is required (or data.path in the --config recipe)")
+    from ..train import fit
+
+    result = fit(cfg)
+    m = result.test_metrics
+    err_console.print(f"[bold green]done[/]: {m['split']} accuracy {m['accuracy']:.4f}"
+                      + (f", top-3 {m['top3']:.4f}" if "top3" in m else "")
+                      + f", macro-F1 {m['macro']['f1']:.4f}; bundle: {result.bundle}; "
+                      f"skipped images: {len(result.skipped)}")
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Optional[str], typer.Option(help="Model bundle folder (default: built-in style model).")] = None,
+    data: Annotated[str, typer.Option(help="Labelled image folder or manifest.")] = ...,
+    out: Annotated[str, typer.Option(help="Folder for report.json/.md and figures.")] = "artlens-eval",
+    split: Annotated[str, typer.Option(help="auto | all | train | val | test")] = "auto",
+    batch_size: Annotated[int, typer.Option()] = 32,
+    device: Annotated[str, typer.Option()] = "auto",
+) -> None:
+    """Accuracy, top-k, per-class precision/recall/F1, confusion matrix and worst mistakes."""
+    from ..evaluate import evaluate as run_evaluate
+
+    report = run_evaluate(model, data, out, split=split, batch_size=batch_size, device=device)
+    m = report["metrics"]
+    table = Table(title=report["title"])
+    for col in ("images", "accuracy", "top-3", "top-5", "macro F1", "weighted F1", "skipped"):
+        table.add_column(col)
+    table.add_row(str(report["n_evaluated"]), f"{m['accuracy']:.4f}", f"{m.get('top3', float('nan')):.4f}",
+                  f"{m.get('top5', float('nan')):.4f}", f"{m['macro']['f1']:.4f}", f"{m['weighted']['f1']:.4f}",
+                  str(len(report["skipped"])))
+    out_console.print(table)
+    out_console.print(f"report: {Path(out) / 'report.md'}")
+
+
+@app.command()
+def predict(
+    images: Annotated[list[str], typer.Argument(help="Image files and/or folders.")],
+    model: Annotated[Optional[str], typer.Option(help="Model bundle folder (default: built-in style model).")] = None,
+    top_k: Annotated[int, typer.Option(help="How many labels per image.")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    batch_size: Annotated[int, typer.Option()] = 32,
+    device: Annotated[str, typer.Option()] = "auto",
+) -> None:
+    """Predict labels for images (the built-in WikiArt style model unless --model is given)."""
+    from ..predict import Predictor
+
+    predictor = Predictor(model, device=device)
+    results, skipped = predictor(images, top_k=top_k, batch_size=batch_size, show_progress=not as_json and len(images) > 64)
+    for s in skipped:
+        err_console.print(f"[yellow]skipped[/] {s.path}: {s.reason}")
+    if as_json:
+        sys.stdout.write(json.dumps(results, indent=2) + "\n")
+        return
+    table = Table(title=f"model: {predictor.bundle.name}")
+    table.add_column("image")
+    for k in range(min(top_k, len(predictor.classes))):
+        table.add_column(f"#{k + 1}")
+    for r in results:
+        table.add_row(Path(r["path"]).name, *[f"{p['label']} {p['prob']:.2f}" for p in r["predictions"]])
+    out_console.print(table)
+
+
+@app.command()
+def models(
+    all_: Annotated[bool, typer.Option("--all", help="Also list every timm and torchvision name.")] = False,
+) -> None:
+    """List backbones and whether pretrained weights are available offline."""
+    from ..models import list_backbones
+
+    table = Table(title="backbones (any timm or torchvision name also works)")
+    for col in ("name", "source", "pretrained weights"):
+        table.add_column(col)
+    for info in list_backbones(include_all=all_):
+        table.add_row(info.name, info.source, info.weights)
+    out_console.print(table)
+
+
+def main() -> None:
+    """Entry point: one-line errors instead of tracebacks for user mistakes."""
+    try:
+        app()
+    except ArtlensError as err:
+        err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        err_console.print("interrupted; resume a training run with --resume")
+        raise SystemExit(130) from None

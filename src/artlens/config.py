@@ -1,0 +1,271 @@
+"""Typed configuration for every run kind, shared unchanged by the CLI, YAML recipes and the library.
+
+A :class:`TrainConfig` is what ``artlens train`` builds from its flags, what a recipe YAML
+deserialises into, and what :func:`artlens.fit` consumes; the same dict is stored in checkpoints and
+bundles, so a model always records exactly how it was made.
+
+>>> cfg = TrainConfig.from_dict({"data": {"path": "paintings/"}, "model": {"backbone": "resnet18"}})
+>>> cfg.strategy.name
+'full'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ArtlensError
+
+__all__ = [
+    "AUGMENT_PRESETS",
+    "DataConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "StrategyConfig",
+    "TrainConfig",
+    "load_config",
+]
+
+#: Training augmentation presets (see :mod:`artlens.data.transforms`).
+AUGMENT_PRESETS = ("none", "flip", "flip-rotate", "aggressive")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULERS = ("none", "step", "plateau", "cosine")
+
+
+def _check_choice(section: str, key: str, value: str, allowed: typing.Iterable[str]) -> None:
+    allowed = list(allowed)
+    if value not in allowed:
+        raise ArtlensError(f"{section}.{key}: {value!r} is not allowed; choose from: {', '.join(allowed)}")
+
+
+@dataclass
+class DataConfig:
+    """Where the images are and how they are split and sampled."""
+
+    path: str = ""
+    """An image-folder tree (one sub-folder per label, optional train/val/test level) or a CSV/TSV
+    manifest with ``path,label[,split]``."""
+    val_fraction: float = 0.1
+    """Share of each class held out for validation when the data has no split column."""
+    test_fraction: float = 0.1
+    """Share of each class held out for the final test when the data has no split column."""
+    seed: int = 0
+    """Seed of the stratified split (independent from the training seed, so the split stays put)."""
+    max_per_class: int | None = None
+    """Cap per class, drawn with ``seed`` before splitting; ``None`` keeps everything."""
+    min_per_class: int = 1
+    """Classes with fewer images are dropped (and reported)."""
+    label_map: dict[str, str | None] = field(default_factory=dict)
+    """Rename labels (``{"Post_Impressionism": "Impressionism"}``); a ``None`` value drops a label."""
+    augment: str = "flip"
+    """Training augmentation preset: one of ``AUGMENT_PRESETS``."""
+    batch_size: int = 32
+    num_workers: int = 2
+
+    def __post_init__(self) -> None:
+        _check_choice("data", "augment", self.augment, AUGMENT_PRESETS)
+        for key in ("val_fraction", "test_fraction"):
+            value = getattr(self, key)
+            if not 0.0 <= value < 1.0:
+                raise ArtlensError(f"data.{key}: {value} must be in [0, 1)")
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise ArtlensError("data.val_fraction + data.test_fraction must leave images for training")
+        if self.batch_size < 1:
+            raise ArtlensError(f"data.batch_size: {self.batch_size} must be >= 1")
+
+
+@dataclass
+class ModelConfig:
+    """Which network: backbone, where its weights come from, and the head on top."""
+
+    backbone: str = "efficientnet_lite0"
+    """Any name from ``artlens models``: artlens' own, timm, or torchvision (``torchvision/alexnet``)."""
+    pretrained: str = "auto"
+    """``auto`` (offline package or the hub), ``hub``, ``none``, or a path to a weights file."""
+    head: str = "linear"
+    """``linear`` or ``mlp``."""
+    hidden: list[int] = field(default_factory=list)
+    """Hidden sizes of the ``mlp`` head."""
+    dropout: float = 0.0
+    """Dropout before each linear layer of the head."""
+    head_norm: str = "none"
+    """Normalise the embedding before the head: ``none``, ``batchnorm`` or ``layernorm``."""
+    style_stages: list[int] = field(default_factory=list)
+    """Backbone stages whose per-channel mean and std are appended to the pooled features
+    (the Gatys/AdaIN style statistics); empty means plain global pooling."""
+
+    def __post_init__(self) -> None:
+        _check_choice("model", "head_norm", self.head_norm, ("none", "batchnorm", "layernorm"))
+        if not 0.0 <= self.dropout < 1.0:
+            raise ArtlensError(f"model.dropout: {self.dropout} must be in [0, 1)")
+
+
+@dataclass
+class StrategyConfig:
+    """How much of the backbone is trained (see :mod:`artlens.models.strategies`)."""
+
+    name: str = "full"
+    """``scratch``, ``frozen``, ``partial``, ``full`` or ``two-phase``."""
+    unfreeze: int = 1
+    """``partial``: number of last backbone stages to train."""
+    unfreeze_layers: list[str] = field(default_factory=list)
+    """``partial``: module names (prefixes) to train instead of the last ``unfreeze`` stages."""
+    head_epochs: int = 3
+    """``two-phase``: epochs of head-only training before everything is unfrozen."""
+    lr_factor: float = 0.1
+    """``two-phase``: learning-rate multiplier of the second (whole-network) phase."""
+    cache_views: int = 1
+    """``frozen``/``two-phase``: augmented views per training image whose features are cached once
+    (1 = the un-augmented image only); each epoch samples one view per image."""
+
+    def __post_init__(self) -> None:
+        from .models.strategies import STRATEGIES  # local: strategies import config
+
+        if self.name not in STRATEGIES:
+            raise ArtlensError(STRATEGIES.unknown_message(self.name).replace("unknown", "strategy.name: unknown", 1))
+        if self.cache_views < 1:
+            raise ArtlensError(f"strategy.cache_views: {self.cache_views} must be >= 1")
+
+
+@dataclass
+class OptimConfig:
+    """Optimizer and learning-rate schedule."""
+
+    name: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    scheduler: str = "cosine"
+    step_size: int = 5
+    """``step``: epochs between decays."""
+    gamma: float = 0.1
+    """``step`` and ``plateau``: decay factor."""
+    plateau_patience: int = 2
+    min_lr: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_choice("optim", "name", self.name, OPTIMIZERS)
+        _check_choice("optim", "scheduler", self.scheduler, SCHEDULERS)
+        if self.lr <= 0:
+            raise ArtlensError(f"optim.lr: {self.lr} must be > 0")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; stored in checkpoints and bundles."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    epochs: int = 10
+    patience: int = 0
+    """Early stopping: stop after this many epochs without improvement (0 disables)."""
+    monitor: str = "val_acc"
+    """``val_acc`` or ``val_loss``: what early stopping and best-model selection watch."""
+    class_weights: str = "none"
+    """``none`` or ``balanced`` (inverse class frequency in the loss)."""
+    label_smoothing: float = 0.0
+    amp: str = "auto"
+    """Mixed precision: ``auto`` (on for CUDA), ``on`` or ``off``."""
+    device: str = "auto"
+    seed: int = 0
+    out: str = "runs/artlens"
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        _check_choice("train", "monitor", self.monitor, ("val_acc", "val_loss"))
+        _check_choice("train", "class_weights", self.class_weights, ("none", "balanced"))
+        _check_choice("train", "amp", self.amp, ("auto", "on", "off"))
+        if self.epochs < 1:
+            raise ArtlensError(f"epochs: {self.epochs} must be >= 1")
+        if self.strategy.name == "frozen" and self.model.pretrained == "none":
+            raise ArtlensError(
+                "strategy 'frozen' with model.pretrained 'none' would train a head on random features; "
+                "use strategy 'scratch' or give pretrained weights"
+            )
+        if self.strategy.name == "scratch" and self.model.pretrained == "auto":
+            self.model.pretrained = "none"
+        if self.strategy.name == "scratch" and self.model.pretrained != "none":
+            raise ArtlensError(
+                f"strategy 'scratch' trains from random weights but model.pretrained is {self.model.pretrained!r}; "
+                "use strategy 'full' to fine-tune those weights"
+            )
+        if self.strategy.name == "two-phase" and self.strategy.head_epochs >= self.epochs:
+            raise ArtlensError(
+                f"strategy.head_epochs ({self.strategy.head_epochs}) must be smaller than epochs ({self.epochs})"
+            )
+
+    # -- (de)serialisation ---------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "TrainConfig":
+        """Build from a nested dict (a YAML recipe); unknown keys fail naming the key."""
+        return _from_dict(cls, raw, "")
+
+
+def _from_dict(cls: type, raw: Any, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ArtlensError(f"{where or 'config'}: expected a mapping, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ArtlensError(
+            f"{where + '.' if where else ''}{unknown[0]}: unknown key; allowed: {', '.join(fields)}"
+        )
+    kwargs = {}
+    for name, value in raw.items():
+        key = f"{where}.{name}" if where else name
+        kwargs[name] = _coerce(hints[name], value, key)
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    """Check ``value`` against a (simple) type hint, converting where YAML is loose (int -> float)."""
+    if dataclasses.is_dataclass(hint):
+        return _from_dict(hint, value, key)
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, key)
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ArtlensError(f"{key}: expected a list, got {value!r}")
+        return [_coerce(args[0], v, key) for v in value] if args else list(value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ArtlensError(f"{key}: expected a mapping, got {value!r}")
+        return dict(value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool):
+        if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+            raise ArtlensError(f"{key}: expected {hint.__name__}, got {value!r}")
+    return value
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a YAML recipe into a validated :class:`TrainConfig`."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ArtlensError(f"{path}: recipe file not found") from None
+    except yaml.YAMLError as err:
+        raise ArtlensError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    try:
+        return TrainConfig.from_dict(raw)
+    except ArtlensError as err:
+        raise ArtlensError(f"{path}: {err}") from None

@@ -1,0 +1,40 @@
+"""Data: image loading that never crashes, collections and splits, transforms."""
+
+from .dataset import (
+    SPLITS,
+    Collection,
+    ImageDataset,
+    Sample,
+    apply_label_map,
+    collate_skipping,
+    discover,
+    limit_per_class,
+    load_collection,
+    read_manifest,
+    stratified_split,
+)
+from .images import SkippedImage, UnreadableImage, iter_image_files, load_image, scan_images, to_rgb
+from .transforms import AUGMENT_PRESETS, Preprocessing, build_transform
+
+__all__ = [
+    "AUGMENT_PRESETS",
+    "SPLITS",
+    "Collection",
+    "ImageDataset",
+    "Preprocessing",
+    "Sample",
+    "SkippedImage",
+    "UnreadableImage",
+    "apply_label_map",
+    "build_transform",
+    "collate_skipping",
+    "discover",
+    "iter_image_files",
+    "limit_per_class",
+    "load_collection",
+    "load_image",
+    "read_manifest",
+    "scan_images",
+    "stratified_split",
+    "to_rgb",
+]

@@ -1,0 +1,283 @@
+"""Labelled image collections: discovery, label remapping, sampling and a reproducible split.
+
+A collection is a list of :class:`Sample` (path, label, split). It comes from
+
+* an image-folder tree: ``root/<label>/**/*.jpg`` (nested folders below a label are fine, e.g.
+  Pandora's movement/artist layout), or ``root/{train,val,test}/<label>/...`` where the publisher
+  already split it;
+* a CSV/TSV manifest with a header containing ``path`` and ``label`` (and optionally ``split``);
+  relative paths are resolved against the manifest's folder.
+
+>>> from artlens.data import load_collection
+>>> col = load_collection(DataConfig(path="paintings/"))          # doctest: +SKIP
+>>> len(col.split("train")), col.classes[:3]                       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import random
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from ..config import DataConfig
+from ..errors import ArtlensError
+from .images import SkippedImage, UnreadableImage, iter_image_files, load_image
+
+__all__ = [
+    "SPLITS",
+    "Collection",
+    "ImageDataset",
+    "Sample",
+    "apply_label_map",
+    "collate_skipping",
+    "discover",
+    "load_collection",
+    "limit_per_class",
+    "read_manifest",
+    "stratified_split",
+]
+
+SPLITS = ("train", "val", "test")
+_SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
+                  "test": "test", "testing": "test"}
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: str
+    label: str
+    split: str | None = None
+
+
+@dataclass
+class Collection:
+    """Samples with a fixed class order, plus what was dropped on the way (for the report)."""
+
+    samples: list[Sample]
+    classes: list[str]
+    dropped_classes: dict[str, int] = field(default_factory=dict)
+    skipped: list[SkippedImage] = field(default_factory=list)
+
+    def split(self, name: str) -> list[Sample]:
+        return [s for s in self.samples if s.split == name]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """``{split: {label: n}}`` for reports."""
+        table: dict[str, dict[str, int]] = defaultdict(dict)
+        for (split, label), n in sorted(Counter((s.split or "all", s.label) for s in self.samples).items()):
+            table[split][label] = n
+        return dict(table)
+
+    def fingerprint(self) -> str:
+        """A hash of (relative path, size, label, split): changes whenever the data a model saw does."""
+        root = os.path.commonpath([s.path for s in self.samples]) if self.samples else ""
+        h = hashlib.sha256()
+        for s in sorted(self.samples, key=lambda s: s.path):
+            try:
+                size = os.path.getsize(s.path)
+            except OSError:
+                size = -1
+            h.update(f"{os.path.relpath(s.path, root)}\t{size}\t{s.label}\t{s.split}\n".encode())
+        return "sha256:" + h.hexdigest()[:16]
+
+
+# -- discovery ---------------------------------------------------------------------------------
+
+def discover(path: str | os.PathLike) -> list[Sample]:
+    """Samples from a folder tree or a manifest file (see module docstring)."""
+    path = Path(path)
+    if not path.exists():
+        raise ArtlensError(f"{path}: data path does not exist")
+    if path.is_file():
+        return read_manifest(path)
+    subdirs = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not subdirs:
+        raise ArtlensError(f"{path}: expected one sub-folder per label (or a CSV/TSV manifest), found no folders")
+    split_dirs = [d for d in subdirs if d.name.lower() in _SPLIT_ALIASES]
+    if split_dirs and len(split_dirs) == len(subdirs):
+        samples = []
+        for d in split_dirs:
+            samples += [replace(s, split=_SPLIT_ALIASES[d.name.lower()]) for s in _folder_samples(d)]
+        return samples
+    return _folder_samples(path)
+
+
+def _folder_samples(root: Path) -> list[Sample]:
+    samples = []
+    for label_dir in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")):
+        samples += [Sample(str(p), label_dir.name) for p in iter_image_files(label_dir)]
+    if not samples:
+        raise ArtlensError(f"{root}: no image files found in its label folders")
+    return samples
+
+
+def read_manifest(path: str | os.PathLike) -> list[Sample]:
+    """Read ``path,label[,split]`` rows (CSV or TSV, header required)."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8-sig")
+    delimiter = "\t" if path.suffix.lower() == ".tsv" or "\t" in text.splitlines()[0] else ","
+    rows = list(csv.DictReader(text.splitlines(), delimiter=delimiter))
+    if not rows:
+        raise ArtlensError(f"{path}: manifest has no rows")
+    columns = {c.strip().lower(): c for c in rows[0]}
+    if "path" not in columns or "label" not in columns:
+        raise ArtlensError(f"{path}: manifest needs 'path' and 'label' columns, found: {', '.join(rows[0])}")
+    base = path.parent
+    samples = []
+    for i, row in enumerate(rows, start=2):
+        raw_split = (row.get(columns["split"]) or "").strip().lower() if "split" in columns else ""
+        if raw_split and raw_split not in _SPLIT_ALIASES:
+            raise ArtlensError(f"{path}:{i}: unknown split {raw_split!r}; use train, val or test")
+        p = Path(row[columns["path"]].strip())
+        samples.append(Sample(str(p if p.is_absolute() else base / p), row[columns["label"]].strip(),
+                              _SPLIT_ALIASES.get(raw_split)))
+    return samples
+
+
+# -- selection ---------------------------------------------------------------------------------
+
+def apply_label_map(samples: Sequence[Sample], mapping: dict[str, str | None]) -> list[Sample]:
+    """Rename labels; a label mapped to ``None`` or ``""`` is dropped."""
+    out = []
+    for s in samples:
+        label = mapping.get(s.label, s.label)
+        if label:
+            out.append(replace(s, label=label))
+    return out
+
+
+def limit_per_class(samples: Sequence[Sample], *, max_per_class: int | None, min_per_class: int,
+                    seed: int) -> tuple[list[Sample], dict[str, int]]:
+    """Drop classes under ``min_per_class``; cap the rest at ``max_per_class`` (random, seeded).
+
+    A pre-split collection is capped per (class, split) pair so the publisher's split survives.
+    """
+    by_label: dict[str, list[Sample]] = defaultdict(list)
+    for s in samples:
+        by_label[s.label].append(s)
+    kept, dropped = [], {}
+    for label in sorted(by_label):
+        group = by_label[label]
+        if len(group) < min_per_class:
+            dropped[label] = len(group)
+            continue
+        if max_per_class is not None:
+            by_split: dict[Any, list[Sample]] = defaultdict(list)
+            for s in group:
+                by_split[s.split].append(s)
+            group = []
+            for split in sorted(by_split, key=str):
+                part = sorted(by_split[split], key=lambda s: s.path)
+                random.Random(f"{seed}:{label}:{split}").shuffle(part)
+                group += part[:max_per_class]
+        kept += group
+    return kept, dropped
+
+
+def stratified_split(samples: Sequence[Sample], *, val_fraction: float, test_fraction: float,
+                     seed: int) -> list[Sample]:
+    """Assign train/val/test per class, deterministically from ``seed``.
+
+    Samples that already carry a split keep it; a collection with only train/test gets its
+    validation set carved out of train. Every class with at least three images gets at least one
+    validation and one test image when those fractions are non-zero.
+    """
+    have = {s.split for s in samples}
+    if have <= {None}:
+        todo, fractions = list(samples), {"val": val_fraction, "test": test_fraction}
+        fixed: list[Sample] = []
+    elif "val" not in have and val_fraction > 0:
+        todo = [s for s in samples if s.split in ("train", None)]
+        fixed = [s for s in samples if s.split not in ("train", None)]
+        fractions = {"val": val_fraction, "test": 0.0}
+    else:
+        return [s if s.split else replace(s, split="train") for s in samples]
+    by_label: dict[str, list[Sample]] = defaultdict(list)
+    for s in todo:
+        by_label[s.label].append(s)
+    out = list(fixed)
+    for label in sorted(by_label):
+        group = sorted(by_label[label], key=lambda s: s.path)
+        random.Random(f"{seed}:{label}").shuffle(group)
+        n = len(group)
+        counts = {}
+        for name in ("test", "val"):
+            k = round(n * fractions[name])
+            if fractions[name] > 0 and n >= 3:
+                k = max(k, 1)
+            counts[name] = k
+        n_test, n_val = counts["test"], counts["val"]
+        out += [replace(s, split="test") for s in group[:n_test]]
+        out += [replace(s, split="val") for s in group[n_test:n_test + n_val]]
+        out += [replace(s, split="train") for s in group[n_test + n_val:]]
+    return out
+
+
+def load_collection(cfg: DataConfig, *, split: bool = True) -> Collection:
+    """Discover, remap, filter and split the data described by ``cfg``."""
+    if not cfg.path:
+        raise ArtlensError("data.path is empty: give a folder of images or a CSV/TSV manifest")
+    samples = apply_label_map(discover(cfg.path), cfg.label_map)
+    seen: set[str] = set()
+    unique = []
+    for s in samples:
+        if s.path not in seen:
+            seen.add(s.path)
+            unique.append(s)
+    samples, dropped = limit_per_class(unique, max_per_class=cfg.max_per_class,
+                                       min_per_class=cfg.min_per_class, seed=cfg.seed)
+    if not samples:
+        raise ArtlensError(f"{cfg.path}: no class has at least {cfg.min_per_class} images")
+    if split:
+        samples = stratified_split(samples, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
+                                   seed=cfg.seed)
+    classes = sorted({s.label for s in samples})
+    return Collection(samples=samples, classes=classes, dropped_classes=dropped)
+
+
+# -- torch dataset -----------------------------------------------------------------------------
+
+class ImageDataset(Dataset):
+    """``(image_tensor, class_index, sample_index)``; an unreadable file yields ``None`` instead.
+
+    Use :func:`collate_skipping` as the loader's ``collate_fn`` so those ``None`` items are dropped
+    from the batch and reported back rather than crashing a worker.
+    """
+
+    def __init__(self, samples: Sequence[Sample], classes: Sequence[str], transform: Callable | None) -> None:
+        self.samples = list(samples)
+        self.class_to_idx = {c: i for i, c in enumerate(classes)}
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int):
+        sample = self.samples[index]
+        try:
+            img = load_image(sample.path)
+        except UnreadableImage as err:
+            return None, SkippedImage(err.path, err.reason)
+        x = self.transform(img) if self.transform else img
+        return x, self.class_to_idx.get(sample.label, -1), index
+
+
+def collate_skipping(batch):
+    """Stack good items; return ``(x, y, index, skipped)`` where ``skipped`` lists bad files."""
+    good = [b for b in batch if b[0] is not None]
+    skipped = [b[1] for b in batch if b[0] is None]
+    if not good:
+        return None, None, None, skipped
+    x = torch.stack([b[0] for b in good])
+    y = torch.tensor([b[1] for b in good], dtype=torch.long)
+    idx = torch.tensor([b[2] for b in good], dtype=torch.long)
+    return x, y, idx, skipped

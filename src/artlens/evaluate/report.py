@@ -1,0 +1,137 @@
+"""Evaluate a model on labelled images and write the report a person reads.
+
+Outputs in ``out``: ``report.json`` (all numbers), ``report.md`` (tables), ``confusion_matrix.png``,
+``mistakes.png`` (the most confident wrong predictions) and ``predictions.csv``.
+
+>>> from artlens import evaluate
+>>> report = evaluate("runs/style/model", "paintings/", "runs/style/eval")   # doctest: +SKIP
+>>> report["metrics"]["accuracy"]                                            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from ..config import DataConfig
+from ..data.dataset import Sample, load_collection
+from ..data.images import SkippedImage
+from ..data.transforms import Preprocessing
+from ..errors import ArtlensError
+from ..inference import predict_probs
+from ..models.bundle import Bundle, load_bundle
+from ..viz.figures import plot_confusion_matrix, plot_gallery
+from .metrics import classification_metrics
+
+__all__ = ["evaluate", "evaluate_samples"]
+
+
+def evaluate(model: str | os.PathLike | Bundle | None, data: str | os.PathLike | DataConfig,
+             out: str | os.PathLike, *, split: str = "auto", batch_size: int = 32, device: str = "auto",
+             num_workers: int | None = None, show_progress: bool = True) -> dict[str, Any]:
+    """Evaluate a bundle (path, loaded :class:`Bundle`, or ``None`` for the built-in model) on ``data``.
+
+    ``split``: ``auto`` uses the data's test split when it has one (a ``test/`` folder or a split
+    column) and every image otherwise; ``all``, ``train``, ``val`` or ``test`` choose explicitly.
+    """
+    bundle = model if isinstance(model, Bundle) else load_bundle(model)
+    cfg = data if isinstance(data, DataConfig) else DataConfig(path=str(data))
+    collection = load_collection(cfg, split=False)
+    samples = collection.samples
+    has_splits = any(s.split for s in samples)
+    if split == "auto":
+        split = "test" if any(s.split == "test" for s in samples) else "all"
+    if split != "all":
+        if not has_splits:
+            raise ArtlensError(f"{cfg.path}: has no split column or split folders; use --split all")
+        samples = [s for s in samples if s.split == split]
+        if not samples:
+            raise ArtlensError(f"{cfg.path}: no images in split {split!r}")
+    unknown = sorted({s.label for s in samples} - set(bundle.classes))
+    if unknown:
+        raise ArtlensError(
+            f"{cfg.path}: labels unknown to model {bundle.name!r}: {', '.join(unknown[:5])}"
+            f"{' ...' if len(unknown) > 5 else ''} (model classes: {', '.join(bundle.classes[:8])}"
+            f"{' ...' if len(bundle.classes) > 8 else ''}); remap them with a label map"
+        )
+    report = evaluate_samples(bundle.model, bundle.preprocessing, bundle.classes, samples, out,
+                              batch_size=batch_size, device=device, num_workers=num_workers,
+                              tta=bool(bundle.meta.get("tta")), show_progress=show_progress,
+                              title=f"{bundle.name} on {Path(cfg.path).name} ({split})")
+    return report
+
+
+def evaluate_samples(model: nn.Module, pre: Preprocessing, classes: Sequence[str], samples: Sequence[Sample],
+                     out: str | os.PathLike, *, batch_size: int = 32, device: str = "auto",
+                     num_workers: int | None = None, tta: bool = False, show_progress: bool = True,
+                     title: str = "evaluation", extra_skipped: Sequence[SkippedImage] = ()) -> dict[str, Any]:
+    """Run the model on ``samples`` and write every report file into ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    result = predict_probs(model, samples, pre, classes=classes, batch_size=batch_size, num_workers=num_workers,
+                           device=device, tta=tta, show_progress=show_progress, description="evaluate")
+    index = {c: i for i, c in enumerate(classes)}
+    kept = [samples[i] for i in result.indices]
+    y_true = np.array([index[s.label] for s in kept], dtype=int)
+    metrics = classification_metrics(y_true, result.probs, classes)
+    skipped = list(extra_skipped) + result.skipped
+    report = {
+        "title": title,
+        "metrics": metrics,
+        "n_images": len(samples),
+        "n_evaluated": len(kept),
+        "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
+    }
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    (out / "report.md").write_text(markdown_report(report, classes))
+    _write_predictions(out / "predictions.csv", kept, result.probs, classes)
+    if len(kept):
+        plot_confusion_matrix(metrics["confusion_matrix"], classes, out / "confusion_matrix.png", title=title)
+        _plot_mistakes(kept, y_true, result.probs, classes, out / "mistakes.png")
+    return report
+
+
+def _write_predictions(path: Path, samples: Sequence[Sample], probs: np.ndarray, classes: Sequence[str]) -> None:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "label", "predicted", "prob", "correct"])
+        for s, p in zip(samples, probs):
+            j = int(p.argmax())
+            w.writerow([s.path, s.label, classes[j], f"{p[j]:.4f}", int(classes[j] == s.label)])
+
+
+def _plot_mistakes(samples: Sequence[Sample], y_true: np.ndarray, probs: np.ndarray, classes: Sequence[str],
+                   path: Path, limit: int = 24) -> None:
+    pred = probs.argmax(1)
+    wrong = np.flatnonzero(pred != y_true)
+    wrong = wrong[np.argsort(-probs[wrong, pred[wrong]])][:limit]
+    items = [(samples[i].path, f"true: {classes[y_true[i]]}\npred: {classes[pred[i]]} ({probs[i, pred[i]]:.2f})")
+             for i in wrong]
+    if items:
+        plot_gallery(items, path, title="Most confident mistakes")
+
+
+def markdown_report(report: dict[str, Any], classes: Sequence[str]) -> str:
+    m = report["metrics"]
+    lines = [f"# {report['title']}", "",
+             f"Images: {report['n_evaluated']} evaluated, {len(report['skipped'])} skipped.", "",
+             "| metric | value |", "|---|---|", f"| accuracy | {m['accuracy']:.4f} |"]
+    lines += [f"| top-{k} accuracy | {m[f'top{k}']:.4f} |" for k in (3, 5) if f"top{k}" in m]
+    for avg in ("macro", "weighted"):
+        lines.append(f"| {avg} precision / recall / F1 | {m[avg]['precision']:.4f} / {m[avg]['recall']:.4f} / "
+                     f"{m[avg]['f1']:.4f} |")
+    lines += ["", "| class | accuracy | precision | recall | F1 | support |", "|---|---|---|---|---|---|"]
+    for c in classes:
+        pc = m["per_class"][c]
+        lines.append(f"| {c} | {pc['accuracy']:.3f} | {pc['precision']:.3f} | {pc['recall']:.3f} | "
+                     f"{pc['f1']:.3f} | {pc['support']} |")
+    if report["skipped"]:
+        lines += ["", "## Skipped files", ""] + [f"- `{s['path']}`: {s['reason']}" for s in report["skipped"]]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,28 @@
+"""Models: backbone registry (own, timm, torchvision), offline weights, heads, strategies, bundles."""
+
+from . import zoo  # noqa: F401  (registers artlens' own architectures)
+from .backbones import BACKBONES, Backbone, create_backbone, list_backbones, weights_status
+from .bundle import Bundle, default_bundle_path, load_bundle, save_bundle
+from .classifier import ArtClassifier, build_classifier, style_statistics
+from .heads import HEADS, build_head
+from .strategies import STRATEGIES, Phase, plan_phases
+
+__all__ = [
+    "BACKBONES",
+    "HEADS",
+    "STRATEGIES",
+    "ArtClassifier",
+    "Backbone",
+    "Bundle",
+    "Phase",
+    "build_classifier",
+    "build_head",
+    "create_backbone",
+    "default_bundle_path",
+    "list_backbones",
+    "load_bundle",
+    "plan_phases",
+    "save_bundle",
+    "style_statistics",
+    "weights_status",
+]

@@ -1,0 +1,137 @@
+"""Model bundles: ``model.safetensors`` + ``artlens.json``, loadable without executing any code.
+
+The JSON sidecar records everything needed to rebuild and trust a model: backbone and its build
+options, head, classes, preprocessing, the training recipe, metrics, a fingerprint of the training
+data and the artlens version. Loading rebuilds the architecture from that description and reads
+tensors with safetensors: no pickle is ever involved.
+
+>>> from artlens.models import load_bundle
+>>> bundle = load_bundle("runs/style/model")            # doctest: +SKIP
+>>> bundle.classes[:2], bundle.preprocessing.input_size  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..config import ModelConfig
+from ..data.transforms import Preprocessing
+from ..errors import ArtlensError
+from .classifier import ArtClassifier, build_classifier
+
+__all__ = ["BUNDLE_FORMAT", "Bundle", "default_bundle_path", "load_bundle", "save_bundle"]
+
+BUNDLE_FORMAT = "artlens-bundle/1"
+WEIGHTS_FILE = "model.safetensors"
+META_FILE = "artlens.json"
+DEFAULT_MODEL = "wikiart11-style"
+
+
+@dataclass
+class Bundle:
+    """A loaded model with the metadata it was saved with."""
+
+    model: ArtClassifier
+    classes: list[str]
+    preprocessing: Preprocessing
+    meta: dict[str, Any] = field(default_factory=dict)
+    path: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.meta.get("name") or Path(self.path).name
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def save_bundle(model: ArtClassifier, path: str | os.PathLike, *, classes: list[str], model_cfg: ModelConfig,
+                recipe: dict | None = None, metrics: dict | None = None, data_fingerprint: str = "",
+                name: str = "", half: bool = False, extra: dict | None = None) -> Path:
+    """Write a bundle directory atomically (a crash never leaves half a bundle)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    meta = {
+        "format": BUNDLE_FORMAT,
+        "name": name or path.name,
+        "task": "classification",
+        "artlens_version": _version(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "backbone": model.backbone.name,
+        "backbone_kwargs": model.backbone.build_kwargs,
+        "pretrained_from": model.backbone.pretrained_from,
+        "model": {**model_cfg.__dict__, "pretrained": "none"},
+        "classes": list(classes),
+        "preprocessing": model.backbone.preprocessing.to_dict(),
+        "recipe": recipe or {},
+        "metrics": metrics or {},
+        "data_fingerprint": data_fingerprint,
+        "dtype": "float16" if half else "float32",
+        **(extra or {}),
+    }
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": BUNDLE_FORMAT})
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def load_bundle(path: str | os.PathLike | None = None, *, device: str | torch.device = "cpu") -> Bundle:
+    """Load a bundle directory (``None`` = the built-in default model), in eval mode."""
+    path = Path(path) if path is not None else default_bundle_path()
+    meta_path, weights_path = path / META_FILE, path / WEIGHTS_FILE
+    if not path.is_dir():
+        raise ArtlensError(f"{path}: not a model bundle directory (expected {META_FILE} and {WEIGHTS_FILE})")
+    if not meta_path.is_file() or not weights_path.is_file():
+        missing = META_FILE if not meta_path.is_file() else WEIGHTS_FILE
+        raise ArtlensError(f"{path}: bundle is missing {missing}")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as err:
+        raise ArtlensError(f"{meta_path}: invalid JSON ({err.msg} at line {err.lineno})") from None
+    if meta.get("format") != BUNDLE_FORMAT:
+        raise ArtlensError(f"{meta_path}: unsupported bundle format {meta.get('format')!r} (expected {BUNDLE_FORMAT})")
+    model_cfg = ModelConfig(**{**meta["model"], "pretrained": "none"})
+    model = build_classifier(model_cfg, len(meta["classes"]), pretrained="none",
+                             backbone_kwargs=meta.get("backbone_kwargs") or {})
+    try:
+        state = load_file(str(weights_path))
+    except Exception as err:  # noqa: BLE001 - safetensors raises several types for bad files
+        raise ArtlensError(f"{weights_path}: not a valid safetensors file ({err})") from None
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise ArtlensError(f"{weights_path}: weights do not match the architecture in {META_FILE} "
+                           f"({str(err).splitlines()[0]})") from None
+    model.to(device).eval()
+    return Bundle(model=model, classes=list(meta["classes"]),
+                  preprocessing=Preprocessing.from_dict(meta["preprocessing"]), meta=meta, path=str(path))
+
+
+def default_bundle_path() -> Path:
+    """The style classifier shipped inside the package."""
+    return Path(str(resources.files("artlens") / "assets" / "models" / DEFAULT_MODEL))

@@ -1,0 +1,112 @@
+"""Backbone + (optional style statistics) + head: the one classifier every task uses.
+
+Style statistics are the per-channel mean and standard deviation of intermediate feature maps:
+the quantities Gatys et al. match for texture and AdaIN transfers between images. Appending them to
+the globally pooled features gives the head direct access to brushwork and palette, which is what
+separates art styles more than the objects depicted.
+
+>>> from artlens.models import build_classifier
+>>> from artlens.config import ModelConfig
+>>> model = build_classifier(ModelConfig(backbone="tiny_cnn", style_stages=[1]), num_classes=3)
+>>> model.embed_dim
+128
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ..config import ModelConfig
+from ..errors import ArtlensError
+from .backbones import Backbone, create_backbone
+from .heads import build_head
+
+__all__ = ["ArtClassifier", "build_classifier", "style_statistics"]
+
+
+def style_statistics(fmap: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Per-channel mean and std of a ``(B, C, H, W)`` map -> ``(B, 2C)`` (AdaIN's statistics)."""
+    flat = fmap.flatten(2)
+    mean = flat.mean(-1)
+    std = (flat.var(-1, unbiased=False) + eps).sqrt()
+    return torch.cat([mean, std], dim=1)
+
+
+class ArtClassifier(nn.Module):
+    """``head(norm(embed(x)))`` where ``embed`` = pooled backbone features [+ style statistics]."""
+
+    def __init__(self, backbone: Backbone, num_classes: int, *, head: str = "linear",
+                 hidden: Sequence[int] = (), dropout: float = 0.0, head_norm: str = "none",
+                 style_stages: Sequence[int] = ()) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.num_classes = num_classes
+        self.style_stages = [int(s) for s in style_stages]
+        for s in self.style_stages:
+            if not -len(backbone.stages) <= s < len(backbone.stages):
+                raise ArtlensError(
+                    f"model.style_stages: {s} out of range; {backbone.name} has {len(backbone.stages)} stages "
+                    f"({', '.join(backbone.stages)})"
+                )
+        self.embed_dim = backbone.num_features + self._style_width()
+        norms = {"none": nn.Identity(), "batchnorm": nn.BatchNorm1d(self.embed_dim),
+                 "layernorm": nn.LayerNorm(self.embed_dim)}
+        self.norm = norms[head_norm]
+        self.head = build_head(head, self.embed_dim, num_classes, hidden=hidden, dropout=dropout)
+
+    def _style_width(self) -> int:
+        if not self.style_stages:
+            return 0
+        was_training = self.backbone.training
+        self.backbone.eval()
+        size = self.backbone.preprocessing.input_size
+        with torch.no_grad():
+            maps = self._forward_with_maps(torch.zeros(1, 3, size, size))[1]
+        self.backbone.train(was_training)
+        return sum(2 * m.shape[1] for m in maps)
+
+    def _forward_with_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Run the backbone once, capturing the style stages' outputs through temporary hooks."""
+        captured: dict[int, torch.Tensor] = {}
+        handles = []
+        for i, s in enumerate(self.style_stages):
+            module = self.backbone.stage_module(self.backbone.stages[s])
+            handles.append(module.register_forward_hook(lambda _m, _i, out, i=i: captured.__setitem__(i, out)))
+        try:
+            pooled = self.backbone(x)
+        finally:
+            for h in handles:
+                h.remove()
+        maps = [captured[i] for i in range(len(self.style_stages))]
+        for i, m in enumerate(maps):
+            if m.dim() != 4:
+                raise ArtlensError(f"stage {self.backbone.stages[self.style_stages[i]]!r} does not output a feature map")
+        return pooled, maps
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The features the head sees (before normalisation): what frozen training caches."""
+        if not self.style_stages:
+            return self.backbone(x)
+        pooled, maps = self._forward_with_maps(x)
+        return torch.cat([pooled, *[style_statistics(m.float()) for m in maps]], dim=1)
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits from embedded features (used on cached features)."""
+        return self.head(self.norm(features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.embed(x))
+
+    def head_modules(self) -> list[nn.Module]:
+        return [self.norm, self.head]
+
+
+def build_classifier(cfg: ModelConfig, num_classes: int, *, pretrained: str | None = None,
+                     backbone_kwargs: dict | None = None) -> ArtClassifier:
+    """Create the model described by ``cfg`` (``pretrained`` overrides ``cfg.pretrained``)."""
+    backbone = create_backbone(cfg.backbone, pretrained=pretrained or cfg.pretrained, **(backbone_kwargs or {}))
+    return ArtClassifier(backbone, num_classes, head=cfg.head, hidden=cfg.hidden, dropout=cfg.dropout,
+                         head_norm=cfg.head_norm, style_stages=cfg.style_stages)

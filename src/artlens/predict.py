@@ -1,0 +1,72 @@
+"""Predict labels for image files with a bundle (the built-in style model by default).
+
+>>> from artlens import predict
+>>> predict(["starry_night.jpg"], top_k=3)                     # doctest: +SKIP
+[{'path': 'starry_night.jpg', 'predictions': [{'label': 'Impressionism', 'prob': 0.61}, ...]}]
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .data.dataset import Sample
+from .data.images import SkippedImage, iter_image_files
+from .errors import ArtlensError
+from .inference import predict_probs
+from .models.bundle import Bundle, load_bundle
+
+__all__ = ["Predictor", "expand_inputs", "predict"]
+
+
+def expand_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
+    """Files as given, folders expanded recursively to their image files."""
+    paths: list[Path] = []
+    for raw in inputs:
+        p = Path(raw)
+        if p.is_dir():
+            found = iter_image_files(p)
+            if not found:
+                raise ArtlensError(f"{p}: folder contains no image files")
+            paths += found
+        elif p.is_file():
+            paths.append(p)
+        else:
+            raise ArtlensError(f"{p}: no such file or folder")
+    return paths
+
+
+class Predictor:
+    """A loaded bundle ready to label images; load once, call many times."""
+
+    def __init__(self, model: str | os.PathLike | Bundle | None = None, *, device: str = "auto") -> None:
+        self.bundle = model if isinstance(model, Bundle) else load_bundle(model)
+        self.device = device
+
+    @property
+    def classes(self) -> list[str]:
+        return self.bundle.classes
+
+    def __call__(self, inputs: Sequence[str | os.PathLike], *, top_k: int = 3, batch_size: int = 32,
+                 num_workers: int | None = None, show_progress: bool = False) -> tuple[list[dict[str, Any]], list[SkippedImage]]:
+        """Return ``(results, skipped)``; each result is ``{"path", "predictions": [{"label", "prob"}]}``."""
+        paths = expand_inputs(inputs)
+        top_k = max(1, min(top_k, len(self.classes)))
+        samples = [Sample(str(p), "") for p in paths]
+        res = predict_probs(self.bundle.model, samples, self.bundle.preprocessing, classes=self.classes,
+                            batch_size=batch_size, num_workers=num_workers, device=self.device,
+                            tta=bool(self.bundle.meta.get("tta")), show_progress=show_progress)
+        results = []
+        for i, p in zip(res.indices, res.probs):
+            order = p.argsort()[::-1][:top_k]
+            results.append({"path": str(paths[i]),
+                            "predictions": [{"label": self.classes[j], "prob": round(float(p[j]), 4)} for j in order]})
+        return results, res.skipped
+
+
+def predict(inputs: Sequence[str | os.PathLike], *, model: str | os.PathLike | Bundle | None = None,
+            top_k: int = 3, device: str = "auto") -> list[dict[str, Any]]:
+    """Top-k predictions for files and folders; unreadable files are left out (see :class:`Predictor`)."""
+    return Predictor(model, device=device)(inputs, top_k=top_k)[0]

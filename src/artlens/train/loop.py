@@ -1,0 +1,364 @@
+"""``fit(config)``: the training loop, as a few plain functions.
+
+Every epoch ends with an atomic checkpoint (model, optimizer, scheduler, phase and epoch, RNG
+state, config, history); ``resume=True`` continues a killed run and reaches the same weights as an
+uninterrupted one, because each epoch re-seeds every random source from ``(seed, epoch)``.
+
+Outputs in ``config.out``: ``checkpoint.pt``, ``best.safetensors``, ``metrics.csv``, ``curves.png``,
+``report.json`` (data counts, skipped files, history, test metrics), ``eval/`` (the test report,
+confusion matrix and mistakes) and ``model/`` (the bundle).
+
+>>> from artlens import TrainConfig, fit
+>>> cfg = TrainConfig.from_dict({"data": {"path": "paintings/"}, "strategy": {"name": "frozen"},
+...                              "epochs": 5, "out": "runs/demo"})
+>>> result = fit(cfg)                                             # doctest: +SKIP
+>>> result.bundle                                                 # doctest: +SKIP
+PosixPath('runs/demo/model')
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ..config import TrainConfig
+from ..data.dataset import Collection, ImageDataset, Sample, collate_skipping, load_collection
+from ..data.images import SkippedImage, scan_images
+from ..data.transforms import build_transform
+from ..errors import ArtlensError
+from ..evaluate.report import evaluate_samples
+from ..inference import default_device
+from ..models.bundle import save_bundle
+from ..models.classifier import ArtClassifier, build_classifier
+from ..models.strategies import freeze_all_but, plan_phases, set_frozen_norms_eval
+from ..progress import progress_bar, stderr_console
+from ..viz.figures import plot_curves
+from .checkpoint import atomic_save_tensors, capture_rng, load_checkpoint, load_tensors, restore_rng, save_checkpoint
+from .features import CachedFeatures, embed_samples
+from .optim import build_optimizer, build_scheduler, step_scheduler
+
+__all__ = ["RunResult", "fit"]
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.pt"
+BEST = "best.safetensors"
+
+
+@dataclass
+class RunResult:
+    out: Path
+    bundle: Path
+    history: list[dict[str, Any]]
+    test_metrics: dict[str, Any]
+    skipped: list[SkippedImage] = field(default_factory=list)
+    best_epoch: int = 0
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return seed * 100_003 + epoch
+
+
+# -- data --------------------------------------------------------------------------------------
+
+def prepare_data(cfg: TrainConfig, *, show_progress: bool = True) -> tuple[Collection, list[SkippedImage]]:
+    """Load, split and scan the data once; unreadable files are removed and reported."""
+    collection = load_collection(cfg.data)
+    with stderr_console.status(f"checking {len(collection.samples)} images", spinner="dots") if show_progress \
+            else _nullcontext():
+        skipped = scan_images([s.path for s in collection.samples])
+    if skipped:
+        bad = {s.path for s in skipped}
+        collection.samples = [s for s in collection.samples if s.path not in bad]
+        log.warning("skipped %d unreadable image(s); see report.json", len(skipped))
+    collection.skipped = skipped
+    if not collection.split("train"):
+        raise ArtlensError(f"{cfg.data.path}: no training images after splitting")
+    return collection, skipped
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _loader(samples: list[Sample], classes: list[str], transform, cfg: TrainConfig, *, shuffle: bool,
+            epoch_seed: int = 0) -> DataLoader:
+    return DataLoader(ImageDataset(samples, classes, transform), batch_size=cfg.data.batch_size, shuffle=shuffle,
+                      num_workers=cfg.data.num_workers, collate_fn=collate_skipping,
+                      generator=torch.Generator().manual_seed(epoch_seed), drop_last=False,
+                      persistent_workers=False)
+
+
+# -- one epoch ---------------------------------------------------------------------------------
+
+def _loss_fn(cfg: TrainConfig, train: list[Sample], classes: list[str], device: torch.device) -> nn.Module:
+    weight = None
+    if cfg.class_weights == "balanced":
+        from sklearn.utils.class_weight import compute_class_weight
+
+        y = np.array([classes.index(s.label) for s in train])
+        present = np.unique(y)
+        w = np.ones(len(classes), dtype=np.float32)
+        w[present] = compute_class_weight("balanced", classes=present, y=y)
+        weight = torch.tensor(w, device=device)
+    return nn.CrossEntropyLoss(weight=weight, label_smoothing=cfg.label_smoothing)
+
+
+def train_one_epoch(model: ArtClassifier, batches, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
+                    scaler: torch.amp.GradScaler, *, device: torch.device, amp: bool, cached: bool,
+                    total: int, description: str, show_progress: bool) -> dict[str, float]:
+    """One pass over ``batches`` of ``(x, y)``; ``x`` are cached embeddings when ``cached``."""
+    model.train()
+    set_frozen_norms_eval(model)
+    if cached:
+        model.backbone.eval()
+    loss_sum, correct, seen, skipped = 0.0, 0, 0, []
+    with progress_bar(total, description, enabled=show_progress,
+                      postfix=lambda: f"loss {loss_sum / max(seen, 1):.3f} acc {correct / max(seen, 1):.3f}") as advance:
+        for batch in batches:
+            x, y, bad = batch[0], batch[1], (batch[3] if len(batch) > 3 else [])
+            skipped += bad
+            if x is None:
+                advance(len(bad))
+                continue
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, enabled=amp):
+                logits = model.classify(x) if cached else model(x)
+                loss = loss_fn(logits.float(), y)
+            if not torch.isfinite(loss):
+                raise ArtlensError(f"training diverged (loss {loss.item()}); lower the learning rate")
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            loss_sum += loss.item() * len(y)
+            correct += (logits.argmax(1) == y).sum().item()
+            seen += len(y)
+            advance(len(y) + len(bad))
+    return {"loss": loss_sum / max(seen, 1), "acc": correct / max(seen, 1), "n": seen, "skipped": skipped}
+
+
+@torch.inference_mode()
+def validate(model: ArtClassifier, batches, loss_fn: nn.Module, *, device: torch.device, amp: bool,
+             cached: bool) -> dict[str, float]:
+    model.eval()
+    loss_sum, correct, seen = 0.0, 0, 0
+    for batch in batches:
+        x, y = batch[0], batch[1]
+        if x is None:
+            continue
+        x, y = x.to(device), y.to(device)
+        with torch.autocast(device.type, enabled=amp):
+            logits = (model.classify(x) if cached else model(x)).float()
+        loss_sum += loss_fn(logits, y).item() * len(y)
+        correct += (logits.argmax(1) == y).sum().item()
+        seen += len(y)
+    return {"loss": loss_sum / max(seen, 1), "acc": correct / max(seen, 1), "n": seen}
+
+
+def _cached_batches(cache: CachedFeatures, batch_size: int, *, shuffle: bool, epoch_seed: int):
+    """Batches of cached embeddings; each epoch draws one (possibly augmented) view per image."""
+    n = cache.labels.shape[0]
+    g = torch.Generator().manual_seed(epoch_seed)
+    order = torch.randperm(n, generator=g) if shuffle else torch.arange(n)
+    views = torch.randint(cache.views, (n,), generator=g) if shuffle else torch.zeros(n, dtype=torch.long)
+    feats = cache.features[views, torch.arange(n)]
+    for start in range(0, n, batch_size):
+        idx = order[start:start + batch_size]
+        yield feats[idx], cache.labels[idx], idx
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+def fit(cfg: TrainConfig, *, show_progress: bool = True) -> RunResult:
+    """Train the model described by ``cfg``; returns where the bundle and reports are."""
+    out = Path(cfg.out)
+    ckpt_path = out / CHECKPOINT
+    state: dict[str, Any] | None = None
+    if cfg.resume:
+        state = load_checkpoint(ckpt_path)
+        _check_resumable(state["config"], cfg)
+    elif ckpt_path.exists():
+        raise ArtlensError(f"{out}: already holds a run; pass --resume to continue it or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    seed_everything(cfg.seed)
+    device = default_device(cfg.device)
+    amp = cfg.amp == "on" or (cfg.amp == "auto" and device.type == "cuda")
+    started = time.time()
+
+    collection, skipped = prepare_data(cfg, show_progress=show_progress)
+    classes = collection.classes
+    train, val, test = collection.split("train"), collection.split("val"), collection.split("test")
+    log.info("data: %d classes, %d train / %d val / %d test images", len(classes), len(train), len(val), len(test))
+    model = build_classifier(cfg.model, len(classes)).to(device)
+    pre = model.backbone.preprocessing
+    phases = plan_phases(cfg)
+    loss_fn = _loss_fn(cfg, train, classes, device)
+
+    history: list[dict[str, Any]] = list(state["history"]) if state else []
+    best = dict(state["best"]) if state else {"value": None, "epoch": 0}
+    start_phase, start_epoch = (state["next_phase"], state["next_epoch"]) if state else (0, 0)
+    global_epoch = len(history)
+    if state:
+        model.load_state_dict(state["model"])
+    for p_idx in range(start_phase, len(phases)):
+        phase = phases[p_idx]
+        resumed_here = state is not None and p_idx == state["phase"] and start_epoch > 0
+        first_epoch = start_epoch if p_idx == start_phase else 0
+        if first_epoch >= phase.epochs:
+            continue
+        freeze_all_but(model, phase.select(model))
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = build_optimizer(cfg.optim, params, lr_scale=phase.lr_scale)
+        scheduler = build_scheduler(cfg.optim, optimizer, epochs=phase.epochs)
+        scaler = torch.amp.GradScaler(device.type, enabled=amp and device.type == "cuda")
+        bad_epochs = 0
+        if resumed_here:
+            optimizer.load_state_dict(state["optimizer"])
+            if scheduler is not None and state.get("scheduler"):
+                scheduler.load_state_dict(state["scheduler"])
+            bad_epochs = state["bad_epochs"]
+            restore_rng(state["rng"])
+        train_cache = val_cache = None
+        if phase.cached:
+            common = dict(cache_dir=out / "features", seed=cfg.seed, batch_size=cfg.data.batch_size,
+                          num_workers=cfg.data.num_workers, device=device, show_progress=show_progress)
+            train_cache = embed_samples(model, train, classes, name="train", views=cfg.strategy.cache_views,
+                                        augment=cfg.data.augment, **common)
+            val_cache = embed_samples(model, val, classes, name="val", **common) if val else None
+        train_tf = build_transform(pre, train=True, augment=cfg.data.augment)
+        eval_tf = build_transform(pre)
+        for epoch in range(first_epoch, phase.epochs):
+            tick = time.time()
+            seed = _epoch_seed(cfg.seed, global_epoch)
+            seed_everything(seed)
+            desc = f"epoch {global_epoch + 1}/{cfg.epochs} {phase.name}"
+            if phase.cached:
+                batches = _cached_batches(train_cache, cfg.data.batch_size, shuffle=True, epoch_seed=seed)
+                stats = train_one_epoch(model, batches, loss_fn, optimizer, scaler, device=device, amp=amp,
+                                        cached=True, total=len(train_cache.labels), description=desc,
+                                        show_progress=show_progress)
+                val_stats = validate(model, _cached_batches(val_cache, 256, shuffle=False, epoch_seed=0), loss_fn,
+                                     device=device, amp=amp, cached=True) if val_cache is not None else None
+            else:
+                loader = _loader(train, classes, train_tf, cfg, shuffle=True, epoch_seed=seed)
+                stats = train_one_epoch(model, loader, loss_fn, optimizer, scaler, device=device, amp=amp,
+                                        cached=False, total=len(train), description=desc, show_progress=show_progress)
+                val_stats = validate(model, _loader(val, classes, eval_tf, cfg, shuffle=False), loss_fn,
+                                     device=device, amp=amp, cached=False) if val else None
+            monitored = _monitored(cfg.monitor, val_stats or stats)
+            step_scheduler(scheduler, monitored if cfg.monitor == "val_loss" else -monitored)
+            seconds = time.time() - tick
+            global_epoch += 1
+            row = {"epoch": global_epoch, "phase": phase.name, "train_loss": stats["loss"], "train_acc": stats["acc"],
+                   "val_loss": val_stats["loss"] if val_stats else None,
+                   "val_acc": val_stats["acc"] if val_stats else None,
+                   "lr": optimizer.param_groups[0]["lr"], "seconds": round(seconds, 3),
+                   "images_per_s": round(stats["n"] / max(seconds, 1e-9), 1)}
+            history.append(row)
+            improved = best["value"] is None or _better(cfg.monitor, monitored, best["value"])
+            if improved:
+                best = {"value": monitored, "epoch": global_epoch}
+                atomic_save_tensors(model.state_dict(), out / BEST)
+                bad_epochs = 0
+            else:
+                bad_epochs += 1
+            stop = cfg.patience > 0 and bad_epochs >= cfg.patience
+            done_phase = stop or epoch + 1 == phase.epochs
+            save_checkpoint({
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "phase": p_idx, "next_phase": p_idx + 1 if done_phase else p_idx,
+                "next_epoch": 0 if done_phase else epoch + 1, "bad_epochs": bad_epochs,
+                "history": history, "best": best, "rng": capture_rng(), "config": cfg.to_dict(),
+            }, ckpt_path)
+            _write_metrics_csv(history, out / "metrics.csv")
+            _log_epoch(row)
+            if stop:
+                log.info("early stopping: no improvement of %s for %d epochs", cfg.monitor, cfg.patience)
+                break
+    return _finish(cfg, model, collection, history, best, skipped, out, started, show_progress)
+
+
+def _finish(cfg: TrainConfig, model: ArtClassifier, collection: Collection, history: list[dict], best: dict,
+            skipped: list[SkippedImage], out: Path, started: float, show_progress: bool) -> RunResult:
+    """Restore the best epoch, evaluate on the test split, write the bundle, curves and report."""
+    model.load_state_dict(load_tensors(out / BEST))
+    classes = collection.classes
+    test = collection.split("test") or collection.split("val")
+    eval_dir = out / "eval"
+    report = evaluate_samples(model, model.backbone.preprocessing, classes, test, eval_dir,
+                              batch_size=cfg.data.batch_size, device=str(next(model.parameters()).device),
+                              num_workers=cfg.data.num_workers, show_progress=show_progress,
+                              title=f"{cfg.model.backbone} ({cfg.strategy.name}) on the "
+                                    f"{'test' if collection.split('test') else 'validation'} split")
+    metrics = {k: report["metrics"][k] for k in ("accuracy", "top3", "top5", "macro", "weighted") if k in report["metrics"]}
+    metrics["split"] = "test" if collection.split("test") else "val"
+    metrics["best_epoch"] = best["epoch"]
+    bundle = save_bundle(model, out / "model", classes=classes, model_cfg=cfg.model, recipe=cfg.to_dict(),
+                         metrics=metrics, data_fingerprint=collection.fingerprint(), name=Path(cfg.out).name)
+    plot_curves(history, out / "curves.png")
+    run_report = {
+        "config": cfg.to_dict(), "classes": classes, "counts": collection.counts(),
+        "dropped_classes": collection.dropped_classes,
+        "skipped": [{"path": s.path, "reason": s.reason} for s in skipped], "n_skipped": len(skipped),
+        "history": history, "best_epoch": best["epoch"], "test": metrics, "bundle": str(bundle),
+        "data_fingerprint": collection.fingerprint(), "seconds": round(time.time() - started, 1),
+    }
+    (out / "report.json").write_text(json.dumps(run_report, indent=2, default=str))
+    return RunResult(out=out, bundle=bundle, history=history, test_metrics=metrics, skipped=skipped,
+                     best_epoch=best["epoch"])
+
+
+def _monitored(monitor: str, stats: dict[str, float]) -> float:
+    return stats["loss"] if monitor == "val_loss" else stats["acc"]
+
+
+def _better(monitor: str, value: float, best: float) -> bool:
+    return value < best if monitor == "val_loss" else value > best
+
+
+def _check_resumable(saved: dict[str, Any], cfg: TrainConfig) -> None:
+    """Only the length of training and early stopping may change between a run and its resume."""
+    now = cfg.to_dict()
+    for key in ("data", "model", "strategy", "optim", "seed", "class_weights", "label_smoothing", "monitor"):
+        if saved.get(key) != now.get(key):
+            raise ArtlensError(f"cannot resume: '{key}' differs from the checkpoint's configuration "
+                               f"({saved.get(key)!r} vs {now.get(key)!r})")
+
+
+def _write_metrics_csv(history: list[dict], path: Path) -> None:
+    keys = list(history[0])
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(history)
+    tmp.replace(path)
+
+
+def _log_epoch(row: dict[str, Any]) -> None:
+    val = "" if row["val_acc"] is None else f" val_loss {row['val_loss']:.4f} val_acc {row['val_acc']:.4f}"
+    log.info("epoch %d [%s] train_loss %.4f train_acc %.4f%s (%.1fs)", row["epoch"], row["phase"],
+             row["train_loss"], row["train_acc"], val, row["seconds"])

@@ -1,0 +1,100 @@
+"""PNG figures that people would rather see than read.
+
+All writers take plain data (lists, arrays, paths) and a file name, so they are reusable by every
+command and never import models.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..data.images import UnreadableImage, load_image  # noqa: E402
+
+__all__ = ["plot_confusion_matrix", "plot_curves", "plot_gallery"]
+
+
+def plot_confusion_matrix(cm: Sequence[Sequence[int]], classes: Sequence[str], path: str | os.PathLike,
+                          *, title: str = "Confusion matrix") -> Path:
+    """Row-normalised confusion matrix; stays readable up to ~100 classes (sizes scale with n)."""
+    cm = np.asarray(cm, dtype=float)
+    n = len(classes)
+    rows = cm.sum(1, keepdims=True)
+    norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+    side = max(6.0, 0.32 * n + 2.5)
+    font = 9 if n <= 20 else max(4.5, 9 - (n - 20) * 0.08)
+    fig, ax = plt.subplots(figsize=(side, side * 0.92))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), [c.replace("_", " ") for c in classes], rotation=90, fontsize=font)
+    ax.set_yticks(range(n), [c.replace("_", " ") for c in classes], fontsize=font)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    if n <= 25:
+        for i in range(n):
+            for j in range(n):
+                if cm[i, j]:
+                    ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=font - 1,
+                            color="white" if norm[i, j] > 0.5 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of true class")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_curves(history: Sequence[dict], path: str | os.PathLike) -> Path:
+    """Loss and accuracy per epoch (train and validation), with phase changes marked."""
+    epochs = [h["epoch"] for h in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    for key, ax in (("loss", ax_loss), ("acc", ax_acc)):
+        for split, style in (("train", "-o"), ("val", "-s")):
+            values = [h.get(f"{split}_{key}") for h in history]
+            if any(v is not None for v in values):
+                ax.plot(epochs, [np.nan if v is None else v for v in values], style, label=split, ms=3)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy" if key == "acc" else "loss")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    for prev, cur in zip(history, history[1:]):
+        if prev.get("phase") != cur.get("phase"):
+            for ax in (ax_loss, ax_acc):
+                ax.axvline(cur["epoch"] - 0.5, color="grey", ls="--", lw=1)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_gallery(items: Sequence[tuple[str, str]], path: str | os.PathLike, *, columns: int = 6,
+                 title: str = "") -> Path:
+    """A grid of images, each ``(image_path, caption)``; unreadable files show as a grey tile."""
+    n = max(1, len(items))
+    cols = min(columns, n)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.9 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (img_path, caption) in zip(axes.flat, items):
+        try:
+            img = load_image(img_path, draft_size=256)
+            img.thumbnail((256, 256))
+            ax.imshow(img)
+        except UnreadableImage:
+            ax.imshow(np.full((8, 8, 3), 0.5))
+        ax.set_title(caption, fontsize=7.5)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

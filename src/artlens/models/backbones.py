@@ -69,21 +69,21 @@ class Backbone(nn.Module):
     def stage_parameters(self) -> list[tuple[str, list[str]]]:
         """Parameter names grouped by stage, in forward order; the last group is ``head-side`` layers.
 
-        A stage owns the parameters after the previous stage's last parameter up to its own last one,
-        so layers between named stages (VGG's convolutions, a stem) are never orphaned.
+        A stage owns every parameter that comes, in module order, after the previous stage's output
+        and up to its own (a stage named by a ReLU or pooling layer, as in timm's VGG, owns the
+        convolutions before it), so layers between named stages are never orphaned.
         """
-        names = [n for n, _ in self.body.named_parameters()]
-        groups, start = [], 0
+        order = {name: i for i, (name, _) in enumerate(self.body.named_modules())}
+        ends = []
         for stage in self.stages:
-            prefix = stage + "."
-            owned = [i for i, n in enumerate(names) if n.startswith(prefix)]
-            if not owned or owned[-1] < start:
-                continue
-            end = owned[-1] + 1
-            groups.append((stage, names[start:end]))
-            start = end
-        groups.append(("neck", names[start:]))
-        return [(s, ps) for s, ps in groups if ps]
+            inside = [i for n, i in order.items() if n == stage or n.startswith(stage + ".")]
+            ends.append(max(inside) if inside else -1)
+        groups: dict[str, list[str]] = {s: [] for s in [*self.stages, "neck"]}
+        for pname, _ in self.body.named_parameters():
+            pos = order[pname.rsplit(".", 1)[0] if "." in pname else ""]
+            owner = next((s for s, end in zip(self.stages, ends) if pos <= end), "neck")
+            groups[owner].append(pname)
+        return [(s, ps) for s, ps in groups.items() if ps]
 
 
 @dataclass

@@ -1,0 +1,73 @@
+"""Shared fixtures: tiny trees of real artworks from ``../shared/artdata`` (copied, never written to)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+ARTDATA = Path(os.environ.get("ARTLENS_ARTDATA", Path(__file__).resolve().parents[2] / "shared" / "artdata"))
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def artdata() -> Path:
+    if not (ARTDATA / "wikiart11").is_dir():
+        pytest.fail(f"{ARTDATA}: real test images not found (set ARTLENS_ARTDATA to the artdata folder)")
+    return ARTDATA
+
+
+def copy_subset(artdata: Path, dest: Path, classes: list[str], per_class: int, *, size: int | None = 96,
+                source: str = "wikiart11") -> Path:
+    """Copy the first ``per_class`` images of each class, downscaled to ``size`` px for speed."""
+    for c in classes:
+        (dest / c).mkdir(parents=True, exist_ok=True)
+        for p in sorted((artdata / source / c).glob("*.jpg"))[:per_class]:
+            if size is None:
+                shutil.copy(p, dest / c / p.name)
+            else:
+                with Image.open(p) as img:
+                    img.convert("RGB").resize((size, size)).save(dest / c / p.name, quality=92)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def tiny_tree(artdata, tmp_path_factory) -> Path:
+    """3 styles x 10 real paintings at 96 px."""
+    return copy_subset(artdata, tmp_path_factory.mktemp("tiny") / "styles", ["Baroque", "Pop_Art", "Ukiyo_e"], 10)
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory) -> Path:
+    """A local weights file for ``tiny_cnn``, standing in for pretrained weights (no network)."""
+    from safetensors.torch import save_file
+
+    from artlens.models import create_backbone
+
+    torch.manual_seed(0)
+    body = create_backbone("tiny_cnn", pretrained="none").body
+    path = tmp_path_factory.mktemp("weights") / "tiny_cnn.safetensors"
+    save_file(body.state_dict(), str(path))
+    return path
+
+
+def tiny_config(data: Path, out: Path, **overrides):
+    """A fast config: tiny_cnn at 64 px, no workers, a few epochs."""
+    from artlens import TrainConfig
+
+    raw = {"data": {"path": str(data), "num_workers": 0, "batch_size": 8, "augment": "flip"},
+           "model": {"backbone": "tiny_cnn", "pretrained": "none"},
+           "strategy": {"name": "scratch"}, "optim": {"name": "adamw", "lr": 0.01},
+           "epochs": 2, "out": str(out)}
+    for key, value in overrides.items():
+        section, _, field = key.partition("__")
+        if field:
+            raw.setdefault(section, {})[field] = value
+        else:
+            raw[key] = value
+    return TrainConfig.from_dict(raw)

@@ -1,0 +1,95 @@
+"""The backbone registry: every family answers one interface; weights load offline and safely."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from artlens import ArtlensError
+from artlens.models import backbones as bb_mod
+from artlens.models import create_backbone, list_backbones
+from artlens.models.backbones import CURATED
+
+
+@pytest.mark.parametrize("name", ["tiny_cnn", *CURATED, "torchvision/resnet18"])
+def test_every_curated_backbone_gives_pooled_features_and_stages(name):
+    bb = create_backbone(name, pretrained="none").eval()
+    size = bb.preprocessing.input_size
+    with torch.no_grad():
+        feats = bb(torch.randn(1, 3, size, size))
+    assert feats.shape == (1, bb.num_features) and torch.isfinite(feats).all()
+    groups = bb.stage_parameters()
+    assert bb.stages and len(groups) >= 2
+    assert sum(len(ps) for _, ps in groups) == len(list(bb.body.parameters()))
+
+
+def test_efficientnet_lite0_loads_real_imagenet_weights_offline(artdata):
+    """The packaged checkpoint maps onto timm's model: a real sailing-boat photo is seen as a boat."""
+    import timm
+    from timm.data import ImageNetInfo
+
+    from artlens.data import build_transform, load_image
+
+    bb = create_backbone("efficientnet_lite0")  # auto -> the installed weights package
+    assert bb.pretrained_from.startswith("package:") and bb.build_kwargs["bn_eps"] == 1e-3
+    full = timm.create_model("efficientnet_lite0", bn_eps=1e-3)
+    full.load_state_dict({**full.state_dict(), **bb.body.state_dict()}, strict=True)
+    from artlens.models.weights import WEIGHT_PACKAGES, load_state_file
+
+    raw = load_state_file(WEIGHT_PACKAGES["efficientnet_lite0"].locate())
+    full.classifier.weight.data, full.classifier.bias.data = raw["_fc.weight"], raw["_fc.bias"]
+    x = build_transform(bb.preprocessing)(load_image(artdata / "style_refs/content/naoto0804__sailboat.jpg"))
+    with torch.no_grad():
+        top = full.eval()(x[None]).softmax(-1)[0].topk(3)
+    labels = [ImageNetInfo().index_to_description(i.item()) for i in top.indices]
+    assert "schooner" in labels[0] and top.values[0] > 0.5, labels
+
+
+def test_offline_hub_request_fails_fast_with_one_line(monkeypatch):
+    monkeypatch.setattr(bb_mod, "host_resolves", lambda url, timeout=3.0: False)
+    monkeypatch.setattr(bb_mod, "_timm_cached", lambda cfg: False)
+    with pytest.raises(ArtlensError, match=r"no pretrained weights for 'resnet18' offline: download https://") as err:
+        create_backbone("resnet18", pretrained="auto")
+    assert "\n" not in str(err.value) and "--weights" in str(err.value)
+    monkeypatch.setattr(bb_mod, "_tv_cached", lambda url: False)
+    with pytest.raises(ArtlensError, match="alexnet-owt"):
+        create_backbone("alexnet", pretrained="hub")
+
+
+def test_local_weights_file_is_loaded(tmp_path):
+    from safetensors.torch import save_file
+
+    src = create_backbone("resnet18", pretrained="none")
+    save_file(src.body.state_dict(), str(tmp_path / "r18.safetensors"))
+    dst = create_backbone("resnet18", pretrained=str(tmp_path / "r18.safetensors"))
+    assert torch.equal(dst.body.conv1.weight, src.body.conv1.weight)
+    assert dst.pretrained_from == f"file:{tmp_path / 'r18.safetensors'}"
+
+
+def test_pickled_code_in_a_weights_file_is_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("executed!",))
+
+    torch.save({"conv1.weight": Evil()}, tmp_path / "evil.pth")
+    with pytest.raises(ArtlensError, match="evil.pth: cannot be loaded as a weights-only checkpoint"):
+        create_backbone("resnet18", pretrained=str(tmp_path / "evil.pth"))
+
+
+def test_weights_for_another_architecture_are_rejected(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file(create_backbone("tiny_cnn", pretrained="none").body.state_dict(), str(tmp_path / "t.safetensors"))
+    with pytest.raises(ArtlensError, match="t.safetensors"):
+        create_backbone("resnet18", pretrained=str(tmp_path / "t.safetensors"))
+
+
+def test_unknown_backbone_suggests_names():
+    with pytest.raises(ArtlensError, match="did you mean resnet18"):
+        create_backbone("resnet81", pretrained="none")
+
+
+def test_listing_reports_offline_weights():
+    table = {info.name: info for info in list_backbones()}
+    assert table["efficientnet_lite0"].weights.startswith("offline")
+    assert table["alexnet"].source == "torchvision" and table["tiny_cnn"].source == "artlens"

@@ -1,0 +1,87 @@
+"""Collections from folders and manifests, and a deterministic stratified split."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+
+import pytest
+
+from artlens import ArtlensError, DataConfig
+from artlens.data import discover, load_collection
+
+
+def test_folder_tree_gives_one_label_per_subfolder(tiny_tree):
+    col = load_collection(DataConfig(path=str(tiny_tree)))
+    assert col.classes == ["Baroque", "Pop_Art", "Ukiyo_e"]
+    assert len(col.samples) == 30
+
+
+def test_split_is_stratified_disjoint_and_reproducible(tiny_tree):
+    cfg = DataConfig(path=str(tiny_tree), val_fraction=0.2, test_fraction=0.2, seed=3)
+    a, b = load_collection(cfg), load_collection(cfg)
+    assert [(s.path, s.split) for s in a.samples] == [(s.path, s.split) for s in b.samples]
+    for split in ("train", "val", "test"):
+        per_class = Counter(s.label for s in a.split(split))
+        assert set(per_class) == set(a.classes)
+        assert len(set(per_class.values())) == 1  # 10 per class -> same count in every class
+    other = load_collection(DataConfig(path=str(tiny_tree), val_fraction=0.2, test_fraction=0.2, seed=4))
+    assert {s.path for s in other.split("test")} != {s.path for s in a.split("test")}
+
+
+def test_publisher_split_folders_are_kept(tiny_tree, tmp_path):
+    for split in ("train", "test"):
+        shutil.copytree(tiny_tree, tmp_path / split)
+    col = load_collection(DataConfig(path=str(tmp_path), val_fraction=0.2))
+    assert len(col.split("test")) == 30
+    assert len(col.split("val")) == 6 and len(col.split("train")) == 24
+
+
+def test_manifest_with_split_column_and_relative_paths(tiny_tree, tmp_path):
+    files = sorted(tiny_tree.rglob("*.jpg"))
+    rows = ["path\tlabel\tsplit"] + [f"{p}\t{p.parent.name}\t{'test' if i % 5 == 0 else 'train'}"
+                                     for i, p in enumerate(files)]
+    (tmp_path / "m.tsv").write_text("\n".join(rows))
+    samples = discover(tmp_path / "m.tsv")
+    assert len(samples) == 30 and {s.split for s in samples} == {"train", "test"}
+    shutil.copytree(tiny_tree, tmp_path / "imgs")
+    (tmp_path / "rel.csv").write_text("path,label\n" + "\n".join(
+        f"imgs/{p.parent.name}/{p.name},{p.parent.name}" for p in files))
+    assert discover(tmp_path / "rel.csv")[0].path.startswith(str(tmp_path / "imgs"))
+
+
+def test_cap_min_count_and_label_map(tiny_tree):
+    cfg = DataConfig(path=str(tiny_tree), max_per_class=4, min_per_class=2,
+                     label_map={"Pop_Art": "Modern", "Ukiyo_e": None})
+    col = load_collection(cfg)
+    assert col.classes == ["Baroque", "Modern"]
+    assert Counter(s.label for s in col.samples) == {"Baroque": 4, "Modern": 4}
+    with pytest.raises(ArtlensError, match="no class has at least 11 images"):
+        load_collection(DataConfig(path=str(tiny_tree), min_per_class=11))
+
+
+def test_classes_under_min_count_are_dropped_and_reported(tiny_tree, tmp_path):
+    shutil.copytree(tiny_tree, tmp_path / "d")
+    for p in list((tmp_path / "d" / "Ukiyo_e").glob("*.jpg"))[:8]:
+        p.unlink()
+    col = load_collection(DataConfig(path=str(tmp_path / "d"), min_per_class=5))
+    assert col.classes == ["Baroque", "Pop_Art"] and col.dropped_classes == {"Ukiyo_e": 2}
+
+
+def test_fingerprint_changes_with_the_data(tiny_tree, tmp_path):
+    shutil.copytree(tiny_tree, tmp_path / "d")
+    before = load_collection(DataConfig(path=str(tmp_path / "d"))).fingerprint()
+    next((tmp_path / "d" / "Baroque").glob("*.jpg")).unlink()
+    assert load_collection(DataConfig(path=str(tmp_path / "d"))).fingerprint() != before
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p, "does not exist"),
+    (lambda p: (p.mkdir(), p)[1], "found no folders"),
+    (lambda p: (p.parent.mkdir(exist_ok=True), p.write_text("file,y\na.jpg,x\n"), p)[2], "needs 'path' and 'label'"),
+])
+def test_bad_data_paths_fail_with_one_line(tmp_path, make, message):
+    target = make(tmp_path / "data" / "m.csv") if "path" in message else make(tmp_path / "data")
+    with pytest.raises(ArtlensError, match=message) as err:
+        load_collection(DataConfig(path=str(target)))
+    assert "\n" not in str(err.value)

@@ -1,0 +1,163 @@
+"""Training: each strategy trains exactly what it should; resume equals an uninterrupted run;
+broken files are skipped and reported; runs leave curves, metrics and a bundle."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from artlens import ArtlensError, fit
+from artlens.models import load_bundle
+from artlens.train import loop
+
+from .conftest import tiny_config
+
+
+def _changed(before: dict, after: dict) -> set[str]:
+    return {k for k in before if not torch.equal(before[k], after[k])}
+
+
+def _initial_state(cfg) -> dict:
+    from artlens.models import build_classifier
+
+    torch.manual_seed(cfg.seed)
+    model = build_classifier(cfg.model, 3)
+    return {k: v.clone() for k, v in model.backbone.state_dict().items()}
+
+
+@pytest.mark.parametrize("strategy, extra, expect_backbone", [
+    ("frozen", {}, set()),
+    ("partial", {"strategy__unfreeze": 1}, {"2."}),
+    ("partial", {"strategy__unfreeze_layers": ["1"]}, {"1."}),
+    ("full", {}, {"0.", "1.", "2."}),
+    ("two-phase", {"strategy__head_epochs": 1}, {"0.", "1.", "2."}),
+])
+def test_each_strategy_changes_exactly_its_parameters(tiny_tree, tiny_weights, tmp_path, strategy, extra,
+                                                      expect_backbone):
+    cfg = tiny_config(tiny_tree, tmp_path / "run", strategy__name=strategy, model__pretrained=str(tiny_weights),
+                      epochs=2, **extra)
+    result = fit(cfg, show_progress=False)
+    pretrained = load_file(str(tiny_weights))
+    last = torch.load(result.out / "checkpoint.pt", weights_only=True)["model"]  # the last epoch, not the best
+    trained = {k.removeprefix("backbone.body."): v for k, v in last.items() if k.startswith("backbone.body.")}
+    changed = {k for k in _changed(pretrained, trained) if not k.endswith("num_batches_tracked")}
+    touched_blocks = {k.split(".")[0] + "." for k in changed}
+    assert touched_blocks == expect_backbone
+    if strategy == "frozen":
+        assert list((tmp_path / "run" / "features").glob("train-*.safetensors"))
+
+
+def test_frozen_epochs_never_run_the_backbone(tiny_tree, tiny_weights, tmp_path, monkeypatch):
+    from artlens.models.backbones import Backbone
+
+    calls = {"n": 0}
+    original = Backbone.forward
+
+    def counting(self, x):
+        calls["n"] += x.shape[0]
+        return original(self, x)
+
+    monkeypatch.setattr(Backbone, "forward", counting)
+    cfg = tiny_config(tiny_tree, tmp_path / "run", strategy__name="frozen", model__pretrained=str(tiny_weights),
+                      epochs=4, data__test_fraction=0.0)
+    fit(cfg, show_progress=False)
+    # train + val embedded once, then the best model is evaluated once on the val split: 30 + 3 images.
+    assert calls["n"] == 30 + 3
+
+
+def test_scratch_starts_from_random_weights_and_trains(tiny_tree, tmp_path):
+    cfg = tiny_config(tiny_tree, tmp_path / "run", strategy__name="scratch", epochs=3)
+    result = fit(cfg, show_progress=False)
+    assert len(result.history) == 3 and result.history[-1]["train_loss"] < result.history[0]["train_loss"] * 1.5
+    meta = json.loads((result.bundle / "artlens.json").read_text())
+    assert meta["pretrained_from"] == "none" and meta["recipe"]["strategy"]["name"] == "scratch"
+
+
+def test_run_writes_checkpoint_metrics_curves_report_and_bundle(tiny_tree, tmp_path):
+    cfg = tiny_config(tiny_tree, tmp_path / "run", epochs=2, optim__scheduler="step", optim__name="sgd")
+    result = fit(cfg, show_progress=False)
+    run = tmp_path / "run"
+    for name in ("checkpoint.pt", "metrics.csv", "curves.png", "report.json", "eval/report.md",
+                 "eval/confusion_matrix.png", "model/model.safetensors", "model/artlens.json"):
+        assert (run / name).is_file(), name
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    meta = json.loads((result.bundle / "artlens.json").read_text())
+    assert meta["classes"] == ["Baroque", "Pop_Art", "Ukiyo_e"]
+    assert meta["data_fingerprint"].startswith("sha256:") and "accuracy" in meta["metrics"]
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert {"model", "optimizer", "scheduler", "rng", "config", "history"} <= set(ckpt)
+
+
+def test_early_stopping_stops_after_patience(tiny_tree, tmp_path):
+    cfg = tiny_config(tiny_tree, tmp_path / "run", epochs=30, patience=2, monitor="val_loss",
+                      optim__lr=1e-9, optim__scheduler="none")
+    result = fit(cfg, show_progress=False)
+    assert len(result.history) < 30 and result.best_epoch == len(result.history) - 2
+
+
+@pytest.mark.parametrize("strategy", ["full", "two-phase"])
+def test_resume_after_a_kill_equals_an_uninterrupted_run(tiny_tree, tiny_weights, tmp_path, monkeypatch, strategy):
+    common = dict(strategy__name=strategy, model__pretrained=str(tiny_weights), epochs=3,
+                  strategy__head_epochs=1, data__augment="flip-rotate", model__dropout=0.2)
+    reference = fit(tiny_config(tiny_tree, tmp_path / "straight", **common), show_progress=False)
+
+    real_save, saves = loop.save_checkpoint, {"n": 0}
+
+    def save_then_die(state, path):
+        real_save(state, path)
+        saves["n"] += 1
+        if saves["n"] == 2:
+            raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        fit(tiny_config(tiny_tree, tmp_path / "killed", **common), show_progress=False)
+    monkeypatch.setattr(loop, "save_checkpoint", real_save)
+    with pytest.raises(ArtlensError, match="--resume"):
+        fit(tiny_config(tiny_tree, tmp_path / "killed", **common), show_progress=False)
+    resumed = fit(tiny_config(tiny_tree, tmp_path / "killed", resume=True, **common), show_progress=False)
+
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3]
+    a = load_file(str(reference.bundle / "model.safetensors"))
+    b = load_file(str(resumed.bundle / "model.safetensors"))
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
+    assert [round(h["train_loss"], 6) for h in reference.history] == [round(h["train_loss"], 6) for h in resumed.history]
+
+
+def test_resume_refuses_a_changed_recipe(tiny_tree, tmp_path):
+    fit(tiny_config(tiny_tree, tmp_path / "run", epochs=1), show_progress=False)
+    with pytest.raises(ArtlensError, match="'optim' differs"):
+        fit(tiny_config(tiny_tree, tmp_path / "run", epochs=2, resume=True, optim__lr=0.5), show_progress=False)
+
+
+def test_broken_files_are_skipped_counted_and_listed(tiny_tree, artdata, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_tree, data)
+    jpeg = sorted((artdata / "wikiart11" / "Baroque").glob("*.jpg"))[20]
+    (data / "Baroque" / "truncated.jpg").write_bytes(jpeg.read_bytes()[:3000])
+    (data / "Pop_Art" / "not_an_image.jpg").write_text("this is a text file")
+    Image.open(jpeg).convert("CMYK").save(data / "Ukiyo_e" / "cmyk.jpg")
+    deep = (torch.rand(64, 64) * 65535).to(torch.int32).numpy().astype("uint16")
+    Image.fromarray(deep).save(data / "Ukiyo_e" / "sixteen_bit.png")
+    result = fit(tiny_config(data, tmp_path / "run", epochs=1), show_progress=False)
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["n_skipped"] == 2 == len(result.skipped)
+    reasons = {s["path"].rsplit("/", 1)[-1]: s["reason"] for s in report["skipped"]}
+    assert reasons["truncated.jpg"].startswith("corrupt or truncated")
+    assert reasons["not_an_image.jpg"].startswith("not an image")
+    assert sum(report["counts"][s].get("Ukiyo_e", 0) for s in report["counts"]) == 12  # CMYK + 16-bit kept
+
+
+def test_balanced_class_weights_and_mlp_head_train(tiny_tree, tmp_path):
+    cfg = tiny_config(tiny_tree, tmp_path / "run", epochs=1, class_weights="balanced", model__head="mlp",
+                      model__hidden=[16], model__dropout=0.1, data__max_per_class=6, optim__name="adam",
+                      optim__scheduler="plateau")
+    result = fit(cfg, show_progress=False)
+    assert load_bundle(result.bundle).model.head[-1].in_features == 16

@@ -1,0 +1,72 @@
+"""Bundles: safetensors + JSON, identical predictions after a round trip, never unpickled."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from artlens import ArtlensError, ModelConfig
+from artlens.data import build_transform, load_image
+from artlens.models import build_classifier, load_bundle, save_bundle
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    torch.manual_seed(0)
+    cfg = ModelConfig(backbone="tiny_cnn", pretrained="none", head="mlp", hidden=[8], style_stages=[0, 1],
+                      head_norm="layernorm")
+    model = build_classifier(cfg, 3).eval()
+    path = save_bundle(model, tmp_path_factory.mktemp("b") / "bundle", classes=["a", "b", "c"], model_cfg=cfg,
+                       metrics={"accuracy": 0.5}, data_fingerprint="sha256:x")
+    return model, path
+
+
+def test_round_trip_gives_identical_predictions(saved, artdata):
+    model, path = saved
+    bundle = load_bundle(path)
+    tf = build_transform(bundle.preprocessing)
+    x = torch.stack([tf(load_image(p)) for p in sorted((artdata / "wikiart11" / "Rococo").glob("*.jpg"))[:4]])
+    with torch.no_grad():
+        assert torch.equal(model(x), bundle.model(x))
+    assert bundle.classes == ["a", "b", "c"] and bundle.meta["metrics"] == {"accuracy": 0.5}
+
+
+def test_bundle_is_safetensors_and_json_only(saved):
+    _, path = saved
+    assert sorted(p.name for p in path.iterdir()) == ["artlens.json", "model.safetensors"]
+    meta = json.loads((path / "artlens.json").read_text())
+    for key in ("backbone", "model", "classes", "preprocessing", "recipe", "metrics", "data_fingerprint",
+                "artlens_version"):
+        assert key in meta
+
+
+def test_half_precision_bundle_loads_as_float32(saved, tmp_path):
+    model, _ = saved
+    path = save_bundle(model, tmp_path / "half", classes=["a", "b", "c"], model_cfg=ModelConfig(
+        backbone="tiny_cnn", pretrained="none", head="mlp", hidden=[8], style_stages=[0, 1], head_norm="layernorm"),
+        half=True)
+    loaded = load_bundle(path).model
+    assert next(loaded.parameters()).dtype == torch.float32
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(model(x), loaded(x), atol=1e-2)
+
+
+def test_broken_bundles_fail_with_one_line(saved, tmp_path):
+    _, path = saved
+    bad = tmp_path / "bad"
+    shutil.copytree(path, bad)
+    (bad / "model.safetensors").write_bytes(b"\x80\x04pickle? no thanks")
+    with pytest.raises(ArtlensError, match="not a valid safetensors file"):
+        load_bundle(bad)
+    shutil.copy(path / "model.safetensors", bad / "model.safetensors")
+    meta = json.loads((bad / "artlens.json").read_text())
+    meta["classes"] = ["a", "b"]
+    (bad / "artlens.json").write_text(json.dumps(meta))
+    with pytest.raises(ArtlensError, match="do not match the architecture"):
+        load_bundle(bad)
+    with pytest.raises(ArtlensError, match="not a model bundle directory"):
+        load_bundle(tmp_path / "missing")

@@ -1,0 +1,67 @@
+"""The command line as a user types it: train, evaluate, predict, models; errors are one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from artlens.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    from artlens.cli.app import main  # noqa: F401  (same app object the console script runs)
+
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_tree, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    result = invoke("train", "--data", str(tiny_tree), "--backbone", "tiny_cnn", "--strategy", "scratch",
+                    "--epochs", "2", "--out", str(out), "--workers", "0", "--batch-size", "8", "--lr", "0.01")
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_train_writes_a_bundle(trained):
+    assert (trained / "model" / "artlens.json").is_file()
+    assert json.loads((trained / "report.json").read_text())["config"]["strategy"]["name"] == "scratch"
+
+
+def test_evaluate_prints_accuracy_and_writes_reports(trained, tiny_tree, tmp_path):
+    result = invoke("evaluate", "--model", str(trained / "model"), "--data", str(tiny_tree), "--out", str(tmp_path))
+    assert result.exit_code == 0 and "accuracy" in result.output
+    assert (tmp_path / "confusion_matrix.png").is_file()
+
+
+def test_predict_json_lists_top_k_per_image(trained, tiny_tree):
+    folder = tiny_tree / "Ukiyo_e"
+    result = runner.invoke(app, ["predict", str(folder), "--model", str(trained / "model"), "--top-k", "2", "--json"])
+    assert result.exit_code == 0
+    rows = json.loads(result.stdout)
+    assert len(rows) == 10 and set(rows[0]) == {"path", "predictions"}
+    preds = rows[0]["predictions"]
+    assert len(preds) == 2 and preds[0]["prob"] >= preds[1]["prob"]
+    assert {p["label"] for p in preds} <= {"Baroque", "Pop_Art", "Ukiyo_e"}
+
+
+def test_models_lists_the_offline_backbone():
+    result = invoke("models")
+    assert result.exit_code == 0 and "efficientnet_lite0" in result.output and "offline" in result.output
+
+
+def test_user_errors_are_one_line_and_exit_2(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "artlens", "predict", str(tmp_path / "nope.jpg")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"error: {tmp_path / 'nope.jpg'}: no such file or folder"
+    assert "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "artlens", "train", "--data", str(tmp_path), "--strategy", "melt"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "strategy.name: unknown strategy 'melt'" in proc.stderr

@@ -1,0 +1,35 @@
+"""Configs: the same dataclass from CLI, YAML and Python; mistakes named before any work starts."""
+
+from __future__ import annotations
+
+import pytest
+
+from artlens import ArtlensError, TrainConfig, load_config
+
+
+def test_yaml_recipe_round_trips(tmp_path):
+    (tmp_path / "r.yaml").write_text(
+        "data: {path: imgs, augment: flip-rotate}\nmodel: {backbone: resnet50, head: mlp, hidden: [512, 16]}\n"
+        "strategy: {name: two-phase, head_epochs: 2}\noptim: {name: sgd, lr: 1, scheduler: plateau}\nepochs: 5\n")
+    cfg = load_config(tmp_path / "r.yaml")
+    assert cfg.model.hidden == [512, 16] and cfg.optim.lr == 1.0 and cfg.strategy.name == "two-phase"
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"model": {"backbon": "x"}}, "model.backbon: unknown key; allowed: backbone"),
+    ({"epochs": "ten"}, "epochs: expected int"),
+    ({"strategy": {"name": "freeze"}}, "strategy.name: unknown strategy 'freeze'"),
+    ({"optim": {"scheduler": "linear"}}, "optim.scheduler: 'linear' is not allowed; choose from: none, step"),
+    ({"strategy": {"name": "frozen"}, "model": {"pretrained": "none"}}, "frozen"),
+    ({"strategy": {"name": "scratch"}, "model": {"pretrained": "hub"}}, "scratch"),
+    ({"strategy": {"name": "two-phase", "head_epochs": 5}, "epochs": 5}, "head_epochs"),
+    ({"data": {"augment": "heavy"}}, "data.augment: 'heavy' is not allowed"),
+])
+def test_bad_configs_name_the_key(raw, message):
+    with pytest.raises(ArtlensError, match=message.replace("(", r"\(")):
+        TrainConfig.from_dict(raw)
+
+
+def test_scratch_defaults_to_random_weights():
+    assert TrainConfig.from_dict({"strategy": {"name": "scratch"}}).model.pretrained == "none"

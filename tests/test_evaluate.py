@@ -1,0 +1,48 @@
+"""Evaluation numbers and the files a person reads."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from PIL import Image
+
+from artlens.evaluate import classification_metrics
+from artlens.viz import plot_confusion_matrix
+
+
+def test_metrics_on_a_hand_checked_example():
+    probs = np.array([[0.6, 0.3, 0.1, 0.0], [0.2, 0.5, 0.3, 0.0], [0.5, 0.1, 0.4, 0.0], [0.1, 0.2, 0.3, 0.4]])
+    m = classification_metrics([0, 1, 2, 2], probs, ["a", "b", "c", "d"], ks=(3,))
+    assert m["accuracy"] == 0.5  # rows 0 and 1 right; row 2 -> a, row 3 -> d
+    assert m["top3"] == 1.0
+    assert m["per_class"]["c"] == {"accuracy": 0.0, "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 2}
+    assert m["per_class"]["a"]["precision"] == 0.5 and m["per_class"]["a"]["recall"] == 1.0
+    assert m["confusion_matrix"][2] == [1, 0, 0, 1]
+    assert np.isclose(m["macro"]["recall"], (1 + 1 + 0 + 0) / 4)
+
+
+def test_confusion_matrix_png_is_readable_with_50_classes(tmp_path):
+    rng = np.random.default_rng(0)
+    cm = rng.integers(0, 9, (50, 50)) + np.eye(50, dtype=int) * 40
+    path = plot_confusion_matrix(cm, [f"Artist_Name_{i:02d}" for i in range(50)], tmp_path / "cm.png")
+    w, h = Image.open(path).size
+    assert w >= 1800 and h >= 1600  # ~35 px per class row: labels do not overlap
+
+
+def test_evaluate_writes_report_files(tiny_tree, tmp_path):
+    from artlens import evaluate, fit
+
+    from .conftest import tiny_config
+
+    run = fit(tiny_config(tiny_tree, tmp_path / "run", epochs=1), show_progress=False)
+    report = evaluate(run.bundle, tiny_tree, tmp_path / "eval", show_progress=False)
+    assert report["n_evaluated"] == 30
+    for name in ("report.json", "report.md", "confusion_matrix.png", "predictions.csv"):
+        assert (tmp_path / "eval" / name).is_file()
+    saved = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert {"accuracy", "macro", "weighted", "per_class", "confusion_matrix"} <= set(saved["metrics"])
+    md = (tmp_path / "eval" / "report.md").read_text()
+    assert "| Baroque |" in md and "macro precision / recall / F1" in md
+    if report["metrics"]["accuracy"] < 1.0:
+        assert (tmp_path / "eval" / "mistakes.png").is_file()

@@ -85,3 +85,21 @@ def test_bad_data_paths_fail_with_one_line(tmp_path, make, message):
     with pytest.raises(ArtlensError, match=message) as err:
         load_collection(DataConfig(path=str(target)))
     assert "\n" not in str(err.value)
+
+
+def test_cross_split_duplicates_are_dropped_with_their_twin(artdata, tmp_path):
+    from PIL import Image
+
+    from artlens.data import Collection, Sample
+    from artlens.data.dataset import drop_cross_split_duplicates
+
+    paintings = sorted((artdata / "wikiart11" / "Rococo").glob("*.jpg"))[:3]
+    copy = tmp_path / "recropped_copy.jpg"  # a re-encoded, resized, slightly cropped copy of the first
+    with Image.open(paintings[0]) as img:
+        img.crop((3, 3, 221, 221)).resize((150, 150)).save(copy, quality=70)
+    samples = [Sample(str(paintings[0]), "Rococo", "train"), Sample(str(paintings[1]), "Rococo", "train"),
+               Sample(str(copy), "Baroque", "test"), Sample(str(paintings[2]), "Rococo", "test")]
+    col = drop_cross_split_duplicates(Collection(samples, ["Baroque", "Rococo"]))
+    assert [s.path for s in col.split("test")] == [str(paintings[2])]
+    assert col.duplicates == [{"path": str(copy), "split": "test", "label": "Baroque",
+                               "duplicate_of": str(paintings[0]), "duplicate_label": "Rococo"}]

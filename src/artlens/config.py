@@ -63,6 +63,9 @@ class DataConfig:
     """Classes with fewer images are dropped (and reported)."""
     label_map: dict[str, str | None] = field(default_factory=dict)
     """Rename labels (``{"Post_Impressionism": "Impressionism"}``); a ``None`` value drops a label."""
+    dedupe: bool = False
+    """Drop validation and test images that near-duplicate a training image (perceptual hashes),
+    so reported accuracy is not inflated by the same painting on both sides of the split."""
     augment: str = "flip"
     """Training augmentation preset: one of ``AUGMENT_PRESETS``."""
     batch_size: int = 32

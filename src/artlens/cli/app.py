@@ -115,6 +115,7 @@ def train(
     max_per_class: Annotated[Optional[int], typer.Option()] = None,
     min_per_class: Annotated[Optional[int], typer.Option()] = None,
     label_map: Annotated[Optional[str], typer.Option(help="YAML file or 'old=new,drop=' pairs.")] = None,
+    dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop val/test images that duplicate a training image.")] = False,
     amp: Annotated[Optional[str], typer.Option(help="auto | on | off")] = None,
     device: Annotated[Optional[str], typer.Option(help="auto | cpu | cuda | cuda:1")] = None,
     seed: Annotated[Optional[int], typer.Option()] = None,
@@ -124,7 +125,8 @@ def train(
     raw = load_config(config).to_dict() if config else {}
     _override(raw, "data", path=data, augment=augment, batch_size=batch_size, num_workers=workers,
               val_fraction=val_fraction, test_fraction=test_fraction, seed=split_seed,
-              max_per_class=max_per_class, min_per_class=min_per_class, label_map=_label_map(label_map))
+              max_per_class=max_per_class, min_per_class=min_per_class, label_map=_label_map(label_map),
+              dedupe=dedupe or None)
     _override(raw, "model", backbone=backbone, pretrained=weights, head=head, hidden=_csv_ints(hidden),
               dropout=dropout, head_norm=head_norm, style_stages=_csv_ints(style_stages))
     _override(raw, "strategy", name=strategy, unfreeze=unfreeze, unfreeze_layers=_csv_strs(unfreeze_layers),

@@ -40,6 +40,7 @@ __all__ = [
     "apply_label_map",
     "collate_skipping",
     "discover",
+    "drop_cross_split_duplicates",
     "load_collection",
     "limit_per_class",
     "read_manifest",
@@ -66,6 +67,8 @@ class Collection:
     classes: list[str]
     dropped_classes: dict[str, int] = field(default_factory=dict)
     skipped: list[SkippedImage] = field(default_factory=list)
+    duplicates: list[dict[str, str]] = field(default_factory=list)
+    """Evaluation images removed by :func:`drop_cross_split_duplicates`, with their training twin."""
 
     def split(self, name: str) -> list[Sample]:
         return [s for s in self.samples if s.split == name]
@@ -242,6 +245,26 @@ def load_collection(cfg: DataConfig, *, split: bool = True) -> Collection:
                                    seed=cfg.seed)
     classes = sorted({s.label for s in samples})
     return Collection(samples=samples, classes=classes, dropped_classes=dropped)
+
+
+def drop_cross_split_duplicates(collection: Collection) -> Collection:
+    """Remove val/test images that are near-duplicates of a training image (see :mod:`.dedupe`)."""
+    from .dedupe import duplicate_pairs, image_signatures
+
+    train = collection.split("train")
+    held = [s for s in collection.samples if s.split in ("val", "test")]
+    if not train or not held:
+        return collection
+    pairs = duplicate_pairs(image_signatures([s.path for s in held]), image_signatures([s.path for s in train]))
+    twins: dict[int, int] = {}
+    for i, j, _ in pairs:
+        twins.setdefault(i, j)
+    drop = {held[i].path for i in twins}
+    collection.duplicates = [{"path": held[i].path, "split": held[i].split, "label": held[i].label,
+                              "duplicate_of": train[j].path, "duplicate_label": train[j].label}
+                             for i, j in sorted(twins.items())]
+    collection.samples = [s for s in collection.samples if s.path not in drop]
+    return collection
 
 
 # -- torch dataset -----------------------------------------------------------------------------

@@ -33,7 +33,14 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..config import TrainConfig
-from ..data.dataset import Collection, ImageDataset, Sample, collate_skipping, load_collection
+from ..data.dataset import (
+    Collection,
+    ImageDataset,
+    Sample,
+    collate_skipping,
+    drop_cross_split_duplicates,
+    load_collection,
+)
 from ..data.images import SkippedImage, scan_images
 from ..data.transforms import build_transform
 from ..errors import ArtlensError
@@ -89,6 +96,10 @@ def prepare_data(cfg: TrainConfig, *, show_progress: bool = True) -> tuple[Colle
         collection.samples = [s for s in collection.samples if s.path not in bad]
         log.warning("skipped %d unreadable image(s); see report.json", len(skipped))
     collection.skipped = skipped
+    if cfg.data.dedupe:
+        drop_cross_split_duplicates(collection)
+        log.info("dedupe: dropped %d validation/test image(s) that duplicate a training image",
+                 len(collection.duplicates))
     if not collection.split("train"):
         raise ArtlensError(f"{cfg.data.path}: no training images after splitting")
     return collection, skipped
@@ -322,6 +333,7 @@ def _finish(cfg: TrainConfig, model: ArtClassifier, collection: Collection, hist
     run_report = {
         "config": cfg.to_dict(), "classes": classes, "counts": collection.counts(),
         "dropped_classes": collection.dropped_classes,
+        "n_duplicates_dropped": len(collection.duplicates), "duplicates_dropped": collection.duplicates,
         "skipped": [{"path": s.path, "reason": s.reason} for s in skipped], "n_skipped": len(skipped),
         "history": history, "best_epoch": best["epoch"], "test": metrics, "bundle": str(bundle),
         "data_fingerprint": collection.fingerprint(), "seconds": round(time.time() - started, 1),

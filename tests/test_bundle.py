@@ -16,7 +16,7 @@ from artlens.models import build_classifier, load_bundle, save_bundle
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     torch.manual_seed(0)
-    cfg = ModelConfig(backbone="tiny_cnn", pretrained="none", head="mlp", hidden=[8], style_stages=[0, 1],
+    cfg = ModelConfig(backbone="tiny_cnn", pretrained="none", head="mlp", hidden=[8], style_layers=["0", "1"], power_norm=True,
                       head_norm="layernorm")
     model = build_classifier(cfg, 3).eval()
     path = save_bundle(model, tmp_path_factory.mktemp("b") / "bundle", classes=["a", "b", "c"], model_cfg=cfg,
@@ -46,7 +46,7 @@ def test_bundle_is_safetensors_and_json_only(saved):
 def test_half_precision_bundle_loads_as_float32(saved, tmp_path):
     model, _ = saved
     path = save_bundle(model, tmp_path / "half", classes=["a", "b", "c"], model_cfg=ModelConfig(
-        backbone="tiny_cnn", pretrained="none", head="mlp", hidden=[8], style_stages=[0, 1], head_norm="layernorm"),
+        backbone="tiny_cnn", pretrained="none", head="mlp", hidden=[8], style_layers=["0", "1"], power_norm=True, head_norm="layernorm"),
         half=True)
     loaded = load_bundle(path).model
     assert next(loaded.parameters()).dtype == torch.float32

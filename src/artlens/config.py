@@ -99,12 +99,18 @@ class ModelConfig:
     """Dropout before each linear layer of the head."""
     head_norm: str = "none"
     """Normalise the embedding before the head: ``none``, ``batchnorm`` or ``layernorm``."""
-    style_stages: list[int] = field(default_factory=list)
-    """Backbone stages whose per-channel mean and std are appended to the pooled features
-    (the Gatys/AdaIN style statistics); empty means plain global pooling."""
+    style_layers: list[str] = field(default_factory=list)
+    """Backbone modules (e.g. ``blocks.0`` ... ``blocks.6``, ``layer1``) whose per-channel mean and std
+    are appended to the pooled features (the Gatys/AdaIN style statistics); empty = plain pooling."""
+    power_norm: bool = False
+    """Per feature group (pooled features, each layer's means, each layer's stds): signed square root,
+    then L2 normalisation, so no group dominates the head by scale alone."""
+    resize: str = "crop"
+    """Input framing: ``crop`` (resize + centre crop) or ``squash`` (whole image to a square)."""
 
     def __post_init__(self) -> None:
         _check_choice("model", "head_norm", self.head_norm, ("none", "batchnorm", "layernorm"))
+        _check_choice("model", "resize", self.resize, ("crop", "squash"))
         if not 0.0 <= self.dropout < 1.0:
             raise ArtlensError(f"model.dropout: {self.dropout} must be in [0, 1)")
 
@@ -181,6 +187,9 @@ class TrainConfig:
     seed: int = 0
     out: str = "runs/artlens"
     resume: bool = False
+    cache_dir: str = ""
+    """Where cached embeddings live (default ``<out>/features``); share one between runs that only
+    differ in head or optimiser settings to embed the images once."""
 
     def __post_init__(self) -> None:
         _check_choice("train", "monitor", self.monitor, ("val_acc", "val_loss"))

@@ -89,7 +89,9 @@ def train(
     hidden: Annotated[Optional[str], typer.Option(help="MLP hidden sizes, e.g. 512,128.")] = None,
     dropout: Annotated[Optional[float], typer.Option()] = None,
     head_norm: Annotated[Optional[str], typer.Option(help="none | batchnorm | layernorm")] = None,
-    style_stages: Annotated[Optional[str], typer.Option(help="Stage indices whose channel mean/std join the features, e.g. 1,2,3.")] = None,
+    style_layers: Annotated[Optional[str], typer.Option(help="Layers whose channel mean/std join the features, e.g. blocks.2,blocks.4.")] = None,
+    resize: Annotated[Optional[str], typer.Option(help="crop | squash: how images are framed to the input size.")] = None,
+    power_norm: Annotated[Optional[bool], typer.Option("--power-norm/--no-power-norm", help="Signed sqrt of the features.")] = None,
     unfreeze: Annotated[Optional[int], typer.Option(help="partial: number of last stages to train.")] = None,
     unfreeze_layers: Annotated[Optional[str], typer.Option(help="partial: module names to train, e.g. layer3,layer4.")] = None,
     head_epochs: Annotated[Optional[int], typer.Option(help="two-phase: head-only epochs.")] = None,
@@ -128,7 +130,8 @@ def train(
               max_per_class=max_per_class, min_per_class=min_per_class, label_map=_label_map(label_map),
               dedupe=dedupe or None)
     _override(raw, "model", backbone=backbone, pretrained=weights, head=head, hidden=_csv_ints(hidden),
-              dropout=dropout, head_norm=head_norm, style_stages=_csv_ints(style_stages))
+              dropout=dropout, head_norm=head_norm, style_layers=_csv_strs(style_layers),
+              power_norm=power_norm, resize=resize)
     _override(raw, "strategy", name=strategy, unfreeze=unfreeze, unfreeze_layers=_csv_strs(unfreeze_layers),
               head_epochs=head_epochs, lr_factor=lr_factor, cache_views=cache_views)
     _override(raw, "optim", name=optimizer, lr=lr, weight_decay=weight_decay, momentum=momentum,

@@ -48,6 +48,9 @@ class Preprocessing:
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     interpolation: str = "bicubic"
     crop_pct: float = 0.875
+    resize: str = "crop"
+    """``crop``: shorter side to ``input_size / crop_pct``, centre crop (timm's evaluation transform);
+    ``squash``: the whole picture resized to a square, keeping every edge of the composition."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,7 +58,8 @@ class Preprocessing:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Preprocessing":
         return cls(input_size=int(d["input_size"]), mean=tuple(d["mean"]), std=tuple(d["std"]),
-                   interpolation=d.get("interpolation", "bicubic"), crop_pct=float(d.get("crop_pct", 0.875)))
+                   interpolation=d.get("interpolation", "bicubic"), crop_pct=float(d.get("crop_pct", 0.875)),
+                   resize=d.get("resize", "crop"))
 
 
 def build_transform(pre: Preprocessing, *, train: bool = False, augment: str = "none"):
@@ -64,13 +68,15 @@ def build_transform(pre: Preprocessing, *, train: bool = False, augment: str = "
         raise ArtlensError(f"unknown augmentation preset {augment!r}; choose from: {', '.join(AUGMENT_PRESETS)}")
     size = pre.input_size
     interp = _INTERP.get(pre.interpolation, InterpolationMode.BICUBIC)
-    resize = math.floor(size / pre.crop_pct)
+    if pre.resize == "squash":
+        base = [T.Resize((size, size), interpolation=interp, antialias=True)]
+    else:
+        base = [T.Resize(math.floor(size / pre.crop_pct), interpolation=interp, antialias=True), T.CenterCrop(size)]
     finish = [T.ToImage(), T.ToDtype(torch.float32, scale=True), T.Normalize(pre.mean, pre.std)]
     if not train or augment == "none":
-        return T.Compose([T.Resize(resize, interpolation=interp, antialias=True), T.CenterCrop(size), *finish])
+        return T.Compose([*base, *finish])
     if augment == "flip":
-        ops = [T.Resize(resize, interpolation=interp, antialias=True), T.CenterCrop(size),
-               T.RandomHorizontalFlip()]
+        ops = [*base, T.RandomHorizontalFlip()]
     elif augment == "flip-rotate":
         ops = [T.RandomResizedCrop(size, scale=(0.6, 1.0), ratio=(0.8, 1.25), interpolation=interp, antialias=True),
                T.RandomHorizontalFlip(), T.RandomRotation(10, interpolation=InterpolationMode.BILINEAR)]

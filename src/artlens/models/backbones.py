@@ -65,6 +65,8 @@ class Backbone(nn.Module):
             return self.body.get_submodule(name)
         except AttributeError:
             raise ArtlensError(f"backbone {self.name!r} has no layer {name!r}; stages: {', '.join(self.stages)}") from None
+        except TypeError:
+            raise ArtlensError(f"layer names are strings like {self.stages[-1]!r}, got {name!r}") from None
 
     def stage_parameters(self) -> list[tuple[str, list[str]]]:
         """Parameter names grouped by stage, in forward order; the last group is ``head-side`` layers.

@@ -7,7 +7,7 @@ separates art styles more than the objects depicted.
 
 >>> from artlens.models import build_classifier
 >>> from artlens.config import ModelConfig
->>> model = build_classifier(ModelConfig(backbone="tiny_cnn", style_stages=[1]), num_classes=3)
+>>> model = build_classifier(ModelConfig(backbone="tiny_cnn", style_layers=["1"]), num_classes=3)
 >>> model.embed_dim
 128
 """
@@ -15,8 +15,10 @@ separates art styles more than the objects depicted.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..config import ModelConfig
@@ -40,17 +42,14 @@ class ArtClassifier(nn.Module):
 
     def __init__(self, backbone: Backbone, num_classes: int, *, head: str = "linear",
                  hidden: Sequence[int] = (), dropout: float = 0.0, head_norm: str = "none",
-                 style_stages: Sequence[int] = ()) -> None:
+                 style_layers: Sequence[str] = (), power_norm: bool = False) -> None:
         super().__init__()
         self.backbone = backbone
         self.num_classes = num_classes
-        self.style_stages = [int(s) for s in style_stages]
-        for s in self.style_stages:
-            if not -len(backbone.stages) <= s < len(backbone.stages):
-                raise ArtlensError(
-                    f"model.style_stages: {s} out of range; {backbone.name} has {len(backbone.stages)} stages "
-                    f"({', '.join(backbone.stages)})"
-                )
+        self.style_layers = [str(s) for s in style_layers]
+        self.power_norm = power_norm
+        for name in self.style_layers:
+            backbone.stage_module(name)  # fails early, listing the stages, on an unknown name
         self.embed_dim = backbone.num_features + self._style_width()
         norms = {"none": nn.Identity(), "batchnorm": nn.BatchNorm1d(self.embed_dim),
                  "layernorm": nn.LayerNorm(self.embed_dim)}
@@ -58,7 +57,7 @@ class ArtClassifier(nn.Module):
         self.head = build_head(head, self.embed_dim, num_classes, hidden=hidden, dropout=dropout)
 
     def _style_width(self) -> int:
-        if not self.style_stages:
+        if not self.style_layers:
             return 0
         was_training = self.backbone.training
         self.backbone.eval()
@@ -72,26 +71,32 @@ class ArtClassifier(nn.Module):
         """Run the backbone once, capturing the style stages' outputs through temporary hooks."""
         captured: dict[int, torch.Tensor] = {}
         handles = []
-        for i, s in enumerate(self.style_stages):
-            module = self.backbone.stage_module(self.backbone.stages[s])
+        for i, name in enumerate(self.style_layers):
+            module = self.backbone.stage_module(name)
             handles.append(module.register_forward_hook(lambda _m, _i, out, i=i: captured.__setitem__(i, out)))
         try:
             pooled = self.backbone(x)
         finally:
             for h in handles:
                 h.remove()
-        maps = [captured[i] for i in range(len(self.style_stages))]
-        for i, m in enumerate(maps):
+        maps = [captured[i] for i in range(len(self.style_layers))]
+        for name, m in zip(self.style_layers, maps):
             if m.dim() != 4:
-                raise ArtlensError(f"stage {self.backbone.stages[self.style_stages[i]]!r} does not output a feature map")
+                raise ArtlensError(f"layer {name!r} of {self.backbone.name} does not output a feature map")
         return pooled, maps
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The features the head sees (before normalisation): what frozen training caches."""
-        if not self.style_stages:
-            return self.backbone(x)
-        pooled, maps = self._forward_with_maps(x)
-        return torch.cat([pooled, *[style_statistics(m.float()) for m in maps]], dim=1)
+        if not self.style_layers:
+            groups = [self.backbone(x)]
+        else:
+            pooled, maps = self._forward_with_maps(x)
+            groups = [pooled]
+            for m in maps:
+                groups += list(style_statistics(m.float()).chunk(2, dim=1))  # means, stds
+        if self.power_norm:
+            groups = [F.normalize(g.sign() * g.abs().sqrt(), dim=1) for g in groups]
+        return torch.cat(groups, dim=1)
 
     def classify(self, features: torch.Tensor) -> torch.Tensor:
         """Logits from embedded features (used on cached features)."""
@@ -108,5 +113,7 @@ def build_classifier(cfg: ModelConfig, num_classes: int, *, pretrained: str | No
                      backbone_kwargs: dict | None = None) -> ArtClassifier:
     """Create the model described by ``cfg`` (``pretrained`` overrides ``cfg.pretrained``)."""
     backbone = create_backbone(cfg.backbone, pretrained=pretrained or cfg.pretrained, **(backbone_kwargs or {}))
+    backbone.preprocessing = replace(backbone.preprocessing, resize=cfg.resize)
     return ArtClassifier(backbone, num_classes, head=cfg.head, hidden=cfg.hidden, dropout=cfg.dropout,
-                         head_norm=cfg.head_norm, style_stages=cfg.style_stages)
+                         head_norm=cfg.head_norm, style_layers=cfg.style_layers,
+                         power_norm=cfg.power_norm)

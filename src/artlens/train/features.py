@@ -43,7 +43,7 @@ class CachedFeatures:
 def _cache_key(model: ArtClassifier, samples: Sequence[Sample], views: int, augment: str, seed: int) -> str:
     h = hashlib.sha256()
     h.update(json.dumps({"backbone": model.backbone.name, "kwargs": model.backbone.build_kwargs,
-                         "weights": model.backbone.pretrained_from, "style": model.style_stages,
+                         "weights": model.backbone.pretrained_from, "style": model.style_layers, "power_norm": model.power_norm,
                          "pre": model.backbone.preprocessing.to_dict(), "views": views, "augment": augment,
                          "seed": seed}, sort_keys=True, default=str).encode())
     for s in samples:

@@ -253,7 +253,7 @@ def fit(cfg: TrainConfig, *, show_progress: bool = True) -> RunResult:
             restore_rng(state["rng"])
         train_cache = val_cache = None
         if phase.cached:
-            common = dict(cache_dir=out / "features", seed=cfg.seed, batch_size=cfg.data.batch_size,
+            common = dict(cache_dir=Path(cfg.cache_dir) if cfg.cache_dir else out / "features", seed=cfg.seed, batch_size=cfg.data.batch_size,
                           num_workers=cfg.data.num_workers, device=device, show_progress=show_progress)
             train_cache = embed_samples(model, train, classes, name="train", views=cfg.strategy.cache_views,
                                         augment=cfg.data.augment, **common)
@@ -326,6 +326,7 @@ def _finish(cfg: TrainConfig, model: ArtClassifier, collection: Collection, hist
                                     f"{'test' if collection.split('test') else 'validation'} split")
     metrics = {k: report["metrics"][k] for k in ("accuracy", "top3", "top5", "macro", "weighted") if k in report["metrics"]}
     metrics["split"] = "test" if collection.split("test") else "val"
+    metrics["n"] = report["n_evaluated"]
     metrics["best_epoch"] = best["epoch"]
     bundle = save_bundle(model, out / "model", classes=classes, model_cfg=cfg.model, recipe=cfg.to_dict(),
                          metrics=metrics, data_fingerprint=collection.fingerprint(), name=Path(cfg.out).name)
@@ -354,7 +355,8 @@ def _better(monitor: str, value: float, best: float) -> bool:
 def _check_resumable(saved: dict[str, Any], cfg: TrainConfig) -> None:
     """Only the length of training and early stopping may change between a run and its resume."""
     now = cfg.to_dict()
-    for key in ("data", "model", "strategy", "optim", "seed", "class_weights", "label_smoothing", "monitor"):
+    for key in ("data", "model", "strategy", "optim", "seed", "class_weights", "label_smoothing", "monitor",
+                "cache_dir"):
         if saved.get(key) != now.get(key):
             raise ArtlensError(f"cannot resume: '{key}' differs from the checkpoint's configuration "
                                f"({saved.get(key)!r} vs {now.get(key)!r})")

@@ -1,0 +1,50 @@
+"""The built-in style model: ships in the package, needs no data and no network, and is right on
+real paintings from sources it never saw."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from artlens import predict
+from artlens.models import default_bundle_path, load_bundle
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "src" / "artlens" / "assets" / "examples"
+STYLES = ["Abstract_Expressionism", "Baroque", "Cubism", "Fauvism", "Impressionism", "Minimalism",
+          "Naive_Art_Primitivism", "Pointillism", "Pop_Art", "Rococo", "Ukiyo_e"]
+
+
+def test_default_bundle_ships_inside_the_package():
+    bundle = load_bundle()
+    assert default_bundle_path().is_dir() and bundle.classes == STYLES
+    assert bundle.meta["backbone"] == "efficientnet_lite0" and bundle.meta["dtype"] == "float16"
+    assert "other_sources" in bundle.meta["metrics"]
+
+
+def test_predict_without_model_uses_the_default_and_prints_json():
+    proc = subprocess.run([sys.executable, "-m", "artlens", "predict", str(EXAMPLES), "--json", "--top-k", "3"],
+                          capture_output=True, text=True, check=True)
+    rows = json.loads(proc.stdout)
+    assert len(rows) == 4
+    for row in rows:
+        probs = [p["prob"] for p in row["predictions"]]
+        assert len(probs) == 3 and probs == sorted(probs, reverse=True) and all(0 <= p <= 1 for p in probs)
+        assert {p["label"] for p in row["predictions"]} <= set(STYLES)
+
+
+def test_default_model_is_right_on_paintings_from_other_sources(artdata):
+    """Paintings from the Art Institute of Chicago and Kaggle copies (deduplicated against WikiArt)."""
+    table = Path(__file__).resolve().parents[1] / "scripts" / "data" / "other_sources.tsv"
+    with table.open() as f:
+        rows = [r for r in csv.DictReader(f, delimiter="\t") if r["set"] != "proxy_loose"]
+    by_label: dict[str, list[dict]] = {}
+    for r in rows:
+        by_label.setdefault(r["label"], []).append(r)
+    picked = [r for label in sorted(by_label) for r in by_label[label][::max(1, len(by_label[label]) // 8)][:8]]
+    results = predict([artdata / r["path"] for r in picked], top_k=1)
+    correct = sum(res["predictions"][0]["label"] == r["label"] for res, r in zip(results, picked))
+    assert len(results) == len(picked) >= 40
+    assert correct / len(picked) >= 0.6, f"{correct}/{len(picked)}"

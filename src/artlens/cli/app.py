@@ -168,9 +168,9 @@ def evaluate(
     table = Table(title=report["title"])
     for col in ("images", "accuracy", "top-3", "top-5", "macro F1", "weighted F1", "skipped"):
         table.add_column(col)
-    table.add_row(str(report["n_evaluated"]), f"{m['accuracy']:.4f}", f"{m.get('top3', float('nan')):.4f}",
-                  f"{m.get('top5', float('nan')):.4f}", f"{m['macro']['f1']:.4f}", f"{m['weighted']['f1']:.4f}",
-                  str(len(report["skipped"])))
+    topk = [f"{m[k]:.4f}" if k in m else "n/a" for k in ("top3", "top5")]  # top-k needs more than k classes
+    table.add_row(str(report["n_evaluated"]), f"{m['accuracy']:.4f}", *topk, f"{m['macro']['f1']:.4f}",
+                  f"{m['weighted']['f1']:.4f}", str(len(report["skipped"])))
     out_console.print(table)
     out_console.print(f"report: {Path(out) / 'report.md'}")
 

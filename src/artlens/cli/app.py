@@ -187,9 +187,9 @@ def predict(
     """Predict labels for images (the built-in WikiArt style model unless --model is given)."""
     from ..predict import Predictor, expand_inputs
 
-    expand_inputs(images)  # fail on a wrong path before loading a model
+    paths = expand_inputs(images)  # fail on a wrong path before loading a model
     predictor = Predictor(model, device=device)
-    results, skipped = predictor(images, top_k=top_k, batch_size=batch_size, show_progress=not as_json and len(images) > 64)
+    results, skipped = predictor(paths, top_k=top_k, batch_size=batch_size, show_progress=not as_json and len(images) > 64)
     for s in skipped:
         err_console.print(f"[yellow]skipped[/] {s.path}: {s.reason}")
     if as_json:

@@ -61,11 +61,10 @@ def evaluate(model: str | os.PathLike | Bundle | None, data: str | os.PathLike |
             f"{' ...' if len(unknown) > 5 else ''} (model classes: {', '.join(bundle.classes[:8])}"
             f"{' ...' if len(bundle.classes) > 8 else ''}); remap them with a label map"
         )
-    report = evaluate_samples(bundle.model, bundle.preprocessing, bundle.classes, samples, out,
-                              batch_size=batch_size, device=device, num_workers=num_workers,
-                              tta=bool(bundle.meta.get("tta")), show_progress=show_progress,
-                              title=f"{bundle.name} on {Path(cfg.path).name} ({split})")
-    return report
+    return evaluate_samples(bundle.model, bundle.preprocessing, bundle.classes, samples, out,
+                            batch_size=batch_size, device=device, num_workers=num_workers,
+                            tta=bool(bundle.meta.get("tta")), show_progress=show_progress,
+                            title=f"{bundle.name} on {Path(cfg.path).name} ({split})")
 
 
 def evaluate_samples(model: nn.Module, pre: Preprocessing, classes: Sequence[str], samples: Sequence[Sample],

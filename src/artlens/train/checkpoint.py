@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +18,21 @@ from ..errors import ArtlensError
 __all__ = ["atomic_save_tensors", "capture_rng", "load_checkpoint", "restore_rng", "save_checkpoint"]
 
 
-def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> None:
+def _atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Write to a temporary file in the same folder, then rename: a kill never leaves a torn file."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:
-        torch.save(state, tmp)
+        write(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> None:
+    _atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -40,15 +45,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def atomic_save_tensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    _atomic_write(path, lambda tmp: save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp))
 
 
 def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:

@@ -23,6 +23,7 @@ import json
 import logging
 import random
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,7 @@ def prepare_data(cfg: TrainConfig, *, show_progress: bool = True) -> tuple[Colle
     """Load, split and scan the data once; unreadable files are removed and reported."""
     collection = load_collection(cfg.data)
     with stderr_console.status(f"checking {len(collection.samples)} images", spinner="dots") if show_progress \
-            else _nullcontext():
+            else nullcontext():
         skipped = scan_images([s.path for s in collection.samples])
     if skipped:
         bad = {s.path for s in skipped}
@@ -103,14 +104,6 @@ def prepare_data(cfg: TrainConfig, *, show_progress: bool = True) -> tuple[Colle
     if not collection.split("train"):
         raise ArtlensError(f"{cfg.data.path}: no training images after splitting")
     return collection, skipped
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _loader(samples: list[Sample], classes: list[str], transform, cfg: TrainConfig, *, shuffle: bool,

@@ -15,8 +15,6 @@ runner = CliRunner()
 
 
 def invoke(*args: str):
-    from artlens.cli.app import main  # noqa: F401  (same app object the console script runs)
-
     return runner.invoke(app, list(args), catch_exceptions=False)
 
 

@@ -14,7 +14,7 @@ can skip and count instead of dying. Pillow's decompression-bomb limit is delibe
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,8 +142,3 @@ def scan_images(paths: Sequence[str | os.PathLike], *, workers: int | None = Non
     with ThreadPoolExecutor(max_workers=workers) as pool:
         reasons = list(pool.map(check_image, paths, chunksize=16))
     return [SkippedImage(str(p), r) for p, r in zip(paths, reasons) if r is not None]
-
-
-def skipped_summary(skipped: Iterable[SkippedImage]) -> list[dict[str, str]]:
-    """JSON-ready list for reports."""
-    return [{"path": s.path, "reason": s.reason} for s in skipped]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -93,7 +93,6 @@ class BackboneInfo:
     name: str
     source: str
     weights: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # -- creation ----------------------------------------------------------------------------------

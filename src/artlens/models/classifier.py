@@ -105,9 +105,6 @@ class ArtClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classify(self.embed(x))
 
-    def head_modules(self) -> list[nn.Module]:
-        return [self.norm, self.head]
-
 
 def build_classifier(cfg: ModelConfig, num_classes: int, *, pretrained: str | None = None,
                      backbone_kwargs: dict | None = None) -> ArtClassifier:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ..config import TrainConfig
     from .classifier import ArtClassifier
 
-__all__ = ["STRATEGIES", "Phase", "freeze_all_but", "plan_phases", "trainable_names"]
+__all__ = ["STRATEGIES", "Phase", "freeze_all_but", "plan_phases", "set_frozen_norms_eval"]
 
 
 @dataclass(frozen=True)
@@ -113,9 +113,6 @@ def freeze_all_but(model: nn.Module, names: set[str]) -> None:
     for n, p in model.named_parameters():
         p.requires_grad_(n in names)
 
-
-def trainable_names(model: nn.Module) -> set[str]:
-    return {n for n, p in model.named_parameters() if p.requires_grad}
 
 
 def set_frozen_norms_eval(model: nn.Module) -> None:

@@ -321,8 +321,9 @@ def _finish(cfg: TrainConfig, model: ArtClassifier, collection: Collection, hist
     metrics["split"] = "test" if collection.split("test") else "val"
     metrics["n"] = report["n_evaluated"]
     metrics["best_epoch"] = best["epoch"]
+    fingerprint = collection.fingerprint()  # stats every file: compute once
     bundle = save_bundle(model, out / "model", classes=classes, model_cfg=cfg.model, recipe=cfg.to_dict(),
-                         metrics=metrics, data_fingerprint=collection.fingerprint(), name=Path(cfg.out).name)
+                         metrics=metrics, data_fingerprint=fingerprint, name=Path(cfg.out).name)
     plot_curves(history, out / "curves.png")
     run_report = {
         "config": cfg.to_dict(), "classes": classes, "counts": collection.counts(),
@@ -330,7 +331,7 @@ def _finish(cfg: TrainConfig, model: ArtClassifier, collection: Collection, hist
         "n_duplicates_dropped": len(collection.duplicates), "duplicates_dropped": collection.duplicates,
         "skipped": [{"path": s.path, "reason": s.reason} for s in skipped], "n_skipped": len(skipped),
         "history": history, "best_epoch": best["epoch"], "test": metrics, "bundle": str(bundle),
-        "data_fingerprint": collection.fingerprint(), "seconds": round(time.time() - started, 1),
+        "data_fingerprint": fingerprint, "seconds": round(time.time() - started, 1),
     }
     (out / "report.json").write_text(json.dumps(run_report, indent=2, default=str))
     return RunResult(out=out, bundle=bundle, history=history, test_metrics=metrics, skipped=skipped,

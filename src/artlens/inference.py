@@ -56,7 +56,7 @@ def predict_probs(model: nn.Module, samples: Sequence[Sample], pre: Preprocessin
         for x, _, idx, bad in loader:
             skipped += bad
             if x is not None:
-                x = x.to(device, non_blocking=True)
+                x = x.to(device, memory_format=torch.channels_last, non_blocking=True)
                 with torch.autocast(device.type, enabled=device.type == "cuda"):
                     logits = model(x).float()
                     p = logits.softmax(-1)

@@ -82,7 +82,7 @@ def embed_samples(model: ArtClassifier, samples: Sequence[Sample], classes: Sequ
                     skipped += bad
                 if x is not None:
                     with torch.autocast(device.type, enabled=device.type == "cuda"):
-                        feats.append(model.embed(x.to(device)).float().cpu())
+                        feats.append(model.embed(x.to(device, memory_format=torch.channels_last)).float().cpu())
                     ys.append(y)
                     idxs.append(idx)
                 advance(len(bad) + (0 if x is None else len(x)))

@@ -114,6 +114,13 @@ def _loader(samples: list[Sample], classes: list[str], transform, cfg: TrainConf
                       persistent_workers=False)
 
 
+def _to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Images go channels_last (matching the model); cached feature vectors go as they are."""
+    if x.dim() == 4:
+        return x.to(device, memory_format=torch.channels_last, non_blocking=True)
+    return x.to(device, non_blocking=True)
+
+
 # -- one epoch ---------------------------------------------------------------------------------
 
 def _loss_fn(cfg: TrainConfig, train: list[Sample], classes: list[str], device: torch.device) -> nn.Module:
@@ -146,7 +153,7 @@ def train_one_epoch(model: ArtClassifier, batches, loss_fn: nn.Module, optimizer
             if x is None:
                 advance(len(bad))
                 continue
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            x, y = _to_device(x, device), y.to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device.type, enabled=amp):
                 logits = model.classify(x) if cached else model(x)
@@ -172,7 +179,7 @@ def validate(model: ArtClassifier, batches, loss_fn: nn.Module, *, device: torch
         x, y = batch[0], batch[1]
         if x is None:
             continue
-        x, y = x.to(device), y.to(device)
+        x, y = _to_device(x, device), y.to(device)
         with torch.autocast(device.type, enabled=amp):
             logits = (model.classify(x) if cached else model(x)).float()
         loss_sum += loss_fn(logits, y).item() * len(y)
@@ -215,7 +222,8 @@ def fit(cfg: TrainConfig, *, show_progress: bool = True) -> RunResult:
     classes = collection.classes
     train, val, test = collection.split("train"), collection.split("val"), collection.split("test")
     log.info("data: %d classes, %d train / %d val / %d test images", len(classes), len(train), len(val), len(test))
-    model = build_classifier(cfg.model, len(classes)).to(device)
+    # channels_last: the layout fast convolution kernels want (about 2x on CPU for EfficientNet).
+    model = build_classifier(cfg.model, len(classes)).to(device, memory_format=torch.channels_last)
     pre = model.backbone.preprocessing
     phases = plan_phases(cfg)
     loss_fn = _loss_fn(cfg, train, classes, device)

@@ -46,3 +46,17 @@ def test_evaluate_writes_report_files(tiny_tree, tmp_path):
     assert "| Baroque |" in md and "macro precision / recall / F1" in md
     if report["metrics"]["accuracy"] < 1.0:
         assert (tmp_path / "eval" / "mistakes.png").is_file()
+
+
+def test_evaluating_only_unreadable_files_is_a_clear_error(tiny_tree, tmp_path):
+    import pytest
+
+    from artlens import ArtlensError, ModelConfig, evaluate
+    from artlens.models import build_classifier, save_bundle
+
+    cfg = ModelConfig(backbone="tiny_cnn", pretrained="none")
+    bundle = save_bundle(build_classifier(cfg, 1), tmp_path / "b", classes=["Baroque"], model_cfg=cfg)
+    (tmp_path / "data" / "Baroque").mkdir(parents=True)
+    (tmp_path / "data" / "Baroque" / "broken.jpg").write_text("not a jpeg")
+    with pytest.raises(ArtlensError, match="none of the 1 images could be read.*broken.jpg: not an image"):
+        evaluate(bundle, tmp_path / "data", tmp_path / "eval", show_progress=False)

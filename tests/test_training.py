@@ -161,3 +161,11 @@ def test_balanced_class_weights_and_mlp_head_train(tiny_tree, tmp_path):
                       optim__scheduler="plateau")
     result = fit(cfg, show_progress=False)
     assert load_bundle(result.bundle).model.head[-1].in_features == 16
+
+
+def test_training_without_held_out_images_saves_an_unevaluated_bundle(tiny_tree, tmp_path):
+    result = fit(tiny_config(tiny_tree, tmp_path / "run", epochs=1, data__val_fraction=0.0,
+                             data__test_fraction=0.0), show_progress=False)
+    assert result.test_metrics["split"] is None and "accuracy" not in result.test_metrics
+    assert load_bundle(result.bundle).classes == ["Baroque", "Pop_Art", "Ukiyo_e"]
+    assert not (tmp_path / "run" / "eval").exists()

@@ -145,10 +145,10 @@ def train(
 
     result = fit(cfg)
     m = result.test_metrics
-    err_console.print(f"[bold green]done[/]: {m['split']} accuracy {m['accuracy']:.4f}"
-                      + (f", top-3 {m['top3']:.4f}" if "top3" in m else "")
-                      + f", macro-F1 {m['macro']['f1']:.4f}; bundle: {result.bundle}; "
-                      f"skipped images: {len(result.skipped)}")
+    scores = "no held-out images to evaluate" if m["split"] is None else (
+        f"{m['split']} accuracy {m['accuracy']:.4f}" + (f", top-3 {m['top3']:.4f}" if "top3" in m else "")
+        + f", macro-F1 {m['macro']['f1']:.4f}")
+    err_console.print(f"[bold green]done[/]: {scores}; bundle: {result.bundle}; skipped images: {len(result.skipped)}")
 
 
 @app.command()

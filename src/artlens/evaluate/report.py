@@ -78,6 +78,10 @@ def evaluate_samples(model: nn.Module, pre: Preprocessing, classes: Sequence[str
                            device=device, tta=tta, show_progress=show_progress, description="evaluate")
     index = {c: i for i, c in enumerate(classes)}
     kept = [samples[i] for i in result.indices]
+    if not kept:
+        raise ArtlensError(f"none of the {len(samples)} images could be read: nothing to evaluate "
+                           f"(first: {result.skipped[0].path}: {result.skipped[0].reason})" if result.skipped
+                           else "no images to evaluate")
     y_true = np.array([index[s.label] for s in kept], dtype=int)
     metrics = classification_metrics(y_true, result.probs, classes)
     skipped = list(extra_skipped) + result.skipped

@@ -318,17 +318,18 @@ def _finish(cfg: TrainConfig, model: ArtClassifier, collection: Collection, hist
     """Restore the best epoch, evaluate on the test split, write the bundle, curves and report."""
     model.load_state_dict(load_tensors(out / BEST))
     classes = collection.classes
-    test = collection.split("test") or collection.split("val")
-    eval_dir = out / "eval"
-    report = evaluate_samples(model, model.backbone.preprocessing, classes, test, eval_dir,
-                              batch_size=cfg.data.batch_size, device=str(next(model.parameters()).device),
-                              num_workers=cfg.data.num_workers, show_progress=show_progress,
-                              title=f"{cfg.model.backbone} ({cfg.strategy.name}) on the "
-                                    f"{'test' if collection.split('test') else 'validation'} split")
-    metrics = {k: report["metrics"][k] for k in ("accuracy", "top3", "top5", "macro", "weighted") if k in report["metrics"]}
-    metrics["split"] = "test" if collection.split("test") else "val"
-    metrics["n"] = report["n_evaluated"]
-    metrics["best_epoch"] = best["epoch"]
+    split = "test" if collection.split("test") else "val" if collection.split("val") else None
+    metrics: dict[str, Any] = {"split": split, "best_epoch": best["epoch"]}
+    if split is None:
+        log.warning("no validation or test images: the model is saved without an evaluation")
+    else:
+        report = evaluate_samples(model, model.backbone.preprocessing, classes, collection.split(split), out / "eval",
+                                  batch_size=cfg.data.batch_size, device=str(next(model.parameters()).device),
+                                  num_workers=cfg.data.num_workers, show_progress=show_progress,
+                                  title=f"{cfg.model.backbone} ({cfg.strategy.name}) on the {split} split")
+        m = report["metrics"]
+        metrics.update({k: m[k] for k in ("accuracy", "top3", "top5", "macro", "weighted") if k in m})
+        metrics["n"] = report["n_evaluated"]
     fingerprint = collection.fingerprint()  # stats every file: compute once
     bundle = save_bundle(model, out / "model", classes=classes, model_cfg=cfg.model, recipe=cfg.to_dict(),
                          metrics=metrics, data_fingerprint=fingerprint, name=Path(cfg.out).name)

@@ -63,3 +63,37 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "artlens", "train", "--data", str(tmp_path), "--strategy", "melt"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "strategy.name: unknown strategy 'melt'" in proc.stderr
+
+
+def test_datasets_lists_every_adapter():
+    from artlens.data.adapters import DATASETS
+
+    result = invoke("datasets")
+    assert result.exit_code == 0
+    for name in DATASETS.names():
+        assert name in result.output
+
+
+def test_train_reads_a_published_layout_with_adapter_options(artdata, tmp_path):
+    """WikiArt's style folders, labelled by artist (from the file names) instead of style."""
+    import shutil
+
+    root = tmp_path / "wikiart"
+    for style in ("Pointillism", "Ukiyo_e"):
+        (root / style).mkdir(parents=True)
+        for p in sorted((artdata / "wikiart11" / style).glob("*.jpg")):
+            if p.name.split("_")[0] in ("georges-seurat", "paul-signac", "utagawa-kuniyoshi", "katsushika-hokusai"):
+                shutil.copy(p, root / style / p.name)
+    result = invoke("train", "--data", str(root), "--dataset", "wikiart", "--dataset-option", "label=artist",
+                    "--min-per-class", "3", "--backbone", "tiny_cnn", "--strategy", "scratch", "--epochs", "1",
+                    "--out", str(tmp_path / "run"), "--workers", "0")
+    assert result.exit_code == 0, result.output
+    classes = json.loads((tmp_path / "run" / "model" / "artlens.json").read_text())["classes"]
+    assert set(classes) <= {"georges-seurat", "paul-signac", "utagawa-kuniyoshi", "katsushika-hokusai"}
+    assert len(classes) >= 2
+
+
+def test_unknown_dataset_is_refused_before_any_work(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "artlens", "train", "--data", str(tmp_path), "--dataset", "wikiartt"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "data.dataset: 'wikiartt' is not allowed; choose from: auto, artbench10" in proc.stderr

@@ -50,7 +50,12 @@ class DataConfig:
 
     path: str = ""
     """An image-folder tree (one sub-folder per label, optional train/val/test level) or a CSV/TSV
-    manifest with ``path,label[,split]``."""
+    manifest with ``path,label[,split]``; or the root of a published dataset named by ``dataset``."""
+    dataset: str = "auto"
+    """``auto`` (folder tree or manifest) or a published layout from ``artlens datasets``
+    (``wikiart``, ``artbench10``, ``ai-artbench``, ...), read exactly as its publisher ships it."""
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    """Options of that dataset adapter, e.g. ``{"label": "origin"}`` for ``ai-artbench``."""
     val_fraction: float = 0.1
     """Share of each class held out for validation when the data has no split column."""
     test_fraction: float = 0.1
@@ -73,6 +78,10 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         _check_choice("data", "augment", self.augment, AUGMENT_PRESETS)
+        if self.dataset != "auto":
+            from .data.adapters import DATASETS  # local: the data package imports this module
+
+            _check_choice("data", "dataset", self.dataset, ["auto", *DATASETS.names()])
         for key in ("val_fraction", "test_fraction"):
             value = getattr(self, key)
             if not 0.0 <= value < 1.0:

@@ -69,6 +69,19 @@ def _label_map(text: str | None) -> dict[str, str | None] | None:
     return mapping
 
 
+def _options(pairs: list[str] | None) -> dict[str, Any] | None:
+    """``--dataset-option label=origin --dataset-option per_class=500`` -> typed dict (YAML scalars)."""
+    if not pairs:
+        return None
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ArtlensError(f"--dataset-option: {pair!r} is not key=value")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 def _override(raw: dict[str, Any], section: str | None, **values: Any) -> None:
     target = raw.setdefault(section, {}) if section else raw
     for key, value in values.items():
@@ -79,6 +92,8 @@ def _override(raw: dict[str, Any], section: str | None, **values: Any) -> None:
 @app.command()
 def train(
     data: Annotated[Optional[str], typer.Option(help="Image folder (one sub-folder per label) or CSV/TSV manifest.")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="Published layout of --data (`artlens datasets`); default: auto.")] = None,
+    dataset_option: Annotated[Optional[list[str]], typer.Option(help="Adapter option key=value (repeatable).")] = None,
     backbone: Annotated[Optional[str], typer.Option(help="Backbone name (`artlens models`).")] = None,
     strategy: Annotated[Optional[str], typer.Option(help="scratch | frozen | partial | full | two-phase")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Total epochs (all phases).")] = None,
@@ -125,7 +140,7 @@ def train(
 ) -> None:
     """Fine-tune (or train from scratch) a classifier on a folder or manifest of images."""
     raw = load_config(config).to_dict() if config else {}
-    _override(raw, "data", path=data, augment=augment, batch_size=batch_size, num_workers=workers,
+    _override(raw, "data", path=data, dataset=dataset, dataset_options=_options(dataset_option), augment=augment, batch_size=batch_size, num_workers=workers,
               val_fraction=val_fraction, test_fraction=test_fraction, seed=split_seed,
               max_per_class=max_per_class, min_per_class=min_per_class, label_map=_label_map(label_map),
               dedupe=dedupe or None)
@@ -156,14 +171,18 @@ def evaluate(
     model: Annotated[Optional[str], typer.Option(help="Model bundle folder (default: built-in style model).")] = None,
     data: Annotated[str, typer.Option(help="Labelled image folder or manifest.")] = ...,
     out: Annotated[str, typer.Option(help="Folder for report.json/.md and figures.")] = "artlens-eval",
+    dataset: Annotated[str, typer.Option(help="Published layout of --data (`artlens datasets`).")] = "auto",
+    dataset_option: Annotated[Optional[list[str]], typer.Option(help="Adapter option key=value (repeatable).")] = None,
     split: Annotated[str, typer.Option(help="auto | all | train | val | test")] = "auto",
     batch_size: Annotated[int, typer.Option()] = 32,
     device: Annotated[str, typer.Option()] = "auto",
 ) -> None:
     """Accuracy, top-k, per-class precision/recall/F1, confusion matrix and worst mistakes."""
+    from ..config import DataConfig
     from ..evaluate import evaluate as run_evaluate
 
-    report = run_evaluate(model, data, out, split=split, batch_size=batch_size, device=device)
+    data_cfg = DataConfig(path=data, dataset=dataset, dataset_options=_options(dataset_option) or {})
+    report = run_evaluate(model, data_cfg, out, split=split, batch_size=batch_size, device=device)
     m = report["metrics"]
     table = Table(title=report["title"])
     for col in ("images", "accuracy", "top-3", "top-5", "macro F1", "weighted F1", "skipped"):
@@ -216,6 +235,21 @@ def models(
         table.add_column(col)
     for info in list_backbones(include_all=all_):
         table.add_row(info.name, info.source, info.weights)
+    out_console.print(table)
+
+
+@app.command()
+def datasets() -> None:
+    """List the published dataset layouts artlens reads as they are shipped (--dataset NAME)."""
+    from ..data.adapters import describe_datasets
+
+    table = Table(title="datasets (artlens train --data ROOT --dataset NAME [--dataset-option KEY=VALUE])",
+                  show_lines=True)
+    for col in ("name", "what", "expected layout", "options"):
+        table.add_column(col, overflow="fold")
+    for d in describe_datasets():
+        options = "\n".join(f"{k}: {v}" for k, v in d["options"].items()) or "-"
+        table.add_row(d["name"], d["description"], d["layout"], options)
     out_console.print(table)
 
 

@@ -67,6 +67,8 @@ class Collection:
     classes: list[str]
     dropped_classes: dict[str, int] = field(default_factory=dict)
     skipped: list[SkippedImage] = field(default_factory=list)
+    skipped_rows: list[dict[str, Any]] = field(default_factory=list)
+    """Rows of a dataset's own index files that were dropped (missing image, duplicate path, ...)."""
     duplicates: list[dict[str, str]] = field(default_factory=list)
     """Evaluation images removed by :func:`drop_cross_split_duplicates`, with their training twin."""
 
@@ -229,7 +231,15 @@ def load_collection(cfg: DataConfig, *, split: bool = True) -> Collection:
     """Discover, remap, filter and split the data described by ``cfg``."""
     if not cfg.path:
         raise ArtlensError("data.path is empty: give a folder of images or a CSV/TSV manifest")
-    samples = apply_label_map(discover(cfg.path), cfg.label_map)
+    skipped_rows: list[dict[str, Any]] = []
+    if cfg.dataset == "auto":
+        found = discover(cfg.path)
+    else:
+        from .adapters import load_dataset
+
+        result = load_dataset(cfg.dataset, cfg.path, **cfg.dataset_options)
+        found, skipped_rows = result.samples, result.skipped_rows
+    samples = apply_label_map(found, cfg.label_map)
     seen: set[str] = set()
     unique = []
     for s in samples:
@@ -244,7 +254,7 @@ def load_collection(cfg: DataConfig, *, split: bool = True) -> Collection:
         samples = stratified_split(samples, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
                                    seed=cfg.seed)
     classes = sorted({s.label for s in samples})
-    return Collection(samples=samples, classes=classes, dropped_classes=dropped)
+    return Collection(samples=samples, classes=classes, dropped_classes=dropped, skipped_rows=skipped_rows)
 
 
 def drop_cross_split_duplicates(collection: Collection) -> Collection:

@@ -337,6 +337,7 @@ def _finish(cfg: TrainConfig, model: ArtClassifier, collection: Collection, hist
     run_report = {
         "config": cfg.to_dict(), "classes": classes, "counts": collection.counts(),
         "dropped_classes": collection.dropped_classes,
+        "n_skipped_rows": len(collection.skipped_rows), "skipped_rows": collection.skipped_rows,
         "n_duplicates_dropped": len(collection.duplicates), "duplicates_dropped": collection.duplicates,
         "skipped": [{"path": s.path, "reason": s.reason} for s in skipped], "n_skipped": len(skipped),
         "history": history, "best_epoch": best["epoch"], "test": metrics, "bundle": str(bundle),

@@ -1,0 +1,573 @@
+"""Dataset adapters: read public art datasets exactly as their publishers ship them.
+
+Each adapter knows one published layout (folder names, index CSVs, class-name files) and turns it
+into :class:`~artlens.data.dataset.Sample` objects, so users never rename or reshuffle downloads.
+Index rows that cannot be used (missing image, duplicate path, unknown class) are not fatal: they
+are listed in :attr:`AdapterResult.skipped_rows` with the reason, for the run report.
+
+>>> from artlens.data.adapters import DATASETS, load_dataset
+>>> DATASETS.names()                                              # doctest: +SKIP
+['artbench10', 'wikiart', 'pandora18k', 'best-artworks', 'ai-artbench', 'met']
+>>> res = load_dataset("wikiart", "wikiart/", label="artist")     # doctest: +SKIP
+>>> len(res.samples), len(res.skipped_rows)                       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .._registry import Registry
+from ..errors import ArtlensError
+from .dataset import Sample
+from .images import iter_image_files
+
+__all__ = ["DATASETS", "AdapterResult", "DatasetAdapter", "describe_datasets", "load_dataset"]
+
+
+@dataclass
+class AdapterResult:
+    """What an adapter found: usable samples and the index rows it had to drop (with reasons)."""
+
+    samples: list[Sample]
+    skipped_rows: list[dict[str, Any]] = field(default_factory=list)
+    """``{"row": <the row as read>, "reason": <why>, "source": "<file>:<line>"}`` per dropped row."""
+
+
+@dataclass(frozen=True)
+class DatasetAdapter:
+    """One published dataset layout; ``load(root, **options)`` reads it."""
+
+    name: str
+    description: str
+    layout: str
+    load: Callable[..., AdapterResult]
+    options: Mapping[str, str] = field(default_factory=dict)
+    """Allowed option names -> one-line help (shown in errors and by ``artlens datasets``)."""
+
+
+DATASETS: Registry[DatasetAdapter] = Registry("dataset")
+
+
+def load_dataset(name: str, root: str | os.PathLike, **options: Any) -> AdapterResult:
+    """Read the dataset ``name`` from ``root`` (validates option names and the root first)."""
+    adapter = DATASETS.get(name)
+    unknown = sorted(set(options) - set(adapter.options))
+    if unknown:
+        allowed = ", ".join(adapter.options) or "none"
+        raise ArtlensError(f"dataset {name!r}: unknown option(s) {', '.join(unknown)}; allowed: {allowed}")
+    root = Path(root)
+    if not root.is_dir():
+        what = "is a file, not a folder" if root.exists() else "does not exist"
+        raise ArtlensError(f"{root}: {what}; the {name} dataset is a folder laid out as {adapter.layout}")
+    return adapter.load(root, **options)
+
+
+def describe_datasets() -> list[dict[str, Any]]:
+    """One ``{name, description, layout, options}`` dict per adapter, for ``artlens datasets``."""
+    return [{"name": a.name, "description": a.description, "layout": a.layout, "options": dict(a.options)}
+            for a in (DATASETS.get(n) for n in DATASETS.names())]
+
+
+def _adapter(name: str, description: str, layout: str, options: Mapping[str, str] | None = None):
+    """Decorator registering a loader function as a :class:`DatasetAdapter`."""
+
+    def deco(fn: Callable[..., AdapterResult]) -> Callable[..., AdapterResult]:
+        DATASETS.add(name, DatasetAdapter(name, description, layout, fn, dict(options or {})))
+        return fn
+
+    return deco
+
+
+# -- shared helpers ----------------------------------------------------------------------------
+
+def _entries(root: Path, limit: int = 8) -> str:
+    """The top-level entries of ``root`` for an error message (folders end in ``/``)."""
+    names = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir() if not p.name.startswith("."))
+    if not names:
+        return "an empty folder"
+    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def _wrong_root(root: Path, name: str, problem: str | None = None) -> ArtlensError:
+    """A one-line error: what was expected at ``root`` and what is there."""
+    layout = DATASETS.get(name).layout
+    detail = f" ({problem})" if problem else ""
+    return ArtlensError(f"{root}: not laid out as the {name} dataset{detail}; expected {layout}; found {_entries(root)}")
+
+
+def _subdirs(root: Path) -> list[Path]:
+    return sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
+def _choice(dataset: str, option: str, value: Any, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise ArtlensError(f"dataset {dataset!r}: option {option}={value!r} is not one of: {', '.join(allowed)}")
+    return value
+
+
+def _int_option(dataset: str, option: str, value: Any, minimum: int) -> int:
+    """An integer option of at least ``minimum`` (bools and non-integers are an error)."""
+    number = None
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        number = int(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    if number is None or number < minimum:
+        raise ArtlensError(f"dataset {dataset!r}: option {option} must be an integer >= {minimum}, got {value!r}")
+    return number
+
+
+def _as_list(dataset: str, option: str, value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, Iterable):
+        return [str(v) for v in value]
+    raise ArtlensError(f"dataset {dataset!r}: option {option} must be a list of names, got {value!r}")
+
+
+def _keep_classes(dataset: str, samples: list[Sample], classes: Any) -> list[Sample]:
+    """Keep only the labels in ``classes`` (all when ``None``); unknown names are an error."""
+    if classes is None:
+        return samples
+    wanted = _as_list(dataset, "classes", classes)
+    present = sorted({s.label for s in samples})
+    missing = [c for c in wanted if c not in present]
+    if missing:
+        raise ArtlensError(f"dataset {dataset!r}: option classes names {', '.join(missing)} not in the data; "
+                           f"available: {', '.join(present)}")
+    return [s for s in samples if s.label in set(wanted)]
+
+
+def _label_folder_samples(folder: Path, split: str | None = None) -> list[Sample]:
+    """``folder/<label>/**`` -> samples labelled by the top-level folder name."""
+    return [Sample(str(p), d.name, split) for d in _subdirs(folder) for p in iter_image_files(d)]
+
+
+_MOJIBAKE_CODECS = ("cp437", "cp866", "cp850", "cp1252", "latin-1")
+"""Code pages zip tools wrongly decode UTF-8 names with (``Du╠Иrer`` is NFD ``Dürer`` read as cp866)."""
+
+
+def _norm(name: str) -> str:
+    """Compare names across Unicode forms and the classic cp437 mojibake of zip extraction."""
+    for codec in _MOJIBAKE_CODECS:
+        try:
+            name = name.encode(codec).decode("utf-8")
+            break
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            continue
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def _skip(row: Any, reason: str, source: str) -> dict[str, Any]:
+    return {"row": row, "reason": reason, "source": source}
+
+
+def _dedupe(samples: list[Sample], sources: list[str], rows: list[Any]) -> tuple[list[Sample], list[dict]]:
+    """Drop repeated paths (first occurrence wins), reporting each repeat."""
+    seen: set[str] = set()
+    kept, skipped = [], []
+    for s, src, row in zip(samples, sources, rows):
+        if s.path in seen:
+            skipped.append(_skip(row, "duplicate path", src))
+        else:
+            seen.add(s.path)
+            kept.append(s)
+    return kept, skipped
+
+
+# -- ArtBench-10 -------------------------------------------------------------------------------
+
+ARTBENCH_STYLES = ("art_nouveau", "baroque", "expressionism", "impressionism", "post_impressionism", "realism",
+                   "renaissance", "romanticism", "surrealism", "ukiyo_e")
+
+
+@_adapter("artbench10", "ArtBench-10 ImageFolder release (10 styles, official train/test split)",
+          "artbench-10-imagefolder-split/{train,test}/<style>/*.jpg (the folder itself or its parent)",
+          {"classes": "list of styles to keep, e.g. [ukiyo_e, surrealism]"})
+def load_artbench10(root: Path, *, classes: Sequence[str] | str | None = None) -> AdapterResult:
+    """ArtBench-10: splits from ``train/`` and ``test/``, labels from the style folders."""
+    base = root / "artbench-10-imagefolder-split" if (root / "artbench-10-imagefolder-split").is_dir() else root
+    splits = [s for s in ("train", "test") if (base / s).is_dir()]
+    if not splits:
+        raise _wrong_root(root, "artbench10", "no train/ or test/ folder")
+    samples = [s for split in splits for s in _label_folder_samples(base / split, split)]
+    if not samples:
+        raise _wrong_root(root, "artbench10", "no images in train/<style>/ or test/<style>/")
+    return AdapterResult(_keep_classes("artbench10", samples, classes))
+
+
+# -- WikiArt -----------------------------------------------------------------------------------
+
+WIKIART_TASKS = ("style", "artist", "genre")
+_WIKIART_CSV = re.compile(r"^(style|artist|genre)_(train|val)\.csv$", re.IGNORECASE)
+
+
+def artist_slug(filename: str) -> str:
+    """WikiArt file names are ``<artist-slug>_<title>.jpg``: return the slug."""
+    return Path(filename).stem.split("_", 1)[0]
+
+
+def _wikiart_csv_dir(root: Path) -> Path | None:
+    for d in (root, root / "wikiart_csv"):
+        if d.is_dir() and any(_WIKIART_CSV.match(p.name) for p in d.iterdir()):
+            return d
+    return None
+
+
+def _read_class_names(path: Path) -> dict[int, str]:
+    """``<int> <Name>`` per line -> ``{int: Name}``."""
+    names = {}
+    for i, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        if not line.strip():
+            continue
+        idx, _, name = line.strip().partition(" ")
+        if not idx.isdigit() or not name.strip():
+            raise ArtlensError(f"{path}:{i}: expected '<int> <Name>', found {line.strip()!r}")
+        names[int(idx)] = name.strip()
+    return names
+
+
+def _image_base(csv_dir: Path, root: Path, first_rel: str | None) -> Path:
+    """Where the CSV's relative paths start: next to the CSVs, or a sibling ``wikiart/`` folder."""
+    candidates = [csv_dir, root / "wikiart", csv_dir.parent / "wikiart", root]
+    if first_rel:
+        for c in candidates:
+            if (c / first_rel).exists():
+                return c
+        top = Path(first_rel).parts[0]
+        for c in candidates:
+            if (c / top).is_dir():
+                return c
+    return csv_dir
+
+
+def _read_wikiart_split(path: Path, names: dict[int, str], base_of: Callable[[str], Path],
+                        split: str) -> tuple[list[Sample], list[str], list[Any], list[dict]]:
+    samples, sources, rows, skipped = [], [], [], []
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        for i, row in enumerate(csv.reader(fh), start=1):
+            if not row or not any(c.strip() for c in row):
+                continue
+            src = f"{path.name}:{i}"
+            if len(row) < 2 or not row[-1].strip().lstrip("-").isdigit():
+                skipped.append(_skip(row, "malformed row (expected 'Relative/Path.jpg,<int>')", src))
+                continue
+            rel, idx = ",".join(row[:-1]).strip(), int(row[-1])
+            if idx not in names:
+                skipped.append(_skip(row, f"unknown label {idx} (not in the class file)", src))
+                continue
+            p = base_of(rel) / rel
+            if not p.is_file():
+                skipped.append(_skip(row, "missing file", src))
+                continue
+            samples.append(Sample(str(p), names[idx], split))
+            sources.append(src)
+            rows.append(row)
+    return samples, sources, rows, skipped
+
+
+def _first_rel(path: Path) -> str | None:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        for row in csv.reader(fh):
+            if len(row) >= 2:
+                return ",".join(row[:-1]).strip()
+    return None
+
+
+def _load_wikiart_csv(root: Path, csv_dir: Path, task: str) -> AdapterResult:
+    files = {m.group(2).lower(): p for p in csv_dir.iterdir()
+             if (m := _WIKIART_CSV.match(p.name)) and m.group(1).lower() == task}
+    class_file = csv_dir / f"{task}_class.txt"
+    if not files:
+        raise _wrong_root(root, "wikiart", f"no {task}_train.csv / {task}_val.csv in {csv_dir.name}/")
+    if not class_file.is_file():
+        raise ArtlensError(f"{class_file}: class-name file missing; WikiArt CSVs need {task}_class.txt "
+                           f"('<int> <Name>' per line) next to {task}_train.csv")
+    names = _read_class_names(class_file)
+    first = next((r for p in files.values() if (r := _first_rel(p))), None)
+    base = _image_base(csv_dir, root, first)
+    samples, sources, rows, skipped = [], [], [], []
+    for split in ("train", "val"):
+        if split in files:
+            s, src, r, sk = _read_wikiart_split(files[split], names, lambda _rel: base, split)
+            samples += s
+            sources += src
+            rows += r
+            skipped += sk
+    samples, dups = _dedupe(samples, sources, rows)
+    if not samples:
+        raise ArtlensError(f"{csv_dir}: none of the {len(skipped)} rows of {task}_*.csv points at an image "
+                           f"under {base}; expected the WikiArt style folders there")
+    return AdapterResult(samples, skipped + dups)
+
+
+@_adapter("wikiart", "WikiArt: one folder per style, or the ArtGAN CSV splits (style/artist/genre)",
+          "<root>/<Style>/<artist-slug>_<title>.jpg, or {style,artist,genre}_{train,val}.csv + "
+          "*_class.txt next to (or in wikiart_csv/ beside) the style folders",
+          {"label": "style (folder name, default) or artist (file-name slug); folder layout only",
+           "task": "style, artist or genre: which CSV/class files to read; CSV layout only"})
+def load_wikiart(root: Path, *, label: str | None = None, task: str | None = None) -> AdapterResult:
+    """WikiArt from style folders (``label``) or from the ArtGAN CSV split files (``task``)."""
+    csv_dir = _wikiart_csv_dir(root)
+    if csv_dir is not None:
+        if label is not None:
+            raise ArtlensError(f"{root}: option label applies to the style-folder layout; this WikiArt copy has "
+                               f"CSV split files, choose the labels with task=style|artist|genre")
+        return _load_wikiart_csv(root, csv_dir, _choice("wikiart", "task", task or "style", WIKIART_TASKS))
+    if task is not None:
+        raise ArtlensError(f"{root}: option task needs the WikiArt CSV split files (style_train.csv, ...), "
+                           f"not found here; for style folders use label=style|artist")
+    label = _choice("wikiart", "label", label or "style", ("style", "artist"))
+    root = root / "wikiart" if (root / "wikiart").is_dir() else root  # the release's top folder
+    if not _subdirs(root):
+        raise _wrong_root(root, "wikiart", "no style folders")
+    samples = _label_folder_samples(root)
+    if not samples:
+        raise _wrong_root(root, "wikiart", "no images in the style folders")
+    if label == "artist":
+        samples = [replace(s, label=artist_slug(s.path)) for s in samples]
+    return AdapterResult(samples)
+
+
+# -- Pandora 18k -------------------------------------------------------------------------------
+
+@_adapter("pandora18k", "Pandora 18k: one folder per art movement, optionally artist folders below",
+          "<root>/<movement>/[<artist>/]*.jpg")
+def load_pandora18k(root: Path) -> AdapterResult:
+    """Pandora 18k: the label is the top-level movement folder, whatever is nested below it."""
+    if not _subdirs(root):
+        raise _wrong_root(root, "pandora18k", "no movement folders")
+    samples = _label_folder_samples(root)
+    if not samples:
+        raise _wrong_root(root, "pandora18k", "no images in the movement folders")
+    return AdapterResult(samples)
+
+
+# -- Best Artworks of All Time (Kaggle) --------------------------------------------------------
+
+def _first_dir(*candidates: Path) -> Path | None:
+    return next((c for c in candidates if c.is_dir()), None)
+
+
+def _read_artists(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or "name" not in rows[0] or "paintings" not in rows[0]:
+        raise ArtlensError(f"{path}: expected columns id,name,...,paintings; found "
+                           f"{', '.join(rows[0]) if rows else 'no rows'}")
+    return rows
+
+
+def _paintings(row: dict[str, str]) -> int:
+    try:
+        return int(float(row.get("paintings") or 0))
+    except ValueError:
+        return 0
+
+
+def _resized_groups(folder: Path) -> dict[str, list[Path]]:
+    """Flat ``<Artist_Name>_N.jpg`` files grouped by normalised artist folder name."""
+    groups: dict[str, list[Path]] = defaultdict(list)
+    for p in iter_image_files(folder):
+        groups[_norm(p.stem.rsplit("_", 1)[0])].append(p)
+    return groups
+
+
+def _folder_groups(folder: Path) -> dict[str, list[Path]]:
+    return {_norm(d.name): iter_image_files(d) for d in _subdirs(folder)}
+
+
+@_adapter("best-artworks", "Kaggle 'Best Artworks of All Time' (50 artists, labelled by artist)",
+          "<root>/artists.csv + <root>/images/images/<Artist_Name>/<Artist_Name>_N.jpg "
+          "(or resized/resized/<Artist_Name>_N.jpg)",
+          {"resized": "true: read the flat resized/resized/ folder instead of images/images/",
+           "min_paintings": "keep artists whose artists.csv 'paintings' count is at least this (default 0)"})
+def load_best_artworks(root: Path, *, resized: bool = False, min_paintings: int = 0) -> AdapterResult:
+    """Best Artworks: artists from ``artists.csv``, images from the per-artist or resized folders."""
+    min_paintings = _int_option("best-artworks", "min_paintings", min_paintings, 0)
+    csv_path = root / "artists.csv"
+    folder = (_first_dir(root / "resized" / "resized", root / "resized") if resized
+              else _first_dir(root / "images" / "images", root / "images"))
+    if not csv_path.is_file() or folder is None:
+        missing = "artists.csv" if not csv_path.is_file() else ("resized/resized/" if resized else "images/images/")
+        raise _wrong_root(root, "best-artworks", f"no {missing}")
+    groups = _resized_groups(folder) if resized else _folder_groups(folder)
+    samples, skipped = [], []
+    for i, row in enumerate(_read_artists(csv_path), start=2):
+        name = (row.get("name") or "").strip()
+        if _paintings(row) < min_paintings:
+            continue
+        files = groups.get(_norm(name.replace(" ", "_")))
+        if not files:
+            skipped.append(_skip({k: row.get(k) for k in ("id", "name", "paintings")},
+                                 f"no images for artist {name!r} in {folder.name}/", f"{csv_path.name}:{i}"))
+            continue
+        samples += [Sample(str(p), name) for p in files]
+    if not samples:
+        raise ArtlensError(f"{root}: no artist in artists.csv with at least {min_paintings} paintings has images "
+                           f"in {folder}")
+    return AdapterResult(samples, skipped)
+
+
+# -- AI-ArtBench (Kaggle) ----------------------------------------------------------------------
+
+_AI_FOLDER = re.compile(r"^AI_(?P<gen>[A-Za-z0-9]+)_(?P<style>.+)$")
+
+
+@dataclass(frozen=True)
+class _ArtBenchFolder:
+    origin: str       # "AI" or "human"
+    generator: str    # "LD", "SD", or "" for human
+    style: str
+    folder: str
+
+
+def parse_ai_artbench_folder(name: str) -> _ArtBenchFolder:
+    """``AI_SD_baroque`` -> AI / SD / baroque; ``baroque`` -> human / "" / baroque."""
+    m = _AI_FOLDER.match(name)
+    if m:
+        return _ArtBenchFolder("AI", m["gen"], m["style"], name)
+    return _ArtBenchFolder("human", "", name, name)
+
+
+AI_ARTBENCH_LABELS: dict[str, Callable[[_ArtBenchFolder], str]] = {
+    "style": lambda f: f.style,
+    "origin": lambda f: f.origin,
+    "origin_style": lambda f: f"{f.origin}_{f.style}",
+    "generator_style": lambda f: f.folder if f.origin == "AI" else f"human_{f.style}",
+}
+
+
+def balance(samples: Sequence[Sample], keys: Sequence[Any], per_class: int, seed: int) -> list[Sample]:
+    """At most ``per_class`` samples per key (seeded, independent of input order)."""
+    groups: dict[Any, list[Sample]] = defaultdict(list)
+    for s, k in zip(samples, keys):
+        groups[k].append(s)
+    out = []
+    for k in sorted(groups, key=str):
+        group = sorted(groups[k], key=lambda s: s.path)
+        random.Random(f"{seed}:{k}").shuffle(group)
+        out += group[:per_class]
+    return out
+
+
+def _ai_artbench_base(root: Path) -> Path | None:
+    for c in [root, *_subdirs(root)]:
+        if (c / "train").is_dir() or (c / "test").is_dir():
+            return c
+    return None
+
+
+@_adapter("ai-artbench", "Kaggle AI-ArtBench: human ArtBench styles vs Latent/Standard Diffusion images",
+          "<root>/{train,test}/{<style>,AI_LD_<style>,AI_SD_<style>}/*.jpg",
+          {"label": "style | origin (AI/human) | origin_style (AI_baroque) | generator_style (AI_LD_baroque)",
+           "per_class": "at most N images per label and origin in each split (default: all)",
+           "seed": "seed for the per_class choice (default 0)"})
+def load_ai_artbench(root: Path, *, label: str = "origin_style", per_class: int | None = None,
+                     seed: int = 0) -> AdapterResult:
+    """AI-ArtBench: splits from ``train/``/``test/``, labels derived from the folder names."""
+    name_of = AI_ARTBENCH_LABELS[_choice("ai-artbench", "label", label, list(AI_ARTBENCH_LABELS))]
+    base = _ai_artbench_base(root)
+    if base is None:
+        raise _wrong_root(root, "ai-artbench", "no train/ or test/ folder")
+    samples, keys = [], []
+    for split in ("train", "test"):
+        for d in _subdirs(base / split) if (base / split).is_dir() else []:
+            info = parse_ai_artbench_folder(d.name)
+            for p in iter_image_files(d):
+                s = Sample(str(p), name_of(info), split)
+                samples.append(s)
+                keys.append((split, s.label, info.origin))
+    if not samples:
+        raise _wrong_root(root, "ai-artbench", "no images in train/<folder>/ or test/<folder>/")
+    if per_class is not None:
+        samples = balance(samples, keys, _int_option("ai-artbench", "per_class", per_class, 1),
+                          _int_option("ai-artbench", "seed", seed, -2**63))
+    return AdapterResult(samples)
+
+
+# -- The Met Open Access -----------------------------------------------------------------------
+
+_MET_REPORT_COLUMNS = ("Object ID", "Classification", "Culture", "Country", "Is Public Domain")
+"""The MetObjects.csv columns kept in a skipped-row report (the full row has ~50)."""
+
+
+def _read_groups(path: str | os.PathLike) -> dict[str, str]:
+    """YAML ``group: [culture or country, ...]`` -> ``{normalised name: group}``."""
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ArtlensError(f"{path}: cannot read groups file ({err.strerror})") from None
+    except yaml.YAMLError as err:
+        raise ArtlensError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
+        raise ArtlensError(f"{path}: expected a mapping 'Group: [culture or country, ...]'")
+    return {_norm(str(name)): str(group) for group, names in data.items() for name in names}
+
+
+def _met_label(row: dict[str, str], groups: dict[str, str] | None) -> tuple[str | None, str]:
+    """Culture (fallback Country), mapped through ``groups``; ``(None, reason)`` when unusable."""
+    raw = [(row.get(k) or "").strip() for k in ("Culture", "Country")]
+    raw = [r for r in raw if r]
+    if not raw:
+        return None, "no Culture or Country"
+    if groups is None:
+        return raw[0], ""
+    for r in raw:
+        if _norm(r) in groups:
+            return groups[_norm(r)], ""
+    return None, f"culture/country {' / '.join(raw)!r} not in any group"
+
+
+@_adapter("met", "The Met Open Access paintings, labelled by culture (or country / custom groups)",
+          "<root>/MetObjects.csv + image files named <Object ID>.jpg anywhere under <root>",
+          {"groups": "YAML file mapping group -> list of culture/country strings",
+           "min_count": "drop labels with fewer images than this (default 0)"})
+def load_met(root: Path, *, groups: str | os.PathLike | None = None, min_count: int = 0) -> AdapterResult:
+    """The Met: public paintings (Classification == Paintings) with a local ``<Object ID>`` image."""
+    min_count = _int_option("met", "min_count", min_count, 0)
+    csv_path = root / "MetObjects.csv"
+    if not csv_path.is_file():
+        raise _wrong_root(root, "met", "no MetObjects.csv")
+    mapping = _read_groups(groups) if groups is not None else None
+    images = {p.stem: p for p in iter_image_files(root)}
+    samples, skipped = [], []
+    with csv_path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        if "Object ID" not in (reader.fieldnames or []) or "Classification" not in (reader.fieldnames or []):
+            raise ArtlensError(f"{csv_path}: expected columns 'Object ID', 'Classification', 'Culture', 'Country'")
+        for i, row in enumerate(reader, start=2):
+            if (row.get("Classification") or "").strip() != "Paintings":
+                continue
+            src = f"{csv_path.name}:{i}"
+            brief = {k: row.get(k) for k in _MET_REPORT_COLUMNS}
+            oid = (row.get("Object ID") or "").strip()
+            if oid not in images:
+                skipped.append(_skip(brief, "missing image", src))
+                continue
+            label, reason = _met_label(row, mapping)
+            if label is None:
+                skipped.append(_skip(brief, reason, src))
+                continue
+            samples.append(Sample(str(images[oid]), label))
+    counts: dict[str, int] = defaultdict(int)
+    for s in samples:
+        counts[s.label] += 1
+    samples = [s for s in samples if counts[s.label] >= min_count]
+    if not samples:
+        raise ArtlensError(f"{root}: no painting in MetObjects.csv has a local <Object ID> image "
+                           f"and a label with at least {min_count} images")
+    return AdapterResult(samples, skipped)

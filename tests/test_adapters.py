@@ -325,3 +325,51 @@ def test_met_groups_and_min_count(met):
     assert "nope.yaml" in msg
     msg = one_line_error(load_dataset, "met", met / "images")
     assert "MetObjects.csv" in msg
+
+
+def _write_batches(folder: Path, jpgs: list[Path]) -> None:
+    """A miniature ArtBench-10 python release: CIFAR-style pickled batches of 32x32 images."""
+    import pickle
+
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    arrays = [np.asarray(Image.open(p).convert("RGB").resize((32, 32))).transpose(2, 0, 1).reshape(-1) for p in jpgs]
+    styles = ["art_nouveau", "baroque", "expressionism", "impressionism", "post_impressionism", "realism",
+              "renaissance", "romanticism", "surrealism", "ukiyo_e"]
+    with (folder / "meta").open("wb") as f:
+        pickle.dump({"styles": styles}, f)
+    for k, name in enumerate([f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]):
+        picked = [arrays[(k + j) % len(arrays)] for j in range(2)]
+        with (folder / name).open("wb") as f:
+            pickle.dump({"data": np.stack(picked), "labels": [1, 9], "filenames": ["a", "b"]}, f)
+
+
+def test_artbench10_python_release_is_unpickled_safely_and_cached_as_pngs(tmp_path, jpgs):
+    batches = tmp_path / "artbench-10-python" / "artbench-10-batches-py"
+    _write_batches(batches, jpgs[:4])
+    res = load_dataset("artbench10", tmp_path, cache_dir=str(tmp_path / "cache"))
+    assert len(res.samples) == 12 and {s.split for s in res.samples} == {"train", "test"}
+    assert {s.label for s in res.samples} == {"baroque", "ukiyo_e"}
+    from PIL import Image
+
+    assert Image.open(res.samples[0].path).size == (32, 32)
+    again = load_dataset("artbench10", batches, cache_dir=str(tmp_path / "cache"))
+    assert [s.path for s in again.samples] == [s.path for s in res.samples]
+
+
+def test_artbench10_python_release_refuses_code_in_a_pickle(tmp_path, jpgs):
+    import os
+    import pickle
+
+    batches = tmp_path / "artbench-10-batches-py"
+    _write_batches(batches, jpgs[:2])
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    (batches / "meta").write_bytes(pickle.dumps({"styles": Evil()}))
+    msg = one_line_error(load_dataset, "artbench10", batches, cache_dir=str(tmp_path / "c"))
+    assert "not a safe ArtBench/CIFAR batch (refused to load posix.system)" in msg

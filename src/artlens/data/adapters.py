@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import os
+import pickle
 import random
 import re
 import unicodedata
@@ -191,11 +192,20 @@ ARTBENCH_STYLES = ("art_nouveau", "baroque", "expressionism", "impressionism", "
                    "renaissance", "romanticism", "surrealism", "ukiyo_e")
 
 
-@_adapter("artbench10", "ArtBench-10 ImageFolder release (10 styles, official train/test split)",
-          "artbench-10-imagefolder-split/{train,test}/<style>/*.jpg (the folder itself or its parent)",
-          {"classes": "list of styles to keep, e.g. [ukiyo_e, surrealism]"})
-def load_artbench10(root: Path, *, classes: Sequence[str] | str | None = None) -> AdapterResult:
-    """ArtBench-10: splits from ``train/`` and ``test/``, labels from the style folders."""
+@_adapter("artbench10", "ArtBench-10: ImageFolder release (256 px) or CIFAR-style python release (32 px)",
+          "artbench-10-imagefolder-split/{train,test}/<style>/*.jpg, or "
+          "artbench-10-python/artbench-10-batches-py/{data_batch_1..5,test_batch,meta} (the folder or a parent)",
+          {"classes": "list of styles to keep, e.g. [ukiyo_e, surrealism]",
+           "cache_dir": "python release: where its 32 px images are written as PNGs once "
+                        "(default ~/.cache/artlens/artbench10-32px)"})
+def load_artbench10(root: Path, *, classes: Sequence[str] | str | None = None,
+                    cache_dir: str | None = None) -> AdapterResult:
+    """ArtBench-10: splits from ``train/`` and ``test/`` (or the python batches), labels = styles."""
+    batches = _artbench_batches_dir(root)
+    if batches is not None:
+        samples = _artbench_python_samples(batches, Path(cache_dir) if cache_dir else
+                                           Path.home() / ".cache" / "artlens" / "artbench10-32px")
+        return AdapterResult(_keep_classes("artbench10", samples, classes))
     base = root / "artbench-10-imagefolder-split" if (root / "artbench-10-imagefolder-split").is_dir() else root
     splits = [s for s in ("train", "test") if (base / s).is_dir()]
     if not splits:
@@ -204,6 +214,67 @@ def load_artbench10(root: Path, *, classes: Sequence[str] | str | None = None) -
     if not samples:
         raise _wrong_root(root, "artbench10", "no images in train/<style>/ or test/<style>/")
     return AdapterResult(_keep_classes("artbench10", samples, classes))
+
+
+_ARTBENCH_BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+
+
+def _artbench_batches_dir(root: Path) -> Path | None:
+    for candidate in (root, root / "artbench-10-batches-py", root / "artbench-10-python" / "artbench-10-batches-py"):
+        if (candidate / "meta").is_file() and (candidate / "test_batch").is_file():
+            return candidate
+    return None
+
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """Unpickles CIFAR-style batches (dicts, lists, numpy arrays) and refuses anything else.
+
+    The python release of ArtBench-10 is a set of pickles; a plain ``pickle.load`` would run any
+    code a tampered file names, so only the handful of constructors numpy arrays need are allowed.
+    """
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+               ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refused to load {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _read_batch(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            raw = _ArraysOnlyUnpickler(f, encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, AttributeError) as err:
+        raise ArtlensError(f"{path}: not a safe ArtBench/CIFAR batch ({err})") from None
+    if not isinstance(raw, dict):
+        raise ArtlensError(f"{path}: expected a dict batch, found {type(raw).__name__}")
+    return {k.decode() if isinstance(k, bytes) else k: v for k, v in raw.items()}
+
+
+def _artbench_python_samples(batches: Path, cache: Path) -> list[Sample]:
+    """Write each 32x32 image once as ``cache/<split>/<style>/<batch>_<i>.png`` and list them."""
+    import numpy as np
+    from PIL import Image
+
+    styles = [s.decode() if isinstance(s, bytes) else str(s) for s in _read_batch(batches / "meta")["styles"]]
+    samples: list[Sample] = []
+    for name in _ARTBENCH_BATCHES:
+        path = batches / name
+        if not path.is_file():
+            raise ArtlensError(f"{batches}: missing {name} of the ArtBench-10 python release")
+        split = "test" if name == "test_batch" else "train"
+        batch = _read_batch(path)
+        images = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        for i, (img, label) in enumerate(zip(images, batch["labels"])):
+            out = cache / split / styles[label] / f"{name}_{i:05d}.png"
+            if not out.is_file():
+                out.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(img).save(out)
+            samples.append(Sample(str(out), styles[label], split))
+    return samples
 
 
 # -- WikiArt -----------------------------------------------------------------------------------

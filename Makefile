@@ -26,6 +26,7 @@ test: install-test
 bench: install
 	$(BIN)/python benchmarks/frozen_cache.py
 	$(BIN)/python benchmarks/predict_throughput.py
+	$(BIN)/python benchmarks/profile_speed.py
 
 default-model: install
 	$(BIN)/python scripts/train_default_model.py

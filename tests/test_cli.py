@@ -97,3 +97,33 @@ def test_unknown_dataset_is_refused_before_any_work(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "artlens", "train", "--data", str(tmp_path), "--dataset", "wikiartt"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "data.dataset: 'wikiartt' is not allowed; choose from: auto, artbench10" in proc.stderr
+
+
+def test_data_profile_finds_a_split_leak(artdata, tmp_path):
+    import shutil
+
+    from PIL import Image
+
+    paintings = sorted((artdata / "wikiart11" / "Cubism").glob("*.jpg"))[:4]
+    for split in ("train", "test"):
+        (tmp_path / "d" / split / "Cubism").mkdir(parents=True)
+    for p in paintings[:3]:
+        shutil.copy(p, tmp_path / "d" / "train" / "Cubism" / p.name)
+    shutil.copy(paintings[3], tmp_path / "d" / "test" / "Cubism" / paintings[3].name)
+    Image.open(paintings[0]).resize((180, 180)).save(tmp_path / "d" / "test" / "Cubism" / "leak.jpg")
+    result = invoke("data", "profile", str(tmp_path / "d"), "--out", str(tmp_path / "prof"))
+    assert result.exit_code == 0 and "1 across splits" in result.output
+    report = json.loads((tmp_path / "prof" / "profile.json").read_text())
+    assert [d["path_b"].rsplit("/", 1)[-1] for d in report["duplicates"]["across_splits"]] == ["leak.jpg"]
+    assert (tmp_path / "prof" / "duplicates_across_splits.png").is_file()
+
+
+def test_data_split_writes_a_manifest_that_trains_identically(tiny_tree, tmp_path):
+    from artlens import DataConfig
+    from artlens.data import load_collection
+
+    result = invoke("data", "split", str(tiny_tree), "--out", str(tmp_path / "split.tsv"), "--seed", "5")
+    assert result.exit_code == 0 and "train 24" in result.output
+    reread = load_collection(DataConfig(path=str(tmp_path / "split.tsv")))
+    direct = load_collection(DataConfig(path=str(tiny_tree), seed=5))
+    assert sorted((s.path, s.split) for s in reread.samples) == sorted((s.path, s.split) for s in direct.samples)

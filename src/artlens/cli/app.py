@@ -238,6 +238,58 @@ def models(
     out_console.print(table)
 
 
+data_app = typer.Typer(no_args_is_help=True, help="Inspect and split datasets: profile, split.")
+app.add_typer(data_app, name="data")
+
+
+def _data_config(path: str, dataset: str, dataset_option: list[str] | None, **split: Any):
+    from ..config import DataConfig
+
+    return DataConfig(path=path, dataset=dataset, dataset_options=_options(dataset_option) or {}, **split)
+
+
+@data_app.command("profile")
+def data_profile(
+    path: Annotated[str, typer.Argument(help="Dataset root, image folder or manifest.")],
+    out: Annotated[str, typer.Option(help="Folder for profile.json/.md and figures.")] = "artlens-profile",
+    dataset: Annotated[str, typer.Option(help="Published layout (`artlens datasets`).")] = "auto",
+    dataset_option: Annotated[Optional[list[str]], typer.Option(help="Adapter option key=value (repeatable).")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Threads for reading headers and hashing.")] = None,
+) -> None:
+    """Counts, image sizes and modes, unreadable files, and near-duplicates (label conflicts, split leaks)."""
+    from ..data.dataset import load_collection
+    from ..data.profile import profile_collection
+
+    collection = load_collection(_data_config(path, dataset, dataset_option), split=False)
+    report = profile_collection(collection, out, workers=workers)
+    dup = report["duplicates"]
+    out_console.print(f"{len(collection.samples)} images, {len(collection.classes)} classes; "
+                      f"unreadable: {len(report['unreadable'])}; near-duplicates: {len(dup['within_class'])} within "
+                      f"a class, {len(dup['across_classes'])} across classes, {len(dup['across_splits'])} across "
+                      f"splits; report: {Path(out) / 'profile.md'}")
+
+
+@data_app.command("split")
+def data_split(
+    path: Annotated[str, typer.Argument(help="Dataset root, image folder or manifest.")],
+    out: Annotated[str, typer.Option(help="Manifest to write (TSV: path, label, split).")] = "split.tsv",
+    dataset: Annotated[str, typer.Option(help="Published layout (`artlens datasets`).")] = "auto",
+    dataset_option: Annotated[Optional[list[str]], typer.Option(help="Adapter option key=value (repeatable).")] = None,
+    val_fraction: Annotated[float, typer.Option()] = 0.1,
+    test_fraction: Annotated[float, typer.Option()] = 0.1,
+    seed: Annotated[int, typer.Option(help="Seed of the stratified split.")] = 0,
+) -> None:
+    """Write a reproducible, shareable train/val/test manifest (the publisher's split is kept)."""
+    from ..data.dataset import load_collection
+    from ..data.profile import write_split_manifest
+
+    cfg = _data_config(path, dataset, dataset_option, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+    collection = load_collection(cfg)
+    write_split_manifest(collection, out)
+    counts = {k: sum(v.values()) for k, v in collection.counts().items()}
+    out_console.print(f"wrote {out}: " + ", ".join(f"{k} {n}" for k, n in counts.items()))
+
+
 @app.command()
 def datasets() -> None:
     """List the published dataset layouts artlens reads as they are shipped (--dataset NAME)."""

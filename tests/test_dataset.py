@@ -103,3 +103,19 @@ def test_cross_split_duplicates_are_dropped_with_their_twin(artdata, tmp_path):
     assert [s.path for s in col.split("test")] == [str(paintings[2])]
     assert col.duplicates == [{"path": str(copy), "split": "test", "label": "Baroque",
                                "duplicate_of": str(paintings[0]), "duplicate_label": "Rococo"}]
+
+
+def test_an_empty_class_folder_is_a_clear_error(tiny_tree, tmp_path):
+    shutil.copytree(tiny_tree, tmp_path / "d")
+    (tmp_path / "d" / "Rococo").mkdir()
+    with pytest.raises(ArtlensError, match=r"class folder\(s\) without images: Rococo"):
+        load_collection(DataConfig(path=str(tmp_path / "d")))
+
+
+def test_duplicate_manifest_rows_are_dropped_and_reported(tiny_tree, tmp_path):
+    files = sorted(tiny_tree.rglob("*.jpg"))
+    rows = [f"{p},{p.parent.name}" for p in files] + [f"{files[0]},{files[0].parent.name}"]
+    (tmp_path / "m.csv").write_text("path,label\n" + "\n".join(rows))
+    col = load_collection(DataConfig(path=str(tmp_path / "m.csv")))
+    assert len(col.samples) == 30
+    assert [r["reason"] for r in col.skipped_rows] == ["duplicate path"]

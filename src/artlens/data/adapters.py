@@ -28,7 +28,7 @@ from typing import Any
 
 from .._registry import Registry
 from ..errors import ArtlensError
-from .dataset import Sample
+from .dataset import Sample, label_folder_samples
 from .images import iter_image_files
 
 __all__ = ["DATASETS", "AdapterResult", "DatasetAdapter", "describe_datasets", "load_dataset"]
@@ -149,11 +149,6 @@ def _keep_classes(dataset: str, samples: list[Sample], classes: Any) -> list[Sam
     return [s for s in samples if s.label in set(wanted)]
 
 
-def _label_folder_samples(folder: Path, split: str | None = None) -> list[Sample]:
-    """``folder/<label>/**`` -> samples labelled by the top-level folder name."""
-    return [Sample(str(p), d.name, split) for d in _subdirs(folder) for p in iter_image_files(d)]
-
-
 _MOJIBAKE_CODECS = ("cp437", "cp866", "cp850", "cp1252", "latin-1")
 """Code pages zip tools wrongly decode UTF-8 names with (``Du╠Иrer`` is NFD ``Dürer`` read as cp866)."""
 
@@ -210,7 +205,7 @@ def load_artbench10(root: Path, *, classes: Sequence[str] | str | None = None,
     splits = [s for s in ("train", "test") if (base / s).is_dir()]
     if not splits:
         raise _wrong_root(root, "artbench10", "no train/ or test/ folder")
-    samples = [s for split in splits for s in _label_folder_samples(base / split, split)]
+    samples = [s for split in splits for s in label_folder_samples(base / split, split)]
     if not samples:
         raise _wrong_root(root, "artbench10", "no images in train/<style>/ or test/<style>/")
     return AdapterResult(_keep_classes("artbench10", samples, classes))
@@ -402,7 +397,7 @@ def load_wikiart(root: Path, *, label: str | None = None, task: str | None = Non
     root = root / "wikiart" if (root / "wikiart").is_dir() else root  # the release's top folder
     if not _subdirs(root):
         raise _wrong_root(root, "wikiart", "no style folders")
-    samples = _label_folder_samples(root)
+    samples = label_folder_samples(root)
     if not samples:
         raise _wrong_root(root, "wikiart", "no images in the style folders")
     if label == "artist":
@@ -418,7 +413,7 @@ def load_pandora18k(root: Path) -> AdapterResult:
     """Pandora 18k: the label is the top-level movement folder, whatever is nested below it."""
     if not _subdirs(root):
         raise _wrong_root(root, "pandora18k", "no movement folders")
-    samples = _label_folder_samples(root)
+    samples = label_folder_samples(root)
     if not samples:
         raise _wrong_root(root, "pandora18k", "no images in the movement folders")
     return AdapterResult(samples)

@@ -111,17 +111,24 @@ def discover(path: str | os.PathLike) -> list[Sample]:
     if split_dirs and len(split_dirs) == len(subdirs):
         samples = []
         for d in split_dirs:
-            samples += [replace(s, split=_SPLIT_ALIASES[d.name.lower()]) for s in _folder_samples(d)]
+            samples += label_folder_samples(d, _SPLIT_ALIASES[d.name.lower()])
         return samples
-    return _folder_samples(path)
+    return label_folder_samples(path)
 
 
-def _folder_samples(root: Path) -> list[Sample]:
-    samples = []
+def label_folder_samples(root: Path, split: str | None = None) -> list[Sample]:
+    """``root/<label>/**`` -> samples labelled by the top-level folder; an empty label folder is an error
+    (a class with no images is a broken download or a typo, not something to train around silently)."""
+    samples, empty = [], []
     for label_dir in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")):
-        samples += [Sample(str(p), label_dir.name) for p in iter_image_files(label_dir)]
+        found = [Sample(str(p), label_dir.name, split) for p in iter_image_files(label_dir)]
+        samples += found
+        if not found:
+            empty.append(label_dir.name)
     if not samples:
         raise ArtlensError(f"{root}: no image files found in its label folders")
+    if empty:
+        raise ArtlensError(f"{root}: class folder(s) without images: {', '.join(empty)}; add images or remove them")
     return samples
 
 
@@ -243,9 +250,12 @@ def load_collection(cfg: DataConfig, *, split: bool = True) -> Collection:
     seen: set[str] = set()
     unique = []
     for s in samples:
-        if s.path not in seen:
-            seen.add(s.path)
-            unique.append(s)
+        if s.path in seen:
+            skipped_rows.append({"row": {"path": s.path, "label": s.label, "split": s.split},
+                                 "reason": "duplicate path", "source": str(cfg.path)})
+            continue
+        seen.add(s.path)
+        unique.append(s)
     samples, dropped = limit_per_class(unique, max_per_class=cfg.max_per_class,
                                        min_per_class=cfg.min_per_class, seed=cfg.seed)
     if not samples:

@@ -321,6 +321,9 @@ def test_met_groups_and_min_count(met):
     assert any("not in any group" in r["reason"] for r in res.skipped_rows)
     res = load_dataset("met", met, groups=str(met / "groups.yaml"), min_count=2)
     assert labels(res) == {(None, "British"): 2}
+    assert any(r["reason"] == "group 'French' has 1 < min_count 2 images" for r in res.skipped_rows)
+    shipped = load_dataset("met", met, groups="default")  # England + British merged, Japan -> Japanese
+    assert labels(shipped) == {(None, "British"): 2, (None, "French"): 1, (None, "Japanese"): 1}
     msg = one_line_error(load_dataset, "met", met, groups=met / "nope.yaml")
     assert "nope.yaml" in msg
     msg = one_line_error(load_dataset, "met", met / "images")

@@ -600,7 +600,8 @@ def _met_label(row: dict[str, str], groups: dict[str, str] | None) -> tuple[str 
 
 @_adapter("met", "The Met Open Access paintings, labelled by culture (or country / custom groups)",
           "<root>/MetObjects.csv + image files named <Object ID>.jpg anywhere under <root>",
-          {"groups": "YAML file mapping group -> list of culture/country strings",
+          {"groups": "YAML file mapping group -> list of culture/country strings ('default': the shipped "
+                     "assets/met_culture_groups.yaml, which merges England + United Kingdom, India + Gujarat, ...)",
            "min_count": "drop labels with fewer images than this (default 0)"})
 def load_met(root: Path, *, groups: str | os.PathLike | None = None, min_count: int = 0) -> AdapterResult:
     """The Met: public paintings (Classification == Paintings) with a local ``<Object ID>`` image."""
@@ -608,6 +609,8 @@ def load_met(root: Path, *, groups: str | os.PathLike | None = None, min_count: 
     csv_path = root / "MetObjects.csv"
     if not csv_path.is_file():
         raise _wrong_root(root, "met", "no MetObjects.csv")
+    if groups == "default":
+        groups = Path(__file__).resolve().parents[1] / "assets" / "met_culture_groups.yaml"
     mapping = _read_groups(groups) if groups is not None else None
     images = {p.stem: p for p in iter_image_files(root)}
     samples, skipped = [], []
@@ -632,6 +635,9 @@ def load_met(root: Path, *, groups: str | os.PathLike | None = None, min_count: 
     counts: dict[str, int] = defaultdict(int)
     for s in samples:
         counts[s.label] += 1
+    for label in sorted(lab for lab, n in counts.items() if n < min_count):
+        skipped.append(_skip({"label": label, "images": counts[label]},
+                             f"group {label!r} has {counts[label]} < min_count {min_count} images", csv_path.name))
     samples = [s for s in samples if counts[s.label] >= min_count]
     if not samples:
         raise ArtlensError(f"{root}: no painting in MetObjects.csv has a local <Object ID> image "

@@ -35,6 +35,11 @@ def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug l
     _setup_logging(verbose)
 
 
+# Shared by every command that reads data: one declaration, the same help everywhere.
+DatasetName = Annotated[str, typer.Option(help="Published layout of the data (`artlens datasets`); auto = folder/manifest.")]
+DatasetOptions = Annotated[Optional[list[str]], typer.Option(help="Adapter option key=value (repeatable).")]
+
+
 def _csv_ints(text: str | None) -> list[int] | None:
     if text is None:
         return None
@@ -93,7 +98,7 @@ def _override(raw: dict[str, Any], section: str | None, **values: Any) -> None:
 def train(
     data: Annotated[Optional[str], typer.Option(help="Image folder (one sub-folder per label) or CSV/TSV manifest.")] = None,
     dataset: Annotated[Optional[str], typer.Option(help="Published layout of --data (`artlens datasets`); default: auto.")] = None,
-    dataset_option: Annotated[Optional[list[str]], typer.Option(help="Adapter option key=value (repeatable).")] = None,
+    dataset_option: DatasetOptions = None,
     backbone: Annotated[Optional[str], typer.Option(help="Backbone name (`artlens models`).")] = None,
     strategy: Annotated[Optional[str], typer.Option(help="scratch | frozen | partial | full | two-phase")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Total epochs (all phases).")] = None,
@@ -171,18 +176,17 @@ def evaluate(
     model: Annotated[Optional[str], typer.Option(help="Model bundle folder (default: built-in style model).")] = None,
     data: Annotated[str, typer.Option(help="Labelled image folder or manifest.")] = ...,
     out: Annotated[str, typer.Option(help="Folder for report.json/.md and figures.")] = "artlens-eval",
-    dataset: Annotated[str, typer.Option(help="Published layout of --data (`artlens datasets`).")] = "auto",
-    dataset_option: Annotated[Optional[list[str]], typer.Option(help="Adapter option key=value (repeatable).")] = None,
+    dataset: DatasetName = "auto",
+    dataset_option: DatasetOptions = None,
     split: Annotated[str, typer.Option(help="auto | all | train | val | test")] = "auto",
     batch_size: Annotated[int, typer.Option()] = 32,
     device: Annotated[str, typer.Option()] = "auto",
 ) -> None:
     """Accuracy, top-k, per-class precision/recall/F1, confusion matrix and worst mistakes."""
-    from ..config import DataConfig
     from ..evaluate import evaluate as run_evaluate
 
-    data_cfg = DataConfig(path=data, dataset=dataset, dataset_options=_options(dataset_option) or {})
-    report = run_evaluate(model, data_cfg, out, split=split, batch_size=batch_size, device=device)
+    report = run_evaluate(model, _data_config(data, dataset, dataset_option), out, split=split,
+                          batch_size=batch_size, device=device)
     m = report["metrics"]
     table = Table(title=report["title"])
     for col in ("images", "accuracy", "top-3", "top-5", "macro F1", "weighted F1", "skipped"):
@@ -252,8 +256,8 @@ def _data_config(path: str, dataset: str, dataset_option: list[str] | None, **sp
 def data_profile(
     path: Annotated[str, typer.Argument(help="Dataset root, image folder or manifest.")],
     out: Annotated[str, typer.Option(help="Folder for profile.json/.md and figures.")] = "artlens-profile",
-    dataset: Annotated[str, typer.Option(help="Published layout (`artlens datasets`).")] = "auto",
-    dataset_option: Annotated[Optional[list[str]], typer.Option(help="Adapter option key=value (repeatable).")] = None,
+    dataset: DatasetName = "auto",
+    dataset_option: DatasetOptions = None,
     workers: Annotated[Optional[int], typer.Option(help="Threads for reading headers and hashing.")] = None,
 ) -> None:
     """Counts, image sizes and modes, unreadable files, and near-duplicates (label conflicts, split leaks)."""
@@ -273,8 +277,8 @@ def data_profile(
 def data_split(
     path: Annotated[str, typer.Argument(help="Dataset root, image folder or manifest.")],
     out: Annotated[str, typer.Option(help="Manifest to write (TSV: path, label, split).")] = "split.tsv",
-    dataset: Annotated[str, typer.Option(help="Published layout (`artlens datasets`).")] = "auto",
-    dataset_option: Annotated[Optional[list[str]], typer.Option(help="Adapter option key=value (repeatable).")] = None,
+    dataset: DatasetName = "auto",
+    dataset_option: DatasetOptions = None,
     val_fraction: Annotated[float, typer.Option()] = 0.1,
     test_fraction: Annotated[float, typer.Option()] = 0.1,
     seed: Annotated[int, typer.Option(help="Seed of the stratified split.")] = 0,

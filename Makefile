@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install install-test bench default-model clean
+.PHONY: demo test install install-test browser bench default-model clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,13 @@ install-test: $(BIN)/python
 demo: install
 	$(BIN)/artlens predict src/artlens/assets/examples --top-k 3
 
-test: install-test
+# The web page is tested in a real browser: Debian's chromium (no browser download; needs root or sudo).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: install-test browser
 	$(BIN)/python -m pytest -q
 
 bench: install

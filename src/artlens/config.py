@@ -29,6 +29,7 @@ __all__ = [
     "OptimConfig",
     "StrategyConfig",
     "TrainConfig",
+    "dataclass_from_dict",
     "load_config",
 ]
 
@@ -101,9 +102,12 @@ class ModelConfig:
     pretrained: str = "auto"
     """``auto`` (offline package or the hub), ``hub``, ``none``, or a path to a weights file."""
     head: str = "linear"
-    """``linear`` or ``mlp``."""
+    """A name from :data:`artlens.models.HEADS`: ``linear``, ``mlp`` (dropout before each linear
+    layer: Pandora's InceptionV3 head, the Met study's three FC layers), ``dense`` (Keras-style
+    Dense-ReLU-Dropout: the Best Artworks custom CNN) or ``dense_bn`` (Dense-BatchNorm-ReLU: the Best
+    Artworks ResNet50 head, ``hidden: [512, 16]``)."""
     hidden: list[int] = field(default_factory=list)
-    """Hidden sizes of the ``mlp`` head."""
+    """Hidden sizes of the ``mlp``, ``dense`` and ``dense_bn`` heads."""
     dropout: float = 0.0
     """Dropout before each linear layer of the head."""
     head_norm: str = "none"
@@ -116,10 +120,18 @@ class ModelConfig:
     then L2 normalisation, so no group dominates the head by scale alone."""
     resize: str = "crop"
     """Input framing: ``crop`` (resize + centre crop) or ``squash`` (whole image to a square)."""
+    input_size: int = 0
+    """Side of the square network input in pixels; 0 keeps the backbone's own (224 for most ImageNet
+    models, 32 for ``simple_cnn``). The AI-ArtBench study compares 32 px against 224 px this way."""
 
     def __post_init__(self) -> None:
+        from .models.heads import HEADS  # local: the models package imports this module
+
+        _check_choice("model", "head", self.head, HEADS.names())
         _check_choice("model", "head_norm", self.head_norm, ("none", "batchnorm", "layernorm"))
         _check_choice("model", "resize", self.resize, ("crop", "squash"))
+        if self.input_size < 0 or 0 < self.input_size < 16:
+            raise ArtlensError(f"model.input_size: {self.input_size} must be 0 (the backbone's own) or >= 16")
         if not 0.0 <= self.dropout < 1.0:
             raise ArtlensError(f"model.dropout: {self.dropout} must be in [0, 1)")
 
@@ -129,15 +141,23 @@ class StrategyConfig:
     """How much of the backbone is trained (see :mod:`artlens.models.strategies`)."""
 
     name: str = "full"
-    """``scratch``, ``frozen``, ``partial``, ``full`` or ``two-phase``."""
+    """``scratch``, ``frozen``, ``partial``, ``full``, ``two-phase`` or ``full-then-partial``."""
     unfreeze: int = 1
     """``partial``: number of last backbone stages to train."""
     unfreeze_layers: list[str] = field(default_factory=list)
-    """``partial``: module names (prefixes) to train instead of the last ``unfreeze`` stages."""
+    """``partial``: module names (prefixes) to train instead of the last ``unfreeze`` stages
+    (e.g. ``[Mixed_7c]``: the last Inception module of ``inception_v3``)."""
+    freeze_layers: list[str] = field(default_factory=list)
+    """``partial``: module names (or layer aliases such as ``conv1_1``) to keep fixed while everything
+    else trains (e.g. ``[conv1, bn1, layer1, layer2]`` of ResNet18, the AI-ArtBench study)."""
+    top_layers: int = 0
+    """``partial`` and ``full-then-partial``: train the last N layers with parameters (convolutions,
+    norms, linears: Keras' "train the top 50 layers") and the head; 0 = not used."""
     head_epochs: int = 3
-    """``two-phase``: epochs of head-only training before everything is unfrozen."""
+    """``two-phase``: epochs of head-only training before everything is unfrozen;
+    ``full-then-partial``: epochs of whole-network training before only the partial selection trains."""
     lr_factor: float = 0.1
-    """``two-phase``: learning-rate multiplier of the second (whole-network) phase."""
+    """``two-phase`` and ``full-then-partial``: learning-rate multiplier of the second phase."""
     cache_views: int = 1
     """``frozen``/``two-phase``: augmented views per training image whose features are cached once
     (1 = the un-augmented image only); each epoch samples one view per image."""
@@ -149,6 +169,15 @@ class StrategyConfig:
             raise ArtlensError(STRATEGIES.unknown_message(self.name).replace("unknown", "strategy.name: unknown", 1))
         if self.cache_views < 1:
             raise ArtlensError(f"strategy.cache_views: {self.cache_views} must be >= 1")
+        if self.top_layers < 0:
+            raise ArtlensError(f"strategy.top_layers: {self.top_layers} must be >= 0")
+        chosen = [k for k in ("unfreeze_layers", "freeze_layers", "top_layers") if getattr(self, k)]
+        if len(chosen) > 1:
+            raise ArtlensError(f"strategy.{chosen[1]}: cannot be combined with strategy.{chosen[0]}; "
+                               "choose one of unfreeze_layers, freeze_layers, top_layers")
+        if self.name == "full-then-partial" and not chosen:
+            raise ArtlensError("strategy.top_layers: full-then-partial needs the second phase's layers; "
+                               "set one of top_layers, unfreeze_layers, freeze_layers")
 
 
 @dataclass
@@ -218,7 +247,8 @@ class TrainConfig:
                 f"strategy 'scratch' trains from random weights but model.pretrained is {self.model.pretrained!r}; "
                 "use strategy 'full' to fine-tune those weights"
             )
-        if self.strategy.name == "two-phase" and self.strategy.head_epochs >= self.epochs:
+        _check_needs_weights(self.strategy.name, self.model)
+        if self.strategy.name in ("two-phase", "full-then-partial") and self.strategy.head_epochs >= self.epochs:
             raise ArtlensError(
                 f"strategy.head_epochs ({self.strategy.head_epochs}) must be smaller than epochs ({self.epochs})"
             )
@@ -231,6 +261,38 @@ class TrainConfig:
     def from_dict(cls, raw: dict[str, Any]) -> "TrainConfig":
         """Build from a nested dict (a YAML recipe); unknown keys fail naming the key."""
         return _from_dict(cls, raw, "")
+
+
+#: Strategies that keep some pretrained layers fixed: meaningless on random weights.
+_NEEDS_WEIGHTS = ("frozen", "partial", "two-phase", "full-then-partial")
+
+
+def _check_needs_weights(strategy: str, model: ModelConfig) -> None:
+    """A frozen or partly frozen backbone must have learned weights, or its features are noise.
+
+    artlens' own architectures (``simple_cnn``, ``pandora_hybrid``, ...) have no pretrained
+    weights, so ``pretrained: auto`` means random weights for them too.
+    """
+    if strategy not in _NEEDS_WEIGHTS:
+        return
+    scratch = model.pretrained == "none"
+    if model.pretrained == "auto":
+        from .models.backbones import BACKBONES  # local: the models package imports this module
+
+        scratch = model.backbone in BACKBONES
+    if scratch:
+        allowed = ", ".join(n for n in ("scratch", "full") if not (n == "full" and model.pretrained == "none"))
+        raise ArtlensError(
+            f"strategy.name: {strategy!r} keeps layers of {model.backbone!r} fixed, but model.pretrained is "
+            f"{model.pretrained!r} (random weights); allowed with random weights: {allowed}, "
+            "or set model.pretrained to a weights file"
+        )
+
+
+def dataclass_from_dict(cls: type, raw: Any, where: str = "") -> Any:
+    """Build any config dataclass from a nested dict with the same checks as :class:`TrainConfig`:
+    an unknown key fails naming it and the allowed keys, a wrong type names the key."""
+    return _from_dict(cls, raw, where)
 
 
 def _from_dict(cls: type, raw: Any, where: str) -> Any:

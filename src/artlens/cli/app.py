@@ -100,21 +100,24 @@ def train(
     dataset: Annotated[Optional[str], typer.Option(help="Published layout of --data (`artlens datasets`); default: auto.")] = None,
     dataset_option: DatasetOptions = None,
     backbone: Annotated[Optional[str], typer.Option(help="Backbone name (`artlens models`).")] = None,
-    strategy: Annotated[Optional[str], typer.Option(help="scratch | frozen | partial | full | two-phase")] = None,
+    strategy: Annotated[Optional[str], typer.Option(help="scratch | frozen | partial | full | two-phase | full-then-partial")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Total epochs (all phases).")] = None,
     out: Annotated[Optional[str], typer.Option(help="Run folder: checkpoints, reports, model bundle.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML recipe; flags given here override it.")] = None,
     weights: Annotated[Optional[str], typer.Option(help="Pretrained weights: auto | hub | none | PATH.")] = None,
-    head: Annotated[Optional[str], typer.Option(help="linear | mlp")] = None,
-    hidden: Annotated[Optional[str], typer.Option(help="MLP hidden sizes, e.g. 512,128.")] = None,
+    head: Annotated[Optional[str], typer.Option(help="linear | mlp | dense | dense_bn")] = None,
+    hidden: Annotated[Optional[str], typer.Option(help="Hidden sizes of mlp/dense/dense_bn heads, e.g. 512,128.")] = None,
     dropout: Annotated[Optional[float], typer.Option()] = None,
     head_norm: Annotated[Optional[str], typer.Option(help="none | batchnorm | layernorm")] = None,
     style_layers: Annotated[Optional[str], typer.Option(help="Layers whose channel mean/std join the features, e.g. blocks.2,blocks.4.")] = None,
     resize: Annotated[Optional[str], typer.Option(help="crop | squash: how images are framed to the input size.")] = None,
+    input_size: Annotated[Optional[int], typer.Option(help="Square input side in pixels (0 = the backbone's own).")] = None,
     power_norm: Annotated[Optional[bool], typer.Option("--power-norm/--no-power-norm", help="Signed sqrt of the features.")] = None,
     unfreeze: Annotated[Optional[int], typer.Option(help="partial: number of last stages to train.")] = None,
     unfreeze_layers: Annotated[Optional[str], typer.Option(help="partial: module names to train, e.g. layer3,layer4.")] = None,
-    head_epochs: Annotated[Optional[int], typer.Option(help="two-phase: head-only epochs.")] = None,
+    freeze_layers: Annotated[Optional[str], typer.Option(help="partial: module names to keep fixed, e.g. conv1,bn1,layer1,layer2.")] = None,
+    top_layers: Annotated[Optional[int], typer.Option(help="partial / full-then-partial: train the last N layers with parameters.")] = None,
+    head_epochs: Annotated[Optional[int], typer.Option(help="two-phase: head-only epochs; full-then-partial: whole-network epochs.")] = None,
     lr_factor: Annotated[Optional[float], typer.Option(help="two-phase: lr multiplier of phase 2.")] = None,
     cache_views: Annotated[Optional[int], typer.Option(help="frozen: augmented views per image to cache.")] = None,
     optimizer: Annotated[Optional[str], typer.Option(help="sgd | adam | adamw")] = None,
@@ -151,9 +154,9 @@ def train(
               dedupe=dedupe or None)
     _override(raw, "model", backbone=backbone, pretrained=weights, head=head, hidden=_csv_ints(hidden),
               dropout=dropout, head_norm=head_norm, style_layers=_csv_strs(style_layers),
-              power_norm=power_norm, resize=resize)
+              power_norm=power_norm, resize=resize, input_size=input_size)
     _override(raw, "strategy", name=strategy, unfreeze=unfreeze, unfreeze_layers=_csv_strs(unfreeze_layers),
-              head_epochs=head_epochs, lr_factor=lr_factor, cache_views=cache_views)
+              freeze_layers=_csv_strs(freeze_layers), top_layers=top_layers, head_epochs=head_epochs, lr_factor=lr_factor, cache_views=cache_views)
     _override(raw, "optim", name=optimizer, lr=lr, weight_decay=weight_decay, momentum=momentum,
               scheduler=scheduler, step_size=step_size, gamma=gamma)
     _override(raw, None, epochs=epochs, out=out, patience=patience, monitor=monitor, class_weights=class_weights,

@@ -1,5 +1,149 @@
-"""Commands: artlens reproduce / tune / compare (issue 4)."""
+"""Commands: artlens reproduce / tune / compare (issue 4): thin wrappers over :mod:`artlens.recipes`."""
 
 from __future__ import annotations
 
-from .app import app  # noqa: F401
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+import yaml
+from rich.table import Table
+
+from ..errors import ArtlensError
+from .app import app, err_console, out_console
+
+# Options shared by reproduce and tune: one declaration, the same help everywhere.
+Data = Annotated[Optional[str], typer.Option(help="Dataset root, in the layout of the recipe's adapter (`artlens datasets`).")]
+Subset = Annotated[Optional[int], typer.Option(help="At most N images per class and split: a quick look first.")]
+Epochs = Annotated[Optional[int], typer.Option(help="Override the recipe's epochs.")]
+ImageSize = Annotated[Optional[int], typer.Option(help="Override the network input size (pixels).")]
+Weights = Annotated[Optional[str], typer.Option(help="Override model.pretrained: auto | hub | none | PATH.")]
+Sets = Annotated[Optional[list[str]], typer.Option("--set", help="Any config key, dotted: --set optim.lr=0.01 (repeatable).")]
+Device = Annotated[Optional[str], typer.Option(help="auto | cpu | cuda | cuda:1")]
+
+
+def _sets(pairs: list[str] | None) -> dict[str, Any]:
+    """``--set optim.lr=0.01 --set model.hidden=[256]`` -> typed dict (values read as YAML scalars)."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ArtlensError(f"--set: {pair!r} is not key=value (e.g. optim.lr=0.01)")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _run_options(data, out, subset, epochs, image_size, weights, sets, device, resume=False):
+    from ..recipes import ReproduceOptions
+
+    return ReproduceOptions(data=data or "", out=out or "", subset=subset, epochs=epochs, image_size=image_size,
+                            weights=weights, overrides=_sets(sets), resume=resume, device=device)
+
+
+def _fmt(v: Any) -> str:
+    return "–" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+@app.command()
+def reproduce(
+    recipe: Annotated[Optional[str], typer.Argument(help="Recipe name (--list) or a recipe YAML file.")] = None,
+    data: Data = None,
+    out: Annotated[Optional[str], typer.Option(help="Run folder (default runs/<recipe>).")] = None,
+    subset: Subset = None,
+    epochs: Epochs = None,
+    image_size: ImageSize = None,
+    weights: Weights = None,
+    set_: Sets = None,
+    device: Device = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")] = False,
+    list_: Annotated[bool, typer.Option("--list", help="List the shipped recipes and exit.")] = False,
+) -> None:
+    """Run one study experiment and print the study's reported numbers beside ours."""
+    from ..recipes import list_recipes, load_recipe
+    from ..recipes import reproduce as run_reproduce
+
+    if list_:
+        table = Table(title="study recipes (configs/studies)")
+        for col in ("recipe", "model", "strategy", "study"):
+            table.add_column(col, no_wrap=True)
+        for name in list_recipes():
+            r = load_recipe(name)
+            headline = next(iter(r.study.reported.items()), None)  # the study's main number comes first
+            table.add_row(name, r.config["model"]["backbone"].removeprefix("torchvision/"),
+                          r.config.get("strategy", {}).get("name", "full"),
+                          f"{headline[0]} {headline[1]:.3f}" if headline else "–")
+        out_console.print(table)
+        return
+    if recipe is None:
+        raise ArtlensError("give a RECIPE name or file (`artlens reproduce --list` shows them)")
+    result = run_reproduce(recipe, _run_options(data, out, subset, epochs, image_size, weights, set_, device, resume))
+    table = Table(title=f"study vs ours: {result.recipe}")
+    for col in ("metric", "study", "ours", "difference"):
+        table.add_column(col, justify="right" if col != "metric" else "left")
+    for row in result.rows:
+        diff = "–" if row["difference"] is None else f"{row['difference']:+.4f}"
+        table.add_row(row["metric"], _fmt(row["study"]), _fmt(row["ours"]), diff)
+    out_console.print(table)
+    if subset:
+        out_console.print(f"quick run: at most {subset} images per class, not comparable to the study")
+    out_console.print(f"results: {result.out / 'study.md'}; bundle: {result.bundle}")
+
+
+@app.command()
+def tune(
+    recipe: Annotated[str, typer.Argument(help="Recipe name or YAML file whose config each trial starts from.")],
+    trials: Annotated[int, typer.Option(help="Number of trials (asking for more later continues the search).")] = 10,
+    space: Annotated[Optional[Path], typer.Option(help="Search space YAML (key: [choices] or {low, high, log}); default: the recipe's own.")] = None,
+    data: Data = None,
+    out: Annotated[Optional[str], typer.Option(help="Search folder (default runs/tune-<recipe>).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random search.")] = 0,
+    subset: Subset = None,
+    epochs: Epochs = None,
+    image_size: ImageSize = None,
+    weights: Weights = None,
+    set_: Sets = None,
+    device: Device = None,
+) -> None:
+    """Random hyperparameter search: each trial a normal run, a leaderboard, the best bundle kept; resumable."""
+    from ..recipes import TuneOptions, load_space
+    from ..recipes import tune as run_tune
+
+    opts = TuneOptions(trials=trials, space=load_space(space) if space else {}, seed=seed,
+                       run=_run_options(data, out, subset, epochs, image_size, weights, set_, device))
+    result = run_tune(recipe, opts)
+    table = Table(title=f"leaderboard ({len(result.leaderboard)} trials; {len(result.ran)} run now)")
+    keys = list(result.leaderboard[0]) if result.leaderboard else []
+    for k in keys:
+        table.add_column(k)
+    for row in result.leaderboard:
+        table.add_row(*("–" if row[k] is None else f"{row[k]:.4g}" if isinstance(row[k], float) else str(row[k])
+                        for k in keys))
+    out_console.print(table)
+    out_console.print(f"leaderboard: {result.out / 'leaderboard.md'}; best bundle: {result.best}")
+
+
+@app.command()
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Two or more run folders (from train, reproduce or tune).")],
+    out: Annotated[str, typer.Option(help="Folder for compare.csv/.md/.png and per-class differences.")] = "runs/compare",
+) -> None:
+    """One table and one figure across runs, and which classes the first run gets right that each other does not."""
+    from ..recipes import compare_runs
+
+    result = compare_runs(runs, out)
+    table = Table(title="runs")
+    cols = ("run", "backbone", "strategy", "accuracy", "top3", "macro_f1", "params", "train_seconds", "images_per_s")
+    for c in cols:
+        table.add_column(c, no_wrap=c == "run")
+    for r in result.rows:
+        table.add_row(*(f"{r[c]:.4f}" if c in ("accuracy", "top3", "macro_f1") and r[c] is not None
+                        else f"{r[c]:,}" if c == "params" and r[c] else "–" if r[c] is None else str(r[c])
+                        for c in cols))
+    out_console.print(table)
+    for key, diff in result.differences.items():
+        a, b = key.split("_vs_", 1)
+        wins = [f"{d['class']} (+{d['only_a_right']})" for d in diff if d["only_a_right"] > d["only_b_right"]]
+        losses = [f"{d['class']} (+{d['only_b_right']})" for d in diff if d["only_b_right"] > d["only_a_right"]]
+        out_console.print(f"{a} gets more right than {b} in: {', '.join(wins) or 'no class'}; "
+                          f"{b} better in: {', '.join(losses) or 'no class'}", highlight=False)
+    err_console.print(f"report: {Path(out) / 'compare.md'}; figure: {Path(out) / 'compare.png'}")

@@ -3,13 +3,21 @@
 A strategy turns a :class:`~artlens.config.TrainConfig` into a list of :class:`Phase`. The training
 loop knows nothing else about strategies, so adding one is a function and a registry line.
 
-========== ================================================================================
-scratch    random weights, everything trains
-frozen     backbone fixed; its features are computed once and cached, later epochs never run it
-partial    the last ``unfreeze`` stages (or the named ``unfreeze_layers``) and the head train
-full       pretrained weights, everything trains
-two-phase  ``head_epochs`` of frozen head training (cached), then everything at ``lr * lr_factor``
-========== ================================================================================
+================= =========================================================================
+scratch           random weights, everything trains
+frozen            backbone fixed; its features are computed once and cached, later epochs never
+                  run it
+partial           the head and one backbone selection train: the last ``unfreeze`` stages, or the
+                  named ``unfreeze_layers`` (``[Mixed_7c]``: Pandora's "last Inception module"),
+                  or all but ``freeze_layers`` (``[conv1, bn1, layer1, layer2]``: AI-ArtBench's
+                  ResNet18), or the ``top_layers`` last layers with parameters (Best Artworks'
+                  "top 50 layers")
+full              pretrained weights, everything trains
+two-phase         ``head_epochs`` of frozen head training (cached), then everything at
+                  ``lr * lr_factor``
+full-then-partial ``head_epochs`` of whole-network training, then only the ``partial`` selection
+                  at ``lr * lr_factor`` (the Best Artworks ResNet50 schedule)
+================= =========================================================================
 """
 
 from __future__ import annotations
@@ -69,12 +77,40 @@ def frozen(cfg: "TrainConfig") -> list[Phase]:
     return [Phase("frozen", cfg.epochs, _head_only, cached=True)]
 
 
-@STRATEGIES.register("partial")
-def partial(cfg: "TrainConfig") -> list[Phase]:
-    n_stages, layers = cfg.strategy.unfreeze, list(cfg.strategy.unfreeze_layers)
+def _layer_parameters(model: "ArtClassifier", layer: str) -> set[str]:
+    """Parameter names (``backbone.body.*``) inside one layer, named by module path or alias."""
+    from .layers import resolve_layer  # local: layers imports backbones, which imports this package
+
+    path = resolve_layer(model.backbone, layer)
+    return {f"backbone.body.{n}" for n, _ in model.backbone.body.named_parameters()
+            if n == path or n.startswith(path + ".")}
+
+
+def _top_layers(model: "ArtClassifier", n: int) -> set[str]:
+    """Parameters of the last ``n`` modules that own parameters (Keras counts layers this way)."""
+    owners = [name for name, m in model.backbone.body.named_modules()
+              if any(True for _ in m.parameters(recurse=False))]
+    if n > len(owners):
+        raise ArtlensError(f"strategy.top_layers: {n} > {len(owners)} layers with parameters in "
+                           f"{model.backbone.name}")
+    top = owners[len(owners) - n:]
+    return {f"backbone.body.{o}.{p}" for o in top
+            for p, _ in model.backbone.body.get_submodule(o).named_parameters(recurse=False)}
+
+
+def _partial_select(cfg: "TrainConfig") -> Callable[["ArtClassifier"], set[str]]:
+    """What ``partial`` trains: the head plus one backbone selection (see the module table)."""
+    st = cfg.strategy
+    n_stages, layers = st.unfreeze, list(st.unfreeze_layers)
+    freeze, top = list(st.freeze_layers), st.top_layers
 
     def select(model: "ArtClassifier") -> set[str]:
         chosen = _head_only(model)
+        if freeze:
+            fixed = set().union(*(_layer_parameters(model, layer) for layer in freeze))
+            return _everything(model) - fixed
+        if top:
+            return chosen | _top_layers(model, top)
         if layers:
             known = {n for n, _ in model.backbone.body.named_modules() if n}
             for layer in layers:
@@ -94,7 +130,12 @@ def partial(cfg: "TrainConfig") -> list[Phase]:
             chosen |= {f"backbone.body.{n}" for n in names}
         return chosen
 
-    return [Phase("partial", cfg.epochs, select)]
+    return select
+
+
+@STRATEGIES.register("partial")
+def partial(cfg: "TrainConfig") -> list[Phase]:
+    return [Phase("partial", cfg.epochs, _partial_select(cfg))]
 
 
 @STRATEGIES.register("two-phase")
@@ -102,6 +143,13 @@ def two_phase(cfg: "TrainConfig") -> list[Phase]:
     k = cfg.strategy.head_epochs
     return [Phase("head", k, _head_only, cached=True),
             Phase("all", cfg.epochs - k, _everything, lr_scale=cfg.strategy.lr_factor)]
+
+
+@STRATEGIES.register("full-then-partial")
+def full_then_partial(cfg: "TrainConfig") -> list[Phase]:
+    k = cfg.strategy.head_epochs
+    return [Phase("full", k, _everything),
+            Phase("partial", cfg.epochs - k, _partial_select(cfg), lr_scale=cfg.strategy.lr_factor)]
 
 
 def plan_phases(cfg: "TrainConfig") -> list[Phase]:

@@ -24,7 +24,7 @@ import logging
 import random
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -224,6 +224,8 @@ def fit(cfg: TrainConfig, *, show_progress: bool = True) -> RunResult:
     log.info("data: %d classes, %d train / %d val / %d test images", len(classes), len(train), len(val), len(test))
     # channels_last: the layout fast convolution kernels want (about 2x on CPU for EfficientNet).
     model = build_classifier(cfg.model, len(classes)).to(device, memory_format=torch.channels_last)
+    if cfg.model.input_size:  # travels with the bundle: its preprocessing is saved from the backbone
+        model.backbone.preprocessing = replace(model.backbone.preprocessing, input_size=cfg.model.input_size)
     pre = model.backbone.preprocessing
     phases = plan_phases(cfg)
     loss_fn = _loss_fn(cfg, train, classes, device)
@@ -323,6 +325,7 @@ def _finish(cfg: TrainConfig, model: ArtClassifier, collection: Collection, hist
     if split is None:
         log.warning("no validation or test images: the model is saved without an evaluation")
     else:
+        eval_started = time.time()
         report = evaluate_samples(model, model.backbone.preprocessing, classes, collection.split(split), out / "eval",
                                   batch_size=cfg.data.batch_size, device=str(next(model.parameters()).device),
                                   num_workers=cfg.data.num_workers, show_progress=show_progress,
@@ -330,6 +333,7 @@ def _finish(cfg: TrainConfig, model: ArtClassifier, collection: Collection, hist
         m = report["metrics"]
         metrics.update({k: m[k] for k in ("accuracy", "top3", "top5", "macro", "weighted") if k in m})
         metrics["n"] = report["n_evaluated"]
+        metrics["eval_images_per_s"] = round(report["n_evaluated"] / max(time.time() - eval_started, 1e-9), 1)
     fingerprint = collection.fingerprint()  # stats every file: compute once
     bundle = save_bundle(model, out / "model", classes=classes, model_cfg=cfg.model, recipe=cfg.to_dict(),
                          metrics=metrics, data_fingerprint=fingerprint, name=Path(cfg.out).name)
@@ -342,10 +346,20 @@ def _finish(cfg: TrainConfig, model: ArtClassifier, collection: Collection, hist
         "skipped": [{"path": s.path, "reason": s.reason} for s in skipped], "n_skipped": len(skipped),
         "history": history, "best_epoch": best["epoch"], "test": metrics, "bundle": str(bundle),
         "data_fingerprint": fingerprint, "seconds": round(time.time() - started, 1),
+        **run_costs(model, history),
     }
     (out / "report.json").write_text(json.dumps(run_report, indent=2, default=str))
     return RunResult(out=out, bundle=bundle, history=history, test_metrics=metrics, skipped=skipped,
                      best_epoch=best["epoch"])
+
+
+def run_costs(model: nn.Module, history: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a run cost, for comparing runs: parameters, training seconds, training images per second."""
+    seconds = sum(r["seconds"] for r in history)
+    images = sum(r["images_per_s"] * r["seconds"] for r in history)
+    return {"params": sum(p.numel() for p in model.parameters()),
+            "train_seconds": round(seconds, 2),
+            "train_images_per_s": round(images / seconds, 1) if seconds > 0 else None}
 
 
 def _monitored(monitor: str, stats: dict[str, float]) -> float:

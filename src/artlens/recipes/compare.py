@@ -1,0 +1,196 @@
+"""``compare_runs(run_dirs, out)``: one table and one figure across training runs.
+
+Reads what every run folder already holds (``report.json``, ``eval/predictions.csv``, ``model/``)
+and writes ``compare.csv``, ``compare.md`` and ``compare.png`` (accuracy, top-3 and macro-F1 per run;
+accuracy against training time). For each other run against the first it also answers "which
+classes does A get right that B does not": ``classes_<A>_vs_<B>.csv``, per class, over the test
+images both runs evaluated.
+
+>>> from artlens.recipes import compare_runs
+>>> result = compare_runs(["runs/resnet50", "runs/vgg19"], "runs/compare")   # doctest: +SKIP
+>>> [r["run"] for r in result.rows]                                          # doctest: +SKIP
+['resnet50', 'vgg19']
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ArtlensError
+
+__all__ = ["CompareResult", "class_differences", "compare_runs", "run_summary"]
+
+COLUMNS = ("run", "backbone", "strategy", "accuracy", "top3", "macro_f1", "params", "train_seconds", "images_per_s")
+
+
+@dataclass
+class CompareResult:
+    out: Path
+    rows: list[dict[str, Any]]
+    differences: dict[str, list[dict[str, Any]]]
+    """``"A_vs_B"`` -> per-class rows (class, n, A right, B right, only A right, only B right)."""
+
+
+def _read_report(run: Path) -> dict[str, Any]:
+    path = run / "report.json"
+    if not run.is_dir():
+        raise ArtlensError(f"{run}: not a run folder")
+    if not path.is_file():
+        raise ArtlensError(f"{run}: no report.json (is this a finished `artlens train` or `reproduce` run?)")
+    report = json.loads(path.read_text())
+    if "history" not in report or "test" not in report:
+        raise ArtlensError(f"{path}: not a training report (no history/test metrics)")
+    return report
+
+
+def _bundle_params(run: Path) -> int | None:
+    weights = run / "model" / "model.safetensors"
+    if not weights.is_file():
+        return None
+    from safetensors import safe_open
+
+    with safe_open(str(weights), "pt") as f:  # shapes only: no tensor is read
+        return sum(_numel(f.get_slice(k).get_shape()) for k in f.keys()
+                   if "num_batches_tracked" not in k and "running_" not in k)
+
+
+def _numel(shape: list[int]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def run_summary(run: str | os.PathLike) -> dict[str, Any]:
+    """One comparison row from a run folder (older runs without recorded costs are filled in)."""
+    run = Path(run)
+    report = _read_report(run)
+    test, cfg, history = report["test"], report.get("config", {}), report["history"]
+    seconds = report.get("train_seconds")
+    if seconds is None:
+        seconds = round(sum(r.get("seconds", 0) for r in history), 2)
+    speed = report.get("train_images_per_s")
+    if speed is None and seconds:
+        speed = round(sum(r.get("images_per_s", 0) * r.get("seconds", 0) for r in history) / seconds, 1)
+    return {"run": run.name, "backbone": cfg.get("model", {}).get("backbone", "?"),
+            "strategy": cfg.get("strategy", {}).get("name", "?"),
+            "accuracy": test.get("accuracy"), "top3": test.get("top3"), "macro_f1": test.get("macro", {}).get("f1"),
+            "params": report.get("params") or _bundle_params(run), "train_seconds": seconds, "images_per_s": speed}
+
+
+def _predictions(run: Path) -> dict[str, tuple[str, bool]]:
+    path = run / "eval" / "predictions.csv"
+    if not path.is_file():
+        return {}
+    with path.open(newline="") as f:
+        return {r["path"]: (r["label"], r["correct"] == "1") for r in csv.DictReader(f)}
+
+
+def class_differences(run_a: str | os.PathLike, run_b: str | os.PathLike) -> list[dict[str, Any]]:
+    """Per class, over the images both runs evaluated: how many each got right, and only it got right."""
+    a, b = _predictions(Path(run_a)), _predictions(Path(run_b))
+    common = sorted(set(a) & set(b))
+    stats: dict[str, dict[str, int]] = defaultdict(lambda: {"n": 0, "a": 0, "b": 0, "only_a": 0, "only_b": 0})
+    for path in common:
+        label, ok_a = a[path]
+        ok_b = b[path][1]
+        s = stats[label]
+        s["n"] += 1
+        s["a"] += ok_a
+        s["b"] += ok_b
+        s["only_a"] += ok_a and not ok_b
+        s["only_b"] += ok_b and not ok_a
+    rows = [{"class": c, "images": s["n"], "a_right": s["a"], "b_right": s["b"], "only_a_right": s["only_a"],
+             "only_b_right": s["only_b"]} for c, s in sorted(stats.items())]
+    return sorted(rows, key=lambda r: r["only_b_right"] - r["only_a_right"])
+
+
+def compare_runs(runs: list[str | os.PathLike], out: str | os.PathLike) -> CompareResult:
+    """Write the comparison table, figure and per-class differences of ``runs`` into ``out``."""
+    if len(runs) < 2:
+        raise ArtlensError("compare: give at least two run folders")
+    paths = [Path(r) for r in runs]
+    rows = [run_summary(p) for p in paths]
+    names = [r["run"] for r in rows]
+    if len(set(names)) < len(names):  # same folder name under different parents: keep them apart
+        for r, p in zip(rows, paths):
+            r["run"] = f"{p.parent.name}/{p.name}"
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "compare.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+    differences = {}
+    for p, r in zip(paths[1:], rows[1:]):
+        key = f"{rows[0]['run']}_vs_{r['run']}".replace("/", "-")
+        differences[key] = class_differences(paths[0], p)
+        with (out / f"classes_{key}.csv").open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["class", "images", "a_right", "b_right", "only_a_right", "only_b_right"])
+            w.writeheader()
+            w.writerows(differences[key])
+    (out / "compare.md").write_text(_markdown(rows, differences, rows[0]["run"]))
+    _plot(rows, out / "compare.png")
+    return CompareResult(out=out, rows=rows, differences=differences)
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.4f}" if v <= 1 else f"{v:.1f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def _markdown(rows: list[dict[str, Any]], differences: dict[str, list[dict]], first: str) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|---" * len(COLUMNS) + "|"]
+    lines += ["| " + " | ".join(_cell(r[c]) for c in COLUMNS) + " |" for r in rows]
+    for key, diff in differences.items():
+        other = key.split("_vs_", 1)[1]
+        lines += ["", f"## {first} (A) vs {other} (B): classes one gets right and the other does not", "",
+                  "| class | images | A right | B right | only A right | only B right |", "|---|---|---|---|---|---|"]
+        lines += [f"| {d['class']} | {d['images']} | {d['a_right']} | {d['b_right']} | {d['only_a_right']} | "
+                  f"{d['only_b_right']} |" for d in diff]
+        if not diff:
+            lines.append("| (no test images in common: the runs were evaluated on different data) | | | | | |")
+    return "\n".join(lines) + "\n"
+
+
+def _plot(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(max(8, 2.2 * len(rows) + 5), 4.2),
+                                  gridspec_kw={"width_ratios": [2, 1]})
+    x = np.arange(len(rows))
+    metrics = [(k, label) for k, label in (("accuracy", "accuracy"), ("top3", "top-3"), ("macro_f1", "macro-F1"))
+               if any(r[k] is not None for r in rows)]  # top-3 is undefined with 3 classes or fewer
+    width = 0.8 / len(metrics)
+    for i, (key, label) in enumerate(metrics):
+        ax.bar(x + (i - (len(metrics) - 1) / 2) * width, [r[key] or 0 for r in rows], width, label=label)
+    ax.set_xticks(x, [r["run"] for r in rows], rotation=20, ha="right")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("test split")
+    ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
+    ax.set_title("accuracy, top-3, macro-F1")
+    for r in rows:
+        ax2.scatter(r["train_seconds"] or 0, r["accuracy"] or 0, s=40)
+        ax2.annotate(r["run"], (r["train_seconds"] or 0, r["accuracy"] or 0), fontsize=8,
+                     xytext=(4, 4), textcoords="offset points")
+    ax2.set_xlabel("training time (s)")
+    ax2.set_ylabel("accuracy")
+    ax2.set_title("accuracy vs cost")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

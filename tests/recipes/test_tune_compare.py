@@ -1,0 +1,145 @@
+"""Random search that survives being killed, and comparing finished runs."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from artlens.errors import ArtlensError
+from artlens.recipes import ReproduceOptions, TuneOptions, compare_runs, load_space, sample_trial, tune
+
+SPACE = {"optim.lr": {"low": 1e-3, "high": 3e-2, "log": True}, "model.dropout": [0.0, 0.25]}
+
+
+def _opts(study_data, out, trials: int) -> TuneOptions:
+    run = ReproduceOptions(data=str(study_data["ai-artbench"]), out=str(out), subset=3, epochs=2,
+                           overrides={"data.num_workers": 0, "data.batch_size": 8}, device="cpu")
+    return TuneOptions(trials=trials, space=SPACE, seed=3, run=run)
+
+
+@pytest.fixture(scope="module")
+def search(study_data, tmp_path_factory):
+    """Two finished trials of the Simple CNN recipe."""
+    out = tmp_path_factory.mktemp("tune") / "search"
+    result = tune("ai-artbench-simple-cnn", _opts(study_data, out, 2), show_progress=False)
+    return out, result
+
+
+def test_trials_are_normal_runs_with_a_leaderboard_and_the_best_bundle(search):
+    out, result = search
+    assert result.ran == [0, 1]
+    assert {r["trial"] for r in result.leaderboard} == {"trial-000", "trial-001"}
+    vals = [r["val_acc"] for r in result.leaderboard]
+    assert vals == sorted(vals, reverse=True)
+    for i in range(2):
+        trial = out / f"trial-{i:03d}"
+        params = json.loads((trial / "params.json").read_text())
+        assert params == sample_trial(SPACE, 3, i)
+        report = json.loads((trial / "report.json").read_text())
+        assert report["config"]["optim"]["lr"] == params["optim.lr"]  # the sampled value reached the run
+        assert (trial / "eval" / "predictions.csv").is_file() and (trial / "model" / "artlens.json").is_file()
+        assert not (trial / "checkpoint.pt").exists()  # finished: pruned to save disk
+    best = json.loads((result.best / "artlens.json").read_text())
+    assert best["recipe"]["out"].endswith(result.leaderboard[0]["trial"])
+    with (out / "leaderboard.csv").open() as f:
+        assert [r["trial"] for r in csv.DictReader(f)] == [r["trial"] for r in result.leaderboard]
+    assert "| rank |" in (out / "leaderboard.md").read_text()
+
+
+def test_sampling_depends_only_on_seed_and_trial():
+    a = [sample_trial(SPACE, 0, i) for i in range(20)]
+    assert a == [sample_trial(SPACE, 0, i) for i in range(20)]
+    assert all(1e-3 <= t["optim.lr"] <= 3e-2 and t["model.dropout"] in (0.0, 0.25) for t in a)
+    assert len({t["optim.lr"] for t in a}) == 20
+    ints = sample_trial({"epochs": {"low": 2, "high": 9}}, 0, 0)["epochs"]
+    assert isinstance(ints, int) and 2 <= ints <= 9
+
+
+def test_a_killed_search_continues_with_finished_trials_kept(search, study_data, monkeypatch):
+    out, first = search
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("trial-00[01]/report.json")}
+
+    import artlens.train.loop as loop
+
+    real = loop._write_metrics_csv
+    calls = {"n": 0}
+
+    def killed_after_first_epoch(history, path):
+        real(history, path)
+        calls["n"] += 1
+        raise KeyboardInterrupt  # the user pressed Ctrl-C in trial 2, after its first checkpoint
+
+    monkeypatch.setattr(loop, "_write_metrics_csv", killed_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        tune("ai-artbench-simple-cnn", _opts(study_data, out, 3), show_progress=False)
+    assert (out / "trial-002" / "checkpoint.pt").is_file() and not (out / "trial-002" / "report.json").exists()
+    monkeypatch.setattr(loop, "_write_metrics_csv", real)
+
+    result = tune("ai-artbench-simple-cnn", _opts(study_data, out, 3), show_progress=False)
+    assert result.ran == [2]  # the two finished trials were not run again ...
+    assert {p: p.stat().st_mtime_ns for p in out.glob("trial-00[01]/report.json")} == stamps  # ... nor touched
+    history = json.loads((out / "trial-002" / "report.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == [1, 2]  # resumed from epoch 1's checkpoint
+    assert len(result.leaderboard) == 3
+
+
+def test_a_search_folder_refuses_another_space(search, study_data):
+    out, _ = search
+    other = _opts(study_data, out, 2)
+    other.space = {"optim.lr": [0.1]}
+    with pytest.raises(ArtlensError, match="different space"):
+        tune("ai-artbench-simple-cnn", other, show_progress=False)
+
+
+@pytest.mark.parametrize("text, words", [
+    ("optim.lr: {low: 0.1}\n", ["optim.lr", "low, high"]),
+    ("optim.lr: {low: 0, high: 1, log: true}\n", ["optim.lr", "low > 0"]),
+    ("model.hidden: []\n", ["model.hidden", "empty"]),
+    ("- 1\n", ["search space"]),
+])
+def test_bad_search_space_is_one_line(tmp_path, text, words):
+    path = tmp_path / "space.yaml"
+    path.write_text(text)
+    with pytest.raises(ArtlensError) as err:
+        load_space(path)
+    assert "\n" not in str(err.value) and all(w in str(err.value) for w in words)
+
+
+def test_an_unknown_key_in_the_space_fails_before_any_trial(study_data, tmp_path):
+    opts = _opts(study_data, tmp_path / "s", 2)
+    opts.space = {"optim.learning_rate": [0.1]}
+    with pytest.raises(ArtlensError, match="learning_rate: unknown key; allowed: name, lr"):
+        tune("ai-artbench-simple-cnn", opts, show_progress=False)
+    assert not (tmp_path / "s").exists()
+
+
+def test_compare_runs_table_figure_and_per_class_differences(search, tmp_path):
+    out, _ = search
+    runs = [out / "trial-000", out / "trial-001"]
+    result = compare_runs(runs, tmp_path / "cmp")
+    assert [r["run"] for r in result.rows] == ["trial-000", "trial-001"]
+    for row, run in zip(result.rows, runs):
+        report = json.loads((run / "report.json").read_text())
+        assert row["accuracy"] == report["test"]["accuracy"] and row["params"] == report["params"]
+        assert row["backbone"] == "simple_cnn" and row["train_seconds"] > 0 and row["images_per_s"] > 0
+    diff = result.differences["trial-000_vs_trial-001"]
+    with (runs[0] / "eval" / "predictions.csv").open() as f:
+        preds = list(csv.DictReader(f))
+    assert sum(d["images"] for d in diff) == len(preds)
+    for d in diff:
+        rows = [p for p in preds if p["label"] == d["class"]]
+        assert d["a_right"] == sum(p["correct"] == "1" for p in rows)
+        assert d["only_a_right"] <= d["a_right"] and d["only_b_right"] <= d["b_right"]
+    assert (tmp_path / "cmp" / "compare.png").stat().st_size > 5000
+    md = (tmp_path / "cmp" / "compare.md").read_text()
+    assert "trial-000 (A) vs trial-001 (B)" in md and "macro_f1" in md
+
+
+def test_compare_needs_finished_runs(search, tmp_path):
+    out, _ = search
+    with pytest.raises(ArtlensError, match="at least two"):
+        compare_runs([out / "trial-000"], tmp_path / "c")
+    with pytest.raises(ArtlensError, match="no report.json"):
+        compare_runs([out / "trial-000", out / "best-model"], tmp_path / "c")

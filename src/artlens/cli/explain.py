@@ -1,5 +1,184 @@
-"""Commands: artlens explain / layers / probe / pca / similarity / embed (issue 5)."""
+"""Commands: artlens explain / layers / probe / similarity / embed (issue 5).
+
+Thin on purpose: each command parses its flags into the library's config dataclass, calls one
+function of :mod:`artlens.explain`, and prints a short summary. Heavy imports happen inside.
+"""
 
 from __future__ import annotations
 
-from .app import app  # noqa: F401
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from .app import DatasetName, DatasetOptions, _csv_strs, _options, app, err_console, out_console
+
+ModelSpec = Annotated[Optional[str], typer.Option("--model", help="Bundle folder or backbone name (default: built-in model).")]
+Weights = Annotated[str, typer.Option(help="Backbone weights when --model is a backbone name: auto | hub | none | PATH.")]
+InputSize = Annotated[Optional[int], typer.Option(help="Override the model's input size in pixels (smaller = faster).")]
+Device = Annotated[str, typer.Option(help="auto | cpu | cuda")]
+
+
+@app.command()
+def explain(
+    inputs: Annotated[list[str], typer.Argument(help="Image files and/or folders.")],
+    model: Annotated[Optional[str], typer.Option(help="Model bundle folder (default: built-in style model).")] = None,
+    method: Annotated[str, typer.Option(help="CAM method (`featuremap` = channel-summed activations): "
+                                             "gradcam, gradcam++, scorecam, eigencam, ...")] = "gradcam",
+    layer: Annotated[Optional[str], typer.Option(help="Target layer (default: last conv block; see `artlens layers`).")] = None,
+    target: Annotated[Optional[str], typer.Option(help="Class to explain (default: the predicted class).")] = None,
+    out: Annotated[str, typer.Option(help="Folder for overlays, predictions.csv and galleries.")] = "artlens-explain",
+    galleries: Annotated[bool, typer.Option("--galleries", help="Input is a labelled folder: per-class galleries of correct and wrong predictions.")] = False,
+    per_class: Annotated[int, typer.Option(help="Images per gallery.")] = 8,
+    no_overlays: Annotated[bool, typer.Option("--no-overlays", help="Do not save one overlay PNG per image.")] = False,
+    batch_size: Annotated[int, typer.Option()] = 8,
+    input_size: InputSize = None,
+    device: Device = "auto",
+) -> None:
+    """Class activation maps (grad-cam) and feature-map overlays for images or whole folders."""
+    from ..explain.cam import CAM_METHODS
+    from ..explain.galleries import ExplainConfig, run_explain
+
+    CAM_METHODS.get(method)  # an unknown method fails before the model loads
+    cfg = ExplainConfig(inputs=inputs, out=out, model=model, method=method, layer=layer, target=target,
+                        galleries=galleries, per_class=per_class, save_overlays=not no_overlays,
+                        batch_size=batch_size, input_size=input_size, device=device)
+    report = run_explain(cfg)
+    for s in report.skipped:
+        err_console.print(f"[yellow]skipped[/] {s.path}: {s.reason}")
+    acc = "" if report.correct is None else f"; {report.correct}/{report.n_explained} predicted correctly"
+    out_console.print(f"explained {report.n_explained} image(s) with {method} on layer {report.layer}{acc}; "
+                      f"results: {Path(out) / 'predictions.csv'}")
+
+
+@app.command()
+def layers(
+    model: Annotated[str, typer.Argument(help="Backbone name or bundle folder.")],
+    shapes: Annotated[bool, typer.Option("--shapes/--no-shapes", help="Run one blank image to show output shapes.")] = True,
+    input_size: InputSize = None,
+) -> None:
+    """List a network's named layers (paper aliases such as conv4_1, then stages) for --layers/--layer."""
+    from ..explain.features import layer_shapes
+    from ..explain.source import EMBED, load_source
+    from ..models.layers import layer_names, resolve_layer
+
+    source = load_source(model, weights="none", input_size=input_size)
+    names = layer_names(source.backbone) + [EMBED]
+    found = layer_shapes(source, names) if shapes else {}
+    table = Table(title=f"{source.name}: layers (any module path also works)")
+    for col in ("name", "module", *(["output shape"] if shapes else [])):
+        table.add_column(col)
+    for name in names:
+        module = "(pooled features a head sees)" if name == EMBED else resolve_layer(source.backbone, name)
+        table.add_row(name, module, *([" x ".join(map(str, found[name]))] if shapes else []))
+    out_console.print(table)
+    if shapes:
+        from ..explain.cam import default_target_layer
+
+        out_console.print(f"default CAM layer (artlens explain): {default_target_layer(source.backbone)}")
+
+
+@app.command()
+def probe(
+    data: Annotated[str, typer.Option(help="Labelled image folder or manifest.")],
+    layers: Annotated[str, typer.Option("--layers", help="Comma-separated layers, e.g. conv1_1,conv2_1,conv3_1.")],
+    model: ModelSpec = None,
+    weights: Weights = "auto",
+    out: Annotated[str, typer.Option(help="Folder for probe.csv/.md/.json and figures.")] = "artlens-probe",
+    pooling: Annotated[str, typer.Option(help="gap | meanstd | gram")] = "gap",
+    test_fraction: Annotated[float, typer.Option(help="Held-out share per class (a split in the data is kept).")] = 0.3,
+    seed: Annotated[int, typer.Option(help="Seed of the stratified split.")] = 0,
+    c: Annotated[float, typer.Option("--C", help="Inverse regularisation strength of the logistic regressions.")] = 1.0,
+    max_per_class: Annotated[Optional[int], typer.Option()] = None,
+    pca: Annotated[bool, typer.Option("--pca/--no-pca", help="PCA grid of the test features per layer.")] = True,
+    cache_dir: Annotated[Optional[str], typer.Option(help="Feature cache (default: OUT/features).")] = None,
+    max_gb: Annotated[float, typer.Option(help="Refuse feature sets larger than this.")] = 2.0,
+    dataset: DatasetName = "auto",
+    dataset_option: DatasetOptions = None,
+    input_size: InputSize = None,
+    batch_size: Annotated[int, typer.Option()] = 32,
+    workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 0,
+    device: Device = "auto",
+) -> None:
+    """Linear probes per layer (one forward pass per image for all layers) and PCA of each layer."""
+    from ..explain.probe import ProbeConfig, run_probe
+
+    cfg = ProbeConfig(data=data, layers=_csv_strs(layers) or [], out=out, model=model, weights=weights,
+                      pooling=pooling, test_fraction=test_fraction, seed=seed, C=c, max_per_class=max_per_class,
+                      dataset=dataset, dataset_options=_options(dataset_option) or {}, input_size=input_size,
+                      batch_size=batch_size, num_workers=workers, device=device, cache_dir=cache_dir or "",
+                      pca=pca, max_gb=max_gb)
+    report = run_probe(cfg)
+    table = Table(title=f"linear probes: {report.n_train} train / {report.n_test} test images, "
+                        f"{len(report.classes)} classes")
+    cols = list(report.rows[0])
+    for col in cols:
+        table.add_column(col)
+    for row in report.rows:
+        table.add_row(*(str(row[col]) for col in cols))
+    out_console.print(table)
+    if report.cached_layers:
+        out_console.print(f"features reused from the cache for: {', '.join(report.cached_layers)}")
+    out_console.print(f"table: {report.files['md']}; plot: {report.files['plot']}")
+
+
+@app.command()
+def similarity(
+    data: Annotated[str, typer.Option(help="Labelled image folder or manifest.")],
+    model: ModelSpec = None,
+    weights: Weights = "auto",
+    layer: Annotated[str, typer.Option(help="embed (what the head sees) or any layer name.")] = "embed",
+    out: Annotated[str, typer.Option(help="Folder for matrices (CSV) and figures.")] = "artlens-similarity",
+    pooling: Annotated[str, typer.Option(help="gap | meanstd | gram (for layer names)")] = "gap",
+    standardize: Annotated[bool, typer.Option("--standardize", help="Standardise features before class means.")] = False,
+    max_per_class: Annotated[Optional[int], typer.Option()] = None,
+    dataset: DatasetName = "auto",
+    dataset_option: DatasetOptions = None,
+    input_size: InputSize = None,
+    batch_size: Annotated[int, typer.Option()] = 32,
+    device: Device = "auto",
+) -> None:
+    """Class similarity from per-class mean features: heatmap, force-directed graph, chord diagram."""
+    from ..explain.similarity import SimilarityConfig, run_similarity
+
+    cfg = SimilarityConfig(data=data, out=out, model=model, layer=layer, weights=weights, pooling=pooling,
+                           standardize=standardize, max_per_class=max_per_class, dataset=dataset,
+                           dataset_options=_options(dataset_option) or {}, input_size=input_size,
+                           batch_size=batch_size, device=device)
+    report = run_similarity(cfg)
+    pairs = ", ".join(f"{a}~{b} {s:.2f}" for a, b, s in report.top_pairs[:5])
+    out_console.print(f"{len(report.similarity.classes_)} classes; most similar pairs: {pairs}")
+    out_console.print(f"matrices: {report.files['similarity']}; figures: {', '.join(str(report.files[k]) for k in ('heatmap', 'graph', 'chord'))}")
+
+
+@app.command()
+def embed(
+    data: Annotated[str, typer.Option(help="Image folder (labelled or not) or manifest.")],
+    out: Annotated[str, typer.Option(help="Parquet file to write.")] = "embeddings.parquet",
+    model: ModelSpec = None,
+    weights: Weights = "auto",
+    layer: Annotated[str, typer.Option(help="embed (what the head sees) or any layer name.")] = "embed",
+    pooling: Annotated[str, typer.Option(help="gap | meanstd | gram (for layer names)")] = "gap",
+    map_: Annotated[Optional[str], typer.Option("--map", help="Also draw a 2-D map to this PNG.")] = None,
+    map_method: Annotated[str, typer.Option(help="auto | pca | umap")] = "auto",
+    dataset: DatasetName = "auto",
+    dataset_option: DatasetOptions = None,
+    input_size: InputSize = None,
+    batch_size: Annotated[int, typer.Option()] = 32,
+    device: Device = "auto",
+) -> None:
+    """Embeddings of a whole collection as Parquet (path, label, split, embedding) for other tools."""
+    from ..explain.embed import EmbedConfig, run_embed
+
+    cfg = EmbedConfig(data=data, out=out, model=model, layer=layer, weights=weights, pooling=pooling, map=map_,
+                      map_method=map_method, dataset=dataset, dataset_options=_options(dataset_option) or {},
+                      input_size=input_size, batch_size=batch_size, device=device)
+    report = run_embed(cfg)
+    for s in report.skipped:
+        err_console.print(f"[yellow]skipped[/] {s.path}: {s.reason}")
+    extra = f"; map: {report.map}" if report.map else ""
+    out_console.print(f"wrote {report.rows} embeddings of dimension {report.dim} to {report.path}{extra}")
+
+
+__all__ = ["embed", "explain", "layers", "probe", "similarity"]

@@ -1,0 +1,128 @@
+"""``artlens embed``: one feature vector per image of a whole collection, as Parquet, for other tools.
+
+Rows are ``path, label, split, embedding`` (a fixed-size list of float32), readable by pandas,
+polars, DuckDB or Arrow. The vectors are what the model's head sees (``embed``) or any pooled
+layer. An optional 2-D map (PCA; UMAP when ``umap-learn`` is installed) shows the collection at a
+glance, coloured by label.
+
+>>> from artlens.explain.embed import EmbedConfig, run_embed
+>>> run_embed(EmbedConfig(data="paintings/", out="paintings.parquet", map="map.png"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import DataConfig
+from ..data.dataset import Sample
+from ..data.images import SkippedImage, iter_image_files
+from ..errors import ArtlensError
+from .features import DEFAULT_MAX_BYTES, extract_features
+from .source import EMBED, load_source
+
+__all__ = ["EmbedConfig", "EmbedReport", "project_2d", "run_embed"]
+
+
+@dataclass
+class EmbedConfig:
+    """Everything ``artlens embed`` needs; the CLI fills it from flags unchanged."""
+
+    data: str = ""
+    """A labelled folder tree or manifest; a folder of loose images works too (empty labels)."""
+    out: str = "embeddings.parquet"
+    model: str | None = None
+    layer: str = EMBED
+    weights: str = "auto"
+    pooling: str = "gap"
+    map: str | None = None
+    """Also write a 2-D map PNG to this path."""
+    map_method: str = "auto"
+    """auto (UMAP if installed, else PCA) | pca | umap."""
+    dataset: str = "auto"
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    input_size: int | None = None
+    batch_size: int = 32
+    device: str = "auto"
+
+
+@dataclass
+class EmbedReport:
+    path: Path
+    rows: int
+    dim: int
+    skipped: list[SkippedImage]
+    map: Path | None = None
+
+
+def _samples(cfg: EmbedConfig) -> list[Sample]:
+    from ..data.dataset import load_collection
+
+    path = Path(cfg.data)
+    if path.is_dir() and cfg.dataset == "auto" and not any(d.is_dir() for d in path.iterdir()):
+        found = iter_image_files(path)  # loose images, no labels
+        if not found:
+            raise ArtlensError(f"{path}: folder contains no image files")
+        return [Sample(str(p), "") for p in found]
+    return load_collection(DataConfig(path=cfg.data, dataset=cfg.dataset, dataset_options=cfg.dataset_options),
+                           split=False).samples
+
+
+def project_2d(X: np.ndarray, method: str = "auto", seed: int = 0) -> tuple[np.ndarray, str]:
+    """``(n, 2)`` coordinates and the method used."""
+    if method not in ("auto", "pca", "umap"):
+        raise ArtlensError(f"--map-method: {method!r} is not one of auto, pca, umap")
+    has_umap = importlib.util.find_spec("umap") is not None
+    if method == "umap" and not has_umap:
+        raise ArtlensError("--map-method umap needs the umap-learn package (pip install umap-learn); use pca")
+    if method in ("umap", "auto") and has_umap and len(X) > 15:
+        import umap
+
+        return umap.UMAP(random_state=seed).fit_transform(X), "umap"
+    from .pca import LayerPCA
+
+    pca = LayerPCA(n_components=2).fit({"x": X})
+    return pca.transform({"x": X})["x"], "pca"
+
+
+def plot_map(points: np.ndarray, labels, path: str | os.PathLike, *, title: str) -> Path:
+    from .pca import plot_pca_grid
+
+    return plot_pca_grid({title: points}, [lab or "(no label)" for lab in labels], path)
+
+
+def run_embed(cfg: EmbedConfig) -> EmbedReport:
+    """Embed every readable image and write the Parquet file (and the map)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not cfg.out.endswith(".parquet"):
+        raise ArtlensError(f"--out {cfg.out}: the embeddings file must end in .parquet")
+    samples = _samples(cfg)
+    source = load_source(cfg.model, weights=cfg.weights, input_size=cfg.input_size)
+    feats = extract_features(source, samples, [cfg.layer], pooling=cfg.pooling, batch_size=cfg.batch_size,
+                             device=cfg.device, max_bytes=DEFAULT_MAX_BYTES)
+    X = feats.features[cfg.layer].astype(np.float32)
+    dim = X.shape[1]
+    table = pa.table({
+        "path": pa.array([s.path for s in feats.samples], type=pa.string()),
+        "label": pa.array([s.label for s in feats.samples], type=pa.string()),
+        "split": pa.array([s.split for s in feats.samples], type=pa.string()),
+        "embedding": pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1)), dim),
+    })
+    table = table.replace_schema_metadata({"artlens.model": source.name, "artlens.layer": cfg.layer,
+                                           "artlens.pooling": cfg.pooling})
+    out = Path(cfg.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, out)
+    map_path = None
+    if cfg.map:
+        points, how = project_2d(X, cfg.map_method)
+        map_path = plot_map(points, [s.label for s in feats.samples], cfg.map,
+                            title=f"{source.name} {cfg.layer} ({how}, {len(X)} images)")
+    return EmbedReport(path=out, rows=len(X), dim=dim, skipped=feats.skipped, map=map_path)

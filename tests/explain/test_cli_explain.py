@@ -1,0 +1,67 @@
+"""The explain commands as a user types them: explain (with galleries), layers, probe, similarity, embed."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from artlens.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_explain_a_labelled_folder_writes_overlays_predictions_and_galleries(tiny_tree, tiny_bundle, tmp_path):
+    result = invoke("explain", str(tiny_tree), "--model", str(tiny_bundle), "--galleries", "--per-class", "4",
+                    "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "explained 30 image(s) with gradcam on layer 2" in result.output
+    rows = list(csv.DictReader(open(tmp_path / "predictions.csv")))
+    assert len(rows) == 30 and {r["label"] for r in rows} == {"Baroque", "Pop_Art", "Ukiyo_e"}
+    assert len(list((tmp_path / "overlays").glob("*.png"))) == 30
+    galleries = {p.stem for p in (tmp_path / "galleries").glob("*.png")}
+    for r in rows:  # every class that has a correct (or wrong) prediction has that gallery
+        assert f"{r['label']}_{'correct' if r['correct'] == 'True' else 'wrong'}" in galleries
+
+
+def test_explain_featuremap_for_one_image_with_the_builtin_model(tmp_path):
+    result = invoke("explain", "src/artlens/assets/examples/seurat_grande_jatte_sketch.jpg", "--method", "featuremap",
+                    "--input-size", "64", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "overlays" / "seurat_grande_jatte_sketch.png").is_file()
+
+
+def test_layers_lists_vgg_aliases_with_shapes():
+    result = invoke("layers", "vgg11", "--input-size", "32")
+    assert result.exit_code == 0
+    assert "conv4_1" in result.output and "features.11" in result.output and "512 x 4 x 4" in result.output
+
+
+def test_probe_similarity_and_embed_from_the_command_line(tiny_tree, tiny_bundle, tmp_path):
+    result = invoke("probe", "--model", "tiny_cnn", "--weights", "none", "--data", str(tiny_tree),
+                    "--layers", "0,1,2", "--out", str(tmp_path / "probe"))
+    assert result.exit_code == 0, result.output
+    assert "test_accuracy" in result.output and (tmp_path / "probe" / "probe_accuracy.png").is_file()
+    again = invoke("probe", "--model", "tiny_cnn", "--weights", "none", "--data", str(tiny_tree),
+                   "--layers", "2", "--C", "0.1", "--no-pca", "--out", str(tmp_path / "probe"))
+    assert "features reused from the cache for: 2" in again.output
+    result = invoke("similarity", "--model", str(tiny_bundle), "--data", str(tiny_tree), "--out", str(tmp_path / "sim"))
+    assert result.exit_code == 0 and "most similar pairs" in result.output
+    result = invoke("embed", "--model", str(tiny_bundle), "--data", str(tiny_tree), "--out", str(tmp_path / "e.parquet"))
+    assert result.exit_code == 0 and "wrote 30 embeddings of dimension 64" in result.output
+
+
+def test_user_errors_are_one_line(tiny_tree, tiny_bundle):
+    proc = subprocess.run([sys.executable, "-m", "artlens", "probe", "--model", "tiny_cnn", "--weights", "none",
+                           "--data", str(tiny_tree), "--layers", "1,conv9_9"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: backbone 'tiny_cnn' has no layer 'conv9_9'") and "valid names: 0, 1, 2" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "artlens", "explain", str(tiny_tree), "--model", str(tiny_bundle),
+                           "--target", "Cubism"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "unknown class 'Cubism'" in proc.stderr

@@ -1,0 +1,109 @@
+"""Layer probes and PCA: one pass for all layers, a feature cache, sklearn conventions, clear refusals."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.utils.validation import check_is_fitted
+
+from artlens.errors import ArtlensError
+from artlens.explain import features as features_mod
+from artlens.explain.features import extract_features, gram_upper
+from artlens.explain.pca import LayerPCA
+from artlens.explain.probe import LayerProbes, ProbeConfig, run_probe
+from artlens.explain.source import load_source
+
+
+@pytest.fixture(scope="module")
+def styles60(artdata, tmp_path_factory):
+    """3 styles x 20 real paintings at 128 px: enough for a 24-image test split."""
+    from tests.conftest import copy_subset
+
+    return copy_subset(artdata, tmp_path_factory.mktemp("styles60") / "styles", ["Baroque", "Pop_Art", "Ukiyo_e"], 20,
+                       size=128)
+
+
+def test_probes_on_pretrained_features_beat_chance_by_far(styles60, tmp_path):
+    # Real ImageNet weights (offline). As in the ArtBench study, style is readable from an early
+    # layer already: low-level statistics (palette, strokes) separate Baroque, Pop Art and Ukiyo-e.
+    report = run_probe(ProbeConfig(model="efficientnet_lite0", data=str(styles60), layers=["blocks.1", "blocks.4", "embed"],
+                                   out=str(tmp_path), input_size=128, test_fraction=0.4))
+    acc = {r["layer"]: r["test_accuracy"] for r in report.rows}
+    assert report.n_test == 24 and report.classes == ["Baroque", "Pop_Art", "Ukiyo_e"]
+    assert acc["blocks.1"] >= 0.85 and min(acc.values()) > 0.55  # chance is 0.33
+    assert [r["dim"] for r in report.rows] == [24, 112, 1280]
+    for name in ("probe.csv", "probe.md", "probe.json", "probe_accuracy.png", "pca.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    saved = json.loads((tmp_path / "probe.json").read_text())
+    assert saved["n_test"] == 24 and [r["layer"] for r in saved["layers"]] == ["blocks.1", "blocks.4", "embed"]
+    assert 0 < report.rows[0]["pc1_var"] <= 1 and report.rows[0]["pc1_var"] >= report.rows[0]["pc2_var"]
+
+
+def test_one_forward_pass_extracts_every_layer_and_the_cache_is_reused(tiny_tree, tmp_path, monkeypatch):
+    source = load_source("vgg19", weights="none", input_size=32)
+    from artlens.data.dataset import discover
+
+    samples = discover(tiny_tree)
+    calls = []
+    forward = source.backbone.forward
+    monkeypatch.setattr(source.backbone, "forward", lambda x: calls.append(len(x)) or forward(x))
+    layers = ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
+    first = extract_features(source, samples, layers, cache_dir=tmp_path, batch_size=16, show_progress=False)
+    assert calls == [1, 16, 14]  # one blank image sizes the layers, then each image runs once for all 5
+    assert [first.features[n].shape[1] for n in layers] == [64, 128, 256, 512, 512]
+    calls.clear()
+    again = extract_features(source, samples, ["conv5_1", "conv2_1"], cache_dir=tmp_path, show_progress=False)
+    assert calls == [] and again.cached_layers == ["conv5_1", "conv2_1"]
+    np.testing.assert_array_equal(again.features["conv5_1"], first.features["conv5_1"])
+    mixed = extract_features(source, samples, ["conv2_1", "relu1_1"], cache_dir=tmp_path, batch_size=16,
+                             show_progress=False)
+    assert calls == [1, 16, 14] and mixed.cached_layers == ["conv2_1"]  # one pass, for the new layer only
+
+
+def test_gram_pooling_is_the_normalised_channel_gram_matrix():
+    f = torch.randn(2, 3, 4, 5)
+    flat = f.reshape(2, 3, 20)
+    full = flat @ flat.transpose(1, 2) / 20
+    pooled = gram_upper(f)
+    assert pooled.shape == (2, 6)
+    np.testing.assert_allclose(pooled[:, 0], full[:, 0, 0], rtol=1e-5)
+    np.testing.assert_allclose(pooled[:, 1], full[:, 0, 1], rtol=1e-5)
+
+
+def test_a_layer_too_large_to_probe_is_refused_before_any_work(tiny_tree, tmp_path):
+    cfg = ProbeConfig(model="vgg19", weights="none", data=str(tiny_tree), layers=["conv5_1"], pooling="gram",
+                      out=str(tmp_path), input_size=32, max_gb=0.01)
+    with pytest.raises(ArtlensError, match=r"layer 'conv5_1' pooled with 'gram' gives 131,328 values per image.*--pooling gap"):
+        run_probe(cfg)
+    assert not (tmp_path / "features").exists() or not any((tmp_path / "features").rglob("*.npy"))
+
+
+def test_unknown_layer_lists_the_valid_names(tiny_tree, tmp_path):
+    with pytest.raises(ArtlensError, match=r"no layer 'conv6_1'.*valid names: conv1_1, relu1_1"):
+        run_probe(ProbeConfig(model="vgg19", weights="none", data=str(tiny_tree), layers=["conv6_1"], out=str(tmp_path)))
+    with pytest.raises(ArtlensError, match="unknown pooling 'max'"):
+        ProbeConfig(data=str(tiny_tree), layers=["0"], pooling="max")
+
+
+def test_probe_and_pca_follow_scikit_learn_conventions():
+    rng = np.random.default_rng(0)
+    y = np.repeat(["a", "b"], 20)
+    X = {"shallow": rng.normal(size=(40, 8)), "deep": rng.normal(size=(40, 4)) + (y == "b")[:, None] * 3.0}
+    probes = LayerProbes(C=0.5)
+    assert probes.fit(X, y) is probes and clone(probes).get_params() == {"C": 0.5, "max_iter": 2000}
+    check_is_fitted(probes, "probes_")
+    scores = probes.score(X, y)
+    assert scores["deep"] == 1.0 and scores["shallow"] < 1.0
+    pca = LayerPCA()
+    assert pca.fit(X) is pca
+    ratio = pca.explained_variance_ratio_["deep"]
+    assert ratio[0] > 0.5 and ratio[0] >= ratio[1]  # the class shift dominates the deep layer
+    assert pca.transform(X)["shallow"].shape == (40, 2)
+
+
+def test_pooling_registry_lists_the_poolings():
+    assert features_mod.POOLINGS.names() == ["gap", "meanstd", "gram"]

@@ -1,5 +1,251 @@
-"""Commands: artlens stylize ... / trajectory (issue 6)."""
+"""Commands: ``artlens stylize gatys|reconstruct|adain-train|adain`` and ``artlens trajectory`` (issue 6).
+
+Thin wrappers: parse flags, build the config dataclass of :mod:`artlens.style`, call one library
+function with a progress bar, print a short summary. Heavy imports happen inside the commands.
+"""
 
 from __future__ import annotations
 
-from .app import app  # noqa: F401
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import ArtlensError
+from .app import _csv_strs, app, out_console
+
+stylize_app = typer.Typer(no_args_is_help=True, help="Neural style transfer: Gatys, layer reconstructions, AdaIN.")
+app.add_typer(stylize_app, name="stylize")
+
+
+def _csv_floats(text: str | None, option: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise ArtlensError(f"{option}: expected comma-separated numbers, got {text!r}") from None
+
+
+def _device(device: str) -> str:
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def _loss_postfix(losses: dict[str, float]) -> str:
+    return " ".join(f"{k} {v:.3g}" for k, v in losses.items())
+
+
+Extractor = Annotated[str, typer.Option(help="Feature extractor: vgg19 (default, needs its weights), efficientnet_lite0 "
+                                              "(offline), any backbone name, or a trained bundle folder.")]
+Weights = Annotated[Optional[str], typer.Option(help="Extractor weights file (e.g. vgg19-dcbb9e9d.pth), or 'none'.")]
+Device = Annotated[str, typer.Option(help="auto | cpu | cuda")]
+
+
+@stylize_app.command()
+def gatys(
+    content: Annotated[Path, typer.Option(help="Content image.")],
+    style: Annotated[list[Path], typer.Option(help="Style image (repeat to blend several).")],
+    out: Annotated[Path, typer.Option(help="Output PNG/JPEG.")],
+    style_weights: Annotated[Optional[str], typer.Option(help="Blend weights of the style images, e.g. 0.7,0.3.")] = None,
+    extractor: Extractor = "vgg19",
+    weights: Weights = None,
+    preset: Annotated[Optional[str], typer.Option(help="Layer preset: gatys | best-artworks-vgg19 | best-artworks-resnet50 | lite0 (default: from the extractor).")] = None,
+    content_layers: Annotated[Optional[str], typer.Option(help="Content layers, e.g. conv4_2.")] = None,
+    style_layers: Annotated[Optional[str], typer.Option(help="Style layers, e.g. conv1_1,conv2_1,conv3_1,conv4_1,conv5_1.")] = None,
+    style_layer_weights: Annotated[Optional[str], typer.Option(help="One weight per style layer.")] = None,
+    content_weight: Annotated[Optional[float], typer.Option(help="Content loss weight (default: the preset's).")] = None,
+    style_weight: Annotated[Optional[float], typer.Option(help="Style loss weight (default: the preset's).")] = None,
+    tv_weight: Annotated[float, typer.Option(help="Total-variation weight (smoothness).")] = 0.0,
+    optimizer: Annotated[str, typer.Option(help="lbfgs | adam")] = "lbfgs",
+    lr: Annotated[Optional[float], typer.Option(help="Step size (default 1.0 for lbfgs, 0.02 for adam).")] = None,
+    steps: Annotated[int, typer.Option(help="Iterations at the first scale.")] = 300,
+    refine_steps: Annotated[Optional[int], typer.Option(help="Iterations at each finer scale (default steps/2).")] = None,
+    scales: Annotated[int, typer.Option(help="Coarse-to-fine levels (each halves the size) for high resolution.")] = 1,
+    size: Annotated[int, typer.Option(help="Longer side of the result in pixels (0 = content's size).")] = 512,
+    style_scale: Annotated[float, typer.Option(help="Style image size relative to the result.")] = 1.0,
+    init: Annotated[str, typer.Option(help="content | style | noise")] = "content",
+    preserve_color: Annotated[str, typer.Option(help="none | luminance | histogram")] = "none",
+    save_every: Annotated[int, typer.Option(help="Write an intermediate image every K iterations (0 = never).")] = 0,
+    device: Device = "auto",
+    seed: int = 0,
+) -> None:
+    """Gatys et al. style transfer: optimise the pixels of the content image towards the style."""
+    from ..progress import progress_bar
+    from ..style.extractor import load_extractor
+    from ..style.gatys import GatysConfig, run_gatys
+    from ..style.images import open_image
+
+    cfg = GatysConfig(extractor=extractor, weights=weights, preset=preset, content_layers=_csv_strs(content_layers),
+                      style_layers=_csv_strs(style_layers),
+                      style_layer_weights=_csv_floats(style_layer_weights, "--style-layer-weights"),
+                      content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
+                      optimizer=optimizer, lr=lr, steps=steps, refine_steps=refine_steps, scales=scales, size=size,
+                      style_scale=style_scale, style_weights=_csv_floats(style_weights, "--style-weights"), init=init,
+                      preserve_color=preserve_color, device=_device(device), seed=seed, save_every=save_every,
+                      save_dir=str(out.with_suffix("")) + "_steps" if save_every else None)
+    content_img = open_image(content, "content image")
+    style_imgs = [open_image(p, "style image") for p in style]
+    judge = load_extractor(cfg.extractor, weights=cfg.weights, device=cfg.device)  # fails before the bar starts
+    state: dict[str, float] = {}
+    total = steps + (scales - 1) * (refine_steps if refine_steps is not None else max(1, steps // 2))
+    with progress_bar(total, "gatys", postfix=lambda: _loss_postfix(state)) as advance:
+        def callback(step: int, _total: int, losses: dict[str, float]) -> None:
+            state.clear()
+            state.update(losses)
+            advance(1)
+
+        result = run_gatys(content_img, style_imgs, cfg, callback=callback, extractor=judge)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result.image.save(out)
+    first, last = result.history[0], result.history[-1]
+    sizes = " -> ".join(f"{w}x{h}" for w, h in result.sizes)
+    out_console.print(f"wrote {out} ({sizes}, {len(result.history)} iterations, {result.seconds:.1f}s); "
+                      f"style loss {first['style']:.4g} -> {last['style']:.4g}, content loss {last['content']:.4g}; "
+                      f"peak memory {result.peak_memory_mb:.0f} MB ({result.memory_kind})", highlight=False)
+
+
+@stylize_app.command()
+def reconstruct(
+    image: Annotated[Path, typer.Option(help="Image to reconstruct.")],
+    out: Annotated[Path, typer.Option(help="Grid figure PNG.")],
+    model: Annotated[Optional[list[str]], typer.Option(help="Extractor per row: backbone name or bundle folder (repeatable).")] = None,
+    layers: Annotated[str, typer.Option(help="Layers, one column each.")] = "conv1_1,conv2_1,conv3_1,conv4_1,conv5_1",
+    kind: Annotated[str, typer.Option(help="content (feature maps) | style (Gram matrices)")] = "content",
+    size: Annotated[int, typer.Option(help="Longer side of the reconstructions.")] = 128,
+    steps: Annotated[int, typer.Option(help="Iterations per reconstruction.")] = 200,
+    optimizer: Annotated[str, typer.Option(help="lbfgs | adam")] = "lbfgs",
+    tv_weight: Annotated[float, typer.Option(help="Total-variation regulariser against pixel noise.")] = 0.0,
+    weights: Weights = None,
+    device: Device = "auto",
+) -> None:
+    """Reconstruct an image's content or style from single layers of one or more models (a grid PNG)."""
+    from ..progress import progress_bar
+    from ..style.reconstruct import ReconstructConfig, reconstruction_grid
+
+    cfg = ReconstructConfig(models=model or ["vgg19"], layers=_csv_strs(layers) or [], kind=kind, size=size,
+                            steps=steps, optimizer=optimizer, tv_weight=tv_weight, weights=weights,
+                            device=_device(device))
+    state: dict[str, float] = {}
+    with progress_bar(len(cfg.models) * len(cfg.layers) * steps, f"reconstruct {kind}",
+                      postfix=lambda: _loss_postfix(state)) as advance:
+        def callback(_step: int, _total: int, losses: dict[str, float]) -> None:
+            state.update(losses)
+            advance(1)
+
+        summary = reconstruction_grid(image, cfg, out, callback=callback)
+    for name, per_layer in summary["losses"].items():
+        out_console.print(f"{name}: " + ", ".join(f"{layer} {loss:.3g}" for layer, loss in per_layer.items()),
+                          highlight=False)
+    out_console.print(f"wrote {out}", highlight=False)
+
+
+@stylize_app.command("adain-train")
+def adain_train(
+    content: Annotated[str, typer.Option(help="Folder of content images (searched recursively).")],
+    style: Annotated[str, typer.Option(help="Folder of style images (searched recursively).")],
+    out: Annotated[str, typer.Option(help="Run folder (checkpoint, samples/, log.csv, decoder/ bundle).")] = "runs/adain",
+    encoder: Extractor = "vgg19",
+    weights: Weights = None,
+    layer: Annotated[Optional[str], typer.Option(help="Encoder layer (default relu4_1 for VGG, blocks.2 for lite0).")] = None,
+    steps: Annotated[int, typer.Option(help="Training iterations (the paper: 160000).")] = 160000,
+    batch_size: int = 8,
+    size: Annotated[int, typer.Option(help="Random crop side.")] = 256,
+    load_size: Annotated[int, typer.Option(help="Shorter side images are resized to before cropping.")] = 512,
+    lr: float = 1e-4,
+    style_weight: Annotated[float, typer.Option(help="Style loss weight (the paper: 10).")] = 10.0,
+    content_weight: float = 1.0,
+    checkpoint_every: int = 500,
+    sample_every: Annotated[int, typer.Option(help="Write a sample grid every N steps.")] = 500,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from <out>/checkpoint.pt.")] = False,
+    device: Device = "auto",
+    seed: int = 0,
+) -> None:
+    """Train an AdaIN decoder (Huang & Belongie) and save it as a decoder bundle."""
+    from ..progress import progress_bar
+    from ..style.adain import AdainTrainConfig, train_decoder
+
+    cfg = AdainTrainConfig(content=content, style=style, out=out, encoder=encoder, weights=weights, layer=layer,
+                           steps=steps, batch_size=batch_size, size=size, load_size=load_size, lr=lr,
+                           style_weight=style_weight, content_weight=content_weight,
+                           checkpoint_every=checkpoint_every, sample_every=sample_every, resume=resume,
+                           device=_device(device), seed=seed)
+    state: dict[str, float] = {}
+    with progress_bar(steps, "adain-train", postfix=lambda: _loss_postfix(state)) as advance:
+        def callback(step: int, _total: int, losses: dict[str, float]) -> None:
+            if not state:  # first report after a resume: jump the bar to where the run is
+                advance(step - 1)
+            state.update(losses)
+            advance(1)
+
+        bundle = train_decoder(cfg, callback=callback)
+    out_console.print(f"decoder bundle: {bundle}; samples: {Path(out) / 'samples'}; "
+                      f"last losses: {_loss_postfix(state)}", highlight=False)
+
+
+@stylize_app.command()
+def adain(
+    decoder: Annotated[Path, typer.Option(help="Decoder bundle folder (from adain-train).")],
+    content: Annotated[Path, typer.Option(help="Content image.")],
+    style: Annotated[list[Path], typer.Option(help="Style image (repeat to interpolate several).")],
+    out: Annotated[Path, typer.Option(help="Output image.")],
+    alpha: Annotated[float, typer.Option(help="Style strength in [0, 1].")] = 1.0,
+    style_weights: Annotated[Optional[str], typer.Option(help="Interpolation weights of the styles.")] = None,
+    preserve_color: Annotated[bool, typer.Option("--preserve-color", help="Keep the content's colours.")] = False,
+    content_size: Annotated[int, typer.Option(help="Shorter side of the content (0 = original).")] = 512,
+    style_size: Annotated[int, typer.Option(help="Shorter side of the styles (0 = original).")] = 512,
+    crop: Annotated[bool, typer.Option("--crop", help="Centre-crop square images of those sizes.")] = False,
+    weights: Annotated[Optional[str], typer.Option(help="Encoder weights file when the decoder's encoder is VGG19.")] = None,
+    device: Device = "auto",
+) -> None:
+    """AdaIN arbitrary style transfer with a trained decoder."""
+    from ..style.adain import AdainStylizer
+    from ..style.images import open_image
+
+    stylizer = AdainStylizer.load(decoder, device=_device(device), weights=weights)
+    img = stylizer.stylize(open_image(content, "content image"), [open_image(p, "style image") for p in style],
+                           alpha=alpha, weights=_csv_floats(style_weights, "--style-weights"),
+                           preserve_color=preserve_color, content_size=content_size, style_size=style_size, crop=crop)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    img.save(out)
+    out_console.print(f"wrote {out} ({img.width}x{img.height}, alpha {alpha}, encoder {stylizer.meta['encoder']} "
+                      f"{stylizer.layer})", highlight=False)
+
+
+@app.command()
+def trajectory(
+    decoder: Annotated[str, typer.Option(help="AdaIN decoder bundle.")],
+    pairs: Annotated[str, typer.Option(help="CSV/TSV of content,style image paths.")],
+    reference: Annotated[str, typer.Option(help="Class-folder tree on which each layer's PCA is fitted.")],
+    classifier: Annotated[str, typer.Option(help="Classifier bundle whose layers are studied (default: built-in model).")] = "",
+    out: Annotated[str, typer.Option(help="Output folder.")] = "runs/trajectory",
+    alphas: Annotated[str, typer.Option(help="Style strengths.")] = "0,0.25,0.5,0.75,1",
+    layers: Annotated[Optional[str], typer.Option(help="Classifier layers (default: its stages).")] = None,
+    classes: Annotated[Optional[str], typer.Option(help="Reference classes to use (default: all sub-folders).")] = None,
+    per_class: Annotated[int, typer.Option(help="Reference images per class.")] = 100,
+    content_size: int = 256,
+    weights: Annotated[Optional[str], typer.Option(help="Encoder weights file when the decoder's encoder is VGG19.")] = None,
+    device: Device = "auto",
+) -> None:
+    """Trace AdaIN results at several alphas through a classifier's per-layer PCA spaces (one panel per layer)."""
+    from ..progress import progress_bar
+    from ..style.trajectory import TrajectoryConfig, read_pairs, run_trajectory
+
+    cfg = TrajectoryConfig(classifier=classifier, decoder=decoder, pairs=pairs, reference=reference, out=out,
+                           alphas=_csv_floats(alphas, "--alphas") or [], layers=_csv_strs(layers),
+                           classes=_csv_strs(classes), per_class=per_class, content_size=content_size,
+                           decoder_weights=weights, device=_device(device))
+    total = len(read_pairs(pairs)) * len(cfg.alphas)
+    with progress_bar(total, "stylise") as advance:
+        result = run_trajectory(cfg, callback=lambda _done, _total: advance(1))
+    for layer, d in result.data["layers"].items():
+        out_console.print(f"{layer}: mean path length {d['path_length']:.3g} "
+                          f"(PC1+PC2 explain {sum(d['explained_variance']):.0%})", highlight=False)
+    out_console.print(f"wrote {result.figure} and {len(result.strips)} strip(s) in {Path(out) / 'strips'}",
+                      highlight=False)
+
+
+__all__ = ["stylize_app"]

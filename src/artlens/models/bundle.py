@@ -61,19 +61,25 @@ def _version() -> str:
 
 def save_bundle(model: ArtClassifier, path: str | os.PathLike, *, classes: list[str], model_cfg: ModelConfig,
                 recipe: dict | None = None, metrics: dict | None = None, data_fingerprint: str = "",
-                name: str = "", half: bool = False, extra: dict | None = None) -> Path:
-    """Write a bundle directory atomically (a crash never leaves half a bundle)."""
+                name: str = "", version: str = "", half: bool = False, extra: dict | None = None) -> Path:
+    """Write a bundle directory atomically (a crash never leaves half a bundle).
+
+    ``version`` (default: the UTC time of saving, ``YYYYMMDD-HHMMSS``) lets several versions of one
+    ``name`` sit side by side in a models folder (``artlens serve`` lists them as ``name@version``).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    now = datetime.now(timezone.utc)
     meta = {
         "format": BUNDLE_FORMAT,
         "name": name or path.name,
+        "version": version or now.strftime("%Y%m%d-%H%M%S"),
         "task": "classification",
         "artlens_version": _version(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": now.isoformat(timespec="seconds"),
         "backbone": model.backbone.name,
         "backbone_kwargs": model.backbone.build_kwargs,
         "pretrained_from": model.backbone.pretrained_from,
@@ -86,9 +92,17 @@ def save_bundle(model: ArtClassifier, path: str | os.PathLike, *, classes: list[
         "dtype": "float16" if half else "float32",
         **(extra or {}),
     }
+    return write_bundle_dir(path, state, meta, weights_file=WEIGHTS_FILE)
+
+
+def write_bundle_dir(path: Path, state: dict[str, torch.Tensor], meta: dict, *, weights_file: str) -> Path:
+    """Write ``weights_file`` (safetensors, tagged with ``meta["format"]``) and ``artlens.json`` into a
+    temporary sibling folder, then swap it in: a crash never leaves half a bundle, and an existing
+    bundle is replaced only by a complete one. Shared by classifier bundles and AdaIN decoders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": BUNDLE_FORMAT})
+        save_file(state, str(tmp / weights_file), metadata={"format": str(meta["format"])})
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
         if path.exists():
             shutil.rmtree(path)

@@ -1,0 +1,95 @@
+"""Feature extractors for style transfer: any backbone, a trained bundle, or VGG19 with its weights.
+
+Style transfer needs a frozen network that sees ``[0, 1]`` RGB images and returns named feature
+maps. :class:`Extractor` wraps a :class:`~artlens.models.Backbone` (normalising with the backbone's
+own mean/std) around :class:`~artlens.models.layers.LayerTaps`, so Gatys, the reconstructions and
+AdaIN share one way of asking for ``relu4_1`` or ``blocks.2``.
+
+VGG19 is what the papers used, and it is the default; its weights are a download. Offline without
+them, :func:`load_extractor` fails in one line that names the file and where to put it; the
+EfficientNet-Lite0 extractor has real ImageNet weights offline and can be chosen explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import ArtlensError
+from ..models.backbones import Backbone, create_backbone
+from ..models.layers import LayerTaps
+
+__all__ = ["DEFAULT_EXTRACTOR", "VGG19_URL", "Extractor", "load_extractor"]
+
+#: torchvision's VGG19: its ImageNet file is the one every style-transfer reference loads.
+DEFAULT_EXTRACTOR = "torchvision/vgg19"
+VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
+_ALIASES = {"vgg19": DEFAULT_EXTRACTOR}
+
+
+class Extractor(nn.Module):
+    """A frozen backbone that takes ``[0, 1]`` images and returns ``{layer: feature map}``."""
+
+    def __init__(self, backbone: Backbone, *, spec: str = "") -> None:
+        super().__init__()
+        self.backbone = backbone.eval().requires_grad_(False)
+        self.spec = spec or backbone.name
+        pre = backbone.preprocessing
+        self.register_buffer("mean", torch.tensor(pre.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(pre.std).view(1, 3, 1, 1), persistent=False)
+        self._taps: dict[tuple[str, ...], LayerTaps] = {}
+
+    @property
+    def name(self) -> str:
+        return self.backbone.name
+
+    def taps(self, layers: Sequence[str]) -> LayerTaps:
+        key = tuple(layers)
+        if key not in self._taps:
+            self._taps[key] = LayerTaps(self.backbone, list(layers))
+        return self._taps[key]
+
+    def forward(self, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        return self.taps(layers)((image - self.mean) / self.std)
+
+    def check_layers(self, layers: Sequence[str]) -> None:
+        """Fail early, with the list of valid names, on an unknown layer."""
+        self.taps(layers)
+
+
+def _is_bundle(spec: str) -> bool:
+    return (Path(spec) / "artlens.json").is_file()
+
+
+def load_extractor(spec: str = DEFAULT_EXTRACTOR, *, weights: str | None = None,
+                   device: str | torch.device = "cpu") -> Extractor:
+    """A backbone name (``vgg19``, ``efficientnet_lite0``, any timm/torchvision name) or a bundle dir.
+
+    ``weights``: a local file (safetensors or weights-only ``.pth``), ``none`` for random weights
+    (tests, layer debugging), or ``None`` for the backbone's default source.
+    """
+    if _is_bundle(spec):
+        from ..models.bundle import load_bundle
+
+        backbone = load_bundle(spec).model.backbone
+    else:
+        if os.sep in spec and not spec.startswith(("timm/", "torchvision/")):
+            raise ArtlensError(f"{spec}: extractor is neither a backbone name nor a model bundle directory")
+        name = _ALIASES.get(spec, spec)
+        if weights and weights not in ("none", "auto", "hub") and not Path(weights).is_file():
+            raise ArtlensError(f"--weights {weights}: file not found")
+        try:
+            backbone = create_backbone(name, pretrained=weights or "auto")
+        except ArtlensError as err:
+            if name == DEFAULT_EXTRACTOR and "offline" in str(err):
+                hub = Path(torch.hub.get_dir()) / "checkpoints"
+                raise ArtlensError(
+                    f"VGG19 weights not found offline: download {VGG19_URL} and put it in {hub}/ "
+                    f"(or pass --weights FILE), or choose --extractor efficientnet_lite0 (offline weights)"
+                ) from None
+            raise
+    return Extractor(backbone, spec=spec).to(device)

@@ -1,0 +1,119 @@
+"""Pictures in and out of style transfer: PIL <-> ``[0, 1]`` tensors, sizing, and colour preservation.
+
+Style transfer works on un-normalised RGB in ``[0, 1]``; each extractor normalises with its own
+mean/std on the way in (see :mod:`artlens.style.extractor`), so images never carry a model's
+statistics around.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from ..data.images import UnreadableImage, load_image
+from ..errors import ArtlensError
+
+__all__ = ["COLOR_MODES", "fit_size", "match_color", "open_image", "preserve_color", "to_pil", "to_tensor"]
+
+COLOR_MODES = ("none", "luminance", "histogram")
+
+
+def open_image(path: str | os.PathLike, what: str = "image") -> Image.Image:
+    """Load an upright RGB image or fail with one line naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtlensError(f"{path}: {what} not found")
+    try:
+        return load_image(path)
+    except UnreadableImage as err:
+        raise ArtlensError(f"{what} {err}") from None
+
+
+def fit_size(img: Image.Image, size: int | None, *, longer: bool = True, multiple: int = 1,
+             crop: bool = False) -> Image.Image:
+    """Resize so the longer (or shorter) side is ``size``; optionally centre-crop a square; dims % multiple == 0.
+
+    ``size`` 0/None keeps the original resolution (the AdaIN reference's ``--content_size 0``).
+    """
+    w, h = img.size
+    if size:
+        scale = size / (max(w, h) if longer else min(w, h))
+        w, h = max(1, round(w * scale)), max(1, round(h * scale))
+        img = img.resize((w, h), Image.BICUBIC)
+    if crop and size:
+        side = min(w, h, size)
+        left, top = (w - side) // 2, (h - side) // 2
+        img = img.crop((left, top, left + side, top + side))
+        w, h = img.size
+    if multiple > 1:
+        w2, h2 = max(multiple, w // multiple * multiple), max(multiple, h // multiple * multiple)
+        if (w2, h2) != (w, h):
+            img = img.resize((w2, h2), Image.BICUBIC)
+    return img
+
+
+def to_tensor(img: Image.Image) -> torch.Tensor:
+    """PIL RGB -> ``(1, 3, H, W)`` float in ``[0, 1]``."""
+    arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def to_pil(x: torch.Tensor) -> Image.Image:
+    """``(1, 3, H, W)`` or ``(3, H, W)`` in ``[0, 1]`` -> PIL RGB."""
+    x = x.detach().float().cpu()
+    if x.dim() == 4:
+        x = x[0]
+    arr = (x.clamp(0, 1).permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+    return Image.fromarray(arr, "RGB")
+
+
+def resize_like(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    if x.shape[-2:] == ref.shape[-2:]:
+        return x
+    return F.interpolate(x, size=ref.shape[-2:], mode="bilinear", align_corners=False).clamp(0, 1)
+
+
+def match_color(source: torch.Tensor, target: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Give ``source`` the colour mean and covariance of ``target`` (linear colour transfer).
+
+    This is the "colour histogram matching" variant of Gatys et al., *Preserving colour in neural
+    artistic style transfer* (2016), and the ``--preserve_color`` of the AdaIN reference: the style
+    image is recoloured with the content's palette before transfer, so only strokes and texture move.
+    """
+    def stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        flat = x[0].reshape(3, -1).double()
+        mean = flat.mean(1, keepdim=True)
+        cov = torch.cov(flat) + eps * torch.eye(3, dtype=flat.dtype)
+        return mean, cov
+
+    s_mean, s_cov = stats(source)
+    t_mean, t_cov = stats(target)
+    transform = torch.linalg.cholesky(t_cov) @ torch.linalg.inv(torch.linalg.cholesky(s_cov))
+    flat = source[0].reshape(3, -1).double()
+    out = transform @ (flat - s_mean) + t_mean
+    return out.reshape_as(source[0]).unsqueeze(0).to(source.dtype).clamp(0, 1)
+
+
+def _ycbcr(x: torch.Tensor) -> torch.Tensor:
+    r, g, b = x[:, 0], x[:, 1], x[:, 2]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    return torch.stack([y, (b - y) * 0.564 + 0.5, (r - y) * 0.713 + 0.5], 1)
+
+
+def _rgb(x: torch.Tensor) -> torch.Tensor:
+    y, cb, cr = x[:, 0], x[:, 1] - 0.5, x[:, 2] - 0.5
+    r = y + 1.403 * cr
+    b = y + 1.773 * cb
+    g = (y - 0.299 * r - 0.114 * b) / 0.587
+    return torch.stack([r, g, b], 1).clamp(0, 1)
+
+
+def preserve_color(result: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """Luminance-only transfer: the result's luminance with the content's chroma (YCbCr)."""
+    res, con = _ycbcr(result), _ycbcr(resize_like(content, result))
+    return _rgb(torch.cat([res[:, :1], con[:, 1:]], 1))

@@ -1,0 +1,119 @@
+"""AdaIN: decoder bundles, stylising with alpha and several styles, resumable training."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from artlens.errors import ArtlensError
+from artlens.style.adain import (
+    DECODER_FORMAT,
+    AdainStylizer,
+    build_decoder,
+    find_decoders,
+    load_decoder_bundle,
+    train_decoder,
+)
+from artlens.style.images import to_tensor
+
+from .conftest import adain_config
+
+
+def test_decoder_bundle_round_trip(decoder_bundle, photo, starry):
+    meta = json.loads((decoder_bundle / "artlens.json").read_text())
+    assert meta["format"] == DECODER_FORMAT
+    assert meta["encoder"] == "efficientnet_lite0" and meta["layer"] == "blocks.2"
+    assert meta["steps"] == 4 and "4 images" in meta["training"]["style"]
+    decoder, _ = load_decoder_bundle(decoder_bundle)
+    saved = load_file(str(decoder_bundle / "decoder.safetensors"))
+    for k, v in decoder.state_dict().items():
+        torch.testing.assert_close(v, saved[k])
+    stylizer = AdainStylizer.load(decoder_bundle)
+    img = stylizer.stylize(photo, [starry], alpha=0.5, content_size=64, style_size=64)
+    assert img.mode == "RGB" and img.size == (80, 64)  # shorter side = content_size, dims multiple of 8
+    again = AdainStylizer.load(decoder_bundle).stylize(photo, [starry], alpha=0.5, content_size=64, style_size=64)
+    assert np.array_equal(np.asarray(img), np.asarray(again))
+
+
+def test_alpha_moves_the_features_from_content_to_style(decoder_bundle, photo, starry, scream):
+    stylizer = AdainStylizer.load(decoder_bundle)
+    c = to_tensor(photo.resize((64, 48)))
+    s = to_tensor(starry.resize((64, 48)))
+    outs = [stylizer.transfer(c, [s], alpha=a) for a in (0.0, 0.5, 1.0)]
+    assert not torch.equal(outs[0], outs[2])
+    # Linear in alpha before the decoder: the half-way image lies between the two ends.
+    assert (outs[1] - outs[0]).abs().mean() < (outs[2] - outs[0]).abs().mean()
+    s2 = to_tensor(scream.resize((64, 48)))
+    only_first = stylizer.transfer(c, [s, s2], weights=[1, 0])
+    torch.testing.assert_close(only_first, outs[2])
+    assert not torch.equal(stylizer.transfer(c, [s, s2], weights=[1, 1]), outs[2])
+    with pytest.raises(ArtlensError, match="--alpha"):
+        stylizer.transfer(c, [s], alpha=1.5)
+    with pytest.raises(ArtlensError, match="2 weights for 1 style"):
+        stylizer.transfer(c, [s], weights=[1, 2])
+    recoloured = stylizer.stylize(photo, [starry], preserve_color=True, content_size=48, style_size=48, crop=True)
+    assert recoloured.size == (48, 48)
+
+
+def test_resumed_training_reaches_the_same_decoder(small_refs, tmp_path, decoder_bundle):
+    """Killed after 2 of 4 steps and resumed == the uninterrupted 4-step run of the fixture."""
+    straight = decoder_bundle
+    train_decoder(adain_config(small_refs, tmp_path / "killed", steps=2))
+    resumed = train_decoder(adain_config(small_refs, tmp_path / "killed", resume=True))
+    a = load_file(str(straight / "decoder.safetensors"))
+    b = load_file(str(resumed / "decoder.safetensors"))
+    for k in a:
+        torch.testing.assert_close(a[k], b[k])
+    assert (tmp_path / "killed" / "log.csv").read_text().count("\n") == 5  # header + 4 steps, none repeated
+    assert sorted(p.name for p in (tmp_path / "killed" / "samples").iterdir()) == ["step000002.png", "step000004.png"]
+    with pytest.raises(ArtlensError, match="pass --resume"):
+        train_decoder(adain_config(small_refs, tmp_path / "killed"))
+
+
+def test_find_decoders_lists_only_decoder_bundles(decoder_bundle, tiny_classifier, tmp_path):
+    import shutil
+
+    shutil.copytree(decoder_bundle, tmp_path / "models" / "starry")
+    shutil.copytree(tiny_classifier, tmp_path / "models" / "classifier")
+    assert find_decoders(tmp_path / "models") == [tmp_path / "models" / "starry"]
+    assert find_decoders(tmp_path / "missing") == []
+    with pytest.raises(ArtlensError, match="not an AdaIN decoder"):
+        AdainStylizer.load(tiny_classifier)
+
+
+def test_vgg_decoder_mirrors_the_encoder_up_to_relu4_1(vgg_random):
+    """The reference decoder: 9 convolutions 512->256 ... 64->3 with 3 upsamplings."""
+    vgg = vgg_random
+    decoder, spec = build_decoder(vgg, "relu4_1")
+    convs = [m for m in decoder if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [
+        (512, 256), (256, 256), (256, 256), (256, 256), (256, 128), (128, 128), (128, 64), (64, 64), (64, 3)]
+    assert spec["ops"].count("up") == 3
+    with torch.no_grad():
+        x = torch.rand(1, 3, 32, 32)
+        assert decoder(vgg(x, ["relu4_1"])["relu4_1"]).shape == x.shape
+
+
+def test_training_input_errors(tmp_path, small_refs):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ArtlensError, match="no image files"):
+        train_decoder(adain_config(small_refs, tmp_path / "run", style=str(tmp_path / "empty")))
+    with pytest.raises(ArtlensError, match="--content .*not a folder"):
+        train_decoder(adain_config(small_refs, tmp_path / "run", content=str(tmp_path / "nope")))
+    with pytest.raises(ArtlensError, match="--load-size"):
+        adain_config(small_refs, tmp_path / "run", size=64, load_size=32)
+
+
+def test_unreadable_training_images_are_skipped(small_refs, tmp_path):
+    from artlens.style.adain import _Sampler
+
+    bad = tmp_path / "page.jpg"
+    bad.write_text("<html>not an image</html>")
+    good = sorted((small_refs / "style").iterdir())[0]
+    sampler = _Sampler([bad, good], 32, 40, torch.Generator().manual_seed(0))
+    assert sampler.batch(3).shape == (3, 3, 32, 32)
+    assert sampler.files == [good]

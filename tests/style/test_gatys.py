@@ -1,0 +1,63 @@
+"""Gatys optimisation on real images with the offline EfficientNet-Lite0 extractor."""
+
+from __future__ import annotations
+
+import pytest
+
+from artlens.errors import ArtlensError
+from artlens.style.extractor import load_extractor
+from artlens.style.gatys import PRESETS, GatysConfig, default_preset, run_gatys, stylize_gatys
+
+
+def test_style_loss_falls_by_a_large_factor_on_a_real_painting(photo, starry, lite0):
+    cfg = GatysConfig(extractor="efficientnet_lite0", size=64, steps=15)
+    result = run_gatys(photo, [starry], cfg, extractor=lite0)
+    first, last = result.history[0]["style"], result.history[-1]["style"]
+    assert last < first / 10, (first, last)
+    assert result.image.size == (64, 48)  # tubingen is 4:3, longer side = size
+    assert result.layers["style"] == list(PRESETS.get("lite0").style_layers)
+    assert result.peak_memory_mb > 0 and result.memory_kind == "process peak RSS"
+
+
+def test_multiscale_blend_callback_and_snapshots(photo, starry, scream, lite0, tmp_path):
+    seen = []
+    cfg = GatysConfig(extractor="efficientnet_lite0", size=64, scales=2, steps=4, refine_steps=2, optimizer="adam",
+                      init="noise", style_weights=[3, 1], preserve_color="luminance", tv_weight=1.0,
+                      save_every=2, save_dir=str(tmp_path / "steps"))
+    result = run_gatys(photo, [starry, scream], cfg, extractor=lite0,
+                       callback=lambda step, total, losses: seen.append((step, total, set(losses))))
+    assert result.sizes == [(32, 24), (64, 48)]
+    assert [s for s, _, _ in seen] == list(range(1, 7)) and seen[0][1] == 6
+    assert seen[0][2] == {"content", "style", "tv", "total"}
+    assert sorted(p.name for p in (tmp_path / "steps").iterdir()) == ["step00002.png", "step00004.png", "step00006.png"]
+    assert result.image.size == (64, 48)
+
+
+def test_stylize_gatys_returns_a_pil_image(photo, starry, monkeypatch, lite0):
+    import artlens.style.gatys as gatys
+
+    monkeypatch.setattr(gatys, "load_extractor", lambda *a, **k: lite0)
+    img = stylize_gatys(photo, [starry], GatysConfig(extractor="efficientnet_lite0", size=40, steps=2),
+                        callback=lambda *a: None)
+    assert img.mode == "RGB" and max(img.size) == 40
+
+
+def test_vgg19_uses_the_papers_layers(vgg_random):
+    vgg = vgg_random
+    preset = default_preset(vgg)
+    assert preset.content_layers == ("conv4_2",)
+    assert preset.style_layers == ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+    resnet = load_extractor("resnet50", weights="none")
+    assert default_preset(resnet) is PRESETS.get("best-artworks-resnet50")
+    resnet.check_layers(PRESETS.get("best-artworks-resnet50").style_layers)
+
+
+def test_bad_options_fail_with_one_line(photo, starry, lite0):
+    with pytest.raises(ArtlensError, match="optimizer 'sgd'"):
+        GatysConfig(optimizer="sgd")
+    with pytest.raises(ArtlensError, match="--preserve-color"):
+        GatysConfig(preserve_color="sepia")
+    with pytest.raises(ArtlensError, match="no layer 'blocks.9'"):
+        run_gatys(photo, [starry], GatysConfig(style_layers=["blocks.9"], size=32, steps=1), extractor=lite0)
+    with pytest.raises(ArtlensError, match="2 weights for 1 style images"):
+        run_gatys(photo, [starry], GatysConfig(style_weights=[1, 2], size=32, steps=1), extractor=lite0)

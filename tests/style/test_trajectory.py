@@ -1,0 +1,52 @@
+"""Style trajectories: AdaIN at several alphas, traced through a classifier's per-layer PCA."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from artlens.errors import ArtlensError
+from artlens.style.trajectory import TrajectoryConfig, read_pairs, run_trajectory
+
+
+@pytest.fixture()
+def pairs_file(style_refs, tmp_path):
+    path = tmp_path / "pairs.csv"
+    content, style = style_refs / "content", style_refs / "style"
+    path.write_text(f"content,style\n{content / 'naoto0804__sailboat.jpg'},{style / 'jcjohnson__the_scream.jpg'}\n"
+                    f"{content / 'jcjohnson__tubingen.jpg'},{style / 'naoto0804__mondrian.jpg'}\n")
+    return path
+
+
+def test_paths_one_panel_per_layer(pairs_file, tiny_classifier, decoder_bundle, two_styles, tmp_path):
+    cfg = TrajectoryConfig(classifier=str(tiny_classifier), decoder=str(decoder_bundle), pairs=str(pairs_file),
+                           reference=str(two_styles), out=str(tmp_path / "traj"), alphas=[0, 0.5, 1],
+                           layers=["1", "2"], content_size=48)
+    calls = []
+    result = run_trajectory(cfg, callback=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (6, 6)
+    assert result.figure.is_file() and len(result.strips) == 2
+    data = json.loads((tmp_path / "traj" / "trajectories.json").read_text())
+    assert list(data["layers"]) == ["1", "2"]
+    for layer in data["layers"].values():
+        paths = np.asarray(layer["paths"])
+        assert paths.shape == (2, 3, 2)  # pairs x alphas x PCA(2)
+        assert not np.allclose(paths[:, 0], paths[:, -1])  # alpha moves the point
+        assert set(layer["reference"]) == {"Pop_Art", "Ukiyo_e"} and len(layer["reference"]["Pop_Art"]) == 6
+        assert 0 < sum(layer["explained_variance"]) <= 1
+
+
+def test_pairs_file_errors(tmp_path, style_refs):
+    bad = tmp_path / "pairs.tsv"
+    bad.write_text("a.jpg\tb.jpg\n")
+    with pytest.raises(ArtlensError, match=r"pairs.tsv:1: image .*a.jpg not found"):
+        read_pairs(bad)
+    bad.write_text("only_one_column.jpg\n")
+    with pytest.raises(ArtlensError, match="expected 'content,style'"):
+        read_pairs(bad)
+    with pytest.raises(ArtlensError, match="--alphas"):
+        TrajectoryConfig(classifier="c", decoder="d", pairs="p", reference="r", alphas=[0, 2])
+    with pytest.raises(ArtlensError, match="--reference is required"):
+        TrajectoryConfig(classifier="c", decoder="d", pairs="p")

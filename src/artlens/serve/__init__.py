@@ -1,0 +1,10 @@
+"""The web service: REST API + one-page app over the public library (``artlens serve``).
+
+>>> from artlens.serve import create_app
+>>> app = create_app(models_dir="models/")     # doctest: +SKIP
+"""
+
+from .app import create_app
+from .config import ServeConfig
+
+__all__ = ["ServeConfig", "create_app"]

@@ -1,0 +1,255 @@
+"""The models a service offers: bundles found in a folder plus the built-in style model.
+
+Clients name models, never paths: a request's ``model`` is looked up in this registry (exact id, or a
+name meaning its newest version) and anything else is refused, so ``../../etc`` cannot reach the disk.
+Several versions of one model sit side by side (``name@version``, the version from ``artlens.json``,
+``unknown`` when it has none, plus ``+folder`` when two bundles would otherwise share an id), and each
+task has a default (classification: the built-in style
+model unless ``--default-model`` says otherwise). A model is loaded on first use, once, and shared by
+all requests through a :class:`~artlens.serve.batching.MicroBatcher` that owns it.
+
+>>> reg = ModelRegistry("models/")                                 # doctest: +SKIP
+>>> [e.id for e in reg.entries()]                                  # doctest: +SKIP
+['wikiart11-style@20261122-073716', 'artists@2', 'artists@1']
+>>> reg.loaded("artists").predict(pil_image)                       # doctest: +SKIP
+array([0.02, 0.91, ...], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..data.transforms import build_transform
+from ..errors import ArtlensError
+from ..inference import default_device
+from ..models.bundle import BUNDLE_FORMAT, META_FILE, WEIGHTS_FILE, Bundle, default_bundle_path, load_bundle
+from .batching import MicroBatcher
+
+__all__ = ["LoadedModel", "ModelEntry", "ModelRegistry", "UnknownModel", "find_bundles"]
+
+log = logging.getLogger("artlens.serve")
+
+#: What a client may send as a model name: letters, digits, ``. _ -`` and one ``@version``.
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}(@[A-Za-z0-9][A-Za-z0-9._+-]{0,63})?$")
+
+_SUMMARY_METRICS = ("split", "n", "accuracy", "top3", "top5")
+
+
+class UnknownModel(ArtlensError):
+    """A model name that is malformed (``status`` 422) or not in the registry (404)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One bundle on offer; ``to_dict`` is what ``GET /v1/models`` shows (no file paths)."""
+
+    id: str
+    name: str
+    version: str
+    task: str
+    classes: tuple[str, ...]
+    metrics: dict[str, Any]
+    created: str
+    backbone: str
+    builtin: bool
+    path: Path = field(repr=False, compare=False)
+    resize: str = "crop"
+    """How the model frames an image (``crop`` | ``squash``), to map its CAMs back onto the picture."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "version": self.version, "task": self.task,
+                "classes": list(self.classes), "metrics": self.metrics, "created": self.created,
+                "backbone": self.backbone, "source": "built-in" if self.builtin else "models dir"}
+
+
+def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The headline numbers of a bundle's metrics (per-class tables stay in the bundle)."""
+    out = {k: metrics[k] for k in _SUMMARY_METRICS if k in metrics}
+    if isinstance(metrics.get("macro"), dict) and "f1" in metrics["macro"]:
+        out["macro_f1"] = metrics["macro"]["f1"]
+    return out
+
+
+def _entry(path: Path, meta: dict[str, Any], builtin: bool) -> ModelEntry:
+    name = str(meta.get("name") or path.name)
+    version = str(meta.get("version") or "unknown")
+    return ModelEntry(id=f"{name}@{version}", name=name, version=version, task=str(meta.get("task") or "unknown"),
+                      classes=tuple(meta.get("classes") or ()), metrics=_summary(meta.get("metrics") or {}),
+                      created=str(meta.get("created") or "unknown"), backbone=str(meta.get("backbone") or "unknown"),
+                      builtin=builtin, path=path, resize=str((meta.get("preprocessing") or {}).get("resize", "crop")))
+
+
+def _read_meta(path: Path) -> dict[str, Any] | None:
+    try:
+        meta = json.loads((path / META_FILE).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        log.warning("%s: skipped, unreadable %s (%s)", path, META_FILE, err)
+        return None
+    if not isinstance(meta, dict) or meta.get("format") != BUNDLE_FORMAT:
+        return None  # another kind of artlens file (e.g. a style decoder): not a classifier bundle
+    if not (path / WEIGHTS_FILE).is_file():
+        log.warning("%s: skipped, no %s", path, WEIGHTS_FILE)
+        return None
+    return meta
+
+
+def find_bundles(models_dir: str | os.PathLike) -> list[tuple[Path, dict[str, Any]]]:
+    """Every classifier bundle below ``models_dir`` with its metadata (sorted by path)."""
+    root = Path(models_dir)
+    if not root.is_dir():
+        raise ArtlensError(f"--models {root}: no such folder")
+    found = []
+    for meta_path in sorted(root.rglob(META_FILE)):
+        meta = _read_meta(meta_path.parent)
+        if meta is not None:
+            found.append((meta_path.parent, meta))
+    return found
+
+
+class LoadedModel:
+    """A bundle in memory and the batcher thread that runs it."""
+
+    def __init__(self, entry: ModelEntry, bundle: Bundle, *, device: torch.device, max_batch: int,
+                 max_wait_ms: float) -> None:
+        self.entry = entry
+        self.bundle = bundle
+        self.device = device
+        self.transform = build_transform(bundle.preprocessing)
+        self.tta = bool(bundle.meta.get("tta"))
+        self.batcher: MicroBatcher[torch.Tensor, np.ndarray] = MicroBatcher(
+            self._run, max_batch=max_batch, max_wait_ms=max_wait_ms, name=f"model-{entry.id}")
+
+    def predict(self, image: Image.Image, *, timeout: float = 120.0) -> np.ndarray:
+        """Class probabilities for one RGB image (batched with concurrent callers)."""
+        return self.batcher.submit(self.transform(image)).result(timeout=timeout)
+
+    @torch.inference_mode()
+    def _run(self, xs: Sequence[torch.Tensor]) -> list[np.ndarray]:
+        x = torch.stack(list(xs)).to(self.device, memory_format=torch.channels_last)
+        model = self.bundle.model
+        with torch.autocast(self.device.type, enabled=self.device.type == "cuda"):
+            p = model(x).float().softmax(-1)
+            if self.tta:
+                p = (p + model(torch.flip(x, dims=[3])).float().softmax(-1)) / 2
+        return list(p.cpu().numpy())
+
+    def close(self) -> None:
+        self.batcher.close()
+
+
+class ModelRegistry:
+    """Bundles in ``models_dir`` plus the built-in model, loaded lazily, once, thread-safely."""
+
+    def __init__(self, models_dir: str | os.PathLike | None = None, *, default_model: str | None = None,
+                 device: str = "auto", max_batch: int = 16, max_wait_ms: float = 2.0,
+                 include_builtin: bool = True) -> None:
+        self.models_dir = Path(models_dir) if models_dir else None
+        self.device = default_device(device)
+        self.max_batch, self.max_wait_ms = max_batch, max_wait_ms
+        found = []
+        if include_builtin:
+            builtin = default_bundle_path()
+            found.append((builtin, _read_meta(builtin) or {}, True))
+        if self.models_dir is not None:
+            found += [(p, m, False) for p, m in find_bundles(self.models_dir)]
+        self._entries: dict[str, ModelEntry] = {}
+        for path, meta, is_builtin in found:
+            entry = _entry(path, meta, is_builtin)
+            if entry.id in self._entries:  # same name and version (often both "unknown"): tell them apart by folder
+                entry = _entry(path, {**meta, "version": f"{entry.version}+{path.name}"}, is_builtin)
+                log.info("%s: %s is taken, serving this one as %s", path, entry.name, entry.id)
+            if entry.id in self._entries:
+                log.warning("%s: skipped, %s is already provided by %s", path, entry.id, self._entries[entry.id].path)
+                continue
+            self._entries[entry.id] = entry
+        if not self._entries:
+            raise ArtlensError(f"--models {self.models_dir}: no model bundles found (artlens.json with format {BUNDLE_FORMAT})")
+        self.defaults = self._defaults(default_model, include_builtin)
+        self._loaded: dict[str, LoadedModel] = {}
+        self._load_locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def _defaults(self, default_model: str | None, include_builtin: bool) -> dict[str, str]:
+        defaults: dict[str, str] = {}
+        for entry in sorted(self._entries.values(), key=lambda e: e.created, reverse=True):
+            defaults.setdefault(entry.task, entry.id)  # newest of each task ...
+        if include_builtin:  # ... except classification: the built-in style model
+            builtin = next(e for e in self._entries.values() if e.builtin)
+            defaults[builtin.task] = builtin.id
+        if default_model:
+            try:
+                chosen = self.resolve(default_model, defaults=defaults)
+            except UnknownModel as err:
+                raise ArtlensError(f"--default-model: {err}") from None
+            defaults[chosen.task] = chosen.id
+        return defaults
+
+    def entries(self) -> list[ModelEntry]:
+        """All models, each name's versions together, newest first."""
+        newest_first = sorted(self._entries.values(), key=lambda e: e.created, reverse=True)
+        return sorted(newest_first, key=lambda e: (not e.builtin, e.name))
+
+    def resolve(self, name: str | None, *, task: str = "classification",
+                defaults: dict[str, str] | None = None) -> ModelEntry:
+        """``None``/"" -> the task's default; ``name@version`` -> that one; ``name`` -> its newest version."""
+        defaults = self.defaults if defaults is None else defaults
+        if not name:
+            if task not in defaults:
+                raise UnknownModel(f"no model for task {task!r} is installed", 404)
+            return self._entries[defaults[task]]
+        if not MODEL_NAME.match(name):
+            raise UnknownModel(f"model {name[:80]!r} is not a model name (letters, digits, '._+-' and one "
+                               "'@version'; paths are not accepted)", 422)
+        if name in self._entries:
+            return self._entries[name]
+        versions = [e for e in self._entries.values() if e.name == name]
+        if not versions:
+            raise UnknownModel(f"unknown model {name!r}; available: {', '.join(e.id for e in self.entries())}", 404)
+        return max(versions, key=lambda e: e.created)
+
+    def loaded(self, name: str | None, *, task: str = "classification") -> LoadedModel:
+        """The model ready to run, loading it on first use (concurrent first uses load it once)."""
+        entry = self.resolve(name, task=task)
+        with self._lock:
+            if entry.id in self._loaded:
+                return self._loaded[entry.id]
+            load_lock = self._load_locks.setdefault(entry.id, threading.Lock())
+        with load_lock:  # one load per model; requests for models already loaded never wait for it
+            with self._lock:
+                if entry.id in self._loaded:
+                    return self._loaded[entry.id]
+            log.info("loading model %s from %s on %s", entry.id, entry.path, self.device)
+            model = LoadedModel(entry, load_bundle(entry.path, device=self.device), device=self.device,
+                                max_batch=self.max_batch, max_wait_ms=self.max_wait_ms)
+            with self._lock:
+                self._loaded[entry.id] = model
+            return model
+
+    def batching_stats(self) -> dict[str, dict[str, float]]:
+        """Per loaded model: requests served, forward passes run, and their mean batch size."""
+        with self._lock:
+            loaded = list(self._loaded.values())
+        return {m.entry.id: {"requests": m.batcher.items, "batches": m.batcher.batches,
+                             "mean_batch": round(m.batcher.mean_batch, 2)} for m in loaded}
+
+    def close(self) -> None:
+        with self._lock:
+            for model in self._loaded.values():
+                model.close()
+            self._loaded.clear()

@@ -1,0 +1,75 @@
+"""Turning untrusted upload bytes into an upright RGB image, or a precise HTTP error.
+
+The type is decided by decoding, never by the file name or the client's Content-Type: an HTML page
+saved as ``.jpg`` is refused with 415 and a truncated JPEG with 422. Only common raster formats are
+tried (Pillow would otherwise also open EPS through Ghostscript). The pixel count is checked from the
+header *before* decoding, so a 50 kB PNG that claims 100k x 100k pixels (a decompression bomb) is
+refused with 413 without allocating anything. EXIF orientation is applied, so phone photos are upright.
+
+>>> from artlens.serve.uploads import decode_upload
+>>> img = decode_upload(open("painting.jpg", "rb").read(), field="file")   # doctest: +SKIP
+>>> img.image.mode, img.format
+('RGB', 'JPEG')
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps
+
+from ..data.images import to_rgb  # also keeps Pillow's LOAD_TRUNCATED_IMAGES off
+
+__all__ = ["ACCEPTED_FORMATS", "DecodedImage", "UploadError", "decode_upload"]
+
+#: Formats Pillow may try on an upload (phones' multi-picture MPO files open as JPEG).
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+
+
+class UploadError(Exception):
+    """An upload the service refuses: ``status`` is the HTTP code, ``str()`` the one-line reason."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    image: Image.Image
+    """Upright 8-bit RGB."""
+    format: str
+    width: int
+    height: int
+
+
+def decode_upload(data: bytes, *, field: str = "file", max_bytes: int = 10 * 1024 * 1024,
+                  max_pixels: int = 40_000_000) -> DecodedImage:
+    """Decode ``data`` or raise :class:`UploadError` (413 too big, 415 not an image, 422 corrupt)."""
+    if not data:
+        raise UploadError(422, f"{field}: empty upload")
+    if len(data) > max_bytes:
+        raise UploadError(413, f"{field}: {len(data) / 1e6:.1f} MB is larger than the {max_bytes / 1e6:.1f} MB limit")
+    try:
+        img = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+    except Image.DecompressionBombError as err:
+        raise UploadError(413, f"{field}: decompression bomb refused ({err})") from None
+    except Image.UnidentifiedImageError:
+        raise UploadError(415, f"{field}: not an image (content is not {', '.join(ACCEPTED_FORMATS)})") from None
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError) as err:
+        raise UploadError(422, f"{field}: corrupt image header ({err})") from None
+    width, height = img.size
+    if width * height > max_pixels:
+        raise UploadError(413, f"{field}: decompression bomb refused: {width}x{height} = {width * height / 1e6:.0f} "
+                               f"megapixels exceeds the {max_pixels / 1e6:.0f} megapixel limit")
+    fmt = img.format or "unknown"
+    try:
+        img.load()
+        img = ImageOps.exif_transpose(img)
+        rgb = to_rgb(img)
+    except Image.DecompressionBombError as err:
+        raise UploadError(413, f"{field}: decompression bomb refused ({err})") from None
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, MemoryError) as err:
+        raise UploadError(422, f"{field}: corrupt or truncated {fmt} image ({err})") from None
+    return DecodedImage(image=rgb, format=fmt, width=rgb.width, height=rgb.height)

@@ -1,0 +1,196 @@
+"""The REST API as a client uses it: models, predict, explain, and every error as a JSON 4xx/5xx."""
+
+from __future__ import annotations
+
+import io
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from PIL import Image
+
+from .conftest import jpeg_bytes, upload
+
+
+def assert_json_error(response, status: int, *fragments: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert body["status"] == status and body["request_id"] == response.headers["x-request-id"]
+    for fragment in fragments:
+        assert fragment in body["error"], body["error"]
+    return body
+
+
+def test_healthz_echoes_the_client_request_id(client):
+    response = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert response.status_code == 200 and response.json()["status"] == "ok"
+    assert response.headers["x-request-id"] == "abc-123"
+    generated = client.get("/healthz", headers={"X-Request-ID": "not a sane id\x7f"}).headers["x-request-id"]
+    assert generated != "not a sane id\x7f" and len(generated) == 16
+
+
+def test_models_lists_builtin_and_versions_side_by_side(client, models_dir):
+    body = client.get("/v1/models").json()
+    ids = [m["id"] for m in body["models"]]
+    assert ids == ["wikiart11-style@20261122-073716", "tiny-styles@2", "tiny-styles@1"]  # broken/other files skipped
+    assert body["defaults"] == {"classification": "wikiart11-style@20261122-073716"}  # style by default
+    builtin = body["models"][0]
+    assert builtin["source"] == "built-in" and len(builtin["classes"]) == 11 and builtin["metrics"]["accuracy"] > 0.6
+    assert str(models_dir) not in json.dumps(body)  # clients see names, never paths
+    assert body["features"]["explain"]["available"] and "gradcam" in body["features"]["explain"]["methods"]
+
+
+def test_predict_labels_a_real_painting_with_the_default_model(client, seurat):
+    response = client.post("/v1/predict", files=upload(seurat), data={"top_k": "3"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"] == "wikiart11-style@20261122-073716"
+    assert [p["label"] for p in body["predictions"]][0] == "Pointillism"
+    probs = [p["prob"] for p in body["predictions"]]
+    assert len(probs) == 3 and probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
+    assert body["image"] == {"width": 512, "height": 313, "format": "JPEG"} and body["latency_ms"] > 0
+
+
+def test_a_model_name_means_its_newest_version(client, seurat):
+    newest = client.post("/v1/predict", files=upload(seurat), data={"model": "tiny-styles", "top_k": "10"}).json()
+    assert newest["model"] == "tiny-styles@2" and len(newest["predictions"]) == 3  # top_k capped by the classes
+    older = client.post("/v1/predict", files=upload(seurat), data={"model": "tiny-styles@1"}).json()
+    assert older["model"] == "tiny-styles@1" and older["predictions"] != newest["predictions"]
+
+
+@pytest.mark.parametrize(("model", "status", "fragment"), [
+    ("../../etc/passwd", 422, "paths are not accepted"),
+    ("/work/main/src/artlens/assets/models/wikiart11-style", 422, "paths are not accepted"),
+    ("nope", 404, "available: wikiart11-style@20261122-073716, tiny-styles@2"),
+    ("tiny-styles@3", 404, "unknown model 'tiny-styles@3'"),
+])
+def test_model_names_are_validated_against_the_registry(client, seurat, model, status, fragment):
+    assert_json_error(client.post("/v1/predict", files=upload(seurat), data={"model": model}), status, fragment)
+
+
+def _bomb_png(side: int) -> bytes:
+    """A blank 1-bit PNG: a few kilobytes on disk, ``side``² pixels once decoded."""
+    buf = io.BytesIO()
+    Image.new("1", (side, side)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_uploads_are_checked_by_decoding_not_by_name(client, seurat):
+    html = b"<!doctype html><html><body>not a painting</body></html>"
+    assert_json_error(client.post("/v1/predict", files=upload(html, "starry_night.jpg")), 415, "file: not an image")
+    assert_json_error(client.post("/v1/predict", files=upload(seurat[: len(seurat) // 2])), 422, "corrupt or truncated")
+    assert_json_error(client.post("/v1/predict", files=upload(b"")), 422, "empty upload")
+    # A real PNG sent with a .jpg name and a JPEG content type is accepted as what it is.
+    png = io.BytesIO()
+    Image.open(io.BytesIO(seurat)).save(png, format="PNG")
+    body = client.post("/v1/predict", files=upload(png.getvalue(), "painting.jpg")).json()
+    assert body["image"]["format"] == "PNG" and body["predictions"][0]["label"] == "Pointillism"
+
+
+def test_decompression_bombs_and_big_files_are_refused_with_413(client, artdata):
+    over_our_limit, over_pillows_limit = _bomb_png(5000), _bomb_png(20000)  # 25 and 400 megapixels
+    assert len(over_our_limit) < 10_000 and len(over_pillows_limit) < 100_000
+    assert_json_error(client.post("/v1/predict", files=upload(over_our_limit, "tiny.png")), 413,
+                      "decompression bomb refused: 5000x5000 = 25 megapixels exceeds the 4 megapixel limit")
+    assert_json_error(client.post("/v1/predict", files=upload(over_pillows_limit, "tiny.png")), 413,
+                      "decompression bomb refused")
+    with Image.open(artdata / "style_refs" / "style" / sorted(p.name for p in (artdata / "style_refs" / "style").iterdir())[0]) as img:
+        big = jpeg_bytes(img.convert("RGB").resize((1900, 1900)), quality=100)  # ~1.3 MB > the 1 MB test limit
+    assert 1.05 * 2**20 < len(big) < 5 * 2**20
+    assert_json_error(client.post("/v1/predict", files=upload(big)), 413, "file:", "larger than the 1.0 MB limit")
+    # Far beyond the whole-request limit: refused from Content-Length, before the body is read ...
+    assert_json_error(client.post("/v1/predict", files=upload(b"\0" * 6 * 2**20)), 413, "request body is larger")
+
+    def chunked_upload():  # ... or, without a Content-Length, as soon as the streamed bytes pass it
+        yield b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n'
+        for _ in range(100):
+            yield b"\0" * 2**16
+        yield b"\r\n--x--\r\n"
+
+    response = client.post("/v1/predict", content=chunked_upload(),
+                           headers={"content-type": "multipart/form-data; boundary=x"})
+    assert response.request.headers["transfer-encoding"] == "chunked"
+    assert_json_error(response, 413, "request body is larger than the 5.3 MB limit")
+
+
+def test_exif_orientation_is_applied(client, seurat):
+    img = Image.open(io.BytesIO(seurat))  # 512 x 313, stored rotated with an EXIF "rotate 90" tag
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    rotated = jpeg_bytes(img.transpose(Image.Transpose.ROTATE_90), exif=exif.tobytes())
+    body = client.post("/v1/predict", files=upload(rotated)).json()
+    assert (body["image"]["width"], body["image"]["height"]) == (512, 313)
+    assert body["predictions"][0]["label"] == "Pointillism"
+
+
+def test_form_mistakes_and_unknown_routes_are_json(client, seurat):
+    assert_json_error(client.post("/v1/predict", data={"top_k": "3"}), 422, "file: Field required")
+    assert_json_error(client.post("/v1/predict", files=upload(seurat), data={"top_k": "0"}), 422, "top_k")
+    assert_json_error(client.get("/v1/nothing"), 404, "no such route: GET /v1/nothing")
+    assert_json_error(client.delete("/v1/models"), 405)
+
+
+def test_a_crash_is_a_json_500_with_the_request_id(client, seurat, monkeypatch, caplog):
+    def boom(*args, **kwargs):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(client.app.state.registry, "loaded", boom)
+    response = client.post("/v1/predict", files=upload(seurat), headers={"X-Request-ID": "crash-1"})
+    assert_json_error(response, 500, "internal server error")
+    assert "simulated bug" not in response.text  # internals stay in the log ...
+    assert any("[crash-1]" in r.getMessage() and r.exc_info for r in caplog.records)  # ... under the request id
+
+
+def test_an_overloaded_model_answers_503_not_a_hang(client, seurat, monkeypatch):
+    model = client.app.state.registry.loaded(None)
+
+    def too_slow(image, timeout=120.0):
+        raise TimeoutError
+
+    monkeypatch.setattr(model, "predict", too_slow)
+    response = client.post("/v1/predict", files=upload(seurat))
+    assert_json_error(response, 503, "server is overloaded")
+    assert response.headers["retry-after"] == "10"
+
+
+def test_concurrent_requests_get_the_same_answers_as_single_ones(client, artdata):
+    files = sorted((artdata / "aic_periods" / "golden_age_1870s").glob("*.jpg"))[:8]
+    datas = [p.read_bytes() for p in files]
+
+    def ask(data: bytes) -> list:
+        response = client.post("/v1/predict", files=upload(data), data={"top_k": "2"})
+        assert response.status_code == 200, response.text
+        return response.json()["predictions"]
+
+    single = [ask(d) for d in datas]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(ask, datas))
+    for a, b in zip(single, together):
+        assert [p["label"] for p in a] == [p["label"] for p in b]
+        assert all(abs(p["prob"] - q["prob"]) < 2e-3 for p, q in zip(a, b))
+
+
+def test_explain_returns_the_cam_overlay_png(client, seurat):
+    response = client.post("/v1/explain", files=upload(seurat))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/png"
+    assert response.headers["x-label"] == "Pointillism" and float(response.headers["x-prob"]) > 0.5
+    overlay = Image.open(io.BytesIO(response.content))
+    assert overlay.size == (512, 313)  # the squashed model input stretched back onto the painting
+    # Another class can be explained on request.
+    other = client.post("/v1/explain", files=upload(seurat), data={"target": "Fauvism"})
+    assert other.headers["x-label"] == "Fauvism" and other.headers["x-predicted"] == "Pointillism"
+    # Any served model and CAM method; a centre-cropping model's map covers the crop it saw.
+    tiny = client.post("/v1/explain", files=upload(seurat), data={"model": "tiny-styles@1", "method": "gradcam++"})
+    assert tiny.status_code == 200, tiny.text
+    assert tiny.headers["x-model"] == "tiny-styles@1" and tiny.headers["x-method"] == "gradcam++"
+    assert Image.open(io.BytesIO(tiny.content)).size == (64, 64)
+
+
+def test_explain_errors_are_json(client, seurat):
+    assert_json_error(client.post("/v1/explain", files=upload(seurat), data={"method": "magic"}), 422,
+                      "unknown CAM method 'magic'", "gradcam")
+    assert_json_error(client.post("/v1/explain", files=upload(seurat), data={"target": "Cubismo"}), 422,
+                      "unknown class 'Cubismo'")
+    assert_json_error(client.post("/v1/explain", files=upload(b"GIF89a-but-not-really")), 415)

@@ -1,0 +1,224 @@
+"""Background jobs: bounded queue (429 when full), progress, results, and style transfer through them."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+
+import pytest
+from PIL import Image
+
+from artlens.serve.batching import MicroBatcher
+from artlens.serve.jobs import JobQueue, QueueFull
+
+
+def test_a_job_reports_progress_and_its_result():
+    jobs = JobQueue(max_pending=2)
+    seen = []
+    submitted = threading.Event()  # a worker may start the job before submit() has returned its id
+
+    def work(report):
+        submitted.wait(10)
+        for i in range(1, 5):
+            report(i / 4, f"step {i}/4")
+            seen.append(jobs.get(job.id).to_dict()["progress"])
+        return b"picture"
+
+    job = jobs.submit("test", work)
+    submitted.set()
+    done = jobs.wait(job.id, timeout=10)
+    assert done.state == "done" and done.result == b"picture" and seen == [0.25, 0.5, 0.75, 1.0]
+    assert done.to_dict()["result"] == f"/v1/jobs/{job.id}/result"
+
+
+def test_a_failing_job_is_reported_not_fatal():
+    jobs = JobQueue(max_pending=2)
+
+    def work(report):
+        raise ValueError("style image is all black")
+
+    failed = jobs.wait(jobs.submit("test", work).id, timeout=10)
+    assert failed.state == "failed" and failed.error == "style image is all black"
+    assert jobs.wait(jobs.submit("test", lambda report: b"ok").id, timeout=10).state == "done"  # worker alive
+
+
+def test_the_queue_is_bounded():
+    jobs, release = JobQueue(max_pending=2), threading.Event()
+    running = jobs.submit("test", lambda report: (release.wait(10), b"")[1])
+    while jobs.get(running.id).state != "running":
+        time.sleep(0.01)
+    waiting = [jobs.submit("test", lambda report: b"") for _ in range(2)]
+    with pytest.raises(QueueFull):
+        jobs.submit("test", lambda report: b"")
+    assert jobs.stats() == {"queued": 2, "running": 1, "capacity": 2}
+    release.set()
+    assert all(jobs.wait(j.id, timeout=10).state == "done" for j in waiting)
+
+
+def test_finished_jobs_are_forgotten_oldest_first():
+    jobs = JobQueue(max_pending=8, keep=2)
+    ids = [jobs.submit("test", lambda report: b"").id for _ in range(4)]
+    jobs.wait(ids[-1], timeout=10)
+    assert [jobs.get(i) is not None for i in ids] == [False, False, True, True]
+
+
+def test_the_batcher_runs_waiting_requests_together():
+    sizes, started, release = [], threading.Event(), threading.Event()
+
+    def double(xs):
+        sizes.append(len(xs))
+        started.set()
+        release.wait(10)
+        return [2 * x for x in xs]
+
+    batcher = MicroBatcher(double, max_batch=4, max_wait_ms=0)
+    first = batcher.submit(0)
+    started.wait(10)  # the model is busy with the first request ...
+    rest = [batcher.submit(i) for i in range(1, 7)]  # ... while six more arrive
+    release.set()
+    assert [f.result(10) for f in [first, *rest]] == [0, 2, 4, 6, 8, 10, 12]
+    assert sizes == [1, 4, 2] and batcher.mean_batch == 7 / 3
+    batcher.close()
+
+
+def test_job_routes_follow_a_job_to_its_png(client):
+    jobs, release = client.app.state.jobs, threading.Event()
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(png, format="PNG")
+
+    def work(report):
+        report(0.5, "half way")
+        release.wait(10)
+        return png.getvalue()
+
+    job = jobs.submit("test", work)
+    while jobs.get(job.id).progress < 0.5:
+        time.sleep(0.01)
+    status = client.get(f"/v1/jobs/{job.id}").json()
+    assert status["state"] == "running" and status["progress"] == 0.5 and status["message"] == "half way"
+    early = client.get(f"/v1/jobs/{job.id}/result")
+    assert early.status_code == 409 and "running" in early.json()["error"]
+    release.set()
+    jobs.wait(job.id, timeout=10)
+    assert client.get(f"/v1/jobs/{job.id}").json()["result"] == f"/v1/jobs/{job.id}/result"
+    result = client.get(f"/v1/jobs/{job.id}/result")
+    assert result.status_code == 200 and result.headers["content-type"] == "image/png" and result.content == png.getvalue()
+    for bad in ("0" * 32, "..secret", "x"):
+        response = client.get(f"/v1/jobs/{bad}")
+        assert response.status_code == 404 and "unknown job" in response.json()["error"]
+
+
+@pytest.fixture()
+def content_and_style(artdata):
+    content = sorted((artdata / "style_refs" / "content").iterdir())[0].read_bytes()
+    style = sorted((artdata / "style_refs" / "style").iterdir())[0].read_bytes()
+    return content, style
+
+
+def stylize(client, content: bytes, style: bytes, **data):
+    files = [("content", ("content.jpg", content, "image/jpeg")), ("style", ("style.jpg", style, "image/jpeg"))]
+    return client.post("/v1/stylize", files=files, data={k: str(v) for k, v in data.items()})
+
+
+def test_gatys_runs_as_a_job_with_progress(client, content_and_style):
+    response = stylize(client, *content_and_style, method="gatys", steps=3, size=64)
+    assert response.status_code == 202, response.text
+    job = response.json()["job"]
+    assert response.headers["location"] == f"/v1/jobs/{job['id']}" and job["state"] in ("queued", "running")
+    client.app.state.jobs.wait(job["id"], timeout=120)
+    status = client.get(f"/v1/jobs/{job['id']}").json()
+    assert status["state"] == "done", status
+    result = Image.open(io.BytesIO(client.get(status["result"]).content))
+    assert max(result.size) == 64
+
+
+def test_a_full_queue_answers_429(client, content_and_style):
+    jobs, release = client.app.state.jobs, threading.Event()
+    blockers = [jobs.submit("test", lambda report: (release.wait(30), b"")[1])]
+    while jobs.get(blockers[0].id).state != "running":
+        time.sleep(0.01)
+    blockers += [jobs.submit("test", lambda report: b"") for _ in range(2)]  # the queue (2) is full
+    try:
+        response = stylize(client, *content_and_style, method="gatys", steps=3, size=64)
+        assert response.status_code == 429 and response.headers["retry-after"] == "30"
+        assert "2 jobs are already waiting" in response.json()["error"]
+    finally:
+        release.set()
+    for job in blockers:
+        jobs.wait(job.id, timeout=30)
+
+
+def test_stylize_errors_are_json(client, content_and_style):
+    content, style = content_and_style
+    response = stylize(client, content, style, method="cyclegan")
+    assert response.status_code == 422 and "unknown style method 'cyclegan'" in response.json()["error"]
+    response = stylize(client, content, b"<html></html>", method="gatys")
+    assert response.status_code == 415 and response.json()["error"].startswith("style[0]: not an image")
+    response = stylize(client, content, style, method="gatys", steps=100000)
+    assert response.status_code == 422 and "steps: at most 500" in response.json()["error"]
+    response = stylize(client, content, style, alpha=1.5)
+    assert response.status_code == 422 and "alpha" in response.json()["error"]
+
+
+def test_adain_needs_an_installed_decoder(client, content_and_style):
+    adain = client.get("/v1/models").json()["features"]["stylize"]["adain"]
+    response = stylize(client, *content_and_style, method="adain", alpha=0.5, size=128)
+    if adain["available"]:
+        assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    else:  # the test models folder holds no decoder: a clear 503, and /v1/models says why
+        assert response.status_code == 503, response.text
+        assert response.json()["error"] == adain["reason"] and "decoder" in adain["reason"].lower() + "adain"
+
+
+@pytest.fixture(scope="module")
+def adain_client(artdata, tmp_path_factory):
+    """A service whose models folder holds an AdaIN decoder (trained for 4 steps at 32 px: fast, not pretty)."""
+    from artlens.style.adain import AdainTrainConfig, train_decoder
+
+    data = tmp_path_factory.mktemp("adain_data")
+    for kind in ("content", "style"):
+        (data / kind).mkdir()
+        for p in sorted((artdata / "style_refs" / kind).glob("*.jpg"))[:4]:
+            with Image.open(p) as img:
+                img.convert("RGB").resize((64, 64)).save(data / kind / p.name)
+    models = tmp_path_factory.mktemp("adain_models")
+    train_decoder(AdainTrainConfig(content=str(data / "content"), style=str(data / "style"), out=str(models / "starry"),
+                                   encoder="efficientnet_lite0", steps=4, batch_size=2, size=32, load_size=40,
+                                   checkpoint_every=2, sample_every=4))
+    from fastapi.testclient import TestClient
+
+    from artlens.serve import ServeConfig, create_app
+
+    with TestClient(create_app(ServeConfig(models_dir=str(models), device="cpu", preload=False))) as c:
+        yield c
+
+
+def test_adain_answers_the_stylised_png_at_once(adain_client, content_and_style):
+    adain = adain_client.get("/v1/models").json()["features"]["stylize"]["adain"]
+    assert adain == {"available": True, "decoders": ["starry"]}  # named after its run folder, not "decoder"
+    images = {}
+    for alpha in (0.0, 1.0):
+        response = stylize(adain_client, *content_and_style, method="adain", alpha=alpha, size=64)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "image/png"
+        images[alpha] = Image.open(io.BytesIO(response.content)).convert("RGB")
+    assert min(images[1.0].size) == 64
+    assert images[0.0].tobytes() != images[1.0].tobytes()  # alpha reaches the decoder
+    response = stylize(adain_client, *content_and_style, method="adain", decoder="../../secret")
+    assert response.status_code == 422 and "unknown decoder" in response.json()["error"]
+
+
+def test_decoders_are_named_after_their_run_and_clashes_keep_the_path(tmp_path):
+    from artlens.serve.features import decoder_names
+
+    folders = [tmp_path / "starry" / "decoder", tmp_path / "a" / "wave", tmp_path / "b" / "wave"]
+    assert decoder_names(folders, tmp_path) == {"starry": folders[0], "a-wave": folders[1], "b-wave": folders[2]}
+
+
+def test_closing_stops_the_workers():
+    jobs = JobQueue(max_pending=1, workers=3)
+    jobs.close()
+    for t in jobs._threads:
+        t.join(timeout=5)
+    assert not any(t.is_alive() for t in jobs._threads)

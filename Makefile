@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install install-test browser bench default-model clean
+.PHONY: demo test install install-test browser screenshot bench default-model clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +29,18 @@ browser:
 test: install-test browser
 	$(BIN)/python -m pytest -q
 
+# The README's picture of the web page, taken by the browser test.
+screenshot: install-test browser
+	ARTLENS_SCREENSHOT=docs/img/web.png $(BIN)/python -m pytest -q tests/serve/test_browser.py
+
 bench: install
 	$(BIN)/python benchmarks/frozen_cache.py
 	$(BIN)/python benchmarks/predict_throughput.py
 	$(BIN)/python benchmarks/profile_speed.py
+	$(BIN)/python benchmarks/probe_speed.py
+	$(BIN)/python benchmarks/cam_speed.py
+	$(BIN)/python benchmarks/style_speed.py
+	$(BIN)/python benchmarks/serve_load.py
 
 default-model: install
 	$(BIN)/python scripts/train_default_model.py

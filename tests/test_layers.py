@@ -19,6 +19,8 @@ def test_vgg_aliases_follow_the_papers_indices(vgg19):
         "features.0", "features.5", "features.10", "features.19", "features.28"]
     assert resolve_layer(vgg19, "relu4_1") == "features.20"
     assert layer_aliases(vgg19)["pool5"] == "features.36"
+    names = layer_names(vgg19)
+    assert names[:3] == ["conv1_1", "relu1_1", "conv1_2"] and "features.8" not in names  # stages listed once, by alias
 
 
 def test_taps_capture_several_layers_in_one_pass_without_inplace_corruption(vgg19):

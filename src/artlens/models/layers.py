@@ -80,8 +80,10 @@ def layer_aliases(model: nn.Module) -> dict[str, str]:
 def layer_names(model: nn.Module) -> list[str]:
     """Names a user may ask for, shallow to deep: paper aliases first, then the backbone's stages."""
     backbone = _as_backbone(model)
-    names = list(layer_aliases(backbone))
-    names += [s for s in backbone.stages if s not in names]
+    aliases = layer_aliases(backbone)
+    names = list(aliases)
+    aliased = set(aliases.values())  # a VGG stage "features.8" is already listed as relu2_2
+    names += [s for s in backbone.stages if s not in names and s not in aliased]
     return names
 
 

@@ -39,6 +39,20 @@ class InferenceResult:
 
 
 @torch.inference_mode()
+def batch_probs(model: nn.Module, x: torch.Tensor, device: torch.device, *, tta: bool = False) -> torch.Tensor:
+    """Softmax of one preprocessed batch; ``tta`` averages it with the horizontally flipped batch.
+
+    The one place a batch meets the model, shared by ``artlens predict`` and the web service so the
+    two can never disagree (mixed precision on GPU, channels-last memory, flip averaging).
+    """
+    x = x.to(device, memory_format=torch.channels_last, non_blocking=True)
+    with torch.autocast(device.type, enabled=device.type == "cuda"):
+        p = model(x).float().softmax(-1)
+        if tta:
+            p = (p + model(torch.flip(x, dims=[3])).float().softmax(-1)) / 2
+    return p
+
+
 def predict_probs(model: nn.Module, samples: Sequence[Sample], pre: Preprocessing, *, classes: Sequence[str] = (),
                   batch_size: int = 32, num_workers: int | None = None, device: str | torch.device = "auto",
                   tta: bool = False, show_progress: bool = True, description: str = "predict") -> InferenceResult:
@@ -56,13 +70,7 @@ def predict_probs(model: nn.Module, samples: Sequence[Sample], pre: Preprocessin
         for x, _, idx, bad in loader:
             skipped += bad
             if x is not None:
-                x = x.to(device, memory_format=torch.channels_last, non_blocking=True)
-                with torch.autocast(device.type, enabled=device.type == "cuda"):
-                    logits = model(x).float()
-                    p = logits.softmax(-1)
-                    if tta:
-                        p = (p + model(torch.flip(x, dims=[3])).float().softmax(-1)) / 2
-                probs.append(p.cpu())
+                probs.append(batch_probs(model, x, device, tta=tta).cpu())
                 indices.append(idx)
             advance(len(bad) + (0 if x is None else len(x)))
     n_classes = getattr(model, "num_classes", 0)

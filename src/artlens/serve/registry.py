@@ -33,7 +33,7 @@ from PIL import Image
 
 from ..data.transforms import build_transform
 from ..errors import ArtlensError
-from ..inference import default_device
+from ..inference import batch_probs, default_device
 from ..models.bundle import BUNDLE_FORMAT, META_FILE, WEIGHTS_FILE, Bundle, default_bundle_path, load_bundle
 from .batching import MicroBatcher
 
@@ -141,12 +141,7 @@ class LoadedModel:
 
     @torch.inference_mode()
     def _run(self, xs: Sequence[torch.Tensor]) -> list[np.ndarray]:
-        x = torch.stack(list(xs)).to(self.device, memory_format=torch.channels_last)
-        model = self.bundle.model
-        with torch.autocast(self.device.type, enabled=self.device.type == "cuda"):
-            p = model(x).float().softmax(-1)
-            if self.tta:
-                p = (p + model(torch.flip(x, dims=[3])).float().softmax(-1)) / 2
+        p = batch_probs(self.bundle.model, torch.stack(list(xs)), self.device, tta=self.tta)
         return list(p.cpu().numpy())
 
     def close(self) -> None:

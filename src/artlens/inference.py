@@ -43,7 +43,8 @@ def batch_probs(model: nn.Module, x: torch.Tensor, device: torch.device, *, tta:
     """Softmax of one preprocessed batch; ``tta`` averages it with the horizontally flipped batch.
 
     The one place a batch meets the model, shared by ``artlens predict`` and the web service so the
-    two can never disagree (mixed precision on GPU, channels-last memory, flip averaging).
+    two can never disagree (mixed precision on GPU, channels-last memory, flip averaging). It runs
+    in inference mode itself, so neither caller needs to.
     """
     x = x.to(device, memory_format=torch.channels_last, non_blocking=True)
     with torch.autocast(device.type, enabled=device.type == "cuda"):

@@ -139,7 +139,6 @@ class LoadedModel:
         """Class probabilities for one RGB image (batched with concurrent callers)."""
         return self.batcher.submit(self.transform(image)).result(timeout=timeout)
 
-    @torch.inference_mode()
     def _run(self, xs: Sequence[torch.Tensor]) -> list[np.ndarray]:
         p = batch_probs(self.bundle.model, torch.stack(list(xs)), self.device, tta=self.tta)
         return list(p.cpu().numpy())

@@ -101,7 +101,10 @@ function renderPredictions(body) {
     li.append(row, bar);
     list.append(li);
   }
-  $("result-title").textContent = `Prediction - ${body.model}`;
+  const modelId = document.createElement("span");
+  modelId.className = "model-id";  // name@version wraps as a whole, never at the version's hyphen
+  modelId.textContent = body.model;
+  $("result-title").replaceChildren("Prediction - ", modelId);
   $("latency").textContent = `${body.image.width}x${body.image.height} ${body.image.format}, answered in ${body.latency_ms} ms`;
 }
 

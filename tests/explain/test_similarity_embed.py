@@ -73,3 +73,13 @@ def test_embed_refuses_a_non_parquet_output(tiny_tree, tmp_path):
 
     with pytest.raises(ArtlensError, match="must end in .parquet"):
         run_embed(EmbedConfig(data=str(tiny_tree), out=str(tmp_path / "emb.csv")))
+
+
+def test_a_pca_map_reports_how_much_variance_its_two_axes_keep():
+    from artlens.explain.embed import project_2d
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2)) @ rng.normal(size=(2, 16)) + 0.05 * rng.normal(size=(40, 16))  # 2-D data in 16-D
+    points, method, explained = project_2d(X, "pca")
+    assert points.shape == (40, 2) and method == "pca"
+    assert explained.shape == (2,) and explained[0] >= explained[1] > 0 and 0.9 < explained.sum() <= 1

@@ -73,8 +73,8 @@ def _samples(cfg: EmbedConfig) -> list[Sample]:
                            split=False).samples
 
 
-def project_2d(X: np.ndarray, method: str = "auto", seed: int = 0) -> tuple[np.ndarray, str]:
-    """``(n, 2)`` coordinates and the method used."""
+def project_2d(X: np.ndarray, method: str = "auto", seed: int = 0) -> tuple[np.ndarray, str, np.ndarray | None]:
+    """``(n, 2)`` coordinates, the method used and, for PCA, the two components' explained variance ratio."""
     if method not in ("auto", "pca", "umap"):
         raise ArtlensError(f"--map-method: {method!r} is not one of auto, pca, umap")
     has_umap = importlib.util.find_spec("umap") is not None
@@ -83,17 +83,20 @@ def project_2d(X: np.ndarray, method: str = "auto", seed: int = 0) -> tuple[np.n
     if method in ("umap", "auto") and has_umap and len(X) > 15:
         import umap
 
-        return umap.UMAP(random_state=seed).fit_transform(X), "umap"
+        return umap.UMAP(random_state=seed).fit_transform(X), "umap", None
     from .pca import LayerPCA
 
     pca = LayerPCA(n_components=2).fit({"x": X})
-    return pca.transform({"x": X})["x"], "pca"
+    return pca.transform({"x": X})["x"], "pca", pca.explained_variance_ratio_["x"]
 
 
-def plot_map(points: np.ndarray, labels, path: str | os.PathLike, *, title: str) -> Path:
+def plot_map(points: np.ndarray, labels, path: str | os.PathLike, *, title: str, method: str,
+             explained: np.ndarray | None = None) -> Path:
     from .pca import plot_pca_grid
 
-    return plot_pca_grid({title: points}, [lab or "(no label)" for lab in labels], path)
+    return plot_pca_grid({title: points}, [lab or "(no label)" for lab in labels], path,
+                         explained=None if explained is None else {title: explained},
+                         axis="PC" if method == "pca" else f"{method.upper()} ")
 
 
 def run_embed(cfg: EmbedConfig) -> EmbedReport:
@@ -122,7 +125,8 @@ def run_embed(cfg: EmbedConfig) -> EmbedReport:
     pq.write_table(table, out)
     map_path = None
     if cfg.map:
-        points, how = project_2d(X, cfg.map_method)
+        points, how, explained = project_2d(X, cfg.map_method)
         map_path = plot_map(points, [s.label for s in feats.samples], cfg.map,
-                            title=f"{source.name} {cfg.layer} ({how}, {len(X)} images)")
+                            title=f"{source.name} {cfg.layer} ({how}, {len(X)} images)", method=how,
+                            explained=explained)
     return EmbedReport(path=out, rows=len(X), dim=dim, skipped=feats.skipped, map=map_path)

@@ -53,8 +53,12 @@ class LayerPCA(TransformerMixin, BaseEstimator):
 
 
 def plot_pca_grid(points: dict[str, np.ndarray], labels: Sequence[str], path: str | os.PathLike, *,
-                  explained: dict[str, np.ndarray] | None = None, title: str = "") -> Path:
-    """One panel per layer: PC1 vs PC2, one colour per class, explained variance in the axis labels."""
+                  explained: dict[str, np.ndarray] | None = None, title: str = "", axis: str = "PC") -> Path:
+    """One panel per layer: PC1 vs PC2, one colour per class, explained variance in the axis labels.
+
+    A panel without an ``explained`` entry gets bare axis names (``axis`` + 1, 2: ``UMAP 1`` for a
+    UMAP map), never a made-up 0 %.
+    """
     from ..viz.figures import _save, plt
 
     labels = np.asarray(labels)
@@ -72,15 +76,17 @@ def plot_pca_grid(points: dict[str, np.ndarray], labels: Sequence[str], path: st
         for i, c in enumerate(classes):
             m = labels == c
             ax.scatter(P[m, 0], P[m, 1], s=10, alpha=0.75, color=cmap(i % cmap.N), label=c.replace("_", " "))
-        ratio = list(explained.get(name, [])) if explained else []
-        ratio += [0.0] * (2 - len(ratio))
-        ax.set_xlabel(f"PC1 ({ratio[0]:.0%})", fontsize=8)
-        ax.set_ylabel(f"PC2 ({ratio[1]:.0%})", fontsize=8)
+        ratio = list((explained or {}).get(name, []))
+        xlabel, ylabel = (f"{axis}{k} ({ratio[k - 1]:.0%})" if len(ratio) >= k else f"{axis}{k}" for k in (1, 2))
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
         ax.set_title(name, fontsize=10)
         ax.tick_params(labelsize=7)
     handles, names = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="lower center", ncol=min(len(classes), 6), fontsize=8, frameon=False)
+    ncol = max(1, min(len(classes), 6, 2 * cols))  # about two legend entries fit under each panel
+    fig.legend(handles, names, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
     if title:
         fig.suptitle(title, fontsize=11)
-    fig.tight_layout(rect=(0, 0.06 + 0.02 * (len(classes) // 6), 1, 1))
+    legend_rows = -(-len(classes) // ncol)
+    fig.tight_layout(rect=(0, (0.1 + 0.2 * legend_rows) / fig.get_figheight(), 1, 1))
     return _save(fig, path)

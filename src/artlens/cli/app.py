@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -171,7 +172,8 @@ def train(
     scores = "no held-out images to evaluate" if m["split"] is None else (
         f"{m['split']} accuracy {m['accuracy']:.4f}" + (f", top-3 {m['top3']:.4f}" if "top3" in m else "")
         + f", macro-F1 {m['macro']['f1']:.4f}")
-    err_console.print(f"[bold green]done[/]: {scores}; bundle: {result.bundle}; skipped images: {len(result.skipped)}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one summary rather than one per process
+        err_console.print(f"[bold green]done[/]: {scores}; bundle: {result.bundle}; skipped images: {len(result.skipped)}")
 
 
 @app.command()

@@ -53,6 +53,7 @@ from ..models.strategies import freeze_all_but, plan_phases, set_frozen_norms_ev
 from ..progress import progress_bar, stderr_console
 from ..viz.figures import plot_curves
 from .checkpoint import atomic_save_tensors, capture_rng, load_checkpoint, load_tensors, restore_rng, save_checkpoint
+from .distributed import DistContext, broadcast_object, check_in_sync, init_distributed, reduce_sums
 from .features import CachedFeatures, embed_samples
 from .optim import build_optimizer, build_scheduler, step_scheduler
 
@@ -107,8 +108,16 @@ def prepare_data(cfg: TrainConfig, *, show_progress: bool = True) -> tuple[Colle
 
 
 def _loader(samples: list[Sample], classes: list[str], transform, cfg: TrainConfig, *, shuffle: bool,
-            epoch_seed: int = 0) -> DataLoader:
-    return DataLoader(ImageDataset(samples, classes, transform), batch_size=cfg.data.batch_size, shuffle=shuffle,
+            epoch_seed: int = 0, ctx: DistContext | None = None) -> DataLoader:
+    """Batches of images; under DDP (``ctx``) each process gets its own shard of the epoch."""
+    dataset = ImageDataset(samples, classes, transform)
+    sampler = None
+    if ctx is not None and ctx.enabled:
+        from torch.utils.data.distributed import DistributedSampler
+
+        sampler = DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=shuffle,
+                                     seed=epoch_seed)
+    return DataLoader(dataset, batch_size=cfg.data.batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
                       num_workers=cfg.data.num_workers, collate_fn=collate_skipping,
                       generator=torch.Generator().manual_seed(epoch_seed), drop_last=False,
                       persistent_workers=False)
@@ -203,7 +212,16 @@ def _cached_batches(cache: CachedFeatures, batch_size: int, *, shuffle: bool, ep
 # -- the run -----------------------------------------------------------------------------------
 
 def fit(cfg: TrainConfig, *, show_progress: bool = True) -> RunResult:
-    """Train the model described by ``cfg``; returns where the bundle and reports are."""
+    """Train the model described by ``cfg``; returns where the bundle and reports are.
+
+    Under torchrun (``WORLD_SIZE`` > 1) the processes train one model together with DDP; see
+    :mod:`artlens.train.distributed`.
+    """
+    ctx, device_name = init_distributed(cfg.device)
+    return _fit(cfg, ctx, device_name, show_progress=show_progress and ctx.is_main)
+
+
+def _fit(cfg: TrainConfig, ctx: DistContext, device_name: str, *, show_progress: bool) -> RunResult:
     out = Path(cfg.out)
     ckpt_path = out / CHECKPOINT
     state: dict[str, Any] | None = None
@@ -212,9 +230,10 @@ def fit(cfg: TrainConfig, *, show_progress: bool = True) -> RunResult:
         _check_resumable(state["config"], cfg)
     elif ckpt_path.exists():
         raise ArtlensError(f"{out}: already holds a run; pass --resume to continue it or choose another --out")
+    ctx.barrier()  # every process has checked for an earlier run before rank 0 writes one
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed)
-    device = default_device(cfg.device)
+    device = default_device(device_name)
     amp = cfg.amp == "on" or (cfg.amp == "auto" and device.type == "cuda")
     started = time.time()
 
@@ -258,9 +277,14 @@ def fit(cfg: TrainConfig, *, show_progress: bool = True) -> RunResult:
         if phase.cached:
             common = dict(cache_dir=Path(cfg.cache_dir) if cfg.cache_dir else out / "features", seed=cfg.seed, batch_size=cfg.data.batch_size,
                           num_workers=cfg.data.num_workers, device=device, show_progress=show_progress)
+            if not ctx.is_main:
+                ctx.barrier()  # rank 0 embeds; the others then read its cache from disk
             train_cache = embed_samples(model, train, classes, name="train", views=cfg.strategy.cache_views,
                                         augment=cfg.data.augment, **common)
             val_cache = embed_samples(model, val, classes, name="val", **common) if val else None
+            if ctx.is_main:
+                ctx.barrier()
+        net = ctx.wrap(model, device) if not phase.cached else model
         train_tf = build_transform(pre, train=True, augment=cfg.data.augment)
         eval_tf = build_transform(pre)
         for epoch in range(first_epoch, phase.epochs):
@@ -276,11 +300,15 @@ def fit(cfg: TrainConfig, *, show_progress: bool = True) -> RunResult:
                 val_stats = validate(model, _cached_batches(val_cache, 256, shuffle=False, epoch_seed=0), loss_fn,
                                      device=device, amp=amp, cached=True) if val_cache is not None else None
             else:
-                loader = _loader(train, classes, train_tf, cfg, shuffle=True, epoch_seed=seed)
-                stats = train_one_epoch(model, loader, loss_fn, optimizer, scaler, device=device, amp=amp,
-                                        cached=False, total=len(train), description=desc, show_progress=show_progress)
+                loader = _loader(train, classes, train_tf, cfg, shuffle=True, epoch_seed=seed, ctx=ctx)
+                with _joined(ctx, net):
+                    stats = train_one_epoch(net, loader, loss_fn, optimizer, scaler, device=device, amp=amp,
+                                            cached=False, total=len(loader.sampler), description=desc,
+                                            show_progress=show_progress)
+                stats = _run_totals(ctx, stats)
                 val_stats = validate(model, _loader(val, classes, eval_tf, cfg, shuffle=False), loss_fn,
                                      device=device, amp=amp, cached=False) if val else None
+            val_stats = broadcast_object(ctx, val_stats)  # rank 0's numbers decide for every process
             monitored = _monitored(cfg.monitor, val_stats or stats)
             step_scheduler(scheduler, monitored if cfg.monitor == "val_loss" else -monitored)
             seconds = time.time() - tick
@@ -289,17 +317,22 @@ def fit(cfg: TrainConfig, *, show_progress: bool = True) -> RunResult:
                    "val_loss": val_stats["loss"] if val_stats else None,
                    "val_acc": val_stats["acc"] if val_stats else None,
                    "lr": optimizer.param_groups[0]["lr"], "seconds": round(seconds, 3),
-                   "images_per_s": round(stats["n"] / max(seconds, 1e-9), 1)}
+                   "images_per_s": round(stats["n"] / max(seconds, 1e-9), 1), "train_images": stats["n"]}
             history.append(row)
             improved = best["value"] is None or _better(cfg.monitor, monitored, best["value"])
             if improved:
                 best = {"value": monitored, "epoch": global_epoch}
-                atomic_save_tensors(model.state_dict(), out / BEST)
+                if ctx.is_main:
+                    atomic_save_tensors(model.state_dict(), out / BEST)
                 bad_epochs = 0
             else:
                 bad_epochs += 1
             stop = cfg.patience > 0 and bad_epochs >= cfg.patience
             done_phase = stop or epoch + 1 == phase.epochs
+            if not ctx.is_main:
+                if stop:
+                    break
+                continue
             save_checkpoint({
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
@@ -312,7 +345,29 @@ def fit(cfg: TrainConfig, *, show_progress: bool = True) -> RunResult:
             if stop:
                 log.info("early stopping: no improvement of %s for %d epochs", cfg.monitor, cfg.patience)
                 break
-    return _finish(cfg, model, collection, history, best, skipped, out, started, show_progress)
+        if phase.cached:
+            ctx.sync_from_main(model)  # identical in theory; GPU kernels need not be bit-exact across processes
+    check_in_sync(ctx, model)
+    result = _finish(cfg, model, collection, history, best, skipped, out, started, show_progress) if ctx.is_main \
+        else None
+    return broadcast_object(ctx, result)
+
+
+def _joined(ctx: DistContext, net: nn.Module):
+    """DDP's ``Join``: a process whose shard ran out early (a batch of unreadable images) cannot hang the rest."""
+    if not ctx.enabled:
+        return nullcontext()
+    from torch.distributed.algorithms.join import Join
+
+    return Join([net])
+
+
+def _run_totals(ctx: DistContext, stats: dict[str, Any]) -> dict[str, Any]:
+    """One process's epoch statistics -> the whole run's (sums over the shards)."""
+    if not ctx.enabled:
+        return stats
+    loss, correct, n = reduce_sums(ctx, [stats["loss"] * stats["n"], stats["acc"] * stats["n"], float(stats["n"])])
+    return {**stats, "loss": loss / max(n, 1), "acc": correct / max(n, 1), "n": int(n)}
 
 
 def _finish(cfg: TrainConfig, model: ArtClassifier, collection: Collection, history: list[dict], best: dict,
@@ -381,7 +436,7 @@ def _check_resumable(saved: dict[str, Any], cfg: TrainConfig) -> None:
 
 
 def _write_metrics_csv(history: list[dict], path: Path) -> None:
-    keys = list(history[0])
+    keys = list(dict.fromkeys(k for row in history for k in row))  # rows from older checkpoints may lack a column
     tmp = path.with_suffix(".tmp")
     with tmp.open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=keys)

@@ -37,6 +37,7 @@ def _initial_state(cfg) -> dict:
     ("partial", {"strategy__unfreeze_layers": ["1"]}, {"1."}),
     ("full", {}, {"0.", "1.", "2."}),
     ("two-phase", {"strategy__head_epochs": 1}, {"0.", "1.", "2."}),
+    ("head-then-partial", {"strategy__head_epochs": 1, "strategy__unfreeze_layers": ["2"]}, {"2."}),
 ])
 def test_each_strategy_changes_exactly_its_parameters(tiny_tree, tiny_weights, tmp_path, strategy, extra,
                                                       expect_backbone):
@@ -49,7 +50,7 @@ def test_each_strategy_changes_exactly_its_parameters(tiny_tree, tiny_weights, t
     changed = {k for k in _changed(pretrained, trained) if not k.endswith("num_batches_tracked")}
     touched_blocks = {k.split(".")[0] + "." for k in changed}
     assert touched_blocks == expect_backbone
-    if strategy == "frozen":
+    if strategy in ("frozen", "two-phase", "head-then-partial"):  # their head phase trains on cached features
         assert list((tmp_path / "run" / "features").glob("train-*.safetensors"))
 
 

@@ -141,9 +141,10 @@ class StrategyConfig:
     """How much of the backbone is trained (see :mod:`artlens.models.strategies`)."""
 
     name: str = "full"
-    """``scratch``, ``frozen``, ``partial``, ``full``, ``two-phase`` or ``full-then-partial``."""
+    """``scratch``, ``frozen``, ``partial``, ``full``, ``two-phase``, ``full-then-partial`` or
+    ``head-then-partial``."""
     unfreeze: int = 1
-    """``partial``: number of last backbone stages to train."""
+    """``partial`` (and the second phase of ``head-then-partial``): number of last backbone stages to train."""
     unfreeze_layers: list[str] = field(default_factory=list)
     """``partial``: module names (prefixes) to train instead of the last ``unfreeze`` stages
     (e.g. ``[Mixed_7c]``: the last Inception module of ``inception_v3``)."""
@@ -155,11 +156,12 @@ class StrategyConfig:
     norms, linears: Keras' "train the top 50 layers") and the head; 0 = not used."""
     head_epochs: int = 3
     """``two-phase``: epochs of head-only training before everything is unfrozen;
-    ``full-then-partial``: epochs of whole-network training before only the partial selection trains."""
+    ``full-then-partial``: epochs of whole-network training before only the partial selection trains;
+    ``head-then-partial``: epochs of head-only training before the partial selection joins in."""
     lr_factor: float = 0.1
-    """``two-phase`` and ``full-then-partial``: learning-rate multiplier of the second phase."""
+    """Strategies with two phases: learning-rate multiplier of the second phase."""
     cache_views: int = 1
-    """``frozen``/``two-phase``: augmented views per training image whose features are cached once
+    """``frozen``, ``two-phase``, ``head-then-partial``: augmented views per training image whose features are cached once
     (1 = the un-augmented image only); each epoch samples one view per image."""
 
     def __post_init__(self) -> None:
@@ -248,7 +250,7 @@ class TrainConfig:
                 "use strategy 'full' to fine-tune those weights"
             )
         _check_needs_weights(self.strategy.name, self.model)
-        if self.strategy.name in ("two-phase", "full-then-partial") and self.strategy.head_epochs >= self.epochs:
+        if self.strategy.name in TWO_PHASE_STRATEGIES and self.strategy.head_epochs >= self.epochs:
             raise ArtlensError(
                 f"strategy.head_epochs ({self.strategy.head_epochs}) must be smaller than epochs ({self.epochs})"
             )
@@ -264,7 +266,9 @@ class TrainConfig:
 
 
 #: Strategies that keep some pretrained layers fixed: meaningless on random weights.
-_NEEDS_WEIGHTS = ("frozen", "partial", "two-phase", "full-then-partial")
+NEEDS_WEIGHTS_STRATEGIES = ("frozen", "partial", "two-phase", "full-then-partial", "head-then-partial")
+#: Strategies whose first ``head_epochs`` run a different selection than the rest.
+TWO_PHASE_STRATEGIES = ("two-phase", "full-then-partial", "head-then-partial")
 
 
 def _check_needs_weights(strategy: str, model: ModelConfig) -> None:
@@ -273,7 +277,7 @@ def _check_needs_weights(strategy: str, model: ModelConfig) -> None:
     artlens' own architectures (``simple_cnn``, ``pandora_hybrid``, ...) have no pretrained
     weights, so ``pretrained: auto`` means random weights for them too.
     """
-    if strategy not in _NEEDS_WEIGHTS:
+    if strategy not in NEEDS_WEIGHTS_STRATEGIES:
         return
     scratch = model.pretrained == "none"
     if model.pretrained == "auto":

@@ -17,6 +17,9 @@ two-phase         ``head_epochs`` of frozen head training (cached), then everyth
                   ``lr * lr_factor``
 full-then-partial ``head_epochs`` of whole-network training, then only the ``partial`` selection
                   at ``lr * lr_factor`` (the Best Artworks ResNet50 schedule)
+head-then-partial ``head_epochs`` of frozen head training (cached), then the head and the
+                  ``partial`` selection at ``lr * lr_factor`` (Pandora: transfer learning, then
+                  fine-tune the last Inception module starting from the transfer model)
 ================= =========================================================================
 """
 
@@ -149,6 +152,13 @@ def two_phase(cfg: "TrainConfig") -> list[Phase]:
 def full_then_partial(cfg: "TrainConfig") -> list[Phase]:
     k = cfg.strategy.head_epochs
     return [Phase("full", k, _everything),
+            Phase("partial", cfg.epochs - k, _partial_select(cfg), lr_scale=cfg.strategy.lr_factor)]
+
+
+@STRATEGIES.register("head-then-partial")
+def head_then_partial(cfg: "TrainConfig") -> list[Phase]:
+    k = cfg.strategy.head_epochs
+    return [Phase("head", k, _head_only, cached=True),
             Phase("partial", cfg.epochs - k, _partial_select(cfg), lr_scale=cfg.strategy.lr_factor)]
 
 

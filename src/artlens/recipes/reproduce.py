@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import TrainConfig
+from ..config import TWO_PHASE_STRATEGIES, TrainConfig
 from ..errors import ArtlensError
 from .recipe import Recipe, load_recipe
 
@@ -85,7 +85,7 @@ def _epochs(config: dict[str, Any], epochs: int) -> dict[str, Any]:
     """New total epochs; a two-phase schedule keeps its first phase, shortened to leave room for the second."""
     changes: dict[str, Any] = {"epochs": epochs}
     strategy = config.get("strategy", {})
-    if strategy.get("name") in ("two-phase", "full-then-partial") and epochs > 1:
+    if strategy.get("name") in TWO_PHASE_STRATEGIES and epochs > 1:
         first = strategy.get("head_epochs", 3)
         total = max(int(config.get("epochs", 10)), 1)
         changes["strategy.head_epochs"] = min(max(1, round(first * epochs / total)), epochs - 1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -119,7 +118,7 @@ def train(
     freeze_layers: Annotated[Optional[str], typer.Option(help="partial: module names to keep fixed, e.g. conv1,bn1,layer1,layer2.")] = None,
     top_layers: Annotated[Optional[int], typer.Option(help="partial / full-then-partial: train the last N layers with parameters.")] = None,
     head_epochs: Annotated[Optional[int], typer.Option(help="two-phase, head-then-partial: head-only epochs; full-then-partial: whole-network epochs.")] = None,
-    lr_factor: Annotated[Optional[float], typer.Option(help="two-phase: lr multiplier of phase 2.")] = None,
+    lr_factor: Annotated[Optional[float], typer.Option(help="two-phase, full-then-partial, head-then-partial: lr multiplier of phase 2.")] = None,
     cache_views: Annotated[Optional[int], typer.Option(help="frozen: augmented views per image to cache.")] = None,
     optimizer: Annotated[Optional[str], typer.Option(help="sgd | adam | adamw")] = None,
     lr: Annotated[Optional[float], typer.Option()] = None,
@@ -166,13 +165,14 @@ def train(
     if not cfg.data.path:
         raise ArtlensError("--data is required (or data.path in the --config recipe)")
     from ..train import fit
+    from ..train.distributed import is_main_process
 
     result = fit(cfg)
     m = result.test_metrics
     scores = "no held-out images to evaluate" if m["split"] is None else (
         f"{m['split']} accuracy {m['accuracy']:.4f}" + (f", top-3 {m['top3']:.4f}" if "top3" in m else "")
         + f", macro-F1 {m['macro']['f1']:.4f}")
-    if os.environ.get("RANK", "0") == "0":  # under torchrun, one summary rather than one per process
+    if is_main_process():  # under torchrun, one summary rather than one per process
         err_console.print(f"[bold green]done[/]: {scores}; bundle: {result.bundle}; skipped images: {len(result.skipped)}")
 
 

@@ -9,8 +9,8 @@ one process it joins the process group (NCCL on GPUs, gloo on CPUs) and:
 * computes a ``frozen`` feature cache once, on rank 0, which the others then read from disk (the run
   folder must be on a file system every process sees); the head then trains on the whole cache in
   every process, and rank 0's weights are copied to the others at the end of the phase;
-* lets only rank 0 write: checkpoints, metrics, curves, the bundle and the report. Validation runs
-  on every process, and rank 0's numbers decide early stopping for all of them, so no process can
+* lets only rank 0 write (checkpoints, metrics, curves, the bundle and the report) and validate:
+  its numbers are sent to the others and decide early stopping for all of them, so no process can
   stop on its own.
 
     torchrun --nproc-per-node 2 -m artlens train --data paintings/ --strategy full --out runs/ddp
@@ -32,7 +32,7 @@ from torch import nn
 
 from ..errors import ArtlensError
 
-__all__ = ["DistContext", "broadcast_object", "check_in_sync", "init_distributed", "reduce_sums"]
+__all__ = ["DistContext", "broadcast_object", "check_in_sync", "init_distributed", "is_main_process", "reduce_sums"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,11 @@ class DistContext:
 
         ids = [device.index] if device.type == "cuda" else None
         return DistributedDataParallel(model, device_ids=ids)
+
+
+def is_main_process() -> bool:
+    """True outside torchrun and in its rank 0: the one process that reports to the user."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def init_distributed(device_name: str = "auto") -> tuple[DistContext, str]:

@@ -298,7 +298,8 @@ def _fit(cfg: TrainConfig, ctx: DistContext, device_name: str, *, show_progress:
                                         cached=True, total=len(train_cache.labels), description=desc,
                                         show_progress=show_progress)
                 val_stats = validate(model, _cached_batches(val_cache, 256, shuffle=False, epoch_seed=0), loss_fn,
-                                     device=device, amp=amp, cached=True) if val_cache is not None else None
+                                     device=device, amp=amp, cached=True) if val_cache is not None and ctx.is_main \
+                    else None
             else:
                 loader = _loader(train, classes, train_tf, cfg, shuffle=True, epoch_seed=seed, ctx=ctx)
                 with _joined(ctx, net):
@@ -307,8 +308,8 @@ def _fit(cfg: TrainConfig, ctx: DistContext, device_name: str, *, show_progress:
                                             show_progress=show_progress)
                 stats = _run_totals(ctx, stats)
                 val_stats = validate(model, _loader(val, classes, eval_tf, cfg, shuffle=False), loss_fn,
-                                     device=device, amp=amp, cached=False) if val else None
-            val_stats = broadcast_object(ctx, val_stats)  # rank 0's numbers decide for every process
+                                     device=device, amp=amp, cached=False) if val and ctx.is_main else None
+            val_stats = broadcast_object(ctx, val_stats)  # rank 0 validates; its numbers decide for every process
             monitored = _monitored(cfg.monitor, val_stats or stats)
             step_scheduler(scheduler, monitored if cfg.monitor == "val_loss" else -monitored)
             seconds = time.time() - tick

@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 #: Training augmentation presets (see :mod:`artlens.data.transforms`).
-AUGMENT_PRESETS = ("none", "flip", "flip-rotate", "aggressive")
+AUGMENT_PRESETS = ("none", "flip", "flip-rotate", "aggressive", "degrade")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("none", "step", "plateau", "cosine")
 

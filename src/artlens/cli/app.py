@@ -131,7 +131,7 @@ def train(
     monitor: Annotated[Optional[str], typer.Option(help="val_acc | val_loss")] = None,
     class_weights: Annotated[Optional[str], typer.Option(help="none | balanced")] = None,
     label_smoothing: Annotated[Optional[float], typer.Option()] = None,
-    augment: Annotated[Optional[str], typer.Option(help="none | flip | flip-rotate | aggressive")] = None,
+    augment: Annotated[Optional[str], typer.Option(help="none | flip | flip-rotate | aggressive | degrade")] = None,
     batch_size: Annotated[Optional[int], typer.Option()] = None,
     workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes.")] = None,
     val_fraction: Annotated[Optional[float], typer.Option()] = None,

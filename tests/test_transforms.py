@@ -6,22 +6,27 @@ import logging
 
 import pytest
 import torch
+from torchvision.transforms.v2.functional import pil_to_tensor
 
 from artlens.data import AUGMENT_PRESETS, Preprocessing, build_transform, load_image
 from artlens.data.transforms import RandomDownscale, RandomJPEG
 
 
+def first_painting(artdata, folder: str):
+    return load_image(sorted((artdata / folder).glob("*.jpg"))[0])
+
+
 @pytest.mark.parametrize("size", [160, 32])
 @pytest.mark.parametrize("preset", AUGMENT_PRESETS)
 def test_presets_give_model_sized_normalised_tensors(artdata, preset, size):
-    img = load_image(sorted((artdata / "aic_periods" / "golden_age_1880s").glob("*.jpg"))[0])
+    img = first_painting(artdata, "aic_periods/golden_age_1880s")
     pre = Preprocessing(input_size=size, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
     x = build_transform(pre, train=True, augment=preset)(img)
     assert x.shape == (3, size, size) and x.dtype == torch.float32 and -1.01 <= x.min() and x.max() <= 1.01
 
 
 def test_evaluation_transform_is_deterministic(artdata):
-    img = load_image(sorted((artdata / "wikiart11" / "Fauvism").glob("*.jpg"))[0])
+    img = first_painting(artdata, "wikiart11/Fauvism")
     tf = build_transform(Preprocessing())
     assert torch.equal(tf(img), tf(img))
 
@@ -38,7 +43,7 @@ def _fine_detail(x: torch.Tensor) -> float:
 
 
 def test_random_downscale_keeps_the_size_but_loses_detail(artdata):
-    img = load_image(sorted((artdata / "aic_periods" / "golden_age_1880s").glob("*.jpg"))[0]).resize((224, 224))
+    img = first_painting(artdata, "aic_periods/golden_age_1880s").resize((224, 224))
     x = build_transform(Preprocessing(resize="squash"))(img)
     torch.manual_seed(0)
     small = RandomDownscale(0.3, 0.35)(x)
@@ -51,7 +56,7 @@ def test_random_downscale_keeps_the_size_but_loses_detail(artdata):
 
 
 def test_degrade_preset_sometimes_degrades_and_keeps_colour(artdata):
-    img = load_image(sorted((artdata / "wikiart11" / "Fauvism").glob("*.jpg"))[0])
+    img = first_painting(artdata, "wikiart11/Fauvism")
     pre = Preprocessing(resize="squash")
     clean = build_transform(pre, train=True, augment="flip-rotate")
     degraded = build_transform(pre, train=True, augment="degrade")
@@ -66,11 +71,11 @@ def test_degrade_preset_sometimes_degrades_and_keeps_colour(artdata):
 
 
 def test_random_jpeg_re_encodes_at_a_random_quality(artdata):
-    img = load_image(sorted((artdata / "aic_periods" / "golden_age_1880s").glob("*.jpg"))[0])
+    img = first_painting(artdata, "aic_periods/golden_age_1880s")
     torch.manual_seed(0)
     out = RandomJPEG(5, 5)(img)
     assert out.size == img.size and out.mode == "RGB"
-    diff = torch.tensor(list(out.getdata()), dtype=torch.float32) - torch.tensor(list(img.getdata()), dtype=torch.float32)
+    diff = pil_to_tensor(out).float() - pil_to_tensor(img).float()
     assert diff.abs().mean() > 1.0, "quality 5 must visibly change the pixels"
     with pytest.raises(ValueError, match="quality"):
         RandomJPEG(90, 30)

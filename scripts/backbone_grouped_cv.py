@@ -3,11 +3,16 @@
 The WikiArt test split shares painters with training, so it rewards learning the painters; the
 built-in model is judged on paintings from elsewhere. This script compares backbones on a criterion
 that does not look at those: 5-fold cross-validation on ``shared/artdata/wikiart11`` grouped by
-artist (``StratifiedGroupKFold``; no painter in both training and test folds), with the built-in
-recipe's head (pooled features + per-block channel mean/std, square-rooted and L2-normalised per
-group, batch norm + linear, Adam lr 1e-3 weight decay 0.3, cosine over 40 epochs, the epoch with the
-best loss on 10 % held-out painters; 4 cached views per painting: the original and 3 flip-rotate
-views). The head is trained here on cached features, outside ``artlens.fit``, so numbers differ
+artist (``StratifiedGroupKFold``; no painter in both training and test folds). Each backbone gets
+the built-in recipe:
+
+* features: what the recipe's head sees, ``ArtClassifier.embed`` (pooled features + per-block
+  channel mean/std, square-rooted and L2-normalised per group), for 4 views per painting (the
+  original and 3 flip-rotate views);
+* head: batch norm + linear, Adam lr 1e-3, weight decay 0.3, cosine over 40 epochs, keeping the
+  epoch with the best loss on 10 % held-out painters.
+
+The head is trained here on the cached features, outside ``artlens.fit``, so numbers differ
 slightly from the pipeline's.
 
     python scripts/backbone_grouped_cv.py efficientnet_lite0 efficientnet_lite2 [--other-sources]
@@ -43,34 +48,25 @@ VIEWS = 4
 
 
 def extract(backbone: str, out: Path, limit: int | None = None) -> Path:
-    """Cache [pooled | mean_0 | std_0 | ... | mean_6 | std_6] for every painting (4 views) and other source."""
+    """Cache what the built-in recipe's head sees (``ArtClassifier.embed``) for every painting (4 views)
+    and every other-source painting (the original only)."""
     path = out / (f"{backbone}-limit{limit}.npz" if limit else f"{backbone}.npz")
     if path.exists():
         return path
-    layers = [f"blocks.{i}" for i in range(7)]
-    model = build_classifier(ModelConfig(backbone=backbone, pretrained="auto", style_layers=layers,
-                                         resize="squash"), 11).eval()
+    model = build_classifier(ModelConfig(backbone=backbone, pretrained="auto", resize="squash", power_norm=True,
+                                         style_layers=[f"blocks.{i}" for i in range(7)]), 11).eval()
     ev = build_transform(model.backbone.preprocessing, train=False)
     aug = build_transform(model.backbone.preprocessing, train=True, augment="flip-rotate")
-    widths: list[int] = []
 
     @torch.inference_mode()
-    def features(images: list) -> np.ndarray:
-        pooled, maps = model._forward_with_maps(torch.stack(images))
-        widths[:] = [m.shape[1] for m in maps]
-        stats = [pooled]
-        for m in maps:
-            f = m.float().flatten(2)
-            stats += [f.mean(-1), (f.var(-1, unbiased=False) + 1e-5).sqrt()]
-        return torch.cat(stats, 1).numpy().astype(np.float32)
-
     def run(paths: list[Path], views: list, desc: str) -> np.ndarray:
         torch.manual_seed(0)
         rows = []
         with progress_bar(len(paths), f"{backbone} {desc}") as advance:
             for start in range(0, len(paths), 16):
                 batch = [[v(img) for v in views] for img in map(load_image, paths[start:start + 16])]
-                rows.append(features([x for vs in batch for x in vs]).reshape(len(batch), len(views), -1))
+                feats = model.embed(torch.stack([x for vs in batch for x in vs])).numpy()
+                rows.append(feats.reshape(len(batch), len(views), -1))
                 advance(len(batch))
         return np.concatenate(rows)
 
@@ -84,16 +80,8 @@ def extract(backbone: str, out: Path, limit: int | None = None) -> Path:
     xo = run([ARTDATA / r["path"] for r in other], [ev], "other sources")
     out.mkdir(parents=True, exist_ok=True)
     np.savez(path, xw=xw, label=[r["label"] for r in meta], artist=[r["artist_slug"] for r in meta],
-             xo=xo[:, 0], olabel=[r["label"] for r in other], widths=np.array(widths),
-             pooled=model.backbone.num_features)
+             xo=xo[:, 0], olabel=[r["label"] for r in other])
     return path
-
-
-def head_input(x: np.ndarray, pooled: int, widths: list[int]) -> np.ndarray:
-    """Split into pooled / mean / std groups; square root and L2 per group, as the built-in model does."""
-    cuts = np.cumsum([pooled] + [w for w in widths for _ in (0, 1)])[:-1]
-    groups = [np.sign(g) * np.sqrt(np.abs(g)) for g in np.split(x, cuts, axis=-1)]
-    return np.concatenate([g / (np.linalg.norm(g, axis=-1, keepdims=True) + 1e-8) for g in groups], -1)
 
 
 def train_head(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, n_classes: int,
@@ -133,11 +121,10 @@ def fit_on(rows: np.ndarray, feats: np.ndarray, y: np.ndarray, artists: np.ndarr
 
 def evaluate_backbone(npz: Path, other_sources: bool) -> dict:
     d = np.load(npz)
-    widths, pooled = [int(w) for w in d["widths"]], int(d["pooled"])
     classes = sorted(set(d["label"]))
     y = np.array([classes.index(label) for label in d["label"]])
     artists = d["artist"]
-    feats = head_input(d["xw"], pooled, widths)
+    feats = d["xw"]
     pred = np.zeros_like(y)
     folds = StratifiedGroupKFold(5, shuffle=True, random_state=0).split(y, y, artists)
     for train, test in folds:
@@ -149,7 +136,7 @@ def evaluate_backbone(npz: Path, other_sources: bool) -> dict:
         head = fit_on(np.arange(len(y)), feats, y, artists, len(classes))
         yo = np.array([classes.index(label) for label in d["olabel"]])
         with torch.no_grad():
-            po = head(torch.from_numpy(head_input(d["xo"], pooled, widths))).argmax(1).numpy()
+            po = head(torch.from_numpy(d["xo"])).argmax(1).numpy()
         result["other_sources_accuracy"] = round(float((po == yo).mean()), 4)
         result["other_sources_n"] = len(yo)
     return result

@@ -22,6 +22,9 @@ import yaml
 
 from .errors import ArtlensError
 
+if typing.TYPE_CHECKING:
+    from .models.strategies import Strategy
+
 __all__ = [
     "AUGMENT_PRESETS",
     "DataConfig",
@@ -164,6 +167,13 @@ class StrategyConfig:
     """``frozen``, ``two-phase``, ``head-then-partial``: augmented views per training image whose features are cached once
     (1 = the un-augmented image only); each epoch samples one view per image."""
 
+    @property
+    def registered(self) -> "Strategy":
+        """The registry entry of ``name``: its phase plan and whether it fixes layers or has head epochs."""
+        from .models.strategies import STRATEGIES  # local: strategies import config
+
+        return STRATEGIES.get(self.name)
+
     def __post_init__(self) -> None:
         from .models.strategies import STRATEGIES  # local: strategies import config
 
@@ -249,8 +259,8 @@ class TrainConfig:
                 f"strategy 'scratch' trains from random weights but model.pretrained is {self.model.pretrained!r}; "
                 "use strategy 'full' to fine-tune those weights"
             )
-        _check_needs_weights(self.strategy.name, self.model)
-        if self.strategy.name in TWO_PHASE_STRATEGIES and self.strategy.head_epochs >= self.epochs:
+        _check_needs_weights(self.strategy, self.model)
+        if self.strategy.registered.head_epochs and self.strategy.head_epochs >= self.epochs:
             raise ArtlensError(
                 f"strategy.head_epochs ({self.strategy.head_epochs}) must be smaller than epochs ({self.epochs})"
             )
@@ -265,19 +275,13 @@ class TrainConfig:
         return _from_dict(cls, raw, "")
 
 
-#: Strategies that keep some pretrained layers fixed: meaningless on random weights.
-NEEDS_WEIGHTS_STRATEGIES = ("frozen", "partial", "two-phase", "full-then-partial", "head-then-partial")
-#: Strategies whose first ``head_epochs`` run a different selection than the rest.
-TWO_PHASE_STRATEGIES = ("two-phase", "full-then-partial", "head-then-partial")
-
-
-def _check_needs_weights(strategy: str, model: ModelConfig) -> None:
+def _check_needs_weights(strategy: StrategyConfig, model: ModelConfig) -> None:
     """A frozen or partly frozen backbone must have learned weights, or its features are noise.
 
     artlens' own architectures (``simple_cnn``, ``pandora_hybrid``, ...) have no pretrained
     weights, so ``pretrained: auto`` means random weights for them too.
     """
-    if strategy not in NEEDS_WEIGHTS_STRATEGIES:
+    if not strategy.registered.fixes_layers:
         return
     scratch = model.pretrained == "none"
     if model.pretrained == "auto":
@@ -285,9 +289,12 @@ def _check_needs_weights(strategy: str, model: ModelConfig) -> None:
 
         scratch = model.backbone in BACKBONES
     if scratch:
-        allowed = ", ".join(n for n in ("scratch", "full") if not (n == "full" and model.pretrained == "none"))
+        from .models.strategies import STRATEGIES  # local: strategies import config
+
+        allowed = ", ".join(n for n in STRATEGIES if not STRATEGIES.get(n).fixes_layers
+                            and not (n == "full" and model.pretrained == "none"))
         raise ArtlensError(
-            f"strategy.name: {strategy!r} keeps layers of {model.backbone!r} fixed, but model.pretrained is "
+            f"strategy.name: {strategy.name!r} keeps layers of {model.backbone!r} fixed, but model.pretrained is "
             f"{model.pretrained!r} (random weights); allowed with random weights: {allowed}, "
             "or set model.pretrained to a weights file"
         )

@@ -9,7 +9,7 @@ from torch import nn
 from artlens import TrainConfig
 from artlens.config import ModelConfig
 from artlens.errors import ArtlensError
-from artlens.models import BACKBONES, HEADS, build_classifier, create_backbone, plan_phases
+from artlens.models import BACKBONES, HEADS, STRATEGIES, build_classifier, create_backbone, plan_phases
 from artlens.models import zoo
 
 #: Backbone parameters, as each docstring states them (the Pandora study: "only 50k trainable
@@ -75,6 +75,19 @@ def _cfg(backbone: str, **strategy) -> TrainConfig:
 def _trainable(cfg: TrainConfig, phase: int = 0) -> set[str]:
     model = build_classifier(cfg.model, 5, pretrained="none")
     return plan_phases(cfg)[phase].select(model)
+
+
+@pytest.mark.parametrize("name", STRATEGIES.names())
+def test_each_strategy_registers_what_its_phases_do(name):
+    """Config checks read ``fixes_layers`` and ``head_epochs`` before any model exists: they must match the plan."""
+    weights = "none" if name == "scratch" else "weights.safetensors"
+    cfg = TrainConfig.from_dict({"model": {"backbone": "tiny_cnn", "pretrained": weights}, "epochs": 4,
+                                 "strategy": {"name": name, "head_epochs": 1, "unfreeze_layers": ["2"]}})
+    model = build_classifier(cfg.model, 5, pretrained="none")
+    everything = {n for n, _ in model.named_parameters()}
+    phases = plan_phases(cfg)
+    assert STRATEGIES.get(name).fixes_layers == any(p.select(model) != everything for p in phases)
+    assert STRATEGIES.get(name).head_epochs == (len(phases) > 1)
 
 
 def test_freeze_named_layers_of_resnet18():

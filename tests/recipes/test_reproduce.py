@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from artlens.config import NEEDS_WEIGHTS_STRATEGIES, TWO_PHASE_STRATEGIES
 from artlens.recipes import ReproduceOptions, list_recipes, load_recipe, recipe_dir, reproduce
 from artlens.recipes.reproduce import build_config
 
@@ -47,11 +46,11 @@ def test_recipe_loads_with_the_study_source_and_numbers(name):
 
 def _options(name, recipe, tmp_path, study_data, random_weights) -> ReproduceOptions:
     cfg = recipe.train_config()
-    needs_weights = cfg.strategy.name in NEEDS_WEIGHTS_STRATEGIES
+    needs_weights = cfg.strategy.registered.fixes_layers
     overrides = {"data.num_workers": 0, "data.batch_size": 8}
     if cfg.data.dataset == "met":
         overrides["data.dataset_options.min_count"] = 0  # the study keeps cultures with >= 100 paintings
-    two_phase = cfg.strategy.name in TWO_PHASE_STRATEGIES
+    two_phase = cfg.strategy.registered.head_epochs
     return ReproduceOptions(data=str(study_data[cfg.data.dataset]), out=str(tmp_path / name), subset=3,
                             epochs=2 if two_phase else 1,
                             image_size=MIN_SIZE.get(cfg.model.backbone.removeprefix("torchvision/"), 32),

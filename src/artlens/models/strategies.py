@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from ..config import TrainConfig
     from .classifier import ArtClassifier
 
-__all__ = ["STRATEGIES", "Phase", "freeze_all_but", "plan_phases", "set_frozen_norms_eval"]
+__all__ = ["STRATEGIES", "Phase", "Strategy", "freeze_all_but", "plan_phases", "set_frozen_norms_eval"]
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,28 @@ class Phase:
     """True when the backbone is fixed: the loop trains the head on cached embeddings."""
 
 
-STRATEGIES: Registry[Callable[["TrainConfig"], list[Phase]]] = Registry("strategy")
+@dataclass(frozen=True)
+class Strategy:
+    """A registered strategy: its phase plan, and the two facts configs check before any model exists."""
+
+    plan: Callable[["TrainConfig"], list[Phase]]
+    fixes_layers: bool
+    """Some phase leaves pretrained backbone layers untrained, so random weights make no sense."""
+    head_epochs: bool
+    """The first ``strategy.head_epochs`` epochs train a different selection than the rest."""
+
+
+STRATEGIES: Registry[Strategy] = Registry("strategy")
+
+
+def strategy(name: str, *, fixes_layers: bool, head_epochs: bool = False):
+    """Decorator registering a phase plan under ``name`` with its two facts (see :class:`Strategy`)."""
+
+    def deco(plan: Callable[["TrainConfig"], list[Phase]]) -> Callable[["TrainConfig"], list[Phase]]:
+        STRATEGIES.add(name, Strategy(plan, fixes_layers=fixes_layers, head_epochs=head_epochs))
+        return plan
+
+    return deco
 
 
 def _head_only(model: "ArtClassifier") -> set[str]:
@@ -65,17 +86,17 @@ def _everything(model: "ArtClassifier") -> set[str]:
     return {n for n, _ in model.named_parameters()}
 
 
-@STRATEGIES.register("scratch")
+@strategy("scratch", fixes_layers=False)
 def scratch(cfg: "TrainConfig") -> list[Phase]:
     return [Phase("scratch", cfg.epochs, _everything)]
 
 
-@STRATEGIES.register("full")
+@strategy("full", fixes_layers=False)
 def full(cfg: "TrainConfig") -> list[Phase]:
     return [Phase("full", cfg.epochs, _everything)]
 
 
-@STRATEGIES.register("frozen")
+@strategy("frozen", fixes_layers=True)
 def frozen(cfg: "TrainConfig") -> list[Phase]:
     return [Phase("frozen", cfg.epochs, _head_only, cached=True)]
 
@@ -136,26 +157,26 @@ def _partial_select(cfg: "TrainConfig") -> Callable[["ArtClassifier"], set[str]]
     return select
 
 
-@STRATEGIES.register("partial")
+@strategy("partial", fixes_layers=True)
 def partial(cfg: "TrainConfig") -> list[Phase]:
     return [Phase("partial", cfg.epochs, _partial_select(cfg))]
 
 
-@STRATEGIES.register("two-phase")
+@strategy("two-phase", fixes_layers=True, head_epochs=True)
 def two_phase(cfg: "TrainConfig") -> list[Phase]:
     k = cfg.strategy.head_epochs
     return [Phase("head", k, _head_only, cached=True),
             Phase("all", cfg.epochs - k, _everything, lr_scale=cfg.strategy.lr_factor)]
 
 
-@STRATEGIES.register("full-then-partial")
+@strategy("full-then-partial", fixes_layers=True, head_epochs=True)
 def full_then_partial(cfg: "TrainConfig") -> list[Phase]:
     k = cfg.strategy.head_epochs
     return [Phase("full", k, _everything),
             Phase("partial", cfg.epochs - k, _partial_select(cfg), lr_scale=cfg.strategy.lr_factor)]
 
 
-@STRATEGIES.register("head-then-partial")
+@strategy("head-then-partial", fixes_layers=True, head_epochs=True)
 def head_then_partial(cfg: "TrainConfig") -> list[Phase]:
     k = cfg.strategy.head_epochs
     return [Phase("head", k, _head_only, cached=True),
@@ -163,7 +184,7 @@ def head_then_partial(cfg: "TrainConfig") -> list[Phase]:
 
 
 def plan_phases(cfg: "TrainConfig") -> list[Phase]:
-    return STRATEGIES.get(cfg.strategy.name)(cfg)
+    return STRATEGIES.get(cfg.strategy.name).plan(cfg)
 
 
 def freeze_all_but(model: nn.Module, names: set[str]) -> None:

@@ -21,8 +21,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import TWO_PHASE_STRATEGIES, TrainConfig
+from ..config import TrainConfig
 from ..errors import ArtlensError
+from ..models.strategies import STRATEGIES
 from .recipe import Recipe, load_recipe
 
 __all__ = ["ReproduceOptions", "ReproduceResult", "build_config", "ours", "reproduce", "study_rows"]
@@ -85,7 +86,8 @@ def _epochs(config: dict[str, Any], epochs: int) -> dict[str, Any]:
     """New total epochs; a two-phase schedule keeps its first phase, shortened to leave room for the second."""
     changes: dict[str, Any] = {"epochs": epochs}
     strategy = config.get("strategy", {})
-    if strategy.get("name") in TWO_PHASE_STRATEGIES and epochs > 1:
+    name = strategy.get("name")
+    if name in STRATEGIES and STRATEGIES.get(name).head_epochs and epochs > 1:
         first = strategy.get("head_epochs", 3)
         total = max(int(config.get("epochs", 10)), 1)
         changes["strategy.head_epochs"] = min(max(1, round(first * epochs / total)), epochs - 1)

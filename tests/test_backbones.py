@@ -78,6 +78,26 @@ def test_local_weights_file_is_loaded(tmp_path):
     assert dst.pretrained_from == f"file:{tmp_path / 'r18.safetensors'}"
 
 
+def test_the_lite0_package_file_passed_as_weights_gets_the_package_batch_norm(tmp_path):
+    """``--weights`` with the package's own checkpoint (its key layout) builds what ``auto`` builds."""
+    import shutil
+
+    from artlens.models.weights import WEIGHT_PACKAGES
+
+    copy = tmp_path / "lite0.pth"
+    shutil.copy(WEIGHT_PACKAGES["efficientnet_lite0"].locate(), copy)
+    from_file, from_package = create_backbone("efficientnet_lite0", pretrained=str(copy)), create_backbone("efficientnet_lite0")
+    assert from_file.build_kwargs["bn_eps"] == 1e-3 and from_file.body.bn1.eps == 1e-3
+    x = torch.rand(2, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.equal(from_file.eval()(x), from_package.eval()(x))
+    # timm's own layout says nothing about where the weights came from: timm's defaults apply
+    from safetensors.torch import save_file
+
+    save_file(from_package.body.state_dict(), str(tmp_path / "timm_layout.safetensors"))
+    assert create_backbone("efficientnet_lite0", pretrained=str(tmp_path / "timm_layout.safetensors")).body.bn1.eps == 1e-5
+
+
 def test_pickled_code_in_a_weights_file_is_refused(tmp_path):
     class Evil:
         def __reduce__(self):

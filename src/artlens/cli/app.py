@@ -16,6 +16,7 @@ from rich.table import Table
 
 from ..config import TrainConfig, load_config
 from ..errors import ArtlensError
+from ..models import HEADS, STRATEGIES
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Study artworks with deep learning: train, evaluate, predict and explain.")
@@ -100,12 +101,12 @@ def train(
     dataset: Annotated[Optional[str], typer.Option(help="Published layout of --data (`artlens datasets`); default: auto.")] = None,
     dataset_option: DatasetOptions = None,
     backbone: Annotated[Optional[str], typer.Option(help="Backbone name (`artlens models`).")] = None,
-    strategy: Annotated[Optional[str], typer.Option(help="scratch | frozen | partial | full | two-phase | full-then-partial | head-then-partial")] = None,
+    strategy: Annotated[Optional[str], typer.Option(help=" | ".join(STRATEGIES.names()))] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Total epochs (all phases).")] = None,
     out: Annotated[Optional[str], typer.Option(help="Run folder: checkpoints, reports, model bundle.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML recipe; flags given here override it.")] = None,
     weights: Annotated[Optional[str], typer.Option(help="Pretrained weights: auto | hub | none | PATH.")] = None,
-    head: Annotated[Optional[str], typer.Option(help="linear | mlp | dense | dense_bn")] = None,
+    head: Annotated[Optional[str], typer.Option(help=" | ".join(HEADS.names()))] = None,
     hidden: Annotated[Optional[str], typer.Option(help="Hidden sizes of mlp/dense/dense_bn heads, e.g. 512,128.")] = None,
     dropout: Annotated[Optional[float], typer.Option()] = None,
     head_norm: Annotated[Optional[str], typer.Option(help="none | batchnorm | layernorm")] = None,

@@ -20,6 +20,12 @@ slightly from the pipeline's.
 ``--other-sources`` also trains on all of wikiart11 and scores ``scripts/data/other_sources.tsv``
 (clear set). Features are cached in ``--out`` (default ``runs/backbone-cv``), one ``.npz`` per
 backbone; Lite2 takes about 50 minutes to extract on 2 CPU cores, Lite0 about 20.
+
+``--correlations 4`` also tries second-order style statistics: the channel correlations (upper
+off-diagonal of the centred Gram matrix, as in bilinear pooling) of ``blocks.0`` to ``blocks.3``,
+one square-rooted, L2-normalised group per block, appended to the recipe's features.
+
+    python scripts/backbone_grouped_cv.py efficientnet_lite0 --correlations 4 --other-sources
 """
 
 from __future__ import annotations
@@ -47,16 +53,38 @@ CLEAR_SETS = ("proxy_core", "aic", "style_refs")
 VIEWS = 4
 
 
-def extract(backbone: str, out: Path, limit: int | None = None) -> Path:
+def channel_correlations(fmap: torch.Tensor) -> torch.Tensor:
+    """Upper off-diagonal of the centred Gram matrix of a ``(B, C, H, W)`` map -> ``(B, C(C-1)/2)``."""
+    flat = fmap.float().flatten(2)
+    flat = flat - flat.mean(-1, keepdim=True)
+    gram = flat @ flat.transpose(1, 2) / flat.shape[-1]
+    rows, cols = torch.triu_indices(gram.shape[1], gram.shape[1], offset=1)
+    return gram[:, rows, cols]
+
+
+def extract(backbone: str, out: Path, limit: int | None = None, correlations: int = 0) -> Path:
     """Cache what the built-in recipe's head sees (``ArtClassifier.embed``) for every painting (4 views)
-    and every other-source painting (the original only)."""
-    path = out / (f"{backbone}-limit{limit}.npz" if limit else f"{backbone}.npz")
+    and every other-source painting (the original only); with ``correlations``, also the square-rooted,
+    L2-normalised channel correlations of the first that many blocks, appended."""
+    stem = backbone + (f"-corr{correlations}" if correlations else "") + (f"-limit{limit}" if limit else "")
+    path = out / f"{stem}.npz"
     if path.exists():
         return path
     model = build_classifier(ModelConfig(backbone=backbone, pretrained="auto", resize="squash", power_norm=True,
                                          style_layers=[f"blocks.{i}" for i in range(7)]), 11).eval()
     ev = build_transform(model.backbone.preprocessing, train=False)
     aug = build_transform(model.backbone.preprocessing, train=True, augment="flip-rotate")
+    maps: dict[int, torch.Tensor] = {}
+    for i in range(correlations):
+        model.backbone.stage_module(f"blocks.{i}").register_forward_hook(
+            lambda _m, _in, out, i=i: maps.__setitem__(i, out))
+
+    def features(x: torch.Tensor) -> torch.Tensor:
+        groups = [model.embed(x)]  # fills ``maps`` through the hooks
+        for i in range(correlations):
+            c = channel_correlations(maps[i])
+            groups.append(F.normalize(c.sign() * c.abs().sqrt(), dim=1))
+        return torch.cat(groups, dim=1)
 
     @torch.inference_mode()
     def run(paths: list[Path], views: list, desc: str) -> np.ndarray:
@@ -65,7 +93,7 @@ def extract(backbone: str, out: Path, limit: int | None = None) -> Path:
         with progress_bar(len(paths), f"{backbone} {desc}") as advance:
             for start in range(0, len(paths), 16):
                 batch = [[v(img) for v in views] for img in map(load_image, paths[start:start + 16])]
-                feats = model.embed(torch.stack([x for vs in batch for x in vs])).numpy()
+                feats = features(torch.stack([x for vs in batch for x in vs])).numpy()
                 rows.append(feats.reshape(len(batch), len(views), -1))
                 advance(len(batch))
         return np.concatenate(rows)
@@ -148,9 +176,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "backbone-cv")
     ap.add_argument("--other-sources", action="store_true", help="also score the other-source paintings")
     ap.add_argument("--limit", type=int, default=None, help="about N paintings of each set only (a quick check)")
+    ap.add_argument("--correlations", type=int, default=0, metavar="N",
+                    help="also append the channel correlations of blocks.0 .. blocks.N-1")
     args = ap.parse_args()
     for name in args.backbones:
-        print(json.dumps(evaluate_backbone(extract(name, args.out, args.limit), args.other_sources)), flush=True)
+        npz = extract(name, args.out, args.limit, args.correlations)
+        print(json.dumps(evaluate_backbone(npz, args.other_sources)), flush=True)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from ..config import TrainConfig, load_config
+from ..config import AUGMENT_PRESETS, OPTIMIZERS, SCHEDULERS, TrainConfig, load_config
 from ..errors import ArtlensError
 from ..models import HEADS, STRATEGIES
 
@@ -121,18 +121,18 @@ def train(
     head_epochs: Annotated[Optional[int], typer.Option(help="two-phase, head-then-partial: head-only epochs; full-then-partial: whole-network epochs.")] = None,
     lr_factor: Annotated[Optional[float], typer.Option(help="two-phase, full-then-partial, head-then-partial: lr multiplier of phase 2.")] = None,
     cache_views: Annotated[Optional[int], typer.Option(help="frozen: augmented views per image to cache.")] = None,
-    optimizer: Annotated[Optional[str], typer.Option(help="sgd | adam | adamw")] = None,
+    optimizer: Annotated[Optional[str], typer.Option(help=" | ".join(OPTIMIZERS))] = None,
     lr: Annotated[Optional[float], typer.Option()] = None,
     weight_decay: Annotated[Optional[float], typer.Option()] = None,
     momentum: Annotated[Optional[float], typer.Option()] = None,
-    scheduler: Annotated[Optional[str], typer.Option(help="none | step | plateau | cosine")] = None,
+    scheduler: Annotated[Optional[str], typer.Option(help=" | ".join(SCHEDULERS))] = None,
     step_size: Annotated[Optional[int], typer.Option()] = None,
     gamma: Annotated[Optional[float], typer.Option()] = None,
     patience: Annotated[Optional[int], typer.Option(help="Early stopping patience in epochs (0 = off).")] = None,
     monitor: Annotated[Optional[str], typer.Option(help="val_acc | val_loss")] = None,
     class_weights: Annotated[Optional[str], typer.Option(help="none | balanced")] = None,
     label_smoothing: Annotated[Optional[float], typer.Option()] = None,
-    augment: Annotated[Optional[str], typer.Option(help="none | flip | flip-rotate | aggressive | degrade")] = None,
+    augment: Annotated[Optional[str], typer.Option(help=" | ".join(AUGMENT_PRESETS))] = None,
     batch_size: Annotated[Optional[int], typer.Option()] = None,
     workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes.")] = None,
     val_fraction: Annotated[Optional[float], typer.Option()] = None,

@@ -169,7 +169,7 @@ class StrategyConfig:
 
     @property
     def registered(self) -> "Strategy":
-        """The registry entry of ``name``: its phase plan and whether it fixes layers or has head epochs."""
+        """The registry entry of ``name``: its phase plan and whether it fixes layers or uses head epochs."""
         from .models.strategies import STRATEGIES  # local: strategies import config
 
         return STRATEGIES.get(self.name)
@@ -260,7 +260,7 @@ class TrainConfig:
                 "use strategy 'full' to fine-tune those weights"
             )
         _check_needs_weights(self.strategy, self.model)
-        if self.strategy.registered.head_epochs and self.strategy.head_epochs >= self.epochs:
+        if self.strategy.registered.uses_head_epochs and self.strategy.head_epochs >= self.epochs:
             raise ArtlensError(
                 f"strategy.head_epochs ({self.strategy.head_epochs}) must be smaller than epochs ({self.epochs})"
             )

@@ -79,7 +79,7 @@ def _trainable(cfg: TrainConfig, phase: int = 0) -> set[str]:
 
 @pytest.mark.parametrize("name", STRATEGIES.names())
 def test_each_strategy_registers_what_its_phases_do(name):
-    """Config checks read ``fixes_layers`` and ``head_epochs`` before any model exists: they must match the plan."""
+    """Config checks read ``fixes_layers`` and ``uses_head_epochs`` before any model exists: they must match the plan."""
     weights = "none" if name == "scratch" else "weights.safetensors"
     cfg = TrainConfig.from_dict({"model": {"backbone": "tiny_cnn", "pretrained": weights}, "epochs": 4,
                                  "strategy": {"name": name, "head_epochs": 1, "unfreeze_layers": ["2"]}})
@@ -87,7 +87,7 @@ def test_each_strategy_registers_what_its_phases_do(name):
     everything = {n for n, _ in model.named_parameters()}
     phases = plan_phases(cfg)
     assert STRATEGIES.get(name).fixes_layers == any(p.select(model) != everything for p in phases)
-    assert STRATEGIES.get(name).head_epochs == (len(phases) > 1)
+    assert STRATEGIES.get(name).uses_head_epochs == (len(phases) > 1)
 
 
 def test_freeze_named_layers_of_resnet18():

@@ -50,7 +50,7 @@ def _options(name, recipe, tmp_path, study_data, random_weights) -> ReproduceOpt
     overrides = {"data.num_workers": 0, "data.batch_size": 8}
     if cfg.data.dataset == "met":
         overrides["data.dataset_options.min_count"] = 0  # the study keeps cultures with >= 100 paintings
-    two_phase = cfg.strategy.registered.head_epochs
+    two_phase = cfg.strategy.registered.uses_head_epochs
     return ReproduceOptions(data=str(study_data[cfg.data.dataset]), out=str(tmp_path / name), subset=3,
                             epochs=2 if two_phase else 1,
                             image_size=MIN_SIZE.get(cfg.model.backbone.removeprefix("torchvision/"), 32),

@@ -61,18 +61,18 @@ class Strategy:
     plan: Callable[["TrainConfig"], list[Phase]]
     fixes_layers: bool
     """Some phase leaves pretrained backbone layers untrained, so random weights make no sense."""
-    head_epochs: bool
+    uses_head_epochs: bool
     """The first ``strategy.head_epochs`` epochs train a different selection than the rest."""
 
 
 STRATEGIES: Registry[Strategy] = Registry("strategy")
 
 
-def strategy(name: str, *, fixes_layers: bool, head_epochs: bool = False):
+def strategy(name: str, *, fixes_layers: bool, uses_head_epochs: bool = False):
     """Decorator registering a phase plan under ``name`` with its two facts (see :class:`Strategy`)."""
 
     def deco(plan: Callable[["TrainConfig"], list[Phase]]) -> Callable[["TrainConfig"], list[Phase]]:
-        STRATEGIES.add(name, Strategy(plan, fixes_layers=fixes_layers, head_epochs=head_epochs))
+        STRATEGIES.add(name, Strategy(plan, fixes_layers=fixes_layers, uses_head_epochs=uses_head_epochs))
         return plan
 
     return deco
@@ -162,21 +162,21 @@ def partial(cfg: "TrainConfig") -> list[Phase]:
     return [Phase("partial", cfg.epochs, _partial_select(cfg))]
 
 
-@strategy("two-phase", fixes_layers=True, head_epochs=True)
+@strategy("two-phase", fixes_layers=True, uses_head_epochs=True)
 def two_phase(cfg: "TrainConfig") -> list[Phase]:
     k = cfg.strategy.head_epochs
     return [Phase("head", k, _head_only, cached=True),
             Phase("all", cfg.epochs - k, _everything, lr_scale=cfg.strategy.lr_factor)]
 
 
-@strategy("full-then-partial", fixes_layers=True, head_epochs=True)
+@strategy("full-then-partial", fixes_layers=True, uses_head_epochs=True)
 def full_then_partial(cfg: "TrainConfig") -> list[Phase]:
     k = cfg.strategy.head_epochs
     return [Phase("full", k, _everything),
             Phase("partial", cfg.epochs - k, _partial_select(cfg), lr_scale=cfg.strategy.lr_factor)]
 
 
-@strategy("head-then-partial", fixes_layers=True, head_epochs=True)
+@strategy("head-then-partial", fixes_layers=True, uses_head_epochs=True)
 def head_then_partial(cfg: "TrainConfig") -> list[Phase]:
     k = cfg.strategy.head_epochs
     return [Phase("head", k, _head_only, cached=True),

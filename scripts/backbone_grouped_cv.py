@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -46,18 +45,18 @@ from artlens.config import ModelConfig
 from artlens.data import build_transform, load_image
 from artlens.models import build_classifier
 from artlens.progress import progress_bar
+from artlens.style import gram_matrix
 
-ROOT = Path(__file__).resolve().parents[1]
-ARTDATA = Path(os.environ.get("ARTLENS_ARTDATA", ROOT.parent / "shared" / "artdata"))
-CLEAR_SETS = ("proxy_core", "aic", "style_refs")
+from train_default_model import ARTDATA, CLEAR_SETS, ROOT  # the same data and the same "clear" other sources
+
 VIEWS = 4
 
 
 def channel_correlations(fmap: torch.Tensor) -> torch.Tensor:
-    """Upper off-diagonal of the centred Gram matrix of a ``(B, C, H, W)`` map -> ``(B, C(C-1)/2)``."""
-    flat = fmap.float().flatten(2)
-    flat = flat - flat.mean(-1, keepdim=True)
-    gram = flat @ flat.transpose(1, 2) / flat.shape[-1]
+    """Upper off-diagonal of the centred Gram matrix of a ``(B, C, H, W)`` map -> ``(B, C(C-1)/2)``
+    (the style loss's ``gram_matrix``; its 1/C scale disappears in the per-group L2 normalisation)."""
+    fmap = fmap.float()
+    gram = gram_matrix(fmap - fmap.mean((2, 3), keepdim=True))
     rows, cols = torch.triu_indices(gram.shape[1], gram.shape[1], offset=1)
     return gram[:, rows, cols]
 

@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 from .config import DataConfig, ModelConfig, OptimConfig, StrategyConfig, TrainConfig, load_config
 from .errors import ArtlensError
 from .evaluate import evaluate
-from .models import create_backbone, list_backbones, load_bundle, save_bundle
+from .models import create_backbone, list_backbones, load_bundle, save_bundle, save_ensemble
 from .predict import Predictor, predict
 from .train import fit
 
@@ -31,4 +31,5 @@ __all__ = [
     "load_config",
     "predict",
     "save_bundle",
+    "save_ensemble",
 ]

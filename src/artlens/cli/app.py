@@ -234,6 +234,22 @@ def predict(
 
 
 @app.command()
+def ensemble(
+    bundles: Annotated[list[str], typer.Argument(help="Two or more model bundle folders with the same classes.")],
+    out: Annotated[str, typer.Option(help="Folder for the ensemble bundle.")],
+    name: Annotated[str, typer.Option(help="Model name (default: the folder's name).")] = "",
+    half: Annotated[bool, typer.Option("--half", help="Store the weights as float16 (half the size).")] = False,
+) -> None:
+    """Combine bundles into one that predicts their mean probability (use it like any --model)."""
+    from ..models import load_bundle, save_ensemble
+
+    if len(bundles) < 2:
+        raise ArtlensError("ensemble: give at least two bundles")
+    path = save_ensemble([load_bundle(b) for b in bundles], out, name=name, half=half)
+    out_console.print(f"wrote {path} ({len(bundles)} members)")
+
+
+@app.command()
 def models(
     all_: Annotated[bool, typer.Option("--all", help="Also list every timm and torchvision name.")] = False,
 ) -> None:

@@ -2,8 +2,9 @@
 
 from . import zoo  # noqa: F401  (registers artlens' own architectures)
 from .backbones import BACKBONES, Backbone, create_backbone, list_backbones, weights_status
-from .bundle import Bundle, default_bundle_path, load_bundle, save_bundle
+from .bundle import Bundle, default_bundle_path, load_bundle, save_bundle, save_ensemble
 from .classifier import ArtClassifier, build_classifier, style_statistics
+from .ensemble import EnsembleClassifier
 from .heads import HEADS, build_head
 from .strategies import STRATEGIES, Phase, plan_phases
 
@@ -14,6 +15,7 @@ __all__ = [
     "ArtClassifier",
     "Backbone",
     "Bundle",
+    "EnsembleClassifier",
     "Phase",
     "build_classifier",
     "build_head",
@@ -23,6 +25,7 @@ __all__ = [
     "load_bundle",
     "plan_phases",
     "save_bundle",
+    "save_ensemble",
     "style_statistics",
     "weights_status",
 ]

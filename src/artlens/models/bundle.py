@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import resources
@@ -29,8 +30,9 @@ from ..config import ModelConfig
 from ..data.transforms import Preprocessing
 from ..errors import ArtlensError
 from .classifier import ArtClassifier, build_classifier
+from .ensemble import EnsembleClassifier, ensemble_preprocessing
 
-__all__ = ["BUNDLE_FORMAT", "Bundle", "default_bundle_path", "load_bundle", "save_bundle"]
+__all__ = ["BUNDLE_FORMAT", "Bundle", "default_bundle_path", "load_bundle", "save_bundle", "save_ensemble"]
 
 BUNDLE_FORMAT = "artlens-bundle/1"
 WEIGHTS_FILE = "model.safetensors"
@@ -42,7 +44,7 @@ DEFAULT_MODEL = "wikiart11-style"
 class Bundle:
     """A loaded model with the metadata it was saved with."""
 
-    model: ArtClassifier
+    model: ArtClassifier | EnsembleClassifier
     classes: list[str]
     preprocessing: Preprocessing
     meta: dict[str, Any] = field(default_factory=dict)
@@ -113,6 +115,70 @@ def write_bundle_dir(path: Path, state: dict[str, torch.Tensor], meta: dict, *, 
     return path
 
 
+def save_ensemble(bundles: Sequence[Bundle], path: str | os.PathLike, *, name: str = "", version: str = "",
+                  metrics: dict | None = None, half: bool = False, extra: dict | None = None) -> Path:
+    """Write one bundle whose prediction is the mean probability of ``bundles`` (same classes, in order).
+
+    The members' weights go into the one ``model.safetensors`` (prefixed ``members.<i>.``) and their
+    metadata (backbone, build options, preprocessing, recipe, metrics) into ``artlens.json``, so the
+    result loads, predicts, evaluates and serves like any bundle.
+    """
+    if not bundles:
+        raise ArtlensError("an ensemble needs at least one member bundle")
+    for b in bundles:
+        if not isinstance(b.model, ArtClassifier):
+            raise ArtlensError(f"{b.path or b.name}: is itself an ensemble; give its members instead")
+        if b.classes != bundles[0].classes:
+            raise ArtlensError(f"{b.path or b.name}: its classes differ from {bundles[0].path or bundles[0].name}'s "
+                               f"({', '.join(b.classes[:5])} ... vs {', '.join(bundles[0].classes[:5])} ...)")
+    pre = [b.preprocessing for b in bundles]
+    model = EnsembleClassifier([b.model for b in bundles], [p.input_size for p in pre])
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    path = Path(path)
+    now = datetime.now(timezone.utc)
+    member_keys = ("name", "version", "backbone", "backbone_kwargs", "pretrained_from", "model", "recipe", "metrics",
+                   "data_fingerprint")
+    members = [{**{k: b.meta.get(k) for k in member_keys}, "preprocessing": b.preprocessing.to_dict()} for b in bundles]
+    meta = {
+        "format": BUNDLE_FORMAT,
+        "kind": "ensemble",
+        "name": name or path.name,
+        "version": version or now.strftime("%Y%m%d-%H%M%S"),
+        "task": "classification",
+        "artlens_version": _version(),
+        "created": now.isoformat(timespec="seconds"),
+        "backbone": "+".join(m["backbone"] or "?" for m in members),
+        "combine": "mean of the members' probabilities",
+        "classes": list(bundles[0].classes),
+        "preprocessing": ensemble_preprocessing(pre).to_dict(),
+        "members": members,
+        "metrics": metrics or {},
+        "dtype": "float16" if half else "float32",
+        **(extra or {}),
+    }
+    return write_bundle_dir(path, state, meta, weights_file=WEIGHTS_FILE)
+
+
+def _build_classifier(meta: dict[str, Any]) -> ArtClassifier:
+    model_cfg = ModelConfig(**{**meta["model"], "pretrained": "none"})
+    return build_classifier(model_cfg, len(meta["classes"]), pretrained="none",
+                            backbone_kwargs=meta.get("backbone_kwargs") or {})
+
+
+def _build_ensemble(meta: dict[str, Any]) -> EnsembleClassifier:
+    members = meta.get("members") or []
+    if not members:
+        raise ArtlensError("ensemble bundle lists no members")
+    return EnsembleClassifier([_build_classifier({**m, "classes": meta["classes"]}) for m in members],
+                              [int(m["preprocessing"]["input_size"]) for m in members])
+
+
+_BUILDERS = {"classifier": _build_classifier, "ensemble": _build_ensemble}
+"""Bundle kinds (``artlens.json``'s ``kind``, ``classifier`` when absent) and how to rebuild each."""
+
+
 def load_bundle(path: str | os.PathLike | None = None, *, device: str | torch.device = "cpu") -> Bundle:
     """Load a bundle directory (``None`` = the built-in default model), in eval mode."""
     path = Path(path) if path is not None else default_bundle_path()
@@ -128,9 +194,13 @@ def load_bundle(path: str | os.PathLike | None = None, *, device: str | torch.de
         raise ArtlensError(f"{meta_path}: invalid JSON ({err.msg} at line {err.lineno})") from None
     if meta.get("format") != BUNDLE_FORMAT:
         raise ArtlensError(f"{meta_path}: unsupported bundle format {meta.get('format')!r} (expected {BUNDLE_FORMAT})")
-    model_cfg = ModelConfig(**{**meta["model"], "pretrained": "none"})
-    model = build_classifier(model_cfg, len(meta["classes"]), pretrained="none",
-                             backbone_kwargs=meta.get("backbone_kwargs") or {})
+    kind = meta.get("kind", "classifier")
+    if kind not in _BUILDERS:
+        raise ArtlensError(f"{meta_path}: unknown bundle kind {kind!r} (known: {', '.join(_BUILDERS)})")
+    try:
+        model = _BUILDERS[kind](meta)
+    except ArtlensError as err:
+        raise ArtlensError(f"{meta_path}: {err}") from None
     try:
         state = load_file(str(weights_path))
     except Exception as err:  # noqa: BLE001 - safetensors raises several types for bad files

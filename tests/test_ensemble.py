@@ -1,0 +1,144 @@
+"""Ensembles: several bundles saved as one that predicts their mean probability, used like any bundle."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from artlens import ArtlensError, ModelConfig, evaluate, predict
+from artlens.cli import app
+from artlens.data import build_transform, load_image
+from artlens.models import EnsembleClassifier, build_classifier, load_bundle, save_bundle, save_ensemble
+
+CLASSES = ["Baroque", "Pop_Art", "Ukiyo_e"]
+
+
+def _member(root, name: str, seed: int, input_size: int = 64, classes=CLASSES, **model):
+    torch.manual_seed(seed)
+    cfg = ModelConfig(backbone="tiny_cnn", pretrained="none", style_layers=["0", "1"], power_norm=True,
+                      head_norm="batchnorm", **model)
+    net = build_classifier(cfg, len(classes), backbone_kwargs={"input_size": input_size})
+    net.norm.running_mean.normal_()  # a fitted-looking head, so that members disagree
+    net.norm.running_var.uniform_(0.5, 2.0)
+    return save_bundle(net.eval(), root / name, classes=list(classes), model_cfg=cfg)
+
+
+@pytest.fixture(scope="module")
+def members(tmp_path_factory):
+    root = tmp_path_factory.mktemp("members")
+    return [_member(root, "small", 0, input_size=48), _member(root, "large", 1, input_size=64)]
+
+
+@pytest.fixture(scope="module")
+def ensemble(members, tmp_path_factory):
+    return save_ensemble([load_bundle(p) for p in members], tmp_path_factory.mktemp("ens") / "ensemble")
+
+
+def _images(artdata, n=4):
+    return sorted((artdata / "wikiart11" / "Ukiyo_e").glob("*.jpg"))[:n]
+
+
+def test_ensemble_predicts_the_mean_of_its_members_probabilities(members, ensemble, artdata):
+    ens = load_bundle(ensemble)
+    assert ens.preprocessing.input_size == 48  # the first member's input; the others get resized copies
+    x = torch.stack([build_transform(ens.preprocessing)(load_image(p)) for p in _images(artdata)])
+    small, large = (load_bundle(p).model for p in members)
+    with torch.no_grad():
+        x64 = torch.nn.functional.interpolate(x, size=(64, 64), mode="bicubic", antialias=True)
+        expected = (small(x).softmax(-1) + large(x64).softmax(-1)) / 2
+        got = ens.model(x).softmax(-1)
+        assert torch.allclose(got, expected, atol=1e-6)
+        assert not torch.allclose(small(x).softmax(-1), large(x64).softmax(-1), atol=1e-3)  # members do disagree
+
+
+def test_each_member_sees_the_input_in_proportion_to_its_own_size(ensemble):
+    model = load_bundle(ensemble).model
+    seen = []
+    for member in model.members:
+        member.register_forward_pre_hook(lambda _m, args: seen.append(tuple(args[0].shape[-2:])))
+    with torch.no_grad():
+        model(torch.zeros(2, 3, 48, 48))  # the ensemble's own size: the first member's, unchanged
+        model(torch.zeros(1, 3, 96, 96))  # twice that (explain at another size): every member twice its own
+    assert seen == [(48, 48), (64, 64), (96, 96), (128, 128)]
+
+
+def test_predict_and_evaluate_take_an_ensemble_like_any_bundle(ensemble, tiny_tree, artdata, tmp_path):
+    rows = predict(_images(artdata, 2), model=ensemble, top_k=3)
+    assert [len(r["predictions"]) for r in rows] == [3, 3]
+    assert all(abs(sum(p["prob"] for p in r["predictions"]) - 1) < 1e-3 for r in rows)
+    report = evaluate(ensemble, tiny_tree, tmp_path, split="all", show_progress=False)
+    assert report["n_evaluated"] == 30 and (tmp_path / "confusion_matrix.png").is_file()
+
+
+def test_ensemble_bundle_is_one_safetensors_file_and_json(ensemble, members):
+    assert sorted(p.name for p in ensemble.iterdir()) == ["artlens.json", "model.safetensors"]
+    meta = json.loads((ensemble / "artlens.json").read_text())
+    assert meta["kind"] == "ensemble" and meta["classes"] == CLASSES
+    assert [m["name"] for m in meta["members"]] == ["small", "large"]
+    assert [m["preprocessing"]["input_size"] for m in meta["members"]] == [48, 64]
+
+
+def test_half_precision_ensemble_loads_as_float32_and_agrees(members, ensemble, tmp_path):
+    half = save_ensemble([load_bundle(p) for p in members], tmp_path / "half", half=True)
+    full, loaded = load_bundle(ensemble).model, load_bundle(half).model
+    assert next(loaded.parameters()).dtype == torch.float32
+    x = torch.randn(2, 3, 48, 48)
+    with torch.no_grad():
+        assert torch.allclose(full(x).exp(), loaded(x).exp(), atol=1e-2)
+
+
+def test_members_with_other_classes_are_refused(members, tmp_path):
+    other = _member(tmp_path, "other", 2, classes=["a", "b", "c"])
+    with pytest.raises(ArtlensError, match="classes differ"):
+        save_ensemble([load_bundle(members[0]), load_bundle(other)], tmp_path / "bad")
+
+
+def test_an_ensemble_is_not_a_member(members, ensemble, tmp_path):
+    with pytest.raises(ArtlensError, match="is itself an ensemble"):
+        save_ensemble([load_bundle(members[0]), load_bundle(ensemble)], tmp_path / "nested")
+
+
+def test_members_that_normalise_differently_are_refused(members, tmp_path):
+    keras_like = load_bundle(_member(tmp_path, "k", 3))
+    keras_like.preprocessing = type(keras_like.preprocessing)(input_size=64, mean=(0, 0, 0), std=(1, 1, 1))
+    with pytest.raises(ArtlensError, match="preprocess differently"):
+        save_ensemble([load_bundle(members[0]), keras_like], tmp_path / "bad")
+
+
+def test_a_member_list_that_does_not_match_the_weights_fails_with_one_line(ensemble, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model.safetensors").write_bytes((ensemble / "model.safetensors").read_bytes())
+    meta = json.loads((ensemble / "artlens.json").read_text())
+    meta["members"] = meta["members"][:1]
+    (broken / "artlens.json").write_text(json.dumps(meta))
+    with pytest.raises(ArtlensError, match="do not match the architecture") as err:
+        load_bundle(broken)
+    assert "\n" not in str(err.value)
+
+
+def test_ensemble_exposes_its_first_member_to_layer_tools(ensemble):
+    model = load_bundle(ensemble).model
+    assert isinstance(model, EnsembleClassifier)
+    assert model.backbone is model.members[0].backbone and model.style_layers == ["0", "1"]
+    with torch.no_grad():
+        assert model.embed(torch.zeros(1, 3, 48, 48)).shape[1] == sum(m.embed_dim for m in model.members)
+
+
+def test_cli_builds_an_ensemble_that_predict_uses(members, artdata, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "cli-ensemble"
+    result = runner.invoke(app, ["ensemble", *map(str, members), "--out", str(out), "--half"], catch_exceptions=False)
+    assert result.exit_code == 0 and "2 members" in result.output
+    result = runner.invoke(app, ["predict", str(_images(artdata, 1)[0]), "--model", str(out), "--json"],
+                           catch_exceptions=False)
+    assert result.exit_code == 0
+    assert json.loads(result.output)[0]["predictions"][0]["label"] in CLASSES
+    proc = subprocess.run([sys.executable, "-m", "artlens", "ensemble", str(members[0]), "--out", str(tmp_path / "one")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.strip() == "error: ensemble: give at least two bundles"

@@ -21,6 +21,16 @@ slightly from the pipeline's.
 (clear set). Features are cached in ``--out`` (default ``runs/backbone-cv``), one ``.npz`` per
 backbone; Lite2 takes about 50 minutes to extract on 2 CPU cores, Lite0 about 20.
 
+``--ensemble`` also scores the mean of the backbones' probabilities, the rule of the built-in
+model (EfficientNet-Lite0, 1 and 2: 60.0 % grouped CV against 57.0 to 58.1 % alone):
+
+    python scripts/backbone_grouped_cv.py efficientnet_lite0 efficientnet_lite1 efficientnet_lite2 --ensemble --other-sources
+
+``--painter-weights 0.5`` weights each painting by ``n ** -0.5``, ``n`` being its painter's number
+of paintings in its style, so that painters who fill a style count less (57.9 % at 0.5, 56.0 % at 1):
+
+    python scripts/backbone_grouped_cv.py efficientnet_lite0 --painter-weights 0.5 --other-sources
+
 ``--correlations 4`` also tries second-order style statistics: the channel correlations (upper
 off-diagonal of the centred Gram matrix, as in bilinear pooling) of ``blocks.0`` to ``blocks.3``,
 one square-rooted, L2-normalised group per block, appended to the recipe's features.
@@ -33,6 +43,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -111,61 +122,95 @@ def extract(backbone: str, out: Path, limit: int | None = None, correlations: in
     return path
 
 
+def painter_weights(y: np.ndarray, artists: np.ndarray, alpha: float) -> np.ndarray | None:
+    """``n_painter ** -alpha`` within each style (every style the same total weight, mean 1); ``None`` at 0."""
+    if not alpha:
+        return None
+    n = Counter(zip(y, artists))
+    w = np.array([n[key] ** -alpha for key in zip(y, artists)])
+    for c in np.unique(y):
+        w[y == c] *= (y == c).sum() / w[y == c].sum()
+    return (w / w.mean()).astype(np.float32)
+
+
+def _loss(logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
+    return F.cross_entropy(logits, y) if w is None else (F.cross_entropy(logits, y, reduction="none") * w).mean()
+
+
 def train_head(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, n_classes: int,
-               epochs: int = 40) -> nn.Module:
-    """Batch norm + linear, Adam (lr 1e-3, weight decay 0.3), cosine; keeps the best-val-loss epoch."""
+               epochs: int = 40, w: np.ndarray | None = None, w_val: np.ndarray | None = None) -> nn.Module:
+    """Batch norm + linear, Adam (lr 1e-3, weight decay 0.3), cosine; keeps the best-val-loss epoch.
+    ``w``/``w_val``: per-sample weights of the training and validation losses."""
     torch.manual_seed(0)
     head = nn.Sequential(nn.BatchNorm1d(x.shape[-1]), nn.Linear(x.shape[-1], n_classes))
     opt = torch.optim.Adam(head.parameters(), lr=1e-3, weight_decay=0.3)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
     x, y, x_val, y_val = map(torch.from_numpy, (x, y, x_val, y_val))
+    w, w_val = (None if a is None else torch.from_numpy(a) for a in (w, w_val))
     best, best_state = float("inf"), None
     for _ in range(epochs):
         head.train()
         for idx in torch.randperm(len(x)).split(64):
             if len(idx) > 1:
-                loss = F.cross_entropy(head(x[idx]), y[idx])
+                loss = _loss(head(x[idx]), y[idx], None if w is None else w[idx])
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
         sched.step()
         head.eval()
         with torch.no_grad():
-            val_loss = F.cross_entropy(head(x_val), y_val).item()
+            val_loss = _loss(head(x_val), y_val, w_val).item()
         if val_loss < best:
             best, best_state = val_loss, {k: v.clone() for k, v in head.state_dict().items()}
     head.load_state_dict(best_state)
     return head.eval()
 
 
-def fit_on(rows: np.ndarray, feats: np.ndarray, y: np.ndarray, artists: np.ndarray, n_classes: int) -> nn.Module:
+def fit_on(rows: np.ndarray, feats: np.ndarray, y: np.ndarray, artists: np.ndarray, n_classes: int,
+           alpha: float = 0.0) -> nn.Module:
     """Train on ``rows`` (all views), validating on the original view of 10 % of their painters."""
     split = GroupShuffleSplit(1, test_size=0.1, random_state=0).split(rows, groups=artists[rows])
     tr, va = (rows[i] for i in next(split))
     x = feats[tr].reshape(-1, feats.shape[-1])
-    return train_head(x, np.repeat(y[tr], VIEWS), feats[va][:, 0], y[va], n_classes)
+    w = painter_weights(y[tr], artists[tr], alpha)
+    return train_head(x, np.repeat(y[tr], VIEWS), feats[va][:, 0], y[va], n_classes,
+                      w=None if w is None else np.repeat(w, VIEWS), w_val=painter_weights(y[va], artists[va], alpha))
 
 
-def evaluate_backbone(npz: Path, other_sources: bool) -> dict:
+def evaluate_backbone(npz: Path, other_sources: bool, alpha: float = 0.0) -> tuple[dict, np.ndarray, np.ndarray | None]:
+    """The backbone's scores, with its cross-validated and other-source class probabilities."""
     d = np.load(npz)
     classes = sorted(set(d["label"]))
     y = np.array([classes.index(label) for label in d["label"]])
     artists = d["artist"]
     feats = d["xw"]
-    pred = np.zeros_like(y)
+    probs = np.zeros((len(y), len(classes)), dtype=np.float32)
     folds = StratifiedGroupKFold(5, shuffle=True, random_state=0).split(y, y, artists)
     for train, test in folds:
-        head = fit_on(train, feats, y, artists, len(classes))
+        head = fit_on(train, feats, y, artists, len(classes), alpha)
         with torch.no_grad():
-            pred[test] = head(torch.from_numpy(feats[test][:, 0])).argmax(1).numpy()
-    result = {"features": npz.name, "grouped_cv_accuracy": round(float((pred == y).mean()), 4), "n": len(y)}
+            probs[test] = head(torch.from_numpy(feats[test][:, 0])).softmax(1).numpy()
+    result = {"features": npz.name, "grouped_cv_accuracy": round(float((probs.argmax(1) == y).mean()), 4), "n": len(y)}
+    other = None
     if other_sources:
-        head = fit_on(np.arange(len(y)), feats, y, artists, len(classes))
+        head = fit_on(np.arange(len(y)), feats, y, artists, len(classes), alpha)
         yo = np.array([classes.index(label) for label in d["olabel"]])
         with torch.no_grad():
-            po = head(torch.from_numpy(d["xo"])).argmax(1).numpy()
-        result["other_sources_accuracy"] = round(float((po == yo).mean()), 4)
+            other = head(torch.from_numpy(d["xo"])).softmax(1).numpy()
+        result["other_sources_accuracy"] = round(float((other.argmax(1) == yo).mean()), 4)
         result["other_sources_n"] = len(yo)
+    return result, probs, other
+
+
+def ensemble_scores(npzs: list[Path], probs: list[np.ndarray], others: list[np.ndarray | None]) -> dict:
+    """The built-in model's rule: the mean of the backbones' probabilities."""
+    d = np.load(npzs[0])
+    classes = sorted(set(d["label"]))
+    y = np.array([classes.index(label) for label in d["label"]])
+    result = {"ensemble": [p.name for p in npzs], "grouped_cv_accuracy": round(float((sum(probs).argmax(1) == y).mean()), 4)}
+    if others[0] is not None:
+        yo = np.array([classes.index(label) for label in d["olabel"]])
+        result["other_sources_accuracy"] = round(float((sum(others).argmax(1) == yo).mean()), 4)
     return result
 
 
@@ -177,10 +222,20 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="about N paintings of each set only (a quick check)")
     ap.add_argument("--correlations", type=int, default=0, metavar="N",
                     help="also append the channel correlations of blocks.0 .. blocks.N-1")
+    ap.add_argument("--painter-weights", type=float, default=0.0, metavar="ALPHA",
+                    help="weight each painting by n_painter^-ALPHA within its style (0.5, 1 tried; 0 = off)")
+    ap.add_argument("--ensemble", action="store_true",
+                    help="also score the mean of the backbones' probabilities (the built-in model's rule)")
     args = ap.parse_args()
+    npzs, probs, others = [], [], []
     for name in args.backbones:
-        npz = extract(name, args.out, args.limit, args.correlations)
-        print(json.dumps(evaluate_backbone(npz, args.other_sources)), flush=True)
+        npzs.append(extract(name, args.out, args.limit, args.correlations))
+        result, p, other = evaluate_backbone(npzs[-1], args.other_sources, args.painter_weights)
+        probs.append(p)
+        others.append(other)
+        print(json.dumps(result), flush=True)
+    if args.ensemble:
+        print(json.dumps(ensemble_scores(npzs, probs, others)), flush=True)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,9 @@ slightly from the pipeline's.
 (clear set). Features are cached in ``--out`` (default ``runs/backbone-cv``), one ``.npz`` per
 backbone; Lite2 takes about 50 minutes to extract on 2 CPU cores, Lite0 about 20.
 
-``--ensemble`` also scores the mean of the backbones' probabilities, the rule of the built-in
-model (EfficientNet-Lite0, 1 and 2: 60.0 % grouped CV against 57.0 to 58.1 % alone):
+``--ensemble`` also scores the mean of the backbones' probabilities, the ensemble tried for the
+built-in model (EfficientNet-Lite0, 1 and 2: 60.0 % grouped CV against 57.0 to 58.1 % alone; not
+shipped, see the README):
 
     python scripts/backbone_grouped_cv.py efficientnet_lite0 efficientnet_lite1 efficientnet_lite2 --ensemble --other-sources
 
@@ -203,7 +204,7 @@ def evaluate_backbone(npz: Path, other_sources: bool, alpha: float = 0.0) -> tup
 
 
 def ensemble_scores(npzs: list[Path], probs: list[np.ndarray], others: list[np.ndarray | None]) -> dict:
-    """The built-in model's rule: the mean of the backbones' probabilities."""
+    """An ensemble of the backbones: the mean of their probabilities (as ``artlens ensemble`` combines bundles)."""
     d = np.load(npzs[0])
     classes = sorted(set(d["label"]))
     y = np.array([classes.index(label) for label in d["label"]])
@@ -225,7 +226,7 @@ def main() -> None:
     ap.add_argument("--painter-weights", type=float, default=0.0, metavar="ALPHA",
                     help="weight each painting by n_painter^-ALPHA within its style (0.5, 1 tried; 0 = off)")
     ap.add_argument("--ensemble", action="store_true",
-                    help="also score the mean of the backbones' probabilities (the built-in model's rule)")
+                    help="also score the mean of the backbones' probabilities (an ensemble)")
     args = ap.parse_args()
     npzs, probs, others = [], [], []
     for name in args.backbones:

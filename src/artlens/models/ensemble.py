@@ -1,9 +1,9 @@
 """Several classifiers that vote as one: the mean of their class probabilities.
 
-Why: backbones pretrained differently err on different paintings, so their average generalises
-better than any one of them. The built-in style model is such an ensemble (EfficientNet-Lite0, 1
-and 2, each with its own head): in artist-grouped cross-validation it scored 60.0 % against 57.0 %
-to 58.1 % for its members alone.
+Why: backbones pretrained differently err on different paintings, so their average tends to
+generalise better than any one of them. On the built-in style data, EfficientNet-Lite0, 1 and 2
+(each with its own head) scored 60.0 % together in artist-grouped cross-validation, against 57.0 %
+to 58.1 % alone (the README's "built-in style model" section has the whole comparison).
 
 Each member keeps the input size it was trained at. The ensemble takes its first member's input,
 and every other member gets it resized in proportion (a 224 px input reaches a 260 px member at

@@ -127,3 +127,15 @@ def test_data_split_writes_a_manifest_that_trains_identically(tiny_tree, tmp_pat
     reread = load_collection(DataConfig(path=str(tmp_path / "split.tsv")))
     direct = load_collection(DataConfig(path=str(tiny_tree), seed=5))
     assert sorted((s.path, s.split) for s in reread.samples) == sorted((s.path, s.split) for s in direct.samples)
+
+
+def test_train_help_lists_exactly_the_choices_the_config_accepts():
+    from artlens.config import AUGMENT_PRESETS, CLASS_WEIGHTS, HEAD_NORMS, MONITORS, OPTIMIZERS, RESIZE_MODES, SCHEDULERS
+    from artlens.models import HEADS, STRATEGIES
+
+    result = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "400"}, terminal_width=400)
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())  # rich may wrap the help column
+    for choices in (STRATEGIES.names(), HEADS.names(), HEAD_NORMS, RESIZE_MODES, MONITORS, CLASS_WEIGHTS, OPTIMIZERS,
+                    SCHEDULERS, AUGMENT_PRESETS):
+        assert " | ".join(choices) in text

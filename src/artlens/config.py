@@ -27,6 +27,12 @@ if typing.TYPE_CHECKING:
 
 __all__ = [
     "AUGMENT_PRESETS",
+    "CLASS_WEIGHTS",
+    "HEAD_NORMS",
+    "MONITORS",
+    "OPTIMIZERS",
+    "RESIZE_MODES",
+    "SCHEDULERS",
     "DataConfig",
     "ModelConfig",
     "OptimConfig",
@@ -40,6 +46,10 @@ __all__ = [
 AUGMENT_PRESETS = ("none", "flip", "flip-rotate", "aggressive", "degrade")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("none", "step", "plateau", "cosine")
+HEAD_NORMS = ("none", "batchnorm", "layernorm")
+RESIZE_MODES = ("crop", "squash")
+MONITORS = ("val_acc", "val_loss")
+CLASS_WEIGHTS = ("none", "balanced")
 
 
 def _check_choice(section: str, key: str, value: str, allowed: typing.Iterable[str]) -> None:
@@ -131,8 +141,8 @@ class ModelConfig:
         from .models.heads import HEADS  # local: the models package imports this module
 
         _check_choice("model", "head", self.head, HEADS.names())
-        _check_choice("model", "head_norm", self.head_norm, ("none", "batchnorm", "layernorm"))
-        _check_choice("model", "resize", self.resize, ("crop", "squash"))
+        _check_choice("model", "head_norm", self.head_norm, HEAD_NORMS)
+        _check_choice("model", "resize", self.resize, RESIZE_MODES)
         if self.input_size < 0 or 0 < self.input_size < 16:
             raise ArtlensError(f"model.input_size: {self.input_size} must be 0 (the backbone's own) or >= 16")
         if not 0.0 <= self.dropout < 1.0:
@@ -242,8 +252,8 @@ class TrainConfig:
     differ in head or optimiser settings to embed the images once."""
 
     def __post_init__(self) -> None:
-        _check_choice("train", "monitor", self.monitor, ("val_acc", "val_loss"))
-        _check_choice("train", "class_weights", self.class_weights, ("none", "balanced"))
+        _check_choice("train", "monitor", self.monitor, MONITORS)
+        _check_choice("train", "class_weights", self.class_weights, CLASS_WEIGHTS)
         _check_choice("train", "amp", self.amp, ("auto", "on", "off"))
         if self.epochs < 1:
             raise ArtlensError(f"epochs: {self.epochs} must be >= 1")

@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from ..config import AUGMENT_PRESETS, OPTIMIZERS, SCHEDULERS, TrainConfig, load_config
+from ..config import (AUGMENT_PRESETS, CLASS_WEIGHTS, HEAD_NORMS, MONITORS, OPTIMIZERS, RESIZE_MODES, SCHEDULERS,
+                      TrainConfig, load_config)
 from ..errors import ArtlensError
 from ..models import HEADS, STRATEGIES
 
@@ -109,9 +110,9 @@ def train(
     head: Annotated[Optional[str], typer.Option(help=" | ".join(HEADS.names()))] = None,
     hidden: Annotated[Optional[str], typer.Option(help="Hidden sizes of mlp/dense/dense_bn heads, e.g. 512,128.")] = None,
     dropout: Annotated[Optional[float], typer.Option()] = None,
-    head_norm: Annotated[Optional[str], typer.Option(help="none | batchnorm | layernorm")] = None,
+    head_norm: Annotated[Optional[str], typer.Option(help=" | ".join(HEAD_NORMS))] = None,
     style_layers: Annotated[Optional[str], typer.Option(help="Layers whose channel mean/std join the features, e.g. blocks.2,blocks.4.")] = None,
-    resize: Annotated[Optional[str], typer.Option(help="crop | squash: how images are framed to the input size.")] = None,
+    resize: Annotated[Optional[str], typer.Option(help=" | ".join(RESIZE_MODES) + ": how images are framed to the input size.")] = None,
     input_size: Annotated[Optional[int], typer.Option(help="Square input side in pixels (0 = the backbone's own).")] = None,
     power_norm: Annotated[Optional[bool], typer.Option("--power-norm/--no-power-norm", help="Signed sqrt of the features.")] = None,
     unfreeze: Annotated[Optional[int], typer.Option(help="partial: number of last stages to train.")] = None,
@@ -129,8 +130,8 @@ def train(
     step_size: Annotated[Optional[int], typer.Option()] = None,
     gamma: Annotated[Optional[float], typer.Option()] = None,
     patience: Annotated[Optional[int], typer.Option(help="Early stopping patience in epochs (0 = off).")] = None,
-    monitor: Annotated[Optional[str], typer.Option(help="val_acc | val_loss")] = None,
-    class_weights: Annotated[Optional[str], typer.Option(help="none | balanced")] = None,
+    monitor: Annotated[Optional[str], typer.Option(help=" | ".join(MONITORS))] = None,
+    class_weights: Annotated[Optional[str], typer.Option(help=" | ".join(CLASS_WEIGHTS))] = None,
     label_smoothing: Annotated[Optional[float], typer.Option()] = None,
     augment: Annotated[Optional[str], typer.Option(help=" | ".join(AUGMENT_PRESETS))] = None,
     batch_size: Annotated[Optional[int], typer.Option()] = None,

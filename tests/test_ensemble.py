@@ -122,6 +122,17 @@ def test_a_member_list_that_does_not_match_the_weights_fails_with_one_line(ensem
     assert "\n" not in str(err.value)
 
 
+def test_a_bundle_of_unknown_kind_fails_with_one_line_naming_its_file(ensemble, tmp_path):
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "model.safetensors").write_bytes((ensemble / "model.safetensors").read_bytes())
+    meta = json.loads((ensemble / "artlens.json").read_text())
+    (odd / "artlens.json").write_text(json.dumps({**meta, "kind": "stack"}))
+    with pytest.raises(ArtlensError) as err:
+        load_bundle(odd)
+    assert str(err.value) == f"{odd / 'artlens.json'}: unknown bundle kind 'stack'; choose from: classifier, ensemble"
+
+
 def test_ensemble_exposes_its_first_member_to_layer_tools(ensemble):
     model = load_bundle(ensemble).model
     assert isinstance(model, EnsembleClassifier)

@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import resources
@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from .._registry import Registry
 from ..config import ModelConfig
 from ..data.transforms import Preprocessing
 from ..errors import ArtlensError
@@ -70,18 +71,8 @@ def save_bundle(model: ArtClassifier, path: str | os.PathLike, *, classes: list[
     ``name`` sit side by side in a models folder (``artlens serve`` lists them as ``name@version``).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    if half:
-        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    now = datetime.now(timezone.utc)
     meta = {
-        "format": BUNDLE_FORMAT,
-        "name": name or path.name,
-        "version": version or now.strftime("%Y%m%d-%H%M%S"),
-        "task": "classification",
-        "artlens_version": _version(),
-        "created": now.isoformat(timespec="seconds"),
+        **_header(path, name, version),
         "backbone": model.backbone.name,
         "backbone_kwargs": model.backbone.build_kwargs,
         "pretrained_from": model.backbone.pretrained_from,
@@ -94,7 +85,20 @@ def save_bundle(model: ArtClassifier, path: str | os.PathLike, *, classes: list[
         "dtype": "float16" if half else "float32",
         **(extra or {}),
     }
-    return write_bundle_dir(path, state, meta, weights_file=WEIGHTS_FILE)
+    return write_bundle_dir(path, _state(model, half), meta, weights_file=WEIGHTS_FILE)
+
+
+def _header(path: Path, name: str, version: str) -> dict[str, Any]:
+    """The fields every classification bundle starts with (``version`` defaults to the UTC time)."""
+    now = datetime.now(timezone.utc)
+    return {"format": BUNDLE_FORMAT, "name": name or path.name, "version": version or now.strftime("%Y%m%d-%H%M%S"),
+            "task": "classification", "artlens_version": _version(), "created": now.isoformat(timespec="seconds")}
+
+
+def _state(model: torch.nn.Module, half: bool) -> dict[str, torch.Tensor]:
+    """The model's tensors on CPU, floating point ones as float16 with ``half``."""
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    return {k: v.half() if half and v.is_floating_point() else v for k, v in state.items()}
 
 
 def write_bundle_dir(path: Path, state: dict[str, torch.Tensor], meta: dict, *, weights_file: str) -> Path:
@@ -123,8 +127,6 @@ def save_ensemble(bundles: Sequence[Bundle], path: str | os.PathLike, *, name: s
     metadata (backbone, build options, preprocessing, recipe, metrics) into ``artlens.json``, so the
     result loads, predicts, evaluates and serves like any bundle.
     """
-    if not bundles:
-        raise ArtlensError("an ensemble needs at least one member bundle")
     for b in bundles:
         if not isinstance(b.model, ArtClassifier):
             raise ArtlensError(f"{b.path or b.name}: is itself an ensemble; give its members instead")
@@ -133,22 +135,13 @@ def save_ensemble(bundles: Sequence[Bundle], path: str | os.PathLike, *, name: s
                                f"({', '.join(b.classes[:5])} ... vs {', '.join(bundles[0].classes[:5])} ...)")
     pre = [b.preprocessing for b in bundles]
     model = EnsembleClassifier([b.model for b in bundles], [p.input_size for p in pre])
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    if half:
-        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     path = Path(path)
-    now = datetime.now(timezone.utc)
     member_keys = ("name", "version", "backbone", "backbone_kwargs", "pretrained_from", "model", "recipe", "metrics",
                    "data_fingerprint")
     members = [{**{k: b.meta.get(k) for k in member_keys}, "preprocessing": b.preprocessing.to_dict()} for b in bundles]
     meta = {
-        "format": BUNDLE_FORMAT,
+        **_header(path, name, version),
         "kind": "ensemble",
-        "name": name or path.name,
-        "version": version or now.strftime("%Y%m%d-%H%M%S"),
-        "task": "classification",
-        "artlens_version": _version(),
-        "created": now.isoformat(timespec="seconds"),
         "backbone": "+".join(m["backbone"] or "?" for m in members),
         "combine": "mean of the members' probabilities",
         "classes": list(bundles[0].classes),
@@ -158,25 +151,27 @@ def save_ensemble(bundles: Sequence[Bundle], path: str | os.PathLike, *, name: s
         "dtype": "float16" if half else "float32",
         **(extra or {}),
     }
-    return write_bundle_dir(path, state, meta, weights_file=WEIGHTS_FILE)
+    return write_bundle_dir(path, _state(model, half), meta, weights_file=WEIGHTS_FILE)
 
 
+BUNDLE_KINDS: Registry[Callable[[dict[str, Any]], torch.nn.Module]] = Registry("bundle kind")
+"""Bundle kinds (``artlens.json``'s ``kind``, ``classifier`` when absent) and how to rebuild each."""
+
+
+@BUNDLE_KINDS.register("classifier")
 def _build_classifier(meta: dict[str, Any]) -> ArtClassifier:
     model_cfg = ModelConfig(**{**meta["model"], "pretrained": "none"})
     return build_classifier(model_cfg, len(meta["classes"]), pretrained="none",
                             backbone_kwargs=meta.get("backbone_kwargs") or {})
 
 
+@BUNDLE_KINDS.register("ensemble")
 def _build_ensemble(meta: dict[str, Any]) -> EnsembleClassifier:
     members = meta.get("members") or []
     if not members:
         raise ArtlensError("ensemble bundle lists no members")
     return EnsembleClassifier([_build_classifier({**m, "classes": meta["classes"]}) for m in members],
                               [int(m["preprocessing"]["input_size"]) for m in members])
-
-
-_BUILDERS = {"classifier": _build_classifier, "ensemble": _build_ensemble}
-"""Bundle kinds (``artlens.json``'s ``kind``, ``classifier`` when absent) and how to rebuild each."""
 
 
 def load_bundle(path: str | os.PathLike | None = None, *, device: str | torch.device = "cpu") -> Bundle:
@@ -194,11 +189,8 @@ def load_bundle(path: str | os.PathLike | None = None, *, device: str | torch.de
         raise ArtlensError(f"{meta_path}: invalid JSON ({err.msg} at line {err.lineno})") from None
     if meta.get("format") != BUNDLE_FORMAT:
         raise ArtlensError(f"{meta_path}: unsupported bundle format {meta.get('format')!r} (expected {BUNDLE_FORMAT})")
-    kind = meta.get("kind", "classifier")
-    if kind not in _BUILDERS:
-        raise ArtlensError(f"{meta_path}: unknown bundle kind {kind!r} (known: {', '.join(_BUILDERS)})")
-    try:
-        model = _BUILDERS[kind](meta)
+    try:  # an unknown kind, or a member list that cannot be built, names the file
+        model = BUNDLE_KINDS.get(meta.get("kind", "classifier"))(meta)
     except ArtlensError as err:
         raise ArtlensError(f"{meta_path}: {err}") from None
     try:

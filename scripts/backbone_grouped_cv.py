@@ -73,6 +73,15 @@ def channel_correlations(fmap: torch.Tensor) -> torch.Tensor:
     return gram[:, rows, cols]
 
 
+def read_tables() -> tuple[list[dict], list[dict]]:
+    """The rows of wikiart11's ``METADATA.tsv`` (file, label, artist_slug) and of the clear other sources."""
+    with (ARTDATA / "wikiart11" / "METADATA.tsv").open() as f:
+        meta = list(csv.DictReader(f, delimiter="\t"))
+    with (ROOT / "scripts" / "data" / "other_sources.tsv").open() as f:
+        other = [r for r in csv.DictReader(f, delimiter="\t") if r["set"] in CLEAR_SETS]
+    return meta, other
+
+
 def extract(backbone: str, out: Path, limit: int | None = None, correlations: int = 0) -> Path:
     """Cache what the built-in recipe's head sees (``ArtClassifier.embed``) for every painting (4 views)
     and every other-source painting (the original only); with ``correlations``, also the square-rooted,
@@ -109,10 +118,7 @@ def extract(backbone: str, out: Path, limit: int | None = None, correlations: in
                 advance(len(batch))
         return np.concatenate(rows)
 
-    with (ARTDATA / "wikiart11" / "METADATA.tsv").open() as f:
-        meta = list(csv.DictReader(f, delimiter="\t"))
-    with (ROOT / "scripts" / "data" / "other_sources.tsv").open() as f:
-        other = [r for r in csv.DictReader(f, delimiter="\t") if r["set"] in CLEAR_SETS]
+    meta, other = read_tables()
     if limit:  # every k-th row, so that every style and many painters stay in
         meta, other = meta[:: max(1, len(meta) // limit)], other[:: max(1, len(other) // limit)]
     xw = run([ARTDATA / "wikiart11" / r["file"] for r in meta], [ev] + [aug] * (VIEWS - 1), "wikiart11")
@@ -169,13 +175,15 @@ def train_head(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarra
 
 def fit_on(rows: np.ndarray, feats: np.ndarray, y: np.ndarray, artists: np.ndarray, n_classes: int,
            alpha: float = 0.0) -> nn.Module:
-    """Train on ``rows`` (all views), validating on the original view of 10 % of their painters."""
+    """Train on ``rows`` (all views of ``feats``, ``(N, V, D)``), validating on the original view of 10 %
+    of their painters."""
     split = GroupShuffleSplit(1, test_size=0.1, random_state=0).split(rows, groups=artists[rows])
     tr, va = (rows[i] for i in next(split))
     x = feats[tr].reshape(-1, feats.shape[-1])
     w = painter_weights(y[tr], artists[tr], alpha)
-    return train_head(x, np.repeat(y[tr], VIEWS), feats[va][:, 0], y[va], n_classes,
-                      w=None if w is None else np.repeat(w, VIEWS), w_val=painter_weights(y[va], artists[va], alpha))
+    views = feats.shape[1]
+    return train_head(x, np.repeat(y[tr], views), feats[va][:, 0], y[va], n_classes,
+                      w=None if w is None else np.repeat(w, views), w_val=painter_weights(y[va], artists[va], alpha))
 
 
 def evaluate_backbone(npz: Path, other_sources: bool, alpha: float = 0.0) -> tuple[dict, np.ndarray, np.ndarray | None]:

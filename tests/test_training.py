@@ -132,22 +132,6 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tiny_tree, tiny_weights
     assert [round(h["train_loss"], 6) for h in reference.history] == [round(h["train_loss"], 6) for h in resumed.history]
 
 
-@pytest.mark.parametrize("strategy", ["frozen", "full"])
-def test_a_recipe_trains_the_same_model_whatever_the_number_of_workers(tiny_tree, tiny_weights, tmp_path, strategy):
-    # Augmented views (cached ones for ``frozen``, per-epoch ones for ``full``) are drawn per image.
-    common = dict(strategy__name=strategy, model__pretrained=str(tiny_weights), epochs=2,
-                  strategy__cache_views=3, data__augment="flip-rotate")
-    runs = [fit(tiny_config(tiny_tree, tmp_path / f"workers{n}", data__num_workers=n, **common), show_progress=False)
-            for n in (0, 2)]
-    a, b = (load_file(str(r.bundle / "model.safetensors")) for r in runs)
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    if strategy == "frozen":
-        views = [load_file(str(next((tmp_path / f"workers{n}" / "features").glob("train-*.safetensors"))))["features"]
-                 for n in (0, 2)]
-        assert torch.equal(views[0], views[1])
-        assert not torch.equal(views[0][1], views[0][2])  # two different augmented draws
-
-
 def test_resume_refuses_a_changed_recipe(tiny_tree, tmp_path):
     fit(tiny_config(tiny_tree, tmp_path / "run", epochs=1), show_progress=False)
     with pytest.raises(ArtlensError, match="'optim' differs"):

@@ -289,29 +289,17 @@ def drop_cross_split_duplicates(collection: Collection) -> Collection:
 
 # -- torch dataset -----------------------------------------------------------------------------
 
-def item_seed(seed: int, index: int) -> int:
-    """The random seed of item ``index``'s transform in a dataset seeded with ``seed``."""
-    return (seed * 1_000_003 + index) % 2**63
-
-
 class ImageDataset(Dataset):
     """``(image_tensor, class_index, sample_index)``; an unreadable file yields ``None`` instead.
 
     Use :func:`collate_skipping` as the loader's ``collate_fn`` so those ``None`` items are dropped
     from the batch and reported back rather than crashing a worker.
-
-    With ``seed``, each item's random transform is drawn from its own generator state
-    (:func:`item_seed`), so the augmented views depend on the seed and the item alone, not on
-    how many loader workers there are or in which order they fetch: a recipe trains the same
-    model with ``num_workers`` 0, 2 or 8.
     """
 
-    def __init__(self, samples: Sequence[Sample], classes: Sequence[str], transform: Callable | None,
-                 seed: int | None = None) -> None:
+    def __init__(self, samples: Sequence[Sample], classes: Sequence[str], transform: Callable | None) -> None:
         self.samples = list(samples)
         self.class_to_idx = {c: i for i, c in enumerate(classes)}
         self.transform = transform
-        self.seed = seed
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -322,14 +310,7 @@ class ImageDataset(Dataset):
             img = load_image(sample.path)
         except UnreadableImage as err:
             return None, SkippedImage(err.path, err.reason)
-        if self.transform is None:
-            x = img
-        elif self.seed is None:
-            x = self.transform(img)
-        else:
-            with torch.random.fork_rng(devices=[]):  # leaves the caller's generator where it was
-                torch.manual_seed(item_seed(self.seed, index))
-                x = self.transform(img)
+        x = self.transform(img) if self.transform else img
         return x, self.class_to_idx.get(sample.label, -1), index
 
 

@@ -45,7 +45,7 @@ def _cache_key(model: ArtClassifier, samples: Sequence[Sample], views: int, augm
     h.update(json.dumps({"backbone": model.backbone.name, "kwargs": model.backbone.build_kwargs,
                          "weights": model.backbone.pretrained_from, "style": model.style_layers, "power_norm": model.power_norm,
                          "pre": model.backbone.preprocessing.to_dict(), "views": views, "augment": augment,
-                         "seed": seed, "draws": "per-item"}, sort_keys=True, default=str).encode())
+                         "seed": seed}, sort_keys=True, default=str).encode())
     for s in samples:
         h.update(f"{s.path}\t{s.label}\n".encode())
     return h.hexdigest()[:16]
@@ -70,8 +70,10 @@ def embed_samples(model: ArtClassifier, samples: Sequence[Sample], classes: Sequ
     for v in range(views):
         # View 0 is the plain evaluation image; later views are drawn from the augmentation preset.
         transform = build_transform(pre) if v == 0 else build_transform(pre, train=True, augment=augment)
-        loader = DataLoader(ImageDataset(samples, classes, transform, seed=seed * 7919 + v), batch_size=batch_size,
-                            shuffle=False, num_workers=num_workers, collate_fn=collate_skipping)
+        torch.manual_seed(seed * 7919 + v)
+        loader = DataLoader(ImageDataset(samples, classes, transform), batch_size=batch_size, shuffle=False,
+                            num_workers=num_workers, collate_fn=collate_skipping,
+                            generator=torch.Generator().manual_seed(seed * 7919 + v))
         feats, ys, idxs = [], [], []
         label = f"embed {name}" + (f" view {v + 1}/{views}" if views > 1 else "")
         with progress_bar(len(samples), label, enabled=show_progress) as advance:

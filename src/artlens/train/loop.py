@@ -109,9 +109,8 @@ def prepare_data(cfg: TrainConfig, *, show_progress: bool = True) -> tuple[Colle
 
 def _loader(samples: list[Sample], classes: list[str], transform, cfg: TrainConfig, *, shuffle: bool,
             epoch_seed: int = 0, ctx: DistContext | None = None) -> DataLoader:
-    """Batches of images; under DDP (``ctx``) each process gets its own shard of the epoch. Training
-    batches (``shuffle``) draw their augmentations per image from ``epoch_seed``, whatever the workers."""
-    dataset = ImageDataset(samples, classes, transform, seed=epoch_seed if shuffle else None)
+    """Batches of images; under DDP (``ctx``) each process gets its own shard of the epoch."""
+    dataset = ImageDataset(samples, classes, transform)
     sampler = None
     if ctx is not None and ctx.enabled:
         from torch.utils.data.distributed import DistributedSampler

@@ -12,7 +12,7 @@ best validation loss on 10 % held-out painters) for each choice and draw:
 * ``1``: the original only (one draw: nothing is random);
 * ``2``: original + 1 augmented view (draws: augmented view 1, 4, 7, ...);
 * ``4``: original + 3 (the shipped recipe; draws: views 1-3, 4-6, ...);
-* ``12``: original + 11 (draws: 11 consecutive views, cyclically).
+* ``12``: original + 11 (draws: 11 consecutive views from view 1, 4, 7, ..., cyclically).
 
 and prints, per draw, the artist-grouped 5-fold cross-validation accuracy on wikiart11 and the
 accuracy on the clear other sources (``scripts/data/other_sources.tsv``), then the mean and standard

@@ -82,6 +82,12 @@ def read_tables() -> tuple[list[dict], list[dict]]:
     return meta, other
 
 
+def recipe_classifier(backbone: str):
+    """The built-in recipe's classifier on ``backbone`` (squashed input, style statistics of every block), in eval mode."""
+    return build_classifier(ModelConfig(backbone=backbone, pretrained="auto", resize="squash", power_norm=True,
+                                        style_layers=[f"blocks.{i}" for i in range(7)]), 11).eval()
+
+
 def extract(backbone: str, out: Path, limit: int | None = None, correlations: int = 0) -> Path:
     """Cache what the built-in recipe's head sees (``ArtClassifier.embed``) for every painting (4 views)
     and every other-source painting (the original only); with ``correlations``, also the square-rooted,
@@ -90,8 +96,7 @@ def extract(backbone: str, out: Path, limit: int | None = None, correlations: in
     path = out / f"{stem}.npz"
     if path.exists():
         return path
-    model = build_classifier(ModelConfig(backbone=backbone, pretrained="auto", resize="squash", power_norm=True,
-                                         style_layers=[f"blocks.{i}" for i in range(7)]), 11).eval()
+    model = recipe_classifier(backbone)
     ev = build_transform(model.backbone.preprocessing, train=False)
     aug = build_transform(model.backbone.preprocessing, train=True, augment="flip-rotate")
     maps: dict[int, torch.Tensor] = {}
@@ -189,17 +194,24 @@ def fit_on(rows: np.ndarray, feats: np.ndarray, y: np.ndarray, artists: np.ndarr
 def evaluate_backbone(npz: Path, other_sources: bool, alpha: float = 0.0) -> tuple[dict, np.ndarray, np.ndarray | None]:
     """The backbone's scores, with its cross-validated and other-source class probabilities."""
     d = np.load(npz)
+    result, probs, other = evaluate_features(d, d["xw"], other_sources, alpha)
+    return {"features": npz.name, **result}, probs, other
+
+
+def evaluate_features(d, feats: np.ndarray, other_sources: bool, alpha: float = 0.0
+                      ) -> tuple[dict, np.ndarray, np.ndarray | None]:
+    """Grouped-CV (and other-source) scores and class probabilities of the recipe's head trained on
+    ``feats`` ``(N, V, D)``, the wikiart11 views of the cached features ``d``."""
     classes = sorted(set(d["label"]))
     y = np.array([classes.index(label) for label in d["label"]])
     artists = d["artist"]
-    feats = d["xw"]
     probs = np.zeros((len(y), len(classes)), dtype=np.float32)
     folds = StratifiedGroupKFold(5, shuffle=True, random_state=0).split(y, y, artists)
     for train, test in folds:
         head = fit_on(train, feats, y, artists, len(classes), alpha)
         with torch.no_grad():
             probs[test] = head(torch.from_numpy(feats[test][:, 0])).softmax(1).numpy()
-    result = {"features": npz.name, "grouped_cv_accuracy": round(float((probs.argmax(1) == y).mean()), 4), "n": len(y)}
+    result = {"grouped_cv_accuracy": round(float((probs.argmax(1) == y).mean()), 4), "n": len(y)}
     other = None
     if other_sources:
         head = fit_on(np.arange(len(y)), feats, y, artists, len(classes), alpha)

@@ -6,7 +6,7 @@ several points, so one run per choice cannot say whether more (or fewer) views h
 caches EfficientNet-Lite0's ``ArtClassifier.embed`` (what the recipe's head sees) for every
 wikiart11 painting: the original and ``--augmented`` flip-rotate views, each drawn from its own seed
 (painting and view), and the original of every other-source painting. It then trains the recipe's
-head (``backbone_grouped_cv.fit_on``: batch norm + linear, Adam, weight decay 0.3, cosine,
+head (``backbone_grouped_cv.evaluate_features``: batch norm + linear, Adam, weight decay 0.3, cosine,
 best validation loss on 10 % held-out painters) for each choice and draw:
 
 * ``1``: the original only (one draw: nothing is random);
@@ -30,14 +30,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.model_selection import StratifiedGroupKFold
 
-from artlens.config import ModelConfig
 from artlens.data import build_transform, load_image
-from artlens.models import build_classifier
 from artlens.progress import progress_bar
 
-from backbone_grouped_cv import fit_on, read_tables
+from backbone_grouped_cv import evaluate_features, read_tables, recipe_classifier
 from train_default_model import ARTDATA, ROOT
 
 
@@ -47,9 +44,7 @@ def extract(out: Path, augmented: int, limit: int | None = None) -> Path:
     path = out / (f"efficientnet_lite0-views{augmented + 1}" + (f"-limit{limit}" if limit else "") + ".npz")
     if path.exists():
         return path
-    model = build_classifier(ModelConfig(backbone="efficientnet_lite0", pretrained="auto", resize="squash",
-                                         power_norm=True, style_layers=[f"blocks.{i}" for i in range(7)]), 11).eval()
-    model = model.to(memory_format=torch.channels_last)
+    model = recipe_classifier("efficientnet_lite0").to(memory_format=torch.channels_last)
     plain = build_transform(model.backbone.preprocessing)
     aug = build_transform(model.backbone.preprocessing, train=True, augment="flip-rotate")
 
@@ -92,28 +87,6 @@ def draws(views: int, augmented: int) -> list[list[int]]:
     return [[0] + [1 + (3 * d + j) % augmented for j in range(k)] for d in range(augmented // 3)] if k else [[0]]
 
 
-def score(d, feats: np.ndarray) -> dict:
-    """Grouped-CV and other-source accuracy of the recipe's head trained on ``feats`` (N, V, D)."""
-    classes = sorted(set(d["label"]))
-    y = np.array([classes.index(label) for label in d["label"]])
-    artists = d["artist"]
-
-    def fit_rows(rows: np.ndarray):
-        return fit_on(rows, feats, y, artists, len(classes))
-
-    probs = np.zeros((len(y), len(classes)), np.float32)
-    for tr, te in StratifiedGroupKFold(5, shuffle=True, random_state=0).split(y, y, artists):
-        head = fit_rows(tr)
-        with torch.no_grad():
-            probs[te] = head(torch.from_numpy(feats[te][:, 0])).softmax(1).numpy()
-    yo = np.array([classes.index(label) for label in d["olabel"]])
-    head = fit_rows(np.arange(len(y)))
-    with torch.no_grad():
-        other = head(torch.from_numpy(d["xo"])).argmax(1).numpy()
-    return {"grouped_cv": round(float((probs.argmax(1) == y).mean()), 4),
-            "other_sources": round(float((other == yo).mean()), 4)}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--views", type=int, nargs="+", default=[1, 2, 4, 12], help="training views per painting")
@@ -122,10 +95,12 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="about N paintings of each set only (a quick check)")
     args = ap.parse_args()
     d = np.load(extract(args.out, args.augmented, args.limit))
+    xw = d["xw"]  # read once: every access to an npz member reads it from disk again
     for views in args.views:
         results = []
         for idx in draws(views, args.augmented):
-            results.append(score(d, d["xw"][:, idx]))
+            scores, _, _ = evaluate_features(d, xw[:, idx], other_sources=True)
+            results.append({"grouped_cv": scores["grouped_cv_accuracy"], "other_sources": scores["other_sources_accuracy"]})
             print(json.dumps({"views": views, "draw": idx, **results[-1]}), flush=True)
         summary = {k: (round(100 * float(np.mean([r[k] for r in results])), 2),
                        round(100 * float(np.std([r[k] for r in results], ddof=1)), 2) if len(results) > 1 else None)

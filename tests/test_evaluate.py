@@ -19,7 +19,8 @@ def test_metrics_on_a_hand_checked_example():
     assert m["per_class"]["c"] == {"accuracy": 0.0, "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 2}
     assert m["per_class"]["a"]["precision"] == 0.5 and m["per_class"]["a"]["recall"] == 1.0
     assert m["confusion_matrix"][2] == [1, 0, 0, 1]
-    assert np.isclose(m["macro"]["recall"], (1 + 1 + 0 + 0) / 4)
+    assert np.isclose(m["macro"]["recall"], (1 + 1 + 0 + 0) / 4)  # over all 4 classes: absent "d" counts 0
+    assert np.isclose(m["balanced_accuracy"], (1 + 1 + 0) / 3)  # over the 3 classes the set holds
 
 
 def test_confusion_matrix_png_is_readable_with_50_classes(tmp_path):

@@ -127,6 +127,8 @@ def markdown_report(report: dict[str, Any], classes: Sequence[str]) -> str:
              f"Images: {report['n_evaluated']} evaluated, {len(report['skipped'])} skipped.", "",
              "| metric | value |", "|---|---|", f"| accuracy | {m['accuracy']:.4f} |"]
     lines += [f"| top-{k} accuracy | {m[f'top{k}']:.4f} |" for k in (3, 5) if f"top{k}" in m]
+    if "balanced_accuracy" in m:  # reports written before it existed lack it
+        lines.append(f"| balanced accuracy (mean recall of the classes present) | {m['balanced_accuracy']:.4f} |")
     for avg in ("macro", "weighted"):
         lines.append(f"| {avg} precision / recall / F1 | {m[avg]['precision']:.4f} / {m[avg]['recall']:.4f} / "
                      f"{m[avg]['f1']:.4f} |")

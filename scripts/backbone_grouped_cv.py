@@ -45,12 +45,15 @@ import argparse
 import csv
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
+from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from artlens.config import ModelConfig
@@ -198,23 +201,53 @@ def evaluate_backbone(npz: Path, other_sources: bool, alpha: float = 0.0) -> tup
     return {"features": npz.name, **result}, probs, other
 
 
-def evaluate_features(d, feats: np.ndarray, other_sources: bool, alpha: float = 0.0
+def fit_logistic(rows: np.ndarray, feats: np.ndarray, y: np.ndarray, artists: np.ndarray, n_classes: int,
+                 C: float) -> nn.Module:
+    """A converged convex head on ``rows`` (all views): scikit-learn's ``LogisticRegression`` (lbfgs,
+    L2 strength ``1 / C``) on the standardised features, returned as the one linear layer it is
+    (the standardisation folded into its weights), so it scores exactly like the recipe's head.
+    ``artists`` is unused: there is no validation split, nothing to select."""
+    views = feats.shape[1]
+    x = feats[rows].reshape(-1, feats.shape[-1])
+    scaler = StandardScaler().fit(x)
+    lr = LogisticRegression(C=C, max_iter=3000).fit(scaler.transform(x), np.repeat(y[rows], views))
+    weight = lr.coef_ / scaler.scale_
+    head = nn.Linear(x.shape[-1], n_classes).double()
+    with torch.no_grad():
+        head.weight.copy_(torch.from_numpy(weight))
+        head.bias.copy_(torch.from_numpy(lr.intercept_ - weight @ scaler.mean_))
+    return nn.Sequential(Float64(), head).eval()
+
+
+class Float64(nn.Module):
+    """Scores in float64, as scikit-learn does, so that folding the scaler in changes no prediction."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.double()
+
+
+Fit = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int], nn.Module]
+
+
+def evaluate_features(d, feats: np.ndarray, other_sources: bool, alpha: float = 0.0, fit: Fit | None = None
                       ) -> tuple[dict, np.ndarray, np.ndarray | None]:
-    """Grouped-CV (and other-source) scores and class probabilities of the recipe's head trained on
-    ``feats`` ``(N, V, D)``, the wikiart11 views of the cached features ``d``."""
+    """Grouped-CV (and other-source) scores and class probabilities of the recipe's head (or of
+    ``fit(rows, feats, y, artists, n_classes)``) trained on ``feats`` ``(N, V, D)``, the wikiart11
+    views of the cached features ``d``."""
+    fit = fit or (lambda rows, f, y, artists, n: fit_on(rows, f, y, artists, n, alpha))
     classes = sorted(set(d["label"]))
     y = np.array([classes.index(label) for label in d["label"]])
     artists = d["artist"]
     probs = np.zeros((len(y), len(classes)), dtype=np.float32)
     folds = StratifiedGroupKFold(5, shuffle=True, random_state=0).split(y, y, artists)
     for train, test in folds:
-        head = fit_on(train, feats, y, artists, len(classes), alpha)
+        head = fit(train, feats, y, artists, len(classes))
         with torch.no_grad():
             probs[test] = head(torch.from_numpy(feats[test][:, 0])).softmax(1).numpy()
     result = {"grouped_cv_accuracy": round(float((probs.argmax(1) == y).mean()), 4), "n": len(y)}
     other = None
     if other_sources:
-        head = fit_on(np.arange(len(y)), feats, y, artists, len(classes), alpha)
+        head = fit(np.arange(len(y)), feats, y, artists, len(classes))
         yo = np.array([classes.index(label) for label in d["olabel"]])
         with torch.no_grad():
             other = head(torch.from_numpy(d["xo"])).softmax(1).numpy()

@@ -205,7 +205,8 @@ def fit_logistic(rows: np.ndarray, feats: np.ndarray, y: np.ndarray, artists: np
                  C: float) -> nn.Module:
     """A converged convex head on ``rows`` (all views): scikit-learn's ``LogisticRegression`` (lbfgs,
     L2 strength ``1 / C``) on the standardised features, returned as the one linear layer it is
-    (the standardisation folded into its weights), so it scores exactly like the recipe's head.
+    (the standardisation folded into its weights), so that ``evaluate_features`` scores it exactly as it
+    scores the recipe's head, and its predictions are scikit-learn's own.
     ``artists`` is unused: there is no validation split, nothing to select."""
     views = feats.shape[1]
     x = feats[rows].reshape(-1, feats.shape[-1])

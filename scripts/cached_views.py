@@ -149,7 +149,7 @@ def main() -> None:
                 scores, _, _ = evaluate_features(d, first, other_sources=False, fit=logistic(c))
                 cv[c] = scores["grouped_cv_accuracy"]
                 print(json.dumps({"views": views, "select_C": c, "grouped_cv": cv[c]}), flush=True)
-            best = max(cv, key=cv.get)  # the first of equals: the most regularised, as the grid goes up
+            best = max(cv, key=cv.get)  # ties go to the first C given
             fit, label = logistic(best), {"head": "logistic", "C": best}
         results = score_draws(d, xw, views, args.augmented, fit, label)
         print(json.dumps({**label, "views": views, "draws": len(results), "mean_sd_percent": summarise(results)}),
@@ -157,6 +157,7 @@ def main() -> None:
 
 
 def logistic(c: float):
+    """``evaluate_features``' ``fit`` for a logistic regression head with this C."""
     return lambda rows, feats, y, artists, n: fit_logistic(rows, feats, y, artists, n, c)
 
 

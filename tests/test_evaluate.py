@@ -42,9 +42,11 @@ def test_evaluate_writes_report_files(tiny_tree, tmp_path):
     for name in ("report.json", "report.md", "confusion_matrix.png", "predictions.csv"):
         assert (tmp_path / "eval" / name).is_file()
     saved = json.loads((tmp_path / "eval" / "report.json").read_text())
-    assert {"accuracy", "macro", "weighted", "per_class", "confusion_matrix"} <= set(saved["metrics"])
+    metrics = saved["metrics"]
+    assert {"accuracy", "balanced_accuracy", "macro", "weighted", "per_class", "confusion_matrix"} <= set(metrics)
     md = (tmp_path / "eval" / "report.md").read_text()
     assert "| Baroque |" in md and "macro precision / recall / F1" in md
+    assert f"| balanced accuracy (mean recall of the classes present) | {metrics['balanced_accuracy']:.4f} |" in md
     if report["metrics"]["accuracy"] < 1.0:
         assert (tmp_path / "eval" / "mistakes.png").is_file()
 

@@ -29,6 +29,10 @@ cross-validation on the first draw is used for all draws; the other sources play
 choice. About 20 minutes on the cached features:
 
     python scripts/cached_views.py --views 4 --logistic-c 0.0003 0.001 0.003 0.01 0.03 0.1
+
+``--bag`` also scores one model made of all the draws' heads (the mean of their probabilities):
+
+    python scripts/cached_views.py --views 4 --bag
 """
 
 from __future__ import annotations
@@ -96,20 +100,32 @@ def draws(views: int, augmented: int) -> list[list[int]]:
     return [[0] + [1 + (3 * d + j) % augmented for j in range(k)] for d in range(augmented // 3)] if k else [[0]]
 
 
-def score_draws(d, xw: np.ndarray, views: int, augmented: int, fit=None, label: dict | None = None) -> list[dict]:
-    """Grouped CV and other-source accuracy (clear set, and per subset) of every draw of ``views``."""
-    sets = other_sets(d)
-    yo = np.array(d["olabel"])
+def score_draws(d, xw: np.ndarray, views: int, augmented: int, fit=None, label: dict | None = None,
+                bag: bool = False) -> list[dict]:
+    """Grouped CV and other-source accuracy (clear set, and per subset) of every draw of ``views``;
+    with ``bag``, also of the mean of all the draws' probabilities (one model made of their heads)."""
     classes = sorted(set(d["label"]))
-    results = []
+    y = np.array([classes.index(label) for label in d["label"]])
+    results, probs, others = [], [], []
     for idx in draws(views, augmented):
-        scores, _, other = evaluate_features(d, xw[:, idx], other_sources=True, fit=fit)
-        hit = np.array(classes)[other.argmax(1)] == yo
-        results.append({"grouped_cv": scores["grouped_cv_accuracy"], "other_sources": scores["other_sources_accuracy"],
-                        **({f"other_{s}": round(float(hit[sets == s].mean()), 4) for s in sorted(set(sets))}
-                           if sets is not None else {})})
+        scores, p, other = evaluate_features(d, xw[:, idx], other_sources=True, fit=fit)
+        probs.append(p)
+        others.append(other)
+        results.append(scores_of(d, p, other, y, classes))
         print(json.dumps({**(label or {}), "views": views, "draw": idx, **results[-1]}), flush=True)
+    if bag and len(results) > 1:
+        print(json.dumps({**(label or {}), "views": views, "bagged_draws": len(results),
+                          **scores_of(d, sum(probs), sum(others), y, classes)}), flush=True)
     return results
+
+
+def scores_of(d, probs: np.ndarray, other: np.ndarray, y: np.ndarray, classes: list[str]) -> dict:
+    """Grouped-CV accuracy of ``probs`` and other-source accuracy of ``other``, all and per subset."""
+    hit = np.array(classes)[other.argmax(1)] == np.array(d["olabel"])
+    sets = other_sets(d)
+    return {"grouped_cv": round(float((probs.argmax(1) == y).mean()), 4), "other_sources": round(float(hit.mean()), 4),
+            **({f"other_{s}": round(float(hit[sets == s].mean()), 4) for s in sorted(set(sets))}
+               if sets is not None else {})}
 
 
 def other_sets(d) -> np.ndarray | None:
@@ -135,6 +151,8 @@ def main() -> None:
     ap.add_argument("--logistic-c", type=float, nargs="+", default=None, metavar="C",
                     help="train scikit-learn logistic regression heads instead; with several C, the one with the "
                          "best grouped CV on the first draw is used for every draw")
+    ap.add_argument("--bag", action="store_true",
+                    help="also score the mean of all draws' probabilities (bagging the heads over view draws)")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "cached-views")
     ap.add_argument("--limit", type=int, default=None, help="about N paintings of each set only (a quick check)")
     args = ap.parse_args()
@@ -151,7 +169,7 @@ def main() -> None:
                 print(json.dumps({"views": views, "select_C": c, "grouped_cv": cv[c]}), flush=True)
             best = max(cv, key=cv.get)  # ties go to the first C given
             fit, label = logistic(best), {"head": "logistic", "C": best}
-        results = score_draws(d, xw, views, args.augmented, fit, label)
+        results = score_draws(d, xw, views, args.augmented, fit, label, bag=args.bag)
         print(json.dumps({**label, "views": views, "draws": len(results), "mean_sd_percent": summarise(results)}),
               flush=True)
 

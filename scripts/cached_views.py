@@ -105,10 +105,10 @@ def score_draws(d, xw: np.ndarray, views: int, augmented: int, fit=None, label: 
     """Grouped CV and other-source accuracy (clear set, and per subset) of every draw of ``views``;
     with ``bag``, also of the mean of all the draws' probabilities (one model made of their heads)."""
     classes = sorted(set(d["label"]))
-    y = np.array([classes.index(label) for label in d["label"]])
+    y = np.array([classes.index(style) for style in d["label"]])
     results, probs, others = [], [], []
     for idx in draws(views, augmented):
-        scores, p, other = evaluate_features(d, xw[:, idx], other_sources=True, fit=fit)
+        _, p, other = evaluate_features(d, xw[:, idx], other_sources=True, fit=fit)
         probs.append(p)
         others.append(other)
         results.append(scores_of(d, p, other, y, classes))

@@ -106,23 +106,25 @@ def score_draws(d, xw: np.ndarray, views: int, augmented: int, fit=None, label: 
     with ``bag``, also of the mean of all the draws' probabilities (one model made of their heads)."""
     classes = sorted(set(d["label"]))
     y = np.array([classes.index(style) for style in d["label"]])
+    sets = other_sets(d)  # once: for an older cache it reads the table
     results, probs, others = [], [], []
     for idx in draws(views, augmented):
         _, p, other = evaluate_features(d, xw[:, idx], other_sources=True, fit=fit)
         probs.append(p)
         others.append(other)
-        results.append(scores_of(d, p, other, y, classes))
+        results.append(scores_of(d, p, other, y, classes, sets))
         print(json.dumps({**(label or {}), "views": views, "draw": idx, **results[-1]}), flush=True)
     if bag and len(results) > 1:
         print(json.dumps({**(label or {}), "views": views, "bagged_draws": len(results),
-                          **scores_of(d, sum(probs), sum(others), y, classes)}), flush=True)
+                          **scores_of(d, sum(probs), sum(others), y, classes, sets)}), flush=True)
     return results
 
 
-def scores_of(d, probs: np.ndarray, other: np.ndarray, y: np.ndarray, classes: list[str]) -> dict:
-    """Grouped-CV accuracy of ``probs`` and other-source accuracy of ``other``, all and per subset."""
+def scores_of(d, probs: np.ndarray, other: np.ndarray, y: np.ndarray, classes: list[str],
+              sets: np.ndarray | None) -> dict:
+    """Grouped-CV accuracy of ``probs`` and other-source accuracy of ``other``, all and per subset
+    (``sets``, from :func:`other_sets`)."""
     hit = np.array(classes)[other.argmax(1)] == np.array(d["olabel"])
-    sets = other_sets(d)
     return {"grouped_cv": round(float((probs.argmax(1) == y).mean()), 4), "other_sources": round(float(hit.mean()), 4),
             **({f"other_{s}": round(float(hit[sets == s].mean()), 4) for s in sorted(set(sets))}
                if sets is not None else {})}

@@ -33,6 +33,7 @@ __all__ = [
     "OPTIMIZERS",
     "RESIZE_MODES",
     "SCHEDULERS",
+    "TTA_MODES",
     "DataConfig",
     "ModelConfig",
     "OptimConfig",
@@ -48,6 +49,8 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("none", "step", "plateau", "cosine")
 HEAD_NORMS = ("none", "batchnorm", "layernorm")
 RESIZE_MODES = ("crop", "squash")
+#: Test-time augmentation modes (see :data:`artlens.inference.TTA`).
+TTA_MODES = ("none", "flip", "crops")
 MONITORS = ("val_acc", "val_loss")
 CLASS_WEIGHTS = ("none", "balanced")
 
@@ -136,6 +139,10 @@ class ModelConfig:
     input_size: int = 0
     """Side of the square network input in pixels; 0 keeps the backbone's own (224 for most ImageNet
     models, 32 for ``simple_cnn``). The AI-ArtBench study compares 32 px against 224 px this way."""
+    tta: str = "none"
+    """Test-time augmentation the bundle asks for when it predicts (``predict``, ``evaluate``, the web
+    service, the final test of ``fit``): ``none``, ``flip`` or ``crops`` (see
+    :data:`artlens.inference.TTA`); ``--tta`` of predict and evaluate overrides it."""
 
     def __post_init__(self) -> None:
         from .models.heads import HEADS  # local: the models package imports this module
@@ -143,6 +150,7 @@ class ModelConfig:
         _check_choice("model", "head", self.head, HEADS.names())
         _check_choice("model", "head_norm", self.head_norm, HEAD_NORMS)
         _check_choice("model", "resize", self.resize, RESIZE_MODES)
+        _check_choice("model", "tta", self.tta, TTA_MODES)
         if self.input_size < 0 or 0 < self.input_size < 16:
             raise ArtlensError(f"model.input_size: {self.input_size} must be 0 (the backbone's own) or >= 16")
         if not 0.0 <= self.dropout < 1.0:

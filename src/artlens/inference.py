@@ -1,26 +1,98 @@
 """Batched inference over image files: the single path used by predict, evaluate and training reports.
 
 Images are decoded in DataLoader workers, bad files are skipped and listed, and optional
-test-time augmentation (horizontal flip) averages probabilities over mirrored views.
+test-time augmentation averages probabilities over several views of each image (see :data:`TTA`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
+import torchvision.transforms.v2.functional as TF
+from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader
 
-from .data.dataset import ImageDataset, Sample, collate_skipping
+from .config import TTA_MODES
+from .data.dataset import ImageDataset, Sample
 from .data.images import SkippedImage
 from .data.transforms import Preprocessing, build_transform
+from .errors import ArtlensError
 from .progress import progress_bar
 
-__all__ = ["InferenceResult", "default_device", "predict_probs"]
+__all__ = ["CROP_FRACTION", "TTA", "InferenceResult", "batch_probs", "collate_views", "crop_min_side",
+           "default_device", "predict_probs", "tta_mode", "view_transform"]
+
+#: Test-time augmentation modes (``config.TTA_MODES``): the views each image is predicted from, whose
+#: probabilities are averaged.
+TTA = {
+    "none": "the image alone",
+    "flip": "the image and its mirror image",
+    "crops": "the whole image and its four corner and centre crops (0.8 of each side), where its shorter "
+             "side is at least the model's input size; smaller images alone",
+}
+#: Side of each ``crops`` view, as a fraction of the image's width and height: crops of 0.64 of the
+#: area lie inside the training augmentation's random resized crops (area 0.6 to 1).
+CROP_FRACTION = 0.8
+
+
+def tta_mode(value: Any) -> str:
+    """A TTA mode from a bundle's ``meta["tta"]`` or a user's choice (``True``/``False``: flip/none, as older bundles store it)."""
+    if value is None or value is False:
+        return "none"
+    if value is True:
+        return "flip"
+    if value not in TTA:
+        raise ArtlensError(f"unknown test-time augmentation {value!r}; choose from: {', '.join(TTA_MODES)}")
+    return str(value)
+
+
+def crop_min_side(pre: Preprocessing) -> int:
+    """Shorter side from which ``crops`` takes crops: the model's input size.
+
+    A 0.8 crop of an image at least the input size is upsampled at most 1.25 x, less than the
+    built-in model's training crops of its 224 px paintings were (up to about 1.4 x along a side);
+    a crop of a smaller image is upsampled more, and on Kaggle's 128 px thumbnails (2.2 x) crops
+    lower the built-in model's accuracy (75.8 % -> 75.1 %) where on 224 px and larger paintings
+    they raise it (``scripts/crop_tta.py``).
+    """
+    return pre.input_size
+
+
+def view_transform(pre: Preprocessing, tta: str = "none") -> Callable[[Image.Image], torch.Tensor]:
+    """A PIL -> ``(views, 3, H, W)`` transform. Crops are cut from the decoded image before resizing, as
+    the training crops are, so that a large painting's crops keep its detail; ``flip`` is applied to
+    the batch in :func:`batch_probs` instead (one view here)."""
+    whole = build_transform(pre)
+    if tta_mode(tta) != "crops":
+        return lambda img: whole(img).unsqueeze(0)
+    min_side = crop_min_side(pre)
+
+    def views(img: Image.Image) -> torch.Tensor:
+        w, h = img.size
+        if min(w, h) < min_side:
+            return whole(img).unsqueeze(0)
+        crops = TF.five_crop(img, [round(CROP_FRACTION * h), round(CROP_FRACTION * w)])
+        return torch.stack([whole(img)] + [whole(c) for c in crops])
+
+    return views
+
+
+def collate_views(batch):
+    """``data.dataset.collate_skipping`` for ``(views, 3, H, W)`` items: ``(x, counts, y, index, skipped)``, ``x``
+    holding every good item's views one after the other and ``counts`` how many each has."""
+    good = [b for b in batch if b[0] is not None]
+    skipped = [b[1] for b in batch if b[0] is None]
+    if not good:
+        return None, None, None, None, skipped
+    return (torch.cat([b[0] for b in good]), [b[0].shape[0] for b in good],
+            torch.tensor([b[1] for b in good], dtype=torch.long), torch.tensor([b[2] for b in good], dtype=torch.long),
+            skipped)
 
 
 def default_device(name: str = "auto") -> torch.device:
@@ -39,41 +111,47 @@ class InferenceResult:
 
 
 @torch.inference_mode()
-def batch_probs(model: nn.Module, x: torch.Tensor, device: torch.device, *, tta: bool = False) -> torch.Tensor:
-    """Softmax of one preprocessed batch; ``tta`` averages it with the horizontally flipped batch.
+def batch_probs(model: nn.Module, x: torch.Tensor, device: torch.device, *, tta: str | bool = "none",
+                counts: Sequence[int] | None = None) -> torch.Tensor:
+    """Softmax of one preprocessed batch, averaged over each image's views.
 
-    The one place a batch meets the model, shared by ``artlens predict`` and the web service so the
-    two can never disagree (mixed precision on GPU, channels-last memory, flip averaging). It runs
-    in inference mode itself, so neither caller needs to.
+    ``x`` holds the views of every image one after the other, ``counts`` how many each image has
+    (one each when ``None``); ``tta="flip"`` adds the mirrored batch. The one place a batch meets
+    the model, shared by ``artlens predict`` and the web service so the two can never disagree
+    (mixed precision on GPU, channels-last memory, view averaging). It runs in inference mode
+    itself, so neither caller needs to.
     """
     x = x.to(device, memory_format=torch.channels_last, non_blocking=True)
     with torch.autocast(device.type, enabled=device.type == "cuda"):
         p = model(x).float().softmax(-1)
-        if tta:
+        if tta_mode(tta) == "flip":
             p = (p + model(torch.flip(x, dims=[3])).float().softmax(-1)) / 2
+    if counts is not None and len(counts) != len(p):
+        p = torch.stack([v.mean(0) for v in p.split(list(counts))])
     return p
 
 
 def predict_probs(model: nn.Module, samples: Sequence[Sample], pre: Preprocessing, *, classes: Sequence[str] = (),
                   batch_size: int = 32, num_workers: int | None = None, device: str | torch.device = "auto",
-                  tta: bool = False, show_progress: bool = True, description: str = "predict") -> InferenceResult:
-    """Softmax probabilities for every readable image in ``samples``."""
+                  tta: str | bool = "none", show_progress: bool = True, description: str = "predict") -> InferenceResult:
+    """Softmax probabilities for every readable image in ``samples``, averaged over its ``tta`` views."""
     device = default_device(device) if isinstance(device, str) else device
     if num_workers is None:
         num_workers = min(4, os.cpu_count() or 1) if len(samples) > 2 * batch_size else 0
-    dataset = ImageDataset(samples, classes, build_transform(pre))
+    tta = tta_mode(tta)
+    dataset = ImageDataset(samples, classes, view_transform(pre, tta))
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                        collate_fn=collate_skipping, pin_memory=device.type == "cuda",
+                        collate_fn=collate_views, pin_memory=device.type == "cuda",
                         persistent_workers=False)
     model.eval().to(device)
     probs, indices, skipped = [], [], []
     with progress_bar(len(samples), description, enabled=show_progress) as advance:
-        for x, _, idx, bad in loader:
+        for x, counts, _, idx, bad in loader:
             skipped += bad
             if x is not None:
-                probs.append(batch_probs(model, x, device, tta=tta).cpu())
+                probs.append(batch_probs(model, x, device, tta=tta, counts=counts).cpu())
                 indices.append(idx)
-            advance(len(bad) + (0 if x is None else len(x)))
+            advance(len(bad) + (0 if x is None else len(idx)))
     n_classes = getattr(model, "num_classes", 0)
     return InferenceResult(
         probs=torch.cat(probs).numpy() if probs else np.zeros((0, n_classes), dtype=np.float32),

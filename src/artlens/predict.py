@@ -15,7 +15,7 @@ from typing import Any
 from .data.dataset import Sample
 from .data.images import SkippedImage, iter_image_files
 from .errors import ArtlensError
-from .inference import predict_probs
+from .inference import predict_probs, tta_mode
 from .models.bundle import Bundle, load_bundle
 
 __all__ = ["Predictor", "expand_inputs", "predict"]
@@ -39,11 +39,17 @@ def expand_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
 
 
 class Predictor:
-    """A loaded bundle ready to label images; load once, call many times."""
+    """A loaded bundle ready to label images; load once, call many times.
 
-    def __init__(self, model: str | os.PathLike | Bundle | None = None, *, device: str = "auto") -> None:
+    ``tta`` (``none``, ``flip``, ``crops``: see :data:`artlens.inference.TTA`) overrides the
+    test-time augmentation the bundle asks for in its ``artlens.json``.
+    """
+
+    def __init__(self, model: str | os.PathLike | Bundle | None = None, *, device: str = "auto",
+                 tta: str | None = None) -> None:
         self.bundle = model if isinstance(model, Bundle) else load_bundle(model)
         self.device = device
+        self.tta = tta_mode(self.bundle.meta.get("tta") if tta is None else tta)
 
     @property
     def classes(self) -> list[str]:
@@ -57,7 +63,7 @@ class Predictor:
         samples = [Sample(str(p), "") for p in paths]
         res = predict_probs(self.bundle.model, samples, self.bundle.preprocessing, classes=self.classes,
                             batch_size=batch_size, num_workers=num_workers, device=self.device,
-                            tta=bool(self.bundle.meta.get("tta")), show_progress=show_progress)
+                            tta=self.tta, show_progress=show_progress)
         results = []
         for i, p in zip(res.indices, res.probs):
             order = p.argsort()[::-1][:top_k]
@@ -67,6 +73,6 @@ class Predictor:
 
 
 def predict(inputs: Sequence[str | os.PathLike], *, model: str | os.PathLike | Bundle | None = None,
-            top_k: int = 3, device: str = "auto") -> list[dict[str, Any]]:
+            top_k: int = 3, device: str = "auto", tta: str | None = None) -> list[dict[str, Any]]:
     """Top-k predictions for files and folders; unreadable files are left out (see :class:`Predictor`)."""
-    return Predictor(model, device=device)(inputs, top_k=top_k)[0]
+    return Predictor(model, device=device, tta=tta)(inputs, top_k=top_k)[0]

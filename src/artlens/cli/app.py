@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from ..config import (AUGMENT_PRESETS, CLASS_WEIGHTS, HEAD_NORMS, MONITORS, OPTIMIZERS, RESIZE_MODES, SCHEDULERS,
+from ..config import (AUGMENT_PRESETS, CLASS_WEIGHTS, HEAD_NORMS, MONITORS, OPTIMIZERS, RESIZE_MODES, SCHEDULERS, TTA_MODES,
                       TrainConfig, load_config)
 from ..errors import ArtlensError
 from ..models import HEADS, STRATEGIES
@@ -40,6 +40,10 @@ def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug l
 # Shared by every command that reads data: one declaration, the same help everywhere.
 DatasetName = Annotated[str, typer.Option(help="Published layout of the data (`artlens datasets`); auto = folder/manifest.")]
 DatasetOptions = Annotated[Optional[list[str]], typer.Option(help="Adapter option key=value (repeatable).")]
+TTAOption = Annotated[Optional[str], typer.Option(
+    help="Test-time augmentation: none | flip (with the mirror image) | crops (the whole image and 5 crops "
+         "of 0.8 of each side, for images whose shorter side is at least the model's input size, e.g. 224 px). "
+         "Default: what the model's artlens.json asks for.")]
 
 
 def _csv_ints(text: str | None) -> list[int] | None:
@@ -115,6 +119,7 @@ def train(
     resize: Annotated[Optional[str], typer.Option(help=" | ".join(RESIZE_MODES) + ": how images are framed to the input size.")] = None,
     input_size: Annotated[Optional[int], typer.Option(help="Square input side in pixels (0 = the backbone's own).")] = None,
     power_norm: Annotated[Optional[bool], typer.Option("--power-norm/--no-power-norm", help="Signed sqrt of the features.")] = None,
+    tta: Annotated[Optional[str], typer.Option(help=" | ".join(TTA_MODES) + ": test-time augmentation the bundle asks for.")] = None,
     unfreeze: Annotated[Optional[int], typer.Option(help="partial: number of last stages to train.")] = None,
     unfreeze_layers: Annotated[Optional[str], typer.Option(help="partial: module names to train, e.g. layer3,layer4.")] = None,
     freeze_layers: Annotated[Optional[str], typer.Option(help="partial: module names to keep fixed, e.g. conv1,bn1,layer1,layer2.")] = None,
@@ -156,7 +161,7 @@ def train(
               dedupe=dedupe or None)
     _override(raw, "model", backbone=backbone, pretrained=weights, head=head, hidden=_csv_ints(hidden),
               dropout=dropout, head_norm=head_norm, style_layers=_csv_strs(style_layers),
-              power_norm=power_norm, resize=resize, input_size=input_size)
+              power_norm=power_norm, resize=resize, input_size=input_size, tta=tta)
     _override(raw, "strategy", name=strategy, unfreeze=unfreeze, unfreeze_layers=_csv_strs(unfreeze_layers),
               freeze_layers=_csv_strs(freeze_layers), top_layers=top_layers, head_epochs=head_epochs, lr_factor=lr_factor, cache_views=cache_views)
     _override(raw, "optim", name=optimizer, lr=lr, weight_decay=weight_decay, momentum=momentum,
@@ -188,12 +193,13 @@ def evaluate(
     split: Annotated[str, typer.Option(help="auto | all | train | val | test")] = "auto",
     batch_size: Annotated[int, typer.Option()] = 32,
     device: Annotated[str, typer.Option()] = "auto",
+    tta: TTAOption = None,
 ) -> None:
     """Accuracy, top-k, per-class precision/recall/F1, confusion matrix and worst mistakes."""
     from ..evaluate import evaluate as run_evaluate
 
     report = run_evaluate(model, _data_config(data, dataset, dataset_option), out, split=split,
-                          batch_size=batch_size, device=device)
+                          batch_size=batch_size, device=device, tta=tta)
     m = report["metrics"]
     table = Table(title=report["title"])
     for col in ("images", "accuracy", "top-3", "top-5", "macro F1", "weighted F1", "skipped"):
@@ -213,12 +219,13 @@ def predict(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     batch_size: Annotated[int, typer.Option()] = 32,
     device: Annotated[str, typer.Option()] = "auto",
+    tta: TTAOption = None,
 ) -> None:
     """Predict labels for images (the built-in WikiArt style model unless --model is given)."""
     from ..predict import Predictor, expand_inputs
 
     paths = expand_inputs(images)  # fail on a wrong path before loading a model
-    predictor = Predictor(model, device=device)
+    predictor = Predictor(model, device=device, tta=tta)
     results, skipped = predictor(paths, top_k=top_k, batch_size=batch_size, show_progress=not as_json and len(images) > 64)
     for s in skipped:
         err_console.print(f"[yellow]skipped[/] {s.path}: {s.reason}")

@@ -25,7 +25,7 @@ from ..data.dataset import Sample, load_collection
 from ..data.images import SkippedImage
 from ..data.transforms import Preprocessing
 from ..errors import ArtlensError
-from ..inference import predict_probs
+from ..inference import predict_probs, tta_mode
 from ..models.bundle import Bundle, load_bundle
 from ..viz.figures import plot_confusion_matrix, plot_gallery
 from .metrics import classification_metrics
@@ -35,8 +35,10 @@ __all__ = ["evaluate", "evaluate_samples"]
 
 def evaluate(model: str | os.PathLike | Bundle | None, data: str | os.PathLike | DataConfig,
              out: str | os.PathLike, *, split: str = "auto", batch_size: int = 32, device: str = "auto",
-             num_workers: int | None = None, show_progress: bool = True) -> dict[str, Any]:
+             num_workers: int | None = None, show_progress: bool = True, tta: str | None = None) -> dict[str, Any]:
     """Evaluate a bundle (path, loaded :class:`Bundle`, or ``None`` for the built-in model) on ``data``.
+
+    ``tta`` overrides the bundle's own test-time augmentation (``none``, ``flip``, ``crops``).
 
     ``split``: ``auto`` uses the data's test split when it has one (a ``test/`` folder or a split
     column) and every image otherwise; ``all``, ``train``, ``val`` or ``test`` choose explicitly.
@@ -63,13 +65,13 @@ def evaluate(model: str | os.PathLike | Bundle | None, data: str | os.PathLike |
         )
     return evaluate_samples(bundle.model, bundle.preprocessing, bundle.classes, samples, out,
                             batch_size=batch_size, device=device, num_workers=num_workers,
-                            tta=bool(bundle.meta.get("tta")), show_progress=show_progress,
+                            tta=tta_mode(bundle.meta.get("tta") if tta is None else tta), show_progress=show_progress,
                             title=f"{bundle.name} on {Path(cfg.path).name} ({split})")
 
 
 def evaluate_samples(model: nn.Module, pre: Preprocessing, classes: Sequence[str], samples: Sequence[Sample],
                      out: str | os.PathLike, *, batch_size: int = 32, device: str = "auto",
-                     num_workers: int | None = None, tta: bool = False, show_progress: bool = True,
+                     num_workers: int | None = None, tta: str | bool = "none", show_progress: bool = True,
                      title: str = "evaluation", extra_skipped: Sequence[SkippedImage] = ()) -> dict[str, Any]:
     """Run the model on ``samples`` and write every report file into ``out``."""
     out = Path(out)
@@ -90,6 +92,7 @@ def evaluate_samples(model: nn.Module, pre: Preprocessing, classes: Sequence[str
         "metrics": metrics,
         "n_images": len(samples),
         "n_evaluated": len(kept),
+        "tta": tta_mode(tta),
         "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
     }
     (out / "report.json").write_text(json.dumps(report, indent=2))
@@ -124,7 +127,8 @@ def _plot_mistakes(samples: Sequence[Sample], y_true: np.ndarray, probs: np.ndar
 def markdown_report(report: dict[str, Any], classes: Sequence[str]) -> str:
     m = report["metrics"]
     lines = [f"# {report['title']}", "",
-             f"Images: {report['n_evaluated']} evaluated, {len(report['skipped'])} skipped.", "",
+             f"Images: {report['n_evaluated']} evaluated, {len(report['skipped'])} skipped."
+             + (f" Test-time augmentation: {report['tta']}." if report.get("tta", "none") != "none" else ""), "",
              "| metric | value |", "|---|---|", f"| accuracy | {m['accuracy']:.4f} |"]
     lines += [f"| top-{k} accuracy | {m[f'top{k}']:.4f} |" for k in (3, 5) if f"top{k}" in m]
     if "balanced_accuracy" in m:  # reports written before it existed lack it

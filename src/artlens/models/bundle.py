@@ -76,7 +76,8 @@ def save_bundle(model: ArtClassifier, path: str | os.PathLike, *, classes: list[
         "backbone": model.backbone.name,
         "backbone_kwargs": model.backbone.build_kwargs,
         "pretrained_from": model.backbone.pretrained_from,
-        "model": {**model_cfg.__dict__, "pretrained": "none"},
+        "model": {**{k: v for k, v in model_cfg.__dict__.items() if k != "tta"}, "pretrained": "none"},
+        "tta": model_cfg.tta,  # top level, where predict, evaluate and the web service read it
         "classes": list(classes),
         "preprocessing": model.backbone.preprocessing.to_dict(),
         "recipe": recipe or {},

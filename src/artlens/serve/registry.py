@@ -31,9 +31,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..data.transforms import build_transform
 from ..errors import ArtlensError
-from ..inference import batch_probs, default_device
+from ..inference import batch_probs, default_device, tta_mode, view_transform
 from ..models.bundle import BUNDLE_FORMAT, META_FILE, WEIGHTS_FILE, Bundle, default_bundle_path, load_bundle
 from .batching import MicroBatcher
 
@@ -130,8 +129,8 @@ class LoadedModel:
         self.entry = entry
         self.bundle = bundle
         self.device = device
-        self.transform = build_transform(bundle.preprocessing)
-        self.tta = bool(bundle.meta.get("tta"))
+        self.tta = tta_mode(bundle.meta.get("tta"))
+        self.transform = view_transform(bundle.preprocessing, self.tta)
         self.batcher: MicroBatcher[torch.Tensor, np.ndarray] = MicroBatcher(
             self._run, max_batch=max_batch, max_wait_ms=max_wait_ms, name=f"model-{entry.id}")
 
@@ -140,7 +139,8 @@ class LoadedModel:
         return self.batcher.submit(self.transform(image)).result(timeout=timeout)
 
     def _run(self, xs: Sequence[torch.Tensor]) -> list[np.ndarray]:
-        p = batch_probs(self.bundle.model, torch.stack(list(xs)), self.device, tta=self.tta)
+        p = batch_probs(self.bundle.model, torch.cat(list(xs)), self.device, tta=self.tta,
+                        counts=[len(x) for x in xs])
         return list(p.cpu().numpy())
 
     def close(self) -> None:

@@ -384,7 +384,7 @@ def _finish(cfg: TrainConfig, model: ArtClassifier, collection: Collection, hist
         eval_started = time.time()
         report = evaluate_samples(model, model.backbone.preprocessing, classes, collection.split(split), out / "eval",
                                   batch_size=cfg.data.batch_size, device=str(next(model.parameters()).device),
-                                  num_workers=cfg.data.num_workers, show_progress=show_progress,
+                                  num_workers=cfg.data.num_workers, show_progress=show_progress, tta=cfg.model.tta,
                                   title=f"{cfg.model.backbone} ({cfg.strategy.name}) on the {split} split")
         m = report["metrics"]
         metrics.update({k: m[k] for k in ("accuracy", "top3", "top5", "macro", "weighted") if k in m})

@@ -1,0 +1,149 @@
+"""Test-time augmentation: which views an image is predicted from, and that their probabilities are averaged."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+import torchvision.transforms.v2.functional as TF
+from PIL import Image
+
+from artlens import ModelConfig, evaluate, fit
+from artlens.config import TTA_MODES
+from artlens.data import build_transform, load_image
+from artlens.errors import ArtlensError
+from artlens.inference import CROP_FRACTION, TTA, batch_probs, crop_min_side, tta_mode, view_transform
+from artlens.models import build_classifier, load_bundle, save_bundle
+from artlens.predict import Predictor
+from artlens.serve.registry import ModelRegistry
+
+from .conftest import tiny_config
+
+PAINTING = "aic_periods/golden_age_1880s/61616.jpg"  # Seurat's oil sketch, a few hundred px a side
+CFG = ModelConfig(backbone="tiny_cnn", pretrained="none")
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("tta") / "tiny"
+    save_bundle(build_classifier(CFG, 3), out, classes=["Baroque", "Pop_Art", "Ukiyo_e"], model_cfg=CFG, name="tiny")
+    return out
+
+
+@pytest.fixture(scope="module")
+def images(artdata, tmp_path_factory):
+    """The real painting as it is, and a thumbnail of it too small to crop without upsampling."""
+    root = tmp_path_factory.mktemp("tta-images")
+    big = root / "big.jpg"
+    big.write_bytes((artdata / PAINTING).read_bytes())
+    small = root / "small.jpg"
+    with Image.open(big) as img:
+        img.convert("RGB").resize((60, 50)).save(small)
+    return big, small
+
+
+def test_modes_from_bundles_and_users():
+    assert tuple(TTA) == TTA_MODES
+    assert [tta_mode(v) for v in (None, False, True, "none", "flip", "crops")] == \
+        ["none", "none", "flip", "none", "flip", "crops"]  # True/False: what older bundles store
+    with pytest.raises(ArtlensError, match="unknown test-time augmentation 'mirror'; choose from: none, flip, crops"):
+        tta_mode("mirror")
+
+
+def test_crops_are_the_whole_image_and_five_crops_of_a_large_image_only(bundle_dir, images):
+    pre = load_bundle(bundle_dir).preprocessing
+    big, small = (load_image(p) for p in images)
+    assert min(big.size) >= crop_min_side(pre) > min(small.size)
+    views = view_transform(pre, "crops")(big)
+    whole = build_transform(pre)
+    w, h = big.size
+    corner = TF.crop(big, 0, 0, round(CROP_FRACTION * h), round(CROP_FRACTION * w))
+    assert views.shape == (6, 3, pre.input_size, pre.input_size)
+    assert torch.equal(views[0], whole(big)) and torch.equal(views[1], whole(corner))
+    assert view_transform(pre, "crops")(small).shape == (1, 3, pre.input_size, pre.input_size)
+    assert view_transform(pre, "flip")(big).shape == (1, 3, pre.input_size, pre.input_size)
+
+
+def test_a_batch_of_images_with_different_numbers_of_views_averages_each_images_own(bundle_dir, images):
+    bundle = load_bundle(bundle_dir)
+    model = bundle.model.eval()
+    big, small = (view_transform(bundle.preprocessing, "crops")(load_image(p)) for p in images)
+    p = batch_probs(model, torch.cat([big, small]), torch.device("cpu"), counts=[6, 1])
+    with torch.no_grad():
+        alone = [model(v).softmax(-1).mean(0) for v in (big, small)]
+    assert p.shape == (2, 3)
+    torch.testing.assert_close(p, torch.stack(alone))
+
+
+def test_flip_averages_with_the_mirror_image(bundle_dir, images):
+    bundle = load_bundle(bundle_dir)
+    x = view_transform(bundle.preprocessing)(load_image(images[0]))
+    with torch.no_grad():
+        expected = (bundle.model(x).softmax(-1) + bundle.model(x.flip(3)).softmax(-1)) / 2
+    torch.testing.assert_close(batch_probs(bundle.model, x, torch.device("cpu"), tta="flip"), expected)
+
+
+@pytest.fixture(scope="module")
+def crops_dir(bundle_dir, tmp_path_factory):
+    """The same model, its ``artlens.json`` asking for crops."""
+    out = tmp_path_factory.mktemp("tta-crops") / "tiny-crops"
+    out.mkdir()
+    (out / "model.safetensors").write_bytes((bundle_dir / "model.safetensors").read_bytes())
+    meta = json.loads((bundle_dir / "artlens.json").read_text())
+    (out / "artlens.json").write_text(json.dumps({**meta, "tta": "crops"}))
+    return out
+
+
+def test_the_bundle_asks_for_its_tta_and_the_user_can_override_it(bundle_dir, crops_dir, images):
+    as_shipped, overridden = Predictor(crops_dir), Predictor(crops_dir, tta="none")
+    assert (as_shipped.tta, overridden.tta) == ("crops", "none")
+    big = str(images[0])
+    r_crops, r_none = as_shipped([big], top_k=3)[0][0], overridden([big], top_k=3)[0][0]
+    assert r_none == Predictor(bundle_dir)([big], top_k=3)[0][0] != r_crops
+    bundle = load_bundle(bundle_dir)
+    views = view_transform(bundle.preprocessing, "crops")(load_image(big))
+    with torch.no_grad():
+        mean = bundle.model(views).softmax(-1).mean(0)
+    assert [p["prob"] for p in r_crops["predictions"]] == sorted((round(float(v), 4) for v in mean), reverse=True)
+
+
+def test_evaluate_reports_the_tta_it_used(bundle_dir, tiny_tree, tmp_path):
+    report = evaluate(bundle_dir, tiny_tree, tmp_path / "eval", split="all", tta="crops", show_progress=False)
+    assert report["tta"] == "crops" and report["n_evaluated"] == 30
+    assert "Test-time augmentation: crops." in (tmp_path / "eval" / "report.md").read_text()
+    assert evaluate(bundle_dir, tiny_tree, tmp_path / "plain", split="all", show_progress=False)["tta"] == "none"
+
+
+def test_cli_predict_takes_tta_and_refuses_an_unknown_one(bundle_dir, images):
+    cmd = [sys.executable, "-m", "artlens", "predict", str(images[0]), "--model", str(bundle_dir), "--json"]
+    rows = json.loads(subprocess.run(cmd + ["--tta", "crops"], capture_output=True, text=True, check=True).stdout)
+    assert rows[0]["path"] == str(images[0]) and len(rows[0]["predictions"]) == 3
+    bad = subprocess.run(cmd + ["--tta", "mirror"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "unknown test-time augmentation 'mirror'" in bad.stderr
+
+
+def test_the_web_service_predicts_what_predict_does_with_the_bundles_tta(crops_dir, images):
+    registry = ModelRegistry(crops_dir.parent, device="cpu", include_builtin=False)
+    try:
+        served = registry.loaded("tiny")
+        results, _ = Predictor(crops_dir)([str(p) for p in images], top_k=3)
+        for path, result in zip(images, results):
+            p = served.predict(load_image(path))
+            assert served.tta == "crops"
+            assert sorted((round(float(v), 4) for v in p), reverse=True) == [q["prob"] for q in result["predictions"]]
+    finally:
+        registry.close()
+
+
+def test_a_recipe_chooses_the_tta_its_bundle_asks_for(tiny_tree, tmp_path):
+    result = fit(tiny_config(tiny_tree, tmp_path / "run", epochs=1, model__tta="crops"))
+    bundle = load_bundle(result.bundle)
+    assert bundle.meta["tta"] == "crops" and "tta" not in bundle.meta["model"]
+    assert Predictor(bundle).tta == "crops"
+    assert json.loads((tmp_path / "run" / "eval" / "report.json").read_text())["tta"] == "crops"
+    with pytest.raises(ArtlensError, match=r"model.tta: 'mirror' is not allowed; choose from: none, flip, crops"):
+        ModelConfig(tta="mirror")

@@ -36,29 +36,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torchvision.transforms.v2.functional as TF
 from sklearn.model_selection import StratifiedGroupKFold
 from torch.utils.data import DataLoader
 
 from artlens.config import load_config
 from artlens.data import build_transform, load_image
 from artlens.data.dataset import ImageDataset, Sample, collate_skipping, drop_cross_split_duplicates, load_collection
-from artlens.inference import CROP_FRACTION
+from artlens.inference import crop_views
 from artlens.models import load_bundle
 from artlens.progress import progress_bar
 
 from backbone_grouped_cv import fit_on, read_tables, recipe_classifier
 from train_default_model import ARTDATA, CLEAR_SETS, ROOT
-
-CROP = CROP_FRACTION
-
-
-def crop_views(img, whole) -> list:
-    """The whole painting, then its four corner crops and centre crop (``CROP`` of each side), each through ``whole``."""
-    w, h = img.size
-    crops = TF.five_crop(img, [max(1, round(CROP * h)), max(1, round(CROP * w))])
-    return [whole(img)] + [whole(c) for c in crops]
-
 
 def tta_probs(p: np.ndarray, sides: np.ndarray, min_side: int) -> dict[str, np.ndarray]:
     """``(N, 6, C)`` view probabilities -> plain (the whole view), ``crops`` (mean of 6) and ``gated``

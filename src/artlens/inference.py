@@ -25,7 +25,7 @@ from .data.transforms import Preprocessing, build_transform
 from .errors import ArtlensError
 from .progress import progress_bar
 
-__all__ = ["CROP_FRACTION", "TTA", "InferenceResult", "batch_probs", "collate_views", "crop_min_side",
+__all__ = ["CROP_FRACTION", "TTA", "InferenceResult", "batch_probs", "collate_views", "crop_min_side", "crop_views",
            "default_device", "predict_probs", "tta_mode", "view_transform"]
 
 #: Test-time augmentation modes (``config.TTA_MODES``): the views each image is predicted from, whose
@@ -74,13 +74,17 @@ def view_transform(pre: Preprocessing, tta: str = "none") -> Callable[[Image.Ima
     min_side = crop_min_side(pre)
 
     def views(img: Image.Image) -> torch.Tensor:
-        w, h = img.size
-        if min(w, h) < min_side:
-            return whole(img).unsqueeze(0)
-        crops = TF.five_crop(img, [round(CROP_FRACTION * h), round(CROP_FRACTION * w)])
-        return torch.stack([whole(img)] + [whole(c) for c in crops])
+        return whole(img).unsqueeze(0) if min(img.size) < min_side else torch.stack(crop_views(img, whole))
 
     return views
+
+
+def crop_views(img: Image.Image, whole: Callable[[Image.Image], torch.Tensor]) -> list[torch.Tensor]:
+    """The ``crops`` views of any image, ungated: the whole image, then its four corner crops and centre
+    crop (``CROP_FRACTION`` of each side), each through ``whole``."""
+    w, h = img.size
+    crops = TF.five_crop(img, [max(1, round(CROP_FRACTION * h)), max(1, round(CROP_FRACTION * w))])
+    return [whole(img)] + [whole(c) for c in crops]
 
 
 def collate_views(batch):

@@ -25,6 +25,11 @@ What it printed (2 December 2026): shipped bundle, plain / crops / gated: WikiAr
 69.4 / 69.4 %, other sources 74.5 / 74.3 / 74.9 % (thumbnails 75.8 / 75.1 / 75.8 %, Art Institute
 58.4 / 63.6 / 63.6 %); grouped CV 57.0 / 58.4 / 58.4 %. Under the rules fixed beforehand (README,
 "The built-in style model") the built-in model does not use crops.
+
+``--train-crops`` runs the grouped cross-validation alone, for the recipe's head and for one that
+also trains on the 5 test crops (9 views per painting: "train as you test"), about 5 minutes on the
+cached features. It printed: plain / gated crops 57.0 / 58.4 % (recipe head), 56.7 / 57.7 %
+(trained on the crops too).
 """
 
 from __future__ import annotations
@@ -135,14 +140,16 @@ def extract(out: Path) -> Path:
     return path
 
 
-def grouped_cv(npz: Path, min_side: int) -> dict:
-    """Artist-grouped 5-fold CV of the recipe's head, its held-out folds scored plain, crops and gated."""
+def grouped_cv(npz: Path, min_side: int, train_crops: bool = False) -> dict:
+    """Artist-grouped 5-fold CV of the recipe's head, its held-out folds scored plain, crops and gated.
+    ``train_crops``: the head also trains on the 5 test crops (9 views per painting)."""
     d = np.load(npz)
+    feats = np.concatenate([d["train"], d["test"][:, 1:]], axis=1) if train_crops else d["train"]
     classes = sorted(set(d["label"]))
     y = np.array([classes.index(label) for label in d["label"]])
     p = np.zeros((len(y), 6, len(classes)), dtype=np.float32)
     for train, test in StratifiedGroupKFold(5, shuffle=True, random_state=0).split(y, y, d["artist"]):
-        head = fit_on(train, d["train"], y, d["artist"], len(classes))
+        head = fit_on(train, feats, y, d["artist"], len(classes))
         with torch.no_grad():
             p[test] = head(torch.from_numpy(d["test"][test].reshape(-1, d["test"].shape[-1]))).softmax(1).view(
                 len(test), 6, -1).numpy()
@@ -155,8 +162,16 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "crop-tta")
     ap.add_argument("--min-side", type=int, default=224,
                     help="gated: crops only from images at least this many px on the shorter side (280 tried first)")
+    ap.add_argument("--train-crops", action="store_true",
+                    help="grouped CV only: the recipe head against one that also trains on the 5 test crops")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.train_crops:
+        npz = extract(args.out)
+        for train_crops in (False, True):
+            print(json.dumps({"grouped_cv": grouped_cv(npz, args.min_side, train_crops), "train_crops": train_crops}),
+                  flush=True)
+        return
     print(json.dumps({"shipped": shipped(args.out, args.min_side)}), flush=True)
     print(json.dumps({"grouped_cv": grouped_cv(extract(args.out), args.min_side)}), flush=True)
 

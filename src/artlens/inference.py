@@ -26,7 +26,7 @@ from .errors import ArtlensError
 from .progress import progress_bar
 
 __all__ = ["CROP_FRACTION", "TTA", "InferenceResult", "batch_probs", "collate_views", "crop_min_side", "crop_views",
-           "default_device", "predict_probs", "tta_mode", "view_transform"]
+           "bundle_tta", "default_device", "predict_probs", "tta_mode", "view_transform"]
 
 #: Test-time augmentation modes (``config.TTA_MODES``): the views each image is predicted from, whose
 #: probabilities are averaged.
@@ -50,6 +50,11 @@ def tta_mode(value: Any) -> str:
     if value not in TTA:
         raise ArtlensError(f"unknown test-time augmentation {value!r}; choose from: {', '.join(TTA_MODES)}")
     return str(value)
+
+
+def bundle_tta(bundle: Any, override: Any = None) -> str:
+    """The TTA mode to run ``bundle`` with: the user's ``override`` if given, else what its ``artlens.json`` asks for."""
+    return tta_mode(bundle.meta.get("tta") if override is None else override)
 
 
 def crop_min_side(pre: Preprocessing) -> int:

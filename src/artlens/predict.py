@@ -15,7 +15,7 @@ from typing import Any
 from .data.dataset import Sample
 from .data.images import SkippedImage, iter_image_files
 from .errors import ArtlensError
-from .inference import predict_probs, tta_mode
+from .inference import bundle_tta, predict_probs
 from .models.bundle import Bundle, load_bundle
 
 __all__ = ["Predictor", "expand_inputs", "predict"]
@@ -49,7 +49,7 @@ class Predictor:
                  tta: str | None = None) -> None:
         self.bundle = model if isinstance(model, Bundle) else load_bundle(model)
         self.device = device
-        self.tta = tta_mode(self.bundle.meta.get("tta") if tta is None else tta)
+        self.tta = bundle_tta(self.bundle, tta)
 
     @property
     def classes(self) -> list[str]:

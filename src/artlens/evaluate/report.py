@@ -25,7 +25,7 @@ from ..data.dataset import Sample, load_collection
 from ..data.images import SkippedImage
 from ..data.transforms import Preprocessing
 from ..errors import ArtlensError
-from ..inference import predict_probs, tta_mode
+from ..inference import bundle_tta, predict_probs, tta_mode
 from ..models.bundle import Bundle, load_bundle
 from ..viz.figures import plot_confusion_matrix, plot_gallery
 from .metrics import classification_metrics
@@ -65,7 +65,7 @@ def evaluate(model: str | os.PathLike | Bundle | None, data: str | os.PathLike |
         )
     return evaluate_samples(bundle.model, bundle.preprocessing, bundle.classes, samples, out,
                             batch_size=batch_size, device=device, num_workers=num_workers,
-                            tta=tta_mode(bundle.meta.get("tta") if tta is None else tta), show_progress=show_progress,
+                            tta=bundle_tta(bundle, tta), show_progress=show_progress,
                             title=f"{bundle.name} on {Path(cfg.path).name} ({split})")
 
 

@@ -32,7 +32,7 @@ import torch
 from PIL import Image
 
 from ..errors import ArtlensError
-from ..inference import batch_probs, default_device, tta_mode, view_transform
+from ..inference import batch_probs, bundle_tta, default_device, view_transform
 from ..models.bundle import BUNDLE_FORMAT, META_FILE, WEIGHTS_FILE, Bundle, default_bundle_path, load_bundle
 from .batching import MicroBatcher
 
@@ -129,7 +129,7 @@ class LoadedModel:
         self.entry = entry
         self.bundle = bundle
         self.device = device
-        self.tta = tta_mode(bundle.meta.get("tta"))
+        self.tta = bundle_tta(bundle)
         self.transform = view_transform(bundle.preprocessing, self.tta)
         self.batcher: MicroBatcher[torch.Tensor, np.ndarray] = MicroBatcher(
             self._run, max_batch=max_batch, max_wait_ms=max_wait_ms, name=f"model-{entry.id}")

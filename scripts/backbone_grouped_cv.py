@@ -37,6 +37,11 @@ off-diagonal of the centred Gram matrix, as in bilinear pooling) of ``blocks.0``
 one square-rooted, L2-normalised group per block, appended to the recipe's features.
 
     python scripts/backbone_grouped_cv.py efficientnet_lite0 --correlations 4 --other-sources
+
+``--no-pooled`` drops the pooled final features (the most subject-laden group): the head sees the
+per-block channel means and standard deviations only.
+
+    python scripts/backbone_grouped_cv.py efficientnet_lite0 --no-pooled --other-sources
 """
 
 from __future__ import annotations
@@ -194,11 +199,15 @@ def fit_on(rows: np.ndarray, feats: np.ndarray, y: np.ndarray, artists: np.ndarr
                       w=None if w is None else np.repeat(w, views), w_val=painter_weights(y[va], artists[va], alpha))
 
 
-def evaluate_backbone(npz: Path, other_sources: bool, alpha: float = 0.0) -> tuple[dict, np.ndarray, np.ndarray | None]:
-    """The backbone's scores, with its cross-validated and other-source class probabilities."""
+def evaluate_backbone(npz: Path, other_sources: bool, alpha: float = 0.0, skip: int = 0
+                      ) -> tuple[dict, np.ndarray, np.ndarray | None]:
+    """The backbone's scores, with its cross-validated and other-source class probabilities;
+    ``skip`` drops that many leading feature columns (the pooled features, for ``--no-pooled``)."""
     d = np.load(npz)
-    result, probs, other = evaluate_features(d, d["xw"], other_sources, alpha)
-    return {"features": npz.name, **result}, probs, other
+    if skip:
+        d = {**d, "xo": d["xo"][:, skip:]}
+    result, probs, other = evaluate_features(d, d["xw"][..., skip:], other_sources, alpha)
+    return {"features": npz.name, **({"without_pooled": skip} if skip else {}), **result}, probs, other
 
 
 def fit_logistic(rows: np.ndarray, feats: np.ndarray, y: np.ndarray, artists: np.ndarray, n_classes: int,
@@ -279,13 +288,16 @@ def main() -> None:
                     help="also append the channel correlations of blocks.0 .. blocks.N-1")
     ap.add_argument("--painter-weights", type=float, default=0.0, metavar="ALPHA",
                     help="weight each painting by n_painter^-ALPHA within its style (0.5, 1 tried; 0 = off)")
+    ap.add_argument("--no-pooled", action="store_true",
+                    help="drop the pooled final features: the head sees the per-block style statistics only")
     ap.add_argument("--ensemble", action="store_true",
                     help="also score the mean of the backbones' probabilities (an ensemble)")
     args = ap.parse_args()
     npzs, probs, others = [], [], []
     for name in args.backbones:
         npzs.append(extract(name, args.out, args.limit, args.correlations))
-        result, p, other = evaluate_backbone(npzs[-1], args.other_sources, args.painter_weights)
+        skip = recipe_classifier(name).backbone.num_features if args.no_pooled else 0
+        result, p, other = evaluate_backbone(npzs[-1], args.other_sources, args.painter_weights, skip)
         probs.append(p)
         others.append(other)
         print(json.dumps(result), flush=True)

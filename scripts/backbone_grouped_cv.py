@@ -38,10 +38,13 @@ one square-rooted, L2-normalised group per block, appended to the recipe's featu
 
     python scripts/backbone_grouped_cv.py efficientnet_lite0 --correlations 4 --other-sources
 
-``--no-pooled`` drops the pooled final features (the most subject-laden group): the head sees the
-per-block channel means and standard deviations only.
+``--drop`` removes feature groups from what the head sees: ``pooled`` (the pooled final features,
+the most subject-laden group) or ``blocks.N`` (that block's channel means and standard deviations).
+Without the pooled features the grouped CV gains 1.4 but the other sources fall from 72.9 % to
+57.8 %; without blocks 0-2 the CV loses 0.9 and the other sources fall to 62.0 % (README):
 
-    python scripts/backbone_grouped_cv.py efficientnet_lite0 --no-pooled --other-sources
+    python scripts/backbone_grouped_cv.py efficientnet_lite0 --drop pooled --other-sources
+    python scripts/backbone_grouped_cv.py efficientnet_lite0 --drop blocks.0 blocks.1 blocks.2 --other-sources
 """
 
 from __future__ import annotations
@@ -199,15 +202,38 @@ def fit_on(rows: np.ndarray, feats: np.ndarray, y: np.ndarray, artists: np.ndarr
                       w=None if w is None else np.repeat(w, views), w_val=painter_weights(y[va], artists[va], alpha))
 
 
-def evaluate_backbone(npz: Path, other_sources: bool, alpha: float = 0.0, skip: int = 0
+def feature_groups(backbone: str) -> dict[str, slice]:
+    """Where each group of the recipe's features lies: ``pooled``, then ``blocks.N`` (its channel
+    means, then its stds), in the order ``ArtClassifier.embed`` concatenates them."""
+    model = recipe_classifier(backbone)
+    with torch.no_grad():
+        _, maps = model._forward_with_maps(torch.zeros(1, 3, 224, 224))
+    groups, start = {"pooled": slice(0, model.backbone.num_features)}, model.backbone.num_features
+    for name, m in zip(model.style_layers, maps):
+        groups[name], start = slice(start, start + 2 * m.shape[1]), start + 2 * m.shape[1]
+    return groups
+
+
+def kept_columns(groups: dict[str, slice], drop: list[str], width: int) -> np.ndarray:
+    """The columns of ``width`` cached features left once the groups named in ``drop`` are removed
+    (columns after the last group, the ``--correlations``, are kept)."""
+    unknown = set(drop) - set(groups)
+    if unknown:
+        raise SystemExit(f"--drop: unknown group(s) {sorted(unknown)}; the groups are {list(groups)}")
+    end = max(s.stop for s in groups.values())
+    return np.concatenate([np.arange(s.start, s.stop) for name, s in groups.items() if name not in drop]
+                          + [np.arange(end, width)])
+
+
+def evaluate_backbone(npz: Path, other_sources: bool, alpha: float = 0.0, keep: np.ndarray | None = None
                       ) -> tuple[dict, np.ndarray, np.ndarray | None]:
     """The backbone's scores, with its cross-validated and other-source class probabilities;
-    ``skip`` drops that many leading feature columns (the pooled features, for ``--no-pooled``)."""
+    ``keep``: the feature columns the head sees (all of them by default; see ``--drop``)."""
     d = np.load(npz)
-    if skip:
-        d = {**d, "xo": d["xo"][:, skip:]}
-    result, probs, other = evaluate_features(d, d["xw"][..., skip:], other_sources, alpha)
-    return {"features": npz.name, **({"without_pooled": skip} if skip else {}), **result}, probs, other
+    if keep is None:
+        keep = np.arange(d["xw"].shape[-1])
+    result, probs, other = evaluate_features({**d, "xo": d["xo"][:, keep]}, d["xw"][..., keep], other_sources, alpha)
+    return {"features": npz.name, "columns": len(keep), **result}, probs, other
 
 
 def fit_logistic(rows: np.ndarray, feats: np.ndarray, y: np.ndarray, artists: np.ndarray, n_classes: int,
@@ -288,16 +314,16 @@ def main() -> None:
                     help="also append the channel correlations of blocks.0 .. blocks.N-1")
     ap.add_argument("--painter-weights", type=float, default=0.0, metavar="ALPHA",
                     help="weight each painting by n_painter^-ALPHA within its style (0.5, 1 tried; 0 = off)")
-    ap.add_argument("--no-pooled", action="store_true",
-                    help="drop the pooled final features: the head sees the per-block style statistics only")
+    ap.add_argument("--drop", nargs="+", default=[], metavar="GROUP",
+                    help="feature groups the head does not see: pooled, blocks.0 ... blocks.6")
     ap.add_argument("--ensemble", action="store_true",
                     help="also score the mean of the backbones' probabilities (an ensemble)")
     args = ap.parse_args()
     npzs, probs, others = [], [], []
     for name in args.backbones:
         npzs.append(extract(name, args.out, args.limit, args.correlations))
-        skip = recipe_classifier(name).backbone.num_features if args.no_pooled else 0
-        result, p, other = evaluate_backbone(npzs[-1], args.other_sources, args.painter_weights, skip)
+        keep = kept_columns(feature_groups(name), args.drop, np.load(npzs[-1])["xo"].shape[1]) if args.drop else None
+        result, p, other = evaluate_backbone(npzs[-1], args.other_sources, args.painter_weights, keep)
         probs.append(p)
         others.append(other)
         print(json.dumps(result), flush=True)

@@ -23,7 +23,7 @@ backbone; Lite2 takes about 50 minutes to extract on 2 CPU cores, Lite0 about 20
 
 ``--ensemble`` also scores the mean of the backbones' probabilities, the ensemble tried for the
 built-in model (EfficientNet-Lite0, 1 and 2: 60.0 % grouped CV against 57.0 to 58.1 % alone; not
-shipped, see the README):
+shipped, see docs/default_model.md):
 
     python scripts/backbone_grouped_cv.py efficientnet_lite0 efficientnet_lite1 efficientnet_lite2 --ensemble --other-sources
 
@@ -41,7 +41,7 @@ one square-rooted, L2-normalised group per block, appended to the recipe's featu
 ``--drop`` removes feature groups from what the head sees: ``pooled`` (the pooled final features,
 the most subject-laden group) or ``blocks.N`` (that block's channel means and standard deviations).
 Without the pooled features the grouped CV gains 1.4 but the other sources fall from 72.9 % to
-57.8 %; without blocks 0-2 the CV loses 0.9 and the other sources fall to 62.0 % (README):
+57.8 %; without blocks 0-2 the CV loses 0.9 and the other sources fall to 62.0 % (docs/default_model.md):
 
     python scripts/backbone_grouped_cv.py efficientnet_lite0 --drop pooled --other-sources
     python scripts/backbone_grouped_cv.py efficientnet_lite0 --drop blocks.0 blocks.1 blocks.2 --other-sources

@@ -23,8 +23,8 @@ About 30 minutes on 2 CPU cores (feature extraction); features are cached in ``-
 
 What it printed (2 December 2026): shipped bundle, plain / crops / gated: WikiArt test 66.4 /
 69.4 / 69.4 %, other sources 74.5 / 74.3 / 74.9 % (thumbnails 75.8 / 75.1 / 75.8 %, Art Institute
-58.4 / 63.6 / 63.6 %); grouped CV 57.0 / 58.4 / 58.4 %. Under the rules fixed beforehand (README,
-"The built-in style model") the built-in model does not use crops.
+58.4 / 63.6 / 63.6 %); grouped CV 57.0 / 58.4 / 58.4 %. Under the rules fixed beforehand
+(docs/default_model.md) the built-in model does not use crops.
 
 ``--train-crops`` runs the grouped cross-validation alone, for the recipe's head and for one that
 also trains on the 5 test crops (9 views per painting: "train as you test"), about 5 minutes on the

@@ -206,8 +206,9 @@ def feature_groups(backbone: str) -> dict[str, slice]:
     """Where each group of the recipe's features lies: ``pooled``, then ``blocks.N`` (its channel
     means, then its stds), in the order ``ArtClassifier.embed`` concatenates them."""
     model = recipe_classifier(backbone)
+    size = model.backbone.preprocessing.input_size
     with torch.no_grad():
-        _, maps = model._forward_with_maps(torch.zeros(1, 3, 224, 224))
+        _, maps = model._forward_with_maps(torch.zeros(1, 3, size, size))
     groups, start = {"pooled": slice(0, model.backbone.num_features)}, model.backbone.num_features
     for name, m in zip(model.style_layers, maps):
         groups[name], start = slice(start, start + 2 * m.shape[1]), start + 2 * m.shape[1]

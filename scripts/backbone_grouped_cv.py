@@ -206,12 +206,9 @@ def feature_groups(backbone: str) -> dict[str, slice]:
     """Where each group of the recipe's features lies: ``pooled``, then ``blocks.N`` (its channel
     means, then its stds), in the order ``ArtClassifier.embed`` concatenates them."""
     model = recipe_classifier(backbone)
-    size = model.backbone.preprocessing.input_size
-    with torch.no_grad():
-        _, maps = model._forward_with_maps(torch.zeros(1, 3, size, size))
     groups, start = {"pooled": slice(0, model.backbone.num_features)}, model.backbone.num_features
-    for name, m in zip(model.style_layers, maps):
-        groups[name], start = slice(start, start + 2 * m.shape[1]), start + 2 * m.shape[1]
+    for name, width in zip(model.style_layers, model.style_widths):
+        groups[name], start = slice(start, start + width), start + width
     return groups
 
 
@@ -226,15 +223,16 @@ def kept_columns(groups: dict[str, slice], drop: list[str], width: int) -> np.nd
                           + [np.arange(end, width)])
 
 
-def evaluate_backbone(npz: Path, other_sources: bool, alpha: float = 0.0, keep: np.ndarray | None = None
-                      ) -> tuple[dict, np.ndarray, np.ndarray | None]:
+def evaluate_backbone(npz: Path, other_sources: bool, alpha: float = 0.0, drop: list[str] | None = None,
+                      groups: dict[str, slice] | None = None) -> tuple[dict, np.ndarray, np.ndarray | None]:
     """The backbone's scores, with its cross-validated and other-source class probabilities;
-    ``keep``: the feature columns the head sees (all of them by default; see ``--drop``)."""
-    d = np.load(npz)
-    if keep is None:
-        keep = np.arange(d["xw"].shape[-1])
-    result, probs, other = evaluate_features({**d, "xo": d["xo"][:, keep]}, d["xw"][..., keep], other_sources, alpha)
-    return {"features": npz.name, "columns": len(keep), **result}, probs, other
+    ``drop``: feature groups (named in ``groups``, see ``feature_groups``) the head does not see."""
+    d = dict(np.load(npz))  # each array read from the archive once
+    if drop:
+        keep = kept_columns(groups, drop, d["xw"].shape[-1])
+        d["xw"], d["xo"] = d["xw"][..., keep], d["xo"][:, keep]
+    result, probs, other = evaluate_features(d, d["xw"], other_sources, alpha)
+    return {"features": npz.name, "columns": d["xw"].shape[-1], **result}, probs, other
 
 
 def fit_logistic(rows: np.ndarray, feats: np.ndarray, y: np.ndarray, artists: np.ndarray, n_classes: int,
@@ -323,8 +321,8 @@ def main() -> None:
     npzs, probs, others = [], [], []
     for name in args.backbones:
         npzs.append(extract(name, args.out, args.limit, args.correlations))
-        keep = kept_columns(feature_groups(name), args.drop, np.load(npzs[-1])["xo"].shape[1]) if args.drop else None
-        result, p, other = evaluate_backbone(npzs[-1], args.other_sources, args.painter_weights, keep)
+        result, p, other = evaluate_backbone(npzs[-1], args.other_sources, args.painter_weights, args.drop,
+                                             feature_groups(name) if args.drop else None)
         probs.append(p)
         others.append(other)
         print(json.dumps(result), flush=True)

@@ -125,3 +125,25 @@ def test_listing_reports_offline_weights():
     table = {info.name: info for info in list_backbones()}
     assert all(table[f"efficientnet_lite{n}"].weights.startswith("offline") for n in (0, 1, 2))
     assert table["alexnet"].source == "torchvision" and table["tiny_cnn"].source == "artlens"
+
+
+def test_style_widths_say_where_each_layers_statistics_lie_in_the_embedding(artdata):
+    from artlens.config import ModelConfig
+    from artlens.data import build_transform, load_image
+    from artlens.models import build_classifier
+    from artlens.models.classifier import style_statistics
+
+    model = build_classifier(ModelConfig(backbone="tiny_cnn", pretrained="none", style_layers=["0", "1"]), 3).eval()
+    assert model.embed_dim == model.backbone.num_features + sum(model.style_widths)
+    image = sorted((artdata / "wikiart11" / "Baroque").glob("*.jpg"))[0]
+    x = build_transform(model.backbone.preprocessing)(load_image(image))[None]
+    maps = {}
+    for name in model.style_layers:
+        model.backbone.stage_module(name).register_forward_hook(lambda _m, _i, out, name=name: maps.__setitem__(name, out))
+    with torch.no_grad():
+        embedded = model.embed(x)
+    start = model.backbone.num_features
+    for name, width in zip(model.style_layers, model.style_widths):
+        assert torch.allclose(embedded[:, start:start + width], style_statistics(maps[name]))
+        start += width
+    assert start == embedded.shape[1]

@@ -50,22 +50,24 @@ class ArtClassifier(nn.Module):
         self.power_norm = power_norm
         for name in self.style_layers:
             backbone.stage_module(name)  # fails early, listing the stages, on an unknown name
-        self.embed_dim = backbone.num_features + self._style_width()
+        self.style_widths = self._style_widths()
+        """Columns of each style layer's statistics (means then stds) in ``embed``, after the pooled features."""
+        self.embed_dim = backbone.num_features + sum(self.style_widths)
         norms = {"none": nn.Identity(), "batchnorm": nn.BatchNorm1d(self.embed_dim),
                  "layernorm": nn.LayerNorm(self.embed_dim)}
         self.norm = norms[head_norm]
         self.head = build_head(head, self.embed_dim, num_classes, hidden=hidden, dropout=dropout)
 
-    def _style_width(self) -> int:
+    def _style_widths(self) -> list[int]:
         if not self.style_layers:
-            return 0
+            return []
         was_training = self.backbone.training
         self.backbone.eval()
         size = self.backbone.preprocessing.input_size
         with torch.no_grad():
             maps = self._forward_with_maps(torch.zeros(1, 3, size, size))[1]
         self.backbone.train(was_training)
-        return sum(2 * m.shape[1] for m in maps)
+        return [2 * m.shape[1] for m in maps]
 
     def _forward_with_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Run the backbone once, capturing the style stages' outputs through temporary hooks."""

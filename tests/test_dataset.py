@@ -119,3 +119,25 @@ def test_duplicate_manifest_rows_are_dropped_and_reported(tiny_tree, tmp_path):
     col = load_collection(DataConfig(path=str(tmp_path / "m.csv")))
     assert len(col.samples) == 30
     assert [r["reason"] for r in col.skipped_rows] == ["duplicate path"]
+
+
+def test_large_jpegs_decode_at_a_reduced_scale_that_keeps_what_the_model_sees(artdata, tmp_path):
+    """A 12-megapixel photograph is decoded at 1/4 (still >= 448 px a side); smaller images are untouched."""
+    from PIL import Image
+
+    from artlens.data import Sample
+    from artlens.data.dataset import ImageDataset
+
+    photo = tmp_path / "photo.jpg"
+    with Image.open(artdata / "aic_periods" / "golden_age_1880s" / "61616.jpg") as img:
+        img.convert("RGB").resize((4000, 3000), Image.BICUBIC).save(photo, quality=92)
+    painting = sorted((artdata / "wikiart11" / "Baroque").glob("*.jpg"))[0]  # 224 x 224
+    samples = [Sample(str(photo), ""), Sample(str(painting), "")]
+
+    def decoded_size(img):
+        return img.size
+
+    reduced = ImageDataset(samples, [], decoded_size, draft_size=448)
+    assert [reduced[i][0] for i in range(2)] == [(1000, 750), (224, 224)]
+    full = ImageDataset(samples, [], decoded_size)
+    assert [full[i][0] for i in range(2)] == [(4000, 3000), (224, 224)]

@@ -19,6 +19,7 @@ from artlens.inference import CROP_FRACTION, TTA, batch_probs, crop_min_side, tt
 from artlens.models import build_classifier, load_bundle, save_bundle
 from artlens.predict import Predictor
 from artlens.serve.registry import ModelRegistry
+from artlens.serve.uploads import decode_upload
 
 from .conftest import tiny_config
 
@@ -105,7 +106,7 @@ def test_the_bundle_asks_for_its_tta_and_the_user_can_override_it(bundle_dir, cr
     r_crops, r_none = as_shipped([big], top_k=3)[0][0], overridden([big], top_k=3)[0][0]
     assert r_none == Predictor(bundle_dir)([big], top_k=3)[0][0] != r_crops
     bundle = load_bundle(bundle_dir)
-    views = view_transform(bundle.preprocessing, "crops")(load_image(big))
+    views = view_transform(bundle.preprocessing, "crops")(load_image(big, draft_size=bundle.preprocessing.decode_size))
     with torch.no_grad():
         mean = bundle.model(views).softmax(-1).mean(0)
     assert [p["prob"] for p in r_crops["predictions"]] == sorted((round(float(v), 4) for v in mean), reverse=True)
@@ -132,7 +133,7 @@ def test_the_web_service_predicts_what_predict_does_with_the_bundles_tta(crops_d
         served = registry.loaded("tiny")
         results, _ = Predictor(crops_dir)([str(p) for p in images], top_k=3)
         for path, result in zip(images, results):
-            p = served.predict(load_image(path))
+            p = served.predict(decode_upload(path.read_bytes(), draft_size=served.entry.decode_size).image)
             assert served.tta == "crops"
             assert sorted((round(float(v), 4) for v in p), reverse=True) == [q["prob"] for q in result["predictions"]]
     finally:
@@ -147,3 +148,19 @@ def test_a_recipe_chooses_the_tta_its_bundle_asks_for(tiny_tree, tmp_path):
     assert json.loads((tmp_path / "run" / "eval" / "report.json").read_text())["tta"] == "crops"
     with pytest.raises(ArtlensError, match=r"model.tta: 'mirror' is not allowed; choose from: none, flip, crops"):
         ModelConfig(tta="mirror")
+
+
+def test_a_large_photograph_is_predicted_as_from_its_full_decode(artdata, tmp_path):
+    """predict decodes big JPEGs at a reduced scale (fast); the probabilities barely move."""
+    photo = tmp_path / "photo.jpg"
+    with Image.open(artdata / PAINTING) as img:
+        img.convert("RGB").resize((4000, 3000), Image.BICUBIC).save(photo, quality=92)
+    predictor = Predictor()  # the built-in model
+    results, skipped = predictor([photo], top_k=len(predictor.classes))
+    assert not skipped
+    got = {p["label"]: p["prob"] for p in results[0]["predictions"]}
+    full = build_transform(predictor.bundle.preprocessing)(load_image(photo))  # every pixel decoded
+    with torch.inference_mode():
+        want = predictor.bundle.model.eval()(full[None]).softmax(-1)[0]
+    assert max(abs(got[c] - float(want[i])) for i, c in enumerate(predictor.classes)) < 0.02
+    assert results[0]["predictions"][0]["label"] == predictor.classes[int(want.argmax())]

@@ -148,7 +148,7 @@ def predict_probs(model: nn.Module, samples: Sequence[Sample], pre: Preprocessin
     if num_workers is None:
         num_workers = min(4, os.cpu_count() or 1) if len(samples) > 2 * batch_size else 0
     tta = tta_mode(tta)
-    dataset = ImageDataset(samples, classes, view_transform(pre, tta))
+    dataset = ImageDataset(samples, classes, view_transform(pre, tta), draft_size=pre.decode_size)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         collate_fn=collate_views, pin_memory=device.type == "cuda",
                         persistent_workers=False)

@@ -124,6 +124,21 @@ def test_exif_orientation_is_applied(client, seurat):
     assert body["predictions"][0]["label"] == "Pointillism"
 
 
+def test_a_large_photo_is_decoded_as_artlens_predict_decodes_it(client, seurat, tmp_path):
+    """Big JPEGs decode at a reduced scale: the service's probabilities are predict's, the size the upload's."""
+    from artlens.predict import Predictor
+
+    big = Image.open(io.BytesIO(seurat)).convert("RGB").resize((2000, 1250), Image.BICUBIC)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    photo = jpeg_bytes(big.transpose(Image.Transpose.ROTATE_90), quality=75, exif=exif.tobytes())
+    body = client.post("/v1/predict", files=upload(photo), data={"top_k": "11"}).json()
+    assert (body["image"]["width"], body["image"]["height"]) == (2000, 1250)
+    (tmp_path / "photo.jpg").write_bytes(photo)
+    results, _ = Predictor()([tmp_path / "photo.jpg"], top_k=11)
+    assert body["predictions"] == results[0]["predictions"]
+
+
 def test_form_mistakes_and_unknown_routes_are_json(client, seurat):
     assert_json_error(client.post("/v1/predict", data={"top_k": "3"}), 422, "file: Field required")
     assert_json_error(client.post("/v1/predict", files=upload(seurat), data={"top_k": "0"}), 422, "top_k")

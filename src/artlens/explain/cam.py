@@ -230,7 +230,8 @@ class CamExplainer:
         Unreadable files are appended to ``skipped`` (when given) instead of stopping the run.
         Nothing is kept between batches, so memory stays flat over any number of images.
         """
-        loader = DataLoader(ImageDataset(samples, self.classes, self.transform), batch_size=batch_size,
+        loader = DataLoader(ImageDataset(samples, self.classes, self.transform,
+                                         draft_size=self.preprocessing.decode_size), batch_size=batch_size,
                             shuffle=False, num_workers=num_workers, collate_fn=collate_skipping)
         for x, _, index, bad in loader:
             if skipped is not None:

@@ -199,7 +199,8 @@ def _run(source: ModelSource, samples: Sequence[Sample], layers: list[str], pool
          num_workers: int, dev: torch.device, show_progress: bool):
     named = [n for n in layers if n != EMBED]
     taps = LayerTaps(source.backbone, named) if named else None
-    loader = DataLoader(ImageDataset(samples, [], build_transform(source.preprocessing)), batch_size=batch_size,
+    loader = DataLoader(ImageDataset(samples, [], build_transform(source.preprocessing),
+                                     draft_size=source.preprocessing.decode_size), batch_size=batch_size,
                         shuffle=False, num_workers=num_workers, collate_fn=collate_skipping)
     parts: dict[str, list[np.ndarray]] = {n: [] for n in layers}
     kept, skipped = [], []

@@ -149,9 +149,10 @@ def create_app(config: ServeConfig | None = None, *, models_dir: str | os.PathLi
     app.add_middleware(RequestContext)
     _install_error_handlers(app)
 
-    def read_image(upload: UploadFile, field: str) -> DecodedImage:
+    def read_image(upload: UploadFile, field: str, draft_size: int | None = None) -> DecodedImage:
         data = upload.file.read(cfg.max_upload_bytes + 1)  # never more than one byte past the limit
-        return decode_upload(data, field=field, max_bytes=cfg.max_upload_bytes, max_pixels=cfg.max_pixels)
+        return decode_upload(data, field=field, max_bytes=cfg.max_upload_bytes, max_pixels=cfg.max_pixels,
+                             draft_size=draft_size)
 
     # -- page -------------------------------------------------------------------------------------
 
@@ -186,7 +187,7 @@ def create_app(config: ServeConfig | None = None, *, models_dir: str | os.PathLi
         """Top-k labels with probabilities."""
         start = time.perf_counter()
         loaded = registry.loaded(model or None)  # unknown model fails before the upload is decoded
-        img = read_image(file, "file")
+        img = read_image(file, "file", loaded.entry.decode_size)
         probs = loaded.predict(img.image)
         order = probs.argsort()[::-1][: min(top_k, len(probs))]
         classes = loaded.entry.classes
@@ -204,7 +205,7 @@ def create_app(config: ServeConfig | None = None, *, models_dir: str | os.PathLi
         """The class activation map over the image, as a PNG (label and probability in headers)."""
         start = time.perf_counter()
         entry = registry.resolve(model or None)
-        img = read_image(file, "file")
+        img = read_image(file, "file", entry.decode_size)
         result = explainers.explain(entry, img.image, method=method, target=target or None)
         overlay = result.overlay
         if entry.resize == "squash":

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..data.transforms import Preprocessing
 from ..errors import ArtlensError
 from ..inference import batch_probs, bundle_tta, default_device, view_transform
 from ..models.bundle import BUNDLE_FORMAT, META_FILE, WEIGHTS_FILE, Bundle, default_bundle_path, load_bundle
@@ -70,6 +71,8 @@ class ModelEntry:
     path: Path = field(repr=False, compare=False)
     resize: str = "crop"
     """How the model frames an image (``crop`` | ``squash``), to map its CAMs back onto the picture."""
+    decode_size: int | None = None
+    """Uploads decode at a reduced scale keeping this many pixels a side, as ``artlens predict`` does."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "version": self.version, "task": self.task,
@@ -88,10 +91,12 @@ def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
 def _entry(path: Path, meta: dict[str, Any], builtin: bool) -> ModelEntry:
     name = str(meta.get("name") or path.name)
     version = str(meta.get("version") or "unknown")
+    pre = meta.get("preprocessing") or {}
+    decode_size = Preprocessing(input_size=int(pre["input_size"])).decode_size if "input_size" in pre else None
     return ModelEntry(id=f"{name}@{version}", name=name, version=version, task=str(meta.get("task") or "unknown"),
                       classes=tuple(meta.get("classes") or ()), metrics=_summary(meta.get("metrics") or {}),
                       created=str(meta.get("created") or "unknown"), backbone=str(meta.get("backbone") or "unknown"),
-                      builtin=builtin, path=path, resize=str((meta.get("preprocessing") or {}).get("resize", "crop")))
+                      builtin=builtin, path=path, resize=str(pre.get("resize", "crop")), decode_size=decode_size)
 
 
 def _read_meta(path: Path) -> dict[str, Any] | None:

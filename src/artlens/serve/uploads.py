@@ -5,6 +5,8 @@ saved as ``.jpg`` is refused with 415 and a truncated JPEG with 422. Only common
 tried (Pillow would otherwise also open EPS through Ghostscript). The pixel count is checked from the
 header *before* decoding, so a 50 kB PNG that claims 100k x 100k pixels (a decompression bomb) is
 refused with 413 without allocating anything. EXIF orientation is applied, so phone photos are upright.
+Given the model's ``draft_size``, a large JPEG decodes at a reduced scale, exactly as ``artlens predict``
+reads files, so the page and the command line give the same probabilities.
 
 >>> from artlens.serve.uploads import decode_upload
 >>> img = decode_upload(open("painting.jpg", "rb").read(), field="file")   # doctest: +SKIP
@@ -42,11 +44,16 @@ class DecodedImage:
     format: str
     width: int
     height: int
+    """The picture's size as uploaded (upright), whatever scale it was decoded at."""
 
 
 def decode_upload(data: bytes, *, field: str = "file", max_bytes: int = 10 * 1024 * 1024,
-                  max_pixels: int = 40_000_000) -> DecodedImage:
-    """Decode ``data`` or raise :class:`UploadError` (413 too big, 415 not an image, 422 corrupt)."""
+                  max_pixels: int = 40_000_000, draft_size: int | None = None) -> DecodedImage:
+    """Decode ``data`` or raise :class:`UploadError` (413 too big, 415 not an image, 422 corrupt).
+
+    ``draft_size``: decode JPEGs at 1/2, 1/4 or 1/8 scale where that keeps at least this many
+    pixels a side (see :attr:`artlens.data.transforms.Preprocessing.decode_size`).
+    """
     if not data:
         raise UploadError(422, f"{field}: empty upload")
     if len(data) > max_bytes:
@@ -65,11 +72,16 @@ def decode_upload(data: bytes, *, field: str = "file", max_bytes: int = 10 * 102
                                f"megapixels exceeds the {max_pixels / 1e6:.0f} megapixel limit")
     fmt = img.format or "unknown"
     try:
+        if draft_size is not None:
+            img.draft("RGB", (draft_size, draft_size))  # a no-op for formats other than JPEG
         img.load()
+        decoded = img.size
         img = ImageOps.exif_transpose(img)
         rgb = to_rgb(img)
     except Image.DecompressionBombError as err:
         raise UploadError(413, f"{field}: decompression bomb refused ({err})") from None
     except (OSError, ValueError, SyntaxError, EOFError, IndexError, MemoryError) as err:
         raise UploadError(422, f"{field}: corrupt or truncated {fmt} image ({err})") from None
-    return DecodedImage(image=rgb, format=fmt, width=rgb.width, height=rgb.height)
+    if rgb.size != decoded:  # EXIF turned it a quarter: the upright picture is the header's, swapped
+        width, height = height, width
+    return DecodedImage(image=rgb, format=fmt, width=width, height=height)

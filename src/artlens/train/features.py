@@ -44,7 +44,8 @@ def _cache_key(model: ArtClassifier, samples: Sequence[Sample], views: int, augm
     h = hashlib.sha256()
     h.update(json.dumps({"backbone": model.backbone.name, "kwargs": model.backbone.build_kwargs,
                          "weights": model.backbone.pretrained_from, "style": model.style_layers, "power_norm": model.power_norm,
-                         "pre": model.backbone.preprocessing.to_dict(), "views": views, "augment": augment,
+                         "pre": model.backbone.preprocessing.to_dict(),
+                         "decode": model.backbone.preprocessing.decode_size, "views": views, "augment": augment,
                          "seed": seed}, sort_keys=True, default=str).encode())
     for s in samples:
         h.update(f"{s.path}\t{s.label}\n".encode())
@@ -71,7 +72,8 @@ def embed_samples(model: ArtClassifier, samples: Sequence[Sample], classes: Sequ
         # View 0 is the plain evaluation image; later views are drawn from the augmentation preset.
         transform = build_transform(pre) if v == 0 else build_transform(pre, train=True, augment=augment)
         torch.manual_seed(seed * 7919 + v)
-        loader = DataLoader(ImageDataset(samples, classes, transform), batch_size=batch_size, shuffle=False,
+        loader = DataLoader(ImageDataset(samples, classes, transform, draft_size=pre.decode_size),
+                            batch_size=batch_size, shuffle=False,
                             num_workers=num_workers, collate_fn=collate_skipping,
                             generator=torch.Generator().manual_seed(seed * 7919 + v))
         feats, ys, idxs = [], [], []

@@ -108,9 +108,9 @@ def prepare_data(cfg: TrainConfig, *, show_progress: bool = True) -> tuple[Colle
 
 
 def _loader(samples: list[Sample], classes: list[str], transform, cfg: TrainConfig, *, shuffle: bool,
-            epoch_seed: int = 0, ctx: DistContext | None = None) -> DataLoader:
+            draft_size: int | None = None, epoch_seed: int = 0, ctx: DistContext | None = None) -> DataLoader:
     """Batches of images; under DDP (``ctx``) each process gets its own shard of the epoch."""
-    dataset = ImageDataset(samples, classes, transform)
+    dataset = ImageDataset(samples, classes, transform, draft_size=draft_size)
     sampler = None
     if ctx is not None and ctx.enabled:
         from torch.utils.data.distributed import DistributedSampler
@@ -301,14 +301,16 @@ def _fit(cfg: TrainConfig, ctx: DistContext, device_name: str, *, show_progress:
                                      device=device, amp=amp, cached=True) if val_cache is not None and ctx.is_main \
                     else None
             else:
-                loader = _loader(train, classes, train_tf, cfg, shuffle=True, epoch_seed=seed, ctx=ctx)
+                loader = _loader(train, classes, train_tf, cfg, shuffle=True, draft_size=pre.decode_size,
+                                 epoch_seed=seed, ctx=ctx)
                 with _joined(ctx, net):
                     stats = train_one_epoch(net, loader, loss_fn, optimizer, scaler, device=device, amp=amp,
                                             cached=False, total=len(loader.sampler), description=desc,
                                             show_progress=show_progress)
                 stats = _run_totals(ctx, stats)
-                val_stats = validate(model, _loader(val, classes, eval_tf, cfg, shuffle=False), loss_fn,
-                                     device=device, amp=amp, cached=False) if val and ctx.is_main else None
+                val_loader = _loader(val, classes, eval_tf, cfg, shuffle=False, draft_size=pre.decode_size)
+                val_stats = validate(model, val_loader, loss_fn, device=device, amp=amp,
+                                     cached=False) if val and ctx.is_main else None
             val_stats = broadcast_object(ctx, val_stats)  # rank 0 validates; its numbers decide for every process
             monitored = _monitored(cfg.monitor, val_stats or stats)
             step_scheduler(scheduler, monitored if cfg.monitor == "val_loss" else -monitored)

@@ -49,6 +49,14 @@ def test_predict_json_lists_top_k_per_image(trained, tiny_tree):
     assert {p["label"] for p in preds} <= {"Baroque", "Pop_Art", "Ukiyo_e"}
 
 
+def test_predict_fails_when_no_file_is_a_readable_image(trained, tmp_path):
+    (tmp_path / "notes.jpg").write_text("<html>not a painting</html>")
+    (tmp_path / "empty.png").write_bytes(b"")
+    result = runner.invoke(app, ["predict", str(tmp_path), "--model", str(trained / "model"), "--json"])
+    assert result.exit_code != 0 and result.stdout == ""
+    assert "none of the 2 file(s) is a readable image" in str(result.exception)
+
+
 def test_models_lists_the_offline_backbone():
     result = invoke("models")
     assert result.exit_code == 0 and "efficientnet_lite0" in result.output and "offline" in result.output

@@ -229,6 +229,8 @@ def predict(
     results, skipped = predictor(paths, top_k=top_k, batch_size=batch_size, show_progress=not as_json and len(images) > 64)
     for s in skipped:
         err_console.print(f"[yellow]skipped[/] {s.path}: {s.reason}")
+    if not results:  # a script must not mistake "nothing could be read" for an empty answer
+        raise ArtlensError(f"none of the {len(paths)} file(s) is a readable image")
     if as_json:
         sys.stdout.write(json.dumps(results, indent=2) + "\n")
         return

@@ -72,6 +72,21 @@ def test_frozen_epochs_never_run_the_backbone(tiny_tree, tiny_weights, tmp_path,
     assert calls["n"] == 30 + 3
 
 
+@pytest.mark.parametrize("model, message", [
+    ({"backbone": "nosuchnet"}, "unknown backbone 'nosuchnet'"),
+    ({"backbone": "tiny_cnn", "pretrained": "missing.safetensors"}, "missing.safetensors"),
+])
+def test_a_wrong_backbone_fails_before_any_image_is_read(tiny_tree, tmp_path, monkeypatch, model, message):
+    def read_the_data(*args, **kwargs):
+        raise AssertionError("the data was read before the backbone was made")
+
+    monkeypatch.setattr(loop, "prepare_data", read_the_data)
+    cfg = tiny_config(tiny_tree, tmp_path / "run", strategy__name="full",
+                      **{f"model__{key}": value for key, value in model.items()})
+    with pytest.raises(ArtlensError, match=message):
+        fit(cfg, show_progress=False)
+
+
 def test_scratch_starts_from_random_weights_and_trains(tiny_tree, tmp_path):
     cfg = tiny_config(tiny_tree, tmp_path / "run", strategy__name="scratch", epochs=3)
     result = fit(cfg, show_progress=False)

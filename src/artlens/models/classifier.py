@@ -109,9 +109,14 @@ class ArtClassifier(nn.Module):
 
 
 def build_classifier(cfg: ModelConfig, num_classes: int, *, pretrained: str | None = None,
-                     backbone_kwargs: dict | None = None) -> ArtClassifier:
-    """Create the model described by ``cfg`` (``pretrained`` overrides ``cfg.pretrained``)."""
-    backbone = create_backbone(cfg.backbone, pretrained=pretrained or cfg.pretrained, **(backbone_kwargs or {}))
+                     backbone_kwargs: dict | None = None, backbone: Backbone | None = None) -> ArtClassifier:
+    """Create the model described by ``cfg`` (``pretrained`` overrides ``cfg.pretrained``).
+
+    ``backbone``: one already made from ``cfg`` by :func:`create_backbone` (training makes it before
+    reading any data, so that a wrong name or missing weights fail at once).
+    """
+    if backbone is None:
+        backbone = create_backbone(cfg.backbone, pretrained=pretrained or cfg.pretrained, **(backbone_kwargs or {}))
     backbone.preprocessing = replace(backbone.preprocessing, resize=cfg.resize)
     return ArtClassifier(backbone, num_classes, head=cfg.head, hidden=cfg.hidden, dropout=cfg.dropout,
                          head_norm=cfg.head_norm, style_layers=cfg.style_layers,

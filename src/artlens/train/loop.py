@@ -47,6 +47,7 @@ from ..data.transforms import build_transform
 from ..errors import ArtlensError
 from ..evaluate.report import evaluate_samples
 from ..inference import default_device
+from ..models.backbones import create_backbone
 from ..models.bundle import save_bundle
 from ..models.classifier import ArtClassifier, build_classifier
 from ..models.strategies import freeze_all_but, plan_phases, set_frozen_norms_eval
@@ -237,12 +238,14 @@ def _fit(cfg: TrainConfig, ctx: DistContext, device_name: str, *, show_progress:
     amp = cfg.amp == "on" or (cfg.amp == "auto" and device.type == "cuda")
     started = time.time()
 
+    # The backbone first: an unknown name or weights missing offline fail before minutes of image checks.
+    backbone = create_backbone(cfg.model.backbone, pretrained=cfg.model.pretrained)
     collection, skipped = prepare_data(cfg, show_progress=show_progress)
     classes = collection.classes
     train, val, test = collection.split("train"), collection.split("val"), collection.split("test")
     log.info("data: %d classes, %d train / %d val / %d test images", len(classes), len(train), len(val), len(test))
     # channels_last: the layout fast convolution kernels want (about 2x on CPU for EfficientNet).
-    model = build_classifier(cfg.model, len(classes)).to(device, memory_format=torch.channels_last)
+    model = build_classifier(cfg.model, len(classes), backbone=backbone).to(device, memory_format=torch.channels_last)
     if cfg.model.input_size:  # travels with the bundle: its preprocessing is saved from the backbone
         model.backbone.preprocessing = replace(model.backbone.preprocessing, input_size=cfg.model.input_size)
     pre = model.backbone.preprocessing

@@ -6,6 +6,7 @@ import csv
 import subprocess
 import sys
 
+from PIL import Image
 from typer.testing import CliRunner
 
 from artlens.cli import app
@@ -24,7 +25,10 @@ def test_explain_a_labelled_folder_writes_overlays_predictions_and_galleries(tin
     assert "explained 30 image(s) with gradcam on layer 2" in result.output
     rows = list(csv.DictReader(open(tmp_path / "predictions.csv")))
     assert len(rows) == 30 and {r["label"] for r in rows} == {"Baroque", "Pop_Art", "Ukiyo_e"}
-    assert len(list((tmp_path / "overlays").glob("*.png"))) == 30
+    overlays = sorted((tmp_path / "overlays").glob("*.png"))
+    assert len(overlays) == 30
+    with Image.open(overlays[0]) as overlay:
+        assert overlay.size == (64, 64)  # a centre-cropping model's overlay is the crop it saw
     galleries = {p.stem for p in (tmp_path / "galleries").glob("*.png")}
     for r in rows:  # every class that has a correct (or wrong) prediction has that gallery
         assert f"{r['label']}_{'correct' if r['correct'] == 'True' else 'wrong'}" in galleries
@@ -34,7 +38,9 @@ def test_explain_featuremap_for_one_image_with_the_builtin_model(tmp_path):
     result = invoke("explain", "src/artlens/assets/examples/seurat_grande_jatte_sketch.jpg", "--method", "featuremap",
                     "--input-size", "64", "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "overlays" / "seurat_grande_jatte_sketch.png").is_file()
+    # The built-in model squashes the painting to a square; its overlay is stretched back to 512 x 313.
+    with Image.open(tmp_path / "overlays" / "seurat_grande_jatte_sketch.png") as overlay:
+        assert overlay.size == (512, 313)
 
 
 def test_layers_lists_vgg_aliases_with_shapes():

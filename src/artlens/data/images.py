@@ -27,6 +27,7 @@ __all__ = [
     "SkippedImage",
     "UnreadableImage",
     "check_image",
+    "displayed_size",
     "is_image_file",
     "iter_image_files",
     "load_image",
@@ -96,6 +97,19 @@ def to_rgb(img: Image.Image) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return img.convert("RGB")
+
+
+_ROTATED_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that swap width and height on display
+
+
+def displayed_size(img: Image.Image) -> tuple[int, int]:
+    """``(width, height)`` of an opened image as it is shown upright (EXIF rotation applied), from its header."""
+    width, height = img.size
+    try:
+        orientation = img.getexif().get(0x0112)
+    except Exception:  # a broken EXIF block should not hide an otherwise readable image
+        orientation = None
+    return (height, width) if orientation in _ROTATED_ORIENTATIONS else (width, height)
 
 
 def load_image(path: str | os.PathLike, *, draft_size: int | None = None) -> Image.Image:

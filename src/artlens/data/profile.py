@@ -36,7 +36,7 @@ from PIL import Image
 
 from .dataset import Collection, Sample
 from .dedupe import Signatures, duplicate_pairs, image_signatures
-from .images import check_image
+from .images import check_image, displayed_size
 
 __all__ = ["DUPLICATE_KINDS", "profile_collection", "write_split_manifest"]
 
@@ -47,7 +47,6 @@ conflict and a leak is listed in both of those lists."""
 
 PAIRS_PER_FIGURE = 12
 _SIGNATURE_CHUNK = 256
-_ROTATED_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that swap width and height on display
 
 
 @dataclass(frozen=True)
@@ -65,14 +64,7 @@ def _read_header(path: str) -> _Header:
     """Size/mode/format without decoding pixels; the size is as displayed (EXIF rotation applied)."""
     try:
         with Image.open(path) as img:
-            width, height = img.size
-            try:
-                orientation = img.getexif().get(0x0112)
-            except Exception:  # a broken EXIF block should not hide an otherwise readable image
-                orientation = None
-            if orientation in _ROTATED_ORIENTATIONS:
-                width, height = height, width
-            return _Header(width, height, img.mode, img.format or "")
+            return _Header(*displayed_size(img), img.mode, img.format or "")
     except Exception as err:  # noqa: BLE001 - every failure is a reason to report, not to crash on
         return _Header(error=check_image(path) or f"header unreadable ({type(err).__name__}: {err})")
 

@@ -50,7 +50,7 @@ from ..models.bundle import Bundle, load_bundle
 from ..models.layers import resolve_layer
 from .featuremaps import FeatureMapSum
 
-__all__ = ["CAM_METHODS", "CamExplainer", "CamResult", "default_target_layer"]
+__all__ = ["CAM_METHODS", "CamExplainer", "CamResult", "default_target_layer", "in_picture_shape"]
 
 #: Method name -> a ``pytorch_grad_cam`` class (``cls(model=..., target_layers=[...])``).
 CAM_METHODS: Registry[type] = Registry("CAM method")
@@ -80,6 +80,18 @@ class CamResult:
     predicted: str = ""
     """The model's top class (differs from ``label`` when another class was asked for)."""
     path: str = ""
+
+
+def in_picture_shape(overlay: Image.Image, size: tuple[int, int], *, longest: int = 512) -> Image.Image:
+    """A squashing model's overlay stretched back to the picture's proportions (``size``: width, height).
+
+    A model that squashes sees a landscape as a square, so its overlay shows the painting distorted;
+    stretched back, map and painting are where a person sees them. The longer side is at most
+    ``longest`` and never larger than the picture's own.
+    """
+    width, height = size
+    scale = min(1.0, longest / max(width, height))
+    return overlay.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.BILINEAR)
 
 
 @torch.no_grad()

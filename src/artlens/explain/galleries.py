@@ -19,10 +19,10 @@ from typing import Any
 from PIL import Image
 
 from ..data.dataset import Sample, discover
-from ..data.images import SkippedImage, iter_image_files
+from ..data.images import SkippedImage, displayed_size, iter_image_files
 from ..errors import ArtlensError
 from ..progress import progress_bar
-from .cam import CamExplainer, CamResult
+from .cam import CamExplainer, CamResult, in_picture_shape
 
 __all__ = ["ExplainConfig", "ExplainReport", "plot_overlay_grid", "run_explain"]
 
@@ -105,6 +105,9 @@ def run_explain(cfg: ExplainConfig, explainer: CamExplainer | None = None) -> Ex
                                                         skipped=skipped):
             row = {"path": sample.path, "explained": result.label, "prob": round(result.prob, 4),
                    "predicted": result.predicted}
+            if explainer.preprocessing.resize == "squash":
+                with Image.open(sample.path) as img:  # the header only: the size it is shown at
+                    result.overlay = in_picture_shape(result.overlay, displayed_size(img))
             if cfg.save_overlays:
                 result.overlay.save(out / "overlays" / _overlay_name(sample.path, cfg.inputs))
             if sample.label:

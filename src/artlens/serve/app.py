@@ -27,7 +27,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
-from PIL import Image
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -209,10 +208,9 @@ def create_app(config: ServeConfig | None = None, *, models_dir: str | os.PathLi
         result = explainers.explain(entry, img.image, method=method, target=target or None)
         overlay = result.overlay
         if entry.resize == "squash":
-            # The model saw the whole picture squashed to a square: stretch the map back to its shape.
-            scale = min(1.0, 512 / max(img.width, img.height))
-            overlay = overlay.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
-                                     Image.BILINEAR)
+            from ..explain.cam import in_picture_shape  # loaded with the explainer, not with the app
+
+            overlay = in_picture_shape(overlay, (img.width, img.height))
         headers = {"X-Model": entry.id, "X-Label": quote(result.label), "X-Prob": f"{result.prob:.4f}",
                    "X-Predicted": quote(getattr(result, "predicted", "") or result.label),
                    "X-Method": method, "X-Latency-Ms": f"{(time.perf_counter() - start) * 1000:.1f}"}

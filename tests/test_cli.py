@@ -49,6 +49,15 @@ def test_predict_json_lists_top_k_per_image(trained, tiny_tree):
     assert {p["label"] for p in preds} <= {"Baroque", "Pop_Art", "Ukiyo_e"}
 
 
+def test_predict_shows_progress_for_a_folder_of_many_images(trained, tiny_tree, tmp_path):
+    for i, painting in enumerate(sorted(tiny_tree.rglob("*.jpg")) * 3):  # 90 files in one folder
+        (tmp_path / f"{i:02d}.jpg").write_bytes(painting.read_bytes())
+    result = runner.invoke(app, ["predict", str(tmp_path), "--model", str(trained / "model")])
+    assert result.exit_code == 0 and "90/90" in result.stderr
+    few = runner.invoke(app, ["predict", str(tmp_path / "00.jpg"), "--model", str(trained / "model")])
+    assert few.exit_code == 0 and "1/1" not in few.stderr
+
+
 def test_predict_fails_when_no_file_is_a_readable_image(trained, tmp_path):
     (tmp_path / "notes.jpg").write_text("<html>not a painting</html>")
     (tmp_path / "empty.png").write_bytes(b"")

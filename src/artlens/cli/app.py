@@ -226,7 +226,7 @@ def predict(
 
     paths = expand_inputs(images)  # fail on a wrong path before loading a model
     predictor = Predictor(model, device=device, tta=tta)
-    results, skipped = predictor(paths, top_k=top_k, batch_size=batch_size, show_progress=not as_json and len(images) > 64)
+    results, skipped = predictor(paths, top_k=top_k, batch_size=batch_size, show_progress=not as_json and len(paths) > 64)
     for s in skipped:
         err_console.print(f"[yellow]skipped[/] {s.path}: {s.reason}")
     if not results:  # a script must not mistake "nothing could be read" for an empty answer

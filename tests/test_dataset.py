@@ -128,16 +128,18 @@ def test_large_jpegs_decode_at_a_reduced_scale_that_keeps_what_the_model_sees(ar
     from artlens.data import Sample
     from artlens.data.dataset import ImageDataset
 
-    photo = tmp_path / "photo.jpg"
+    photo, phone = tmp_path / "photo.jpg", tmp_path / "phone.mpo"  # MPO: a phone's multi-picture JPEG
     with Image.open(artdata / "aic_periods" / "golden_age_1880s" / "61616.jpg") as img:
-        img.convert("RGB").resize((4000, 3000), Image.BICUBIC).save(photo, quality=92)
+        big = img.convert("RGB").resize((4000, 3000), Image.BICUBIC)
+    big.save(photo, quality=92)
+    big.save(phone, format="MPO", save_all=True, append_images=[big.resize((400, 300))])
     painting = sorted((artdata / "wikiart11" / "Baroque").glob("*.jpg"))[0]  # 224 x 224
-    samples = [Sample(str(photo), ""), Sample(str(painting), "")]
+    samples = [Sample(str(photo), ""), Sample(str(phone), ""), Sample(str(painting), "")]
 
     def decoded_size(img):
         return img.size
 
     reduced = ImageDataset(samples, [], decoded_size, draft_size=448)
-    assert [reduced[i][0] for i in range(2)] == [(1000, 750), (224, 224)]
+    assert [reduced[i][0] for i in range(3)] == [(1000, 750), (1000, 750), (224, 224)]
     full = ImageDataset(samples, [], decoded_size)
-    assert [full[i][0] for i in range(2)] == [(4000, 3000), (224, 224)]
+    assert [full[i][0] for i in range(3)] == [(4000, 3000), (4000, 3000), (224, 224)]

@@ -120,7 +120,7 @@ def load_image(path: str | os.PathLike, *, draft_size: int | None = None) -> Ima
     """
     try:
         with Image.open(path) as img:
-            if draft_size is not None and img.format == "JPEG":
+            if draft_size is not None:  # JPEG and MPO (phone photos) only: a no-op for other formats
                 img.draft("RGB", (draft_size, draft_size))
             img.load()
             img = ImageOps.exif_transpose(img)

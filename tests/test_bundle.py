@@ -71,3 +71,18 @@ def test_broken_bundles_fail_with_one_line(saved, tmp_path):
         load_bundle(bad)
     with pytest.raises(ArtlensError, match="not a model bundle directory"):
         load_bundle(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda meta: meta.pop("preprocessing"), "bundle lacks preprocessing"),
+    (lambda meta: meta["model"].update(future_option=1), "cannot read it .*future_option.*newer version"),
+])
+def test_bundles_from_other_versions_fail_with_one_line(saved, tmp_path, edit, message):
+    _, path = saved
+    shutil.copytree(path, tmp_path / "other")
+    meta = json.loads((tmp_path / "other" / "artlens.json").read_text())
+    edit(meta)
+    (tmp_path / "other" / "artlens.json").write_text(json.dumps(meta))
+    with pytest.raises(ArtlensError, match=message) as err:
+        load_bundle(tmp_path / "other")
+    assert "\n" not in str(err.value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -209,3 +210,23 @@ def test_explain_errors_are_json(client, seurat):
     assert_json_error(client.post("/v1/explain", files=upload(seurat), data={"target": "Cubismo"}), 422,
                       "unknown class 'Cubismo'")
     assert_json_error(client.post("/v1/explain", files=upload(b"GIF89a-but-not-really")), 415)
+
+
+def test_explain_maps_the_class_predict_answers_for_a_bundle_with_tta(artdata, tmp_path):
+    """The built-in model asking for flip TTA: on this photo the mirrored view changes the top label
+    (Impressionism alone, Pop Art averaged), and /v1/explain without a target follows /v1/predict."""
+    from fastapi.testclient import TestClient
+
+    from artlens.models import default_bundle_path
+    from artlens.serve import ServeConfig, create_app
+
+    shutil.copytree(default_bundle_path(), tmp_path / "flip")
+    meta = json.loads((tmp_path / "flip" / "artlens.json").read_text())
+    (tmp_path / "flip" / "artlens.json").write_text(json.dumps({**meta, "name": "style-flip", "tta": "flip"}))
+    photo = (artdata / "style_refs" / "content" / "jcjohnson__tubingen.jpg").read_bytes()
+    with TestClient(create_app(ServeConfig(models_dir=str(tmp_path), device="cpu"))) as c:
+        top = c.post("/v1/predict", files=upload(photo), data={"model": "style-flip"}).json()["predictions"][0]
+        cam = c.post("/v1/explain", files=upload(photo), data={"model": "style-flip"})
+        plain = c.post("/v1/explain", files=upload(photo)).headers["x-label"]  # the built-in model, no TTA
+    assert cam.status_code == 200, cam.text
+    assert cam.headers["x-label"] == cam.headers["x-predicted"] == top["label"] != plain

@@ -46,3 +46,28 @@ def test_concurrent_first_requests_load_a_model_once(models_dir, monkeypatch):
         models = list(pool.map(lambda _: reg.loaded("tiny-styles"), range(8)))
     assert len(loads) == 1 and all(m is models[0] for m in models)
     reg.close()
+
+
+def test_a_bundle_without_a_date_is_older_than_any_dated_version(models_dir, tmp_path):
+    import json
+
+    shutil.copytree(models_dir / "tiny-v1", tmp_path / "legacy")
+    meta = json.loads((tmp_path / "legacy" / "artlens.json").read_text())
+    meta.pop("created")
+    meta["version"] = "0-legacy"
+    (tmp_path / "legacy" / "artlens.json").write_text(json.dumps(meta))
+    for v in ("tiny-v1", "tiny-v2"):
+        shutil.copytree(models_dir / v, tmp_path / v)
+    registry = ModelRegistry(tmp_path, include_builtin=False)
+    assert registry.resolve("tiny-styles").id == "tiny-styles@2"
+    assert [e.id for e in registry.entries()] == ["tiny-styles@2", "tiny-styles@1", "tiny-styles@0-legacy"]
+
+
+def test_a_broken_model_file_is_the_servers_fault_and_its_path_stays_private(models_dir, tmp_path):
+    shutil.copytree(models_dir / "tiny-v2", tmp_path / "tiny-v2")
+    (tmp_path / "tiny-v2" / "model.safetensors").write_bytes(b"not weights")
+    registry = ModelRegistry(tmp_path, include_builtin=False)
+    with pytest.raises(UnknownModel) as err:
+        registry.loaded("tiny-styles")
+    assert err.value.status == 503 and str(tmp_path) not in str(err.value)
+    assert "tiny-styles@2 is installed but cannot be loaded" in str(err.value)

@@ -190,10 +190,17 @@ def load_bundle(path: str | os.PathLike | None = None, *, device: str | torch.de
         raise ArtlensError(f"{meta_path}: invalid JSON ({err.msg} at line {err.lineno})") from None
     if meta.get("format") != BUNDLE_FORMAT:
         raise ArtlensError(f"{meta_path}: unsupported bundle format {meta.get('format')!r} (expected {BUNDLE_FORMAT})")
+    missing = [k for k in ("classes", "preprocessing") if k not in meta]
+    if missing:
+        raise ArtlensError(f"{meta_path}: bundle lacks {' and '.join(missing)}")
     try:  # an unknown kind, or a member list that cannot be built, names the file
         model = BUNDLE_KINDS.get(meta.get("kind", "classifier"))(meta)
+        preprocessing = Preprocessing.from_dict(meta["preprocessing"])
     except ArtlensError as err:
         raise ArtlensError(f"{meta_path}: {err}") from None
+    except (TypeError, KeyError, ValueError) as err:  # fields of another artlens version, or hand edits
+        raise ArtlensError(f"{meta_path}: artlens {_version()} cannot read it "
+                           f"({type(err).__name__}: {err}); was it written by a newer version?") from None
     try:
         state = load_file(str(weights_path))
     except Exception as err:  # noqa: BLE001 - safetensors raises several types for bad files
@@ -205,8 +212,7 @@ def load_bundle(path: str | os.PathLike | None = None, *, device: str | torch.de
         raise ArtlensError(f"{weights_path}: weights do not match the architecture in {META_FILE} "
                            f"({str(err).splitlines()[0]})") from None
     model.to(device, memory_format=torch.channels_last).eval()  # 2x faster convolutions on CPU
-    return Bundle(model=model, classes=list(meta["classes"]),
-                  preprocessing=Preprocessing.from_dict(meta["preprocessing"]), meta=meta, path=str(path))
+    return Bundle(model=model, classes=list(meta["classes"]), preprocessing=preprocessing, meta=meta, path=str(path))
 
 
 def default_bundle_path() -> Path:

@@ -205,6 +205,12 @@ def create_app(config: ServeConfig | None = None, *, models_dir: str | os.PathLi
         start = time.perf_counter()
         entry = registry.resolve(model or None)
         img = read_image(file, "file", entry.decode_size)
+        predicted = ""
+        if not target:
+            loaded = registry.loaded(entry.id)
+            if loaded.tta != "none":  # explain what /v1/predict answers, which averages the bundle's views
+                probs = loaded.predict(img.image)
+                predicted = target = entry.classes[int(probs.argmax())]
         result = explainers.explain(entry, img.image, method=method, target=target or None)
         overlay = result.overlay
         if entry.resize == "squash":
@@ -212,7 +218,7 @@ def create_app(config: ServeConfig | None = None, *, models_dir: str | os.PathLi
 
             overlay = in_picture_shape(overlay, (img.width, img.height))
         headers = {"X-Model": entry.id, "X-Label": quote(result.label), "X-Prob": f"{result.prob:.4f}",
-                   "X-Predicted": quote(getattr(result, "predicted", "") or result.label),
+                   "X-Predicted": quote(predicted or getattr(result, "predicted", "") or result.label),
                    "X-Method": method, "X-Latency-Ms": f"{(time.perf_counter() - start) * 1000:.1f}"}
         return Response(png_bytes(overlay), media_type="image/png", headers=headers)
 

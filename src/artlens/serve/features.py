@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -23,7 +24,9 @@ from typing import Any
 from PIL import Image
 
 from ..errors import ArtlensError
-from .registry import ModelEntry
+from .registry import ModelEntry, UnknownModel
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Explainers", "FeatureUnavailable", "Stylizers", "png_bytes"]
 
@@ -78,8 +81,15 @@ class Explainers:
         """The library's ``CamResult`` for ``image``; ``target`` = a class name or None (predicted)."""
         cam = _module("artlens.explain.cam", "explain")
         cam.CAM_METHODS.get(method)  # unknown method: ArtlensError listing the valid ones
-        explainer, lock = self._shared.get(
-            (entry.id, method), lambda: cam.CamExplainer(entry.path, method=method, device=self.device))
+        def make():
+            try:
+                return cam.CamExplainer(entry.path, method=method, device=self.device)
+            except ArtlensError as err:  # broken files on the server: 503, and the path stays in the log
+                log.error("model %s cannot be explained: %s", entry.id, err)
+                raise UnknownModel(f"model {entry.id} is installed but cannot be loaded; "
+                                   "the server's log says why", 503) from None
+
+        explainer, lock = self._shared.get((entry.id, method), make)
         with lock:
             return explainer.explain(image, target=target or None)
 

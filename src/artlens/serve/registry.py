@@ -48,7 +48,7 @@ _SUMMARY_METRICS = ("split", "n", "accuracy", "top3", "top5")
 
 
 class UnknownModel(ArtlensError):
-    """A model name that is malformed (``status`` 422) or not in the registry (404)."""
+    """A model name that is malformed (``status`` 422), not in the registry (404), or whose files are broken (503)."""
 
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
@@ -86,6 +86,11 @@ def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
     if isinstance(metrics.get("macro"), dict) and "f1" in metrics["macro"]:
         out["macro_f1"] = metrics["macro"]["f1"]
     return out
+
+
+def _age(entry: ModelEntry) -> tuple[bool, str]:
+    """Sort key, newest last: ISO dates in order, and a bundle without a date older than any dated one."""
+    return entry.created != "unknown", entry.created
 
 
 def _entry(path: Path, meta: dict[str, Any], builtin: bool) -> ModelEntry:
@@ -186,7 +191,7 @@ class ModelRegistry:
 
     def _defaults(self, default_model: str | None, include_builtin: bool) -> dict[str, str]:
         defaults: dict[str, str] = {}
-        for entry in sorted(self._entries.values(), key=lambda e: e.created, reverse=True):
+        for entry in sorted(self._entries.values(), key=_age, reverse=True):
             defaults.setdefault(entry.task, entry.id)  # newest of each task ...
         if include_builtin:  # ... except classification: the built-in style model
             builtin = next(e for e in self._entries.values() if e.builtin)
@@ -201,7 +206,7 @@ class ModelRegistry:
 
     def entries(self) -> list[ModelEntry]:
         """All models, each name's versions together, newest first."""
-        newest_first = sorted(self._entries.values(), key=lambda e: e.created, reverse=True)
+        newest_first = sorted(self._entries.values(), key=_age, reverse=True)
         return sorted(newest_first, key=lambda e: (not e.builtin, e.name))
 
     def resolve(self, name: str | None, *, task: str = "classification",
@@ -220,7 +225,7 @@ class ModelRegistry:
         versions = [e for e in self._entries.values() if e.name == name]
         if not versions:
             raise UnknownModel(f"unknown model {name!r}; available: {', '.join(e.id for e in self.entries())}", 404)
-        return max(versions, key=lambda e: e.created)
+        return max(versions, key=_age)
 
     def loaded(self, name: str | None, *, task: str = "classification") -> LoadedModel:
         """The model ready to run, loading it on first use (concurrent first uses load it once)."""
@@ -234,7 +239,13 @@ class ModelRegistry:
                 if entry.id in self._loaded:
                     return self._loaded[entry.id]
             log.info("loading model %s from %s on %s", entry.id, entry.path, self.device)
-            model = LoadedModel(entry, load_bundle(entry.path, device=self.device), device=self.device,
+            try:
+                bundle = load_bundle(entry.path, device=self.device)
+            except ArtlensError as err:  # the server's files are broken, not the request: 503, no paths shown
+                log.error("model %s cannot be loaded: %s", entry.id, err)
+                raise UnknownModel(f"model {entry.id} is installed but cannot be loaded; "
+                                   "the server's log says why", 503) from None
+            model = LoadedModel(entry, bundle, device=self.device,
                                 max_batch=self.max_batch, max_wait_ms=self.max_wait_ms)
             with self._lock:
                 self._loaded[entry.id] = model

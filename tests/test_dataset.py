@@ -87,6 +87,20 @@ def test_bad_data_paths_fail_with_one_line(tmp_path, make, message):
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("content, message", [
+    (b"", "manifest is empty"),
+    (b"path,label\nBaroque/a.jpg,Baroque\nCubism/b.jpg\n", "m.csv:3: row without a label"),
+    (b"path,label\nBaroque/a.jpg, \n", "m.csv:2: row without a label"),
+    (b"path,label\nBaroque/a.jpg,Baroque,extra\n", "m.csv:2: 3 fields, but the header has 2"),
+    ("path,label\nBaroque/café.jpg,Baroque\n".encode("latin-1"), "m.csv: not UTF-8 text .*save the manifest as UTF-8"),
+])
+def test_manifest_mistakes_are_one_line_errors_naming_the_line(tmp_path, content, message):
+    (tmp_path / "m.csv").write_bytes(content)
+    with pytest.raises(ArtlensError, match=message) as err:
+        load_collection(DataConfig(path=str(tmp_path / "m.csv")))
+    assert "\n" not in str(err.value)
+
+
 def test_cross_split_duplicates_are_dropped_with_their_twin(artdata, tmp_path):
     from PIL import Image
 

@@ -135,23 +135,36 @@ def label_folder_samples(root: Path, split: str | None = None) -> list[Sample]:
 def read_manifest(path: str | os.PathLike) -> list[Sample]:
     """Read ``path,label[,split]`` rows (CSV or TSV, header required)."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8-sig")
-    delimiter = "\t" if path.suffix.lower() == ".tsv" or "\t" in text.splitlines()[0] else ","
-    rows = list(csv.DictReader(text.splitlines(), delimiter=delimiter))
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ArtlensError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason}); "
+                           "save the manifest as UTF-8") from None
+    lines = text.splitlines()
+    if not lines:
+        raise ArtlensError(f"{path}: manifest is empty (expected a header: path,label[,split])")
+    delimiter = "\t" if path.suffix.lower() == ".tsv" or "\t" in lines[0] else ","
+    reader = csv.DictReader(lines, delimiter=delimiter)
+    rows = list(reader)
     if not rows:
         raise ArtlensError(f"{path}: manifest has no rows")
-    columns = {c.strip().lower(): c for c in rows[0]}
+    header = reader.fieldnames or []
+    columns = {c.strip().lower(): c for c in header}
     if "path" not in columns or "label" not in columns:
-        raise ArtlensError(f"{path}: manifest needs 'path' and 'label' columns, found: {', '.join(rows[0])}")
+        raise ArtlensError(f"{path}: manifest needs 'path' and 'label' columns, found: {', '.join(header)}")
     base = path.parent
     samples = []
     for i, row in enumerate(rows, start=2):
+        if None in row:  # DictReader keeps the surplus fields of a row under the key None
+            raise ArtlensError(f"{path}:{i}: {len(header) + len(row[None])} fields, but the header has {len(header)}")
+        raw_path, label = (row[columns["path"]] or "").strip(), (row[columns["label"]] or "").strip()
+        if not raw_path or not label:
+            raise ArtlensError(f"{path}:{i}: row without a {'path' if not raw_path else 'label'}")
         raw_split = (row.get(columns["split"]) or "").strip().lower() if "split" in columns else ""
         if raw_split and raw_split not in _SPLIT_ALIASES:
             raise ArtlensError(f"{path}:{i}: unknown split {raw_split!r}; use train, val or test")
-        p = Path(row[columns["path"]].strip())
-        samples.append(Sample(str(p if p.is_absolute() else base / p), row[columns["label"]].strip(),
-                              _SPLIT_ALIASES.get(raw_split)))
+        p = Path(raw_path)
+        samples.append(Sample(str(p if p.is_absolute() else base / p), label, _SPLIT_ALIASES.get(raw_split)))
     return samples
 
 

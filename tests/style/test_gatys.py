@@ -52,6 +52,15 @@ def test_vgg19_uses_the_papers_layers(vgg_random):
     resnet.check_layers(PRESETS.get("best-artworks-resnet50").style_layers)
 
 
+@pytest.mark.parametrize("name", ["torchvision/resnet50", "pandora_vgg_lite"])
+def test_a_family_preset_whose_layers_are_missing_falls_back_to_the_stages(name):
+    """torchvision's ResNet50 has no timm 'act1', pandora_vgg_lite no 'conv4_2': use their stages."""
+    extractor = load_extractor(name, weights="none")
+    preset = default_preset(extractor)
+    assert preset.style_layers == tuple(extractor.backbone.stages)
+    extractor.check_layers([*preset.content_layers, *preset.style_layers])
+
+
 def test_bad_options_fail_with_one_line(photo, starry, lite0):
     with pytest.raises(ArtlensError, match="optimizer 'sgd'"):
         GatysConfig(optimizer="sgd")

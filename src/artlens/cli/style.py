@@ -27,6 +27,15 @@ def _csv_floats(text: str | None, option: str) -> list[float] | None:
         raise ArtlensError(f"{option}: expected comma-separated numbers, got {text!r}") from None
 
 
+def _image_out(out: Path) -> Path:
+    """``out`` if Pillow can write an image under that name; checked before minutes of optimisation."""
+    from PIL import Image
+
+    if out.suffix.lower() not in Image.registered_extensions():
+        raise ArtlensError(f"--out {out}: not an image file name; end it in .png or .jpg")
+    return out
+
+
 def _device(device: str) -> str:
     if device == "auto":
         import torch
@@ -74,6 +83,7 @@ def gatys(
     seed: int = 0,
 ) -> None:
     """Gatys et al. style transfer: optimise the pixels of the content image towards the style."""
+    _image_out(out)
     from ..progress import progress_bar
     from ..style.extractor import load_extractor
     from ..style.gatys import GatysConfig, run_gatys
@@ -202,6 +212,7 @@ def adain(
     device: Device = "auto",
 ) -> None:
     """AdaIN arbitrary style transfer with a trained decoder."""
+    _image_out(out)
     from ..style.adain import AdainStylizer
     from ..style.images import open_image
 

@@ -66,11 +66,21 @@ PRESETS.add("lite0", LayerPreset(("blocks.2",), ("bn1", "blocks.0", "blocks.1", 
 
 
 def default_preset(extractor: Extractor) -> LayerPreset:
-    """The preset matching the extractor's architecture; otherwise its stages (content = middle one)."""
+    """The preset matching the extractor's architecture; otherwise its stages (content = middle one).
+
+    A name alone does not decide: torchvision's ResNet50 has no ``act1`` and ``pandora_vgg_lite``
+    no ``conv4_2``, so a family's preset is used only where all its layers exist.
+    """
     name = extractor.name.lower()
-    for family, preset in (("vgg", "gatys"), ("resnet50", "best-artworks-resnet50"), ("efficientnet_lite0", "lite0")):
+    for family, preset_name in (("vgg", "gatys"), ("resnet50", "best-artworks-resnet50"),
+                                ("efficientnet_lite0", "lite0")):
         if family in name:
-            return PRESETS.get(preset)
+            preset = PRESETS.get(preset_name)
+            try:
+                extractor.check_layers([*preset.content_layers, *preset.style_layers])
+            except ArtlensError:
+                continue
+            return preset
     stages = tuple(extractor.backbone.stages)
     if not stages:
         raise ArtlensError(f"extractor {extractor.name!r} has no named stages: pass --content-layers and --style-layers")

@@ -43,6 +43,19 @@ def test_explain_featuremap_for_one_image_with_the_builtin_model(tmp_path):
         assert overlay.size == (512, 313)
 
 
+def test_same_named_images_get_their_own_overlays(tiny_tree, tiny_bundle, tmp_path):
+    painting = sorted(tiny_tree.rglob("*.jpg"))
+    for folder, src in (("a", painting[0]), ("b", painting[-1])):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "img.jpg").write_bytes(src.read_bytes())
+    result = invoke("explain", str(tmp_path / "a" / "img.jpg"), str(tmp_path / "b" / "img.jpg"),
+                    "--model", str(tiny_bundle), "--out", str(tmp_path / "cams"))
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(open(tmp_path / "cams" / "predictions.csv")))
+    assert [r["overlay"] for r in rows] == ["overlays/img.png", "overlays/img_2.png"]
+    assert all((tmp_path / "cams" / r["overlay"]).is_file() for r in rows)
+
+
 def test_layers_lists_vgg_aliases_with_shapes():
     result = invoke("layers", "vgg11", "--input-size", "32")
     assert result.exit_code == 0

@@ -33,6 +33,17 @@ def test_grid_has_one_row_per_model_and_one_column_per_layer(starry, tmp_path, t
         assert fig.width > fig.height  # 2 rows x 3 columns
 
 
+def test_two_runs_bundles_both_called_model_get_a_row_each(starry, tmp_path, tiny_classifier):
+    import shutil
+
+    for run in ("vgg_2class", "vgg_10class"):
+        shutil.copytree(tiny_classifier, tmp_path / run / "model")
+    cfg = ReconstructConfig(models=[str(tmp_path / r / "model") for r in ("vgg_2class", "vgg_10class")],
+                            layers=["0"], size=32, steps=2)
+    out = reconstruction_grid(starry, cfg, tmp_path / "grid.png")
+    assert list(out["losses"]) == ["vgg_2class/model", "vgg_10class/model"]
+
+
 def test_unknown_kind_or_layer_is_a_clear_error(starry, tmp_path):
     with pytest.raises(ArtlensError, match="reconstruction kind 'texture'"):
         ReconstructConfig(kind="texture")

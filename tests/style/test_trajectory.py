@@ -50,3 +50,15 @@ def test_pairs_file_errors(tmp_path, style_refs):
         TrajectoryConfig(classifier="c", decoder="d", pairs="p", reference="r", alphas=[0, 2])
     with pytest.raises(ArtlensError, match="--reference is required"):
         TrajectoryConfig(classifier="c", decoder="d", pairs="p")
+
+
+def test_a_strip_shows_a_portrait_style_painting_whole(style_refs, tmp_path):
+    from PIL import Image
+
+    from artlens.style.trajectory import _strip
+
+    scream = Image.open(style_refs / "style" / "jcjohnson__the_scream.jpg").convert("RGB")  # 1200 x 1528
+    results = [Image.new("RGB", (80, 64), "grey")] * 2
+    strip = Image.open(_strip(scream, scream, results, [0.0, 1.0], tmp_path / "strip.png"))
+    style_tile = round(1200 * 64 / 1528)  # the whole painting at the strip's height
+    assert strip.size == (80 + 80 + 80 + style_tile + 3 * 4, 64)

@@ -89,6 +89,14 @@ def _overlay_name(path: str, roots: list[str]) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", str(Path(base).with_suffix(""))) + ".png"
 
 
+def _unique(name: str, used: set[str]) -> str:
+    stem, suffix, k = Path(name).stem, Path(name).suffix, 2
+    while name in used:
+        name, k = f"{stem}_{k}{suffix}", k + 1
+    used.add(name)
+    return name
+
+
 def run_explain(cfg: ExplainConfig, explainer: CamExplainer | None = None) -> ExplainReport:
     """Explain every input image; write overlays, ``predictions.csv`` and (labelled) galleries."""
     samples = _samples(cfg)
@@ -100,6 +108,7 @@ def run_explain(cfg: ExplainConfig, explainer: CamExplainer | None = None) -> Ex
     picks: dict[tuple[str, bool], list[tuple[Image.Image, str]]] = defaultdict(list)
     skipped: list[SkippedImage] = []
     rows: list[dict[str, Any]] = []
+    used: set[str] = set()  # overlay names given so far: two inputs called img.jpg get img.png and img_2.png
     with progress_bar(len(samples), f"explain ({cfg.method})", enabled=len(samples) > 1) as advance:
         for sample, result in explainer.explain_samples(samples, target=cfg.target, batch_size=cfg.batch_size,
                                                         skipped=skipped):
@@ -109,7 +118,9 @@ def run_explain(cfg: ExplainConfig, explainer: CamExplainer | None = None) -> Ex
                 with Image.open(sample.path) as img:  # the header only: the size it is shown at
                     result.overlay = in_picture_shape(result.overlay, displayed_size(img))
             if cfg.save_overlays:
-                result.overlay.save(out / "overlays" / _overlay_name(sample.path, cfg.inputs))
+                name = _unique(_overlay_name(sample.path, cfg.inputs), used)
+                result.overlay.save(out / "overlays" / name)
+                row["overlay"] = f"overlays/{name}"
             if sample.label:
                 correct = result.predicted == sample.label
                 row.update(label=sample.label, correct=correct)

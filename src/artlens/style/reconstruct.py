@@ -100,8 +100,14 @@ def reconstruct(image: Image.Image, extractor: Extractor, layer: str, *, kind: s
     return to_pil(out), final["loss"]
 
 
-def _label(spec: str) -> str:
-    return Path(spec).name if os.sep in spec or Path(spec).is_dir() else spec
+def _labels(specs: list[str]) -> list[str]:
+    """Row names: a bundle by its folder's name, or ``parent/name`` where two would read alike
+    (training runs all save their bundle as ``model``); a backbone by its own name."""
+    def short(spec: str, parts: int) -> str:
+        return "/".join(Path(spec).parts[-parts:]) if os.sep in spec or Path(spec).is_dir() else spec
+
+    names = [short(s, 1) for s in specs]
+    return [short(s, 2) if names.count(n) > 1 else n for s, n in zip(specs, names)]
 
 
 def reconstruction_grid(image: str | os.PathLike | Image.Image, cfg: ReconstructConfig, out: str | os.PathLike, *,
@@ -134,10 +140,11 @@ def reconstruction_grid(image: str | os.PathLike | Image.Image, cfg: Reconstruct
     n_rows, n_cols = len(extractors), len(cfg.layers) + 1
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.2 * n_cols, 2.3 * n_rows), squeeze=False)
     original = fit_size(img, cfg.size)
-    for r, spec in enumerate(cfg.models):
+    labels = _labels(list(cfg.models))
+    for r in range(len(cfg.models)):
         axes[r][0].imshow(original)
         axes[r][0].set_title("original", fontsize=9)
-        axes[r][0].set_ylabel(_label(spec), fontsize=9)
+        axes[r][0].set_ylabel(labels[r], fontsize=9)
         for c, layer in enumerate(cfg.layers):
             rec, loss = cells[r][c]
             axes[r][c + 1].imshow(rec)
@@ -150,5 +157,5 @@ def reconstruction_grid(image: str | os.PathLike | Image.Image, cfg: Reconstruct
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
-    return {"figure": str(out), "losses": {_label(s): {l: cells[r][c][1] for c, l in enumerate(cfg.layers)}
-                                           for r, s in enumerate(cfg.models)}}
+    return {"figure": str(out), "losses": {labels[r]: {l: cells[r][c][1] for c, l in enumerate(cfg.layers)}
+                                           for r in range(len(cfg.models))}}

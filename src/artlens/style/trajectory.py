@@ -143,7 +143,8 @@ class _Embedder:
 def _strip(content: Image.Image, style: Image.Image, results: list[Image.Image], alphas: list[float], path: Path) -> Path:
     """Figure 10: content, the stylised images at each alpha, then the style image."""
     h = results[0].height
-    tiles = [fit_size(content, h, longer=False).resize(results[0].size)] + results + [fit_size(style, h, longer=False)]
+    whole_style = style.resize((max(1, round(style.width * h / style.height)), h), Image.BICUBIC)  # portraits too
+    tiles = [fit_size(content, h, longer=False).resize(results[0].size)] + results + [whole_style]
     strip = Image.new("RGB", (sum(t.width for t in tiles) + 4 * (len(tiles) - 1), h), "white")
     x = 0
     for t in tiles:
@@ -162,7 +163,7 @@ def _plot(data: dict, alphas: list[float], path: Path) -> Path:
 
     layers = list(data["layers"])
     fig, axes = plt.subplots(1, len(layers), figsize=(4.2 * len(layers), 4.2), squeeze=False)
-    cmap = plt.get_cmap("viridis")
+    cmap, norm = plt.get_cmap("viridis"), plt.Normalize(min(alphas), max(alphas))  # points and bar alike
     for ax, layer in zip(axes[0], layers):
         d = data["layers"][layer]
         for k, (cls, pts) in enumerate(d["reference"].items()):
@@ -171,13 +172,13 @@ def _plot(data: dict, alphas: list[float], path: Path) -> Path:
         for path_pts in d["paths"]:
             p = np.asarray(path_pts)
             ax.plot(p[:, 0], p[:, 1], color="black", lw=1, alpha=0.7)
-            ax.scatter(p[:, 0], p[:, 1], c=[cmap(a) for a in alphas], s=28, edgecolors="black", linewidths=0.5, zorder=3)
+            ax.scatter(p[:, 0], p[:, 1], c=[cmap(norm(a)) for a in alphas], s=28, edgecolors="black", linewidths=0.5, zorder=3)
         ev = d["explained_variance"]
         ax.set_title(f"{layer} (PC1 {ev[0]:.0%}, PC2 {ev[1]:.0%})", fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
     axes[0][0].legend(fontsize=8, loc="best")
-    sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(min(alphas), max(alphas)))
+    sm = plt.cm.ScalarMappable(cmap=cmap, norm=norm)
     fig.colorbar(sm, ax=axes[0].tolist(), label="alpha", shrink=0.8)
     fig.suptitle("AdaIN style trajectories in each layer's PCA space", fontsize=11)
     path.parent.mkdir(parents=True, exist_ok=True)

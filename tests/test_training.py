@@ -150,7 +150,11 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tiny_tree, tiny_weights
 def test_resume_refuses_a_changed_recipe(tiny_tree, tmp_path):
     fit(tiny_config(tiny_tree, tmp_path / "run", epochs=1), show_progress=False)
     with pytest.raises(ArtlensError, match="'optim' differs"):
-        fit(tiny_config(tiny_tree, tmp_path / "run", epochs=2, resume=True, optim__lr=0.5), show_progress=False)
+        fit(tiny_config(tiny_tree, tmp_path / "run", epochs=1, resume=True, optim__lr=0.5), show_progress=False)
+    # More epochs for a finished run would end at once, and a killed one would stretch a schedule planned
+    # for fewer: refused.
+    with pytest.raises(ArtlensError, match="'epochs' differs from the checkpoint's configuration .1 vs 2."):
+        fit(tiny_config(tiny_tree, tmp_path / "run", epochs=2, resume=True), show_progress=False)
 
 
 def test_broken_files_are_skipped_counted_and_listed(tiny_tree, artdata, tmp_path):

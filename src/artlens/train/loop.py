@@ -432,10 +432,14 @@ def _better(monitor: str, value: float, best: float) -> bool:
 
 
 def _check_resumable(saved: dict[str, Any], cfg: TrainConfig) -> None:
-    """Only the length of training and early stopping may change between a run and its resume."""
+    """Only early stopping may change between a run and its resume.
+
+    Not the number of epochs either: the learning-rate schedule and the phases were planned for it,
+    and a finished run given more epochs would otherwise end at once without training any.
+    """
     now = cfg.to_dict()
-    for key in ("data", "model", "strategy", "optim", "seed", "class_weights", "label_smoothing", "monitor",
-                "cache_dir"):
+    for key in ("data", "model", "strategy", "optim", "epochs", "seed", "class_weights", "label_smoothing",
+                "monitor", "cache_dir"):
         if saved.get(key) != now.get(key):
             raise ArtlensError(f"cannot resume: '{key}' differs from the checkpoint's configuration "
                                f"({saved.get(key)!r} vs {now.get(key)!r})")

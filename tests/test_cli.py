@@ -49,6 +49,24 @@ def test_predict_json_lists_top_k_per_image(trained, tiny_tree):
     assert {p["label"] for p in preds} <= {"Baroque", "Pop_Art", "Ukiyo_e"}
 
 
+def test_flags_override_the_recipe_as_written(tiny_tree, tmp_path, monkeypatch):
+    """A scratch recipe run with --strategy full fine-tunes the pretrained weights (pretrained: auto stays)."""
+    import artlens.train
+
+    seen = {}
+
+    def fake_fit(cfg):
+        seen["cfg"] = cfg
+        raise SystemExit(0)
+
+    monkeypatch.setattr(artlens.train, "fit", fake_fit)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(f"data: {{path: {tiny_tree}}}\nmodel: {{backbone: efficientnet_lite0}}\n"
+                      "strategy: {name: scratch}\nepochs: 1\n")
+    runner.invoke(app, ["train", "--config", str(recipe), "--strategy", "full", "--out", str(tmp_path / "run")])
+    assert (seen["cfg"].strategy.name, seen["cfg"].model.pretrained) == ("full", "auto")
+
+
 def test_predict_shows_progress_for_a_folder_of_many_images(trained, tiny_tree, tmp_path):
     for i, painting in enumerate(sorted(tiny_tree.rglob("*.jpg")) * 3):  # 90 files in one folder
         (tmp_path / f"{i:02d}.jpg").write_bytes(painting.read_bytes())

@@ -368,8 +368,13 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     return value
 
 
-def load_config(path: str | Path) -> TrainConfig:
-    """Read a YAML recipe into a validated :class:`TrainConfig`."""
+def read_recipe(path: str | Path) -> dict[str, Any]:
+    """A YAML recipe as written, before validation fills in what follows from it.
+
+    Command-line flags are applied to this, not to the validated config: validation turns
+    ``pretrained: auto`` into ``none`` for ``strategy: scratch``, which must not outlive a
+    ``--strategy full`` given on the command line.
+    """
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text()) or {}
@@ -377,6 +382,14 @@ def load_config(path: str | Path) -> TrainConfig:
         raise ArtlensError(f"{path}: recipe file not found") from None
     except yaml.YAMLError as err:
         raise ArtlensError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise ArtlensError(f"{path}: a recipe is a mapping of sections (data, model, strategy, ...)")
+    return raw
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a YAML recipe into a validated :class:`TrainConfig`."""
+    raw = read_recipe(path)
     try:
         return TrainConfig.from_dict(raw)
     except ArtlensError as err:

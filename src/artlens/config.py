@@ -41,6 +41,7 @@ __all__ = [
     "TrainConfig",
     "dataclass_from_dict",
     "load_config",
+    "read_recipe",
 ]
 
 #: Training augmentation presets (see :mod:`artlens.data.transforms`).

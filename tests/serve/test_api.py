@@ -230,3 +230,11 @@ def test_explain_maps_the_class_predict_answers_for_a_bundle_with_tta(artdata, t
         plain = c.post("/v1/explain", files=upload(photo)).headers["x-label"]  # the built-in model, no TTA
     assert cam.status_code == 200, cam.text
     assert cam.headers["x-label"] == cam.headers["x-predicted"] == top["label"] != plain
+
+
+def test_a_thread_of_an_image_is_refused_before_a_model_resizes_it(client):
+    """8000 x 1 pixels: tiny as a file, two gigapixels once a cropping model resizes its short side to 256."""
+    buf = io.BytesIO()
+    Image.new("RGB", (8000, 1), "white").save(buf, format="PNG")
+    response = client.post("/v1/predict", files=upload(buf.getvalue()), data={"model": "tiny-styles"})
+    assert_json_error(response, 422, "8000x1 pixels is not a picture a model can read (sides more than 50:1 apart)")

@@ -23,10 +23,15 @@ from PIL import Image, ImageOps
 
 from ..data.images import to_rgb  # also keeps Pillow's LOAD_TRUNCATED_IMAGES off
 
-__all__ = ["ACCEPTED_FORMATS", "DecodedImage", "UploadError", "decode_upload"]
+__all__ = ["ACCEPTED_FORMATS", "MAX_ASPECT", "DecodedImage", "UploadError", "decode_upload"]
 
 #: Formats Pillow may try on an upload (phones' multi-picture MPO files open as JPEG).
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+
+
+#: Longest side over shortest that an upload may have: a 107-byte 8000 x 1 PNG passes any pixel
+#: limit, but a model that resizes its shorter side to 256 px would make a 2-gigapixel image of it.
+MAX_ASPECT = 50
 
 
 class UploadError(Exception):
@@ -70,6 +75,9 @@ def decode_upload(data: bytes, *, field: str = "file", max_bytes: int = 10 * 102
     if width * height > max_pixels:
         raise UploadError(413, f"{field}: decompression bomb refused: {width}x{height} = {width * height / 1e6:.0f} "
                                f"megapixels exceeds the {max_pixels / 1e6:.0f} megapixel limit")
+    if max(width, height) > MAX_ASPECT * min(width, height):  # resizing its short side would blow it up
+        raise UploadError(422, f"{field}: {width}x{height} pixels is not a picture a model can read "
+                               f"(sides more than {MAX_ASPECT}:1 apart)")
     fmt = img.format or "unknown"
     try:
         if draft_size is not None:

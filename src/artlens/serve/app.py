@@ -206,11 +206,9 @@ def create_app(config: ServeConfig | None = None, *, models_dir: str | os.PathLi
         entry = registry.resolve(model or None)
         img = read_image(file, "file", entry.decode_size)
         predicted = ""
-        if not target:
-            loaded = registry.loaded(entry.id)
-            if loaded.tta != "none":  # explain what /v1/predict answers, which averages the bundle's views
-                probs = loaded.predict(img.image)
-                predicted = target = entry.classes[int(probs.argmax())]
+        if not target and entry.tta != "none":  # explain what /v1/predict answers, averaged over the views
+            probs = registry.loaded(entry.id).predict(img.image)
+            predicted = target = entry.classes[int(probs.argmax())]
         result = explainers.explain(entry, img.image, method=method, target=target or None)
         overlay = result.overlay
         if entry.resize == "squash":

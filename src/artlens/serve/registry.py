@@ -33,7 +33,7 @@ from PIL import Image
 
 from ..data.transforms import Preprocessing
 from ..errors import ArtlensError
-from ..inference import batch_probs, bundle_tta, default_device, view_transform
+from ..inference import batch_probs, bundle_tta, default_device, tta_mode, view_transform
 from ..models.bundle import BUNDLE_FORMAT, META_FILE, WEIGHTS_FILE, Bundle, default_bundle_path, load_bundle
 from .batching import MicroBatcher
 
@@ -73,6 +73,8 @@ class ModelEntry:
     """How the model frames an image (``crop`` | ``squash``), to map its CAMs back onto the picture."""
     decode_size: int | None = None
     """Uploads decode at a reduced scale keeping this many pixels a side, as ``artlens predict`` does."""
+    tta: str = "none"
+    """The test-time augmentation the bundle asks for (its ``artlens.json``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "version": self.version, "task": self.task,
@@ -93,6 +95,13 @@ def _age(entry: ModelEntry) -> tuple[bool, str]:
     return entry.created != "unknown", entry.created
 
 
+def _tta(meta: dict[str, Any]) -> str:
+    try:
+        return tta_mode(meta.get("tta"))
+    except ArtlensError:  # listed all the same; loading it says what is wrong
+        return str(meta.get("tta"))
+
+
 def _entry(path: Path, meta: dict[str, Any], builtin: bool) -> ModelEntry:
     name = str(meta.get("name") or path.name)
     version = str(meta.get("version") or "unknown")
@@ -101,7 +110,8 @@ def _entry(path: Path, meta: dict[str, Any], builtin: bool) -> ModelEntry:
     return ModelEntry(id=f"{name}@{version}", name=name, version=version, task=str(meta.get("task") or "unknown"),
                       classes=tuple(meta.get("classes") or ()), metrics=_summary(meta.get("metrics") or {}),
                       created=str(meta.get("created") or "unknown"), backbone=str(meta.get("backbone") or "unknown"),
-                      builtin=builtin, path=path, resize=str(pre.get("resize", "crop")), decode_size=decode_size)
+                      builtin=builtin, path=path, resize=str(pre.get("resize", "crop")), decode_size=decode_size,
+                      tta=_tta(meta))
 
 
 def _read_meta(path: Path) -> dict[str, Any] | None:

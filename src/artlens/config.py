@@ -11,6 +11,7 @@ bundles, so a model always records exactly how it was made.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -42,6 +43,7 @@ __all__ = [
     "dataclass_from_dict",
     "load_config",
     "read_recipe",
+    "recipe_config",
 ]
 
 #: Training augmentation presets (see :mod:`artlens.data.transforms`).
@@ -390,8 +392,12 @@ def read_recipe(path: str | Path) -> dict[str, Any]:
 
 def load_config(path: str | Path) -> TrainConfig:
     """Read a YAML recipe into a validated :class:`TrainConfig`."""
-    raw = read_recipe(path)
+    return recipe_config(read_recipe(path), path)
+
+
+def recipe_config(raw: dict[str, Any], path: str | Path) -> TrainConfig:
+    """Validate a recipe from :func:`read_recipe` (left as it is); errors name its file."""
     try:
-        return TrainConfig.from_dict(raw)
+        return TrainConfig.from_dict(copy.deepcopy(raw))
     except ArtlensError as err:
         raise ArtlensError(f"{path}: {err}") from None

@@ -15,7 +15,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from ..config import (AUGMENT_PRESETS, CLASS_WEIGHTS, HEAD_NORMS, MONITORS, OPTIMIZERS, RESIZE_MODES, SCHEDULERS, TTA_MODES,
-                      TrainConfig, load_config, read_recipe)
+                      TrainConfig, read_recipe, recipe_config)
 from ..errors import ArtlensError
 from ..models import HEADS, STRATEGIES
 
@@ -157,9 +157,9 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")] = False,
 ) -> None:
     """Fine-tune (or train from scratch) a classifier on a folder or manifest of images."""
-    if config:
-        load_config(config)  # the recipe alone must be valid: its errors name its file
     raw = read_recipe(config) if config else {}
+    if config:
+        recipe_config(raw, config)  # the recipe alone must be valid: its errors name its file
     _override(raw, "data", path=data, dataset=dataset, dataset_options=_options(dataset_option), augment=augment, batch_size=batch_size, num_workers=workers,
               val_fraction=val_fraction, test_fraction=test_fraction, seed=split_seed,
               max_per_class=max_per_class, min_per_class=min_per_class, label_map=_label_map(label_map),

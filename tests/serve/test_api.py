@@ -238,3 +238,17 @@ def test_a_thread_of_an_image_is_refused_before_a_model_resizes_it(client):
     Image.new("RGB", (8000, 1), "white").save(buf, format="PNG")
     response = client.post("/v1/predict", files=upload(buf.getvalue()), data={"model": "tiny-styles"})
     assert_json_error(response, 422, "8000x1 pixels is not a picture a model can read (sides more than 50:1 apart)")
+
+
+def test_a_broken_model_is_a_503_for_predict_and_explain_and_hides_its_path(models_dir, seurat, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from artlens.serve import ServeConfig, create_app
+
+    shutil.copytree(models_dir / "tiny-v2", tmp_path / "tiny-v2")
+    (tmp_path / "tiny-v2" / "model.safetensors").write_bytes(b"not weights")
+    with TestClient(create_app(ServeConfig(models_dir=str(tmp_path), device="cpu"))) as c:
+        for route in ("/v1/predict", "/v1/explain"):
+            body = assert_json_error(c.post(route, files=upload(seurat), data={"model": "tiny-styles"}), 503,
+                                     "tiny-styles@2 is installed but cannot be loaded")
+            assert str(tmp_path) not in body["error"]

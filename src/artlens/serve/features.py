@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib
 import io
-import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -24,9 +23,7 @@ from typing import Any
 from PIL import Image
 
 from ..errors import ArtlensError
-from .registry import ModelEntry, UnknownModel
-
-log = logging.getLogger(__name__)
+from .registry import ModelEntry, unloadable
 
 __all__ = ["Explainers", "FeatureUnavailable", "Stylizers", "png_bytes"]
 
@@ -84,10 +81,8 @@ class Explainers:
         def make():
             try:
                 return cam.CamExplainer(entry.path, method=method, device=self.device)
-            except ArtlensError as err:  # broken files on the server: 503, and the path stays in the log
-                log.error("model %s cannot be explained: %s", entry.id, err)
-                raise UnknownModel(f"model {entry.id} is installed but cannot be loaded; "
-                                   "the server's log says why", 503) from None
+            except ArtlensError as err:
+                raise unloadable(entry, err) from None
 
         explainer, lock = self._shared.get((entry.id, method), make)
         with lock:

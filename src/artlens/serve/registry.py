@@ -37,7 +37,7 @@ from ..inference import batch_probs, bundle_tta, default_device, tta_mode, view_
 from ..models.bundle import BUNDLE_FORMAT, META_FILE, WEIGHTS_FILE, Bundle, default_bundle_path, load_bundle
 from .batching import MicroBatcher
 
-__all__ = ["LoadedModel", "ModelEntry", "ModelRegistry", "UnknownModel", "find_bundles"]
+__all__ = ["LoadedModel", "ModelEntry", "ModelRegistry", "UnknownModel", "find_bundles", "unloadable"]
 
 log = logging.getLogger("artlens.serve")
 
@@ -88,6 +88,13 @@ def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
     if isinstance(metrics.get("macro"), dict) and "f1" in metrics["macro"]:
         out["macro_f1"] = metrics["macro"]["f1"]
     return out
+
+
+def unloadable(entry: ModelEntry, err: ArtlensError) -> UnknownModel:
+    """The error for a listed model whose files fail to load: the server's fault (503), not the
+    request's; the reason, which names server paths, goes to the log only."""
+    log.error("model %s cannot be loaded: %s", entry.id, err)
+    return UnknownModel(f"model {entry.id} is installed but cannot be loaded; the server's log says why", 503)
 
 
 def _age(entry: ModelEntry) -> tuple[bool, str]:
@@ -251,10 +258,8 @@ class ModelRegistry:
             log.info("loading model %s from %s on %s", entry.id, entry.path, self.device)
             try:
                 bundle = load_bundle(entry.path, device=self.device)
-            except ArtlensError as err:  # the server's files are broken, not the request: 503, no paths shown
-                log.error("model %s cannot be loaded: %s", entry.id, err)
-                raise UnknownModel(f"model {entry.id} is installed but cannot be loaded; "
-                                   "the server's log says why", 503) from None
+            except ArtlensError as err:
+                raise unloadable(entry, err) from None
             model = LoadedModel(entry, bundle, device=self.device,
                                 max_batch=self.max_batch, max_wait_ms=self.max_wait_ms)
             with self._lock:

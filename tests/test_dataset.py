@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from artlens import ArtlensError, DataConfig
-from artlens.data import discover, load_collection
+from artlens.data import Sample, discover, load_collection, stratified_split
 
 
 def test_folder_tree_gives_one_label_per_subfolder(tiny_tree):
@@ -27,6 +27,16 @@ def test_split_is_stratified_disjoint_and_reproducible(tiny_tree):
         assert len(set(per_class.values())) == 1  # 10 per class -> same count in every class
     other = load_collection(DataConfig(path=str(tiny_tree), val_fraction=0.2, test_fraction=0.2, seed=4))
     assert {s.path for s in other.split("test")} != {s.path for s in a.split("test")}
+
+
+def test_every_class_keeps_a_training_image_however_small():
+    samples = [Sample("a1.jpg", "a"), Sample("a2.jpg", "a"), Sample("b1.jpg", "b")]
+    samples += [Sample(f"c{i}.jpg", "c") for i in range(10)]
+    split = stratified_split(samples, val_fraction=0.3, test_fraction=0.3, seed=0)
+    counts = Counter((s.label, s.split) for s in split)
+    assert counts[("a", "train")] == 1 and counts[("a", "test")] == 1  # val gives way first
+    assert counts[("b", "train")] == 1
+    assert (counts[("c", "train")], counts[("c", "val")], counts[("c", "test")]) == (4, 3, 3)
 
 
 def test_publisher_split_folders_are_kept(tiny_tree, tmp_path):

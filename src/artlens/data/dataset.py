@@ -214,7 +214,8 @@ def stratified_split(samples: Sequence[Sample], *, val_fraction: float, test_fra
 
     Samples that already carry a split keep it; a collection with only train/test gets its
     validation set carved out of train. Every class with at least three images gets at least one
-    validation and one test image when those fractions are non-zero.
+    validation and one test image when those fractions are non-zero, and every class keeps at
+    least one training image.
     """
     have = {s.split for s in samples}
     if have <= {None}:
@@ -241,6 +242,13 @@ def stratified_split(samples: Sequence[Sample], *, val_fraction: float, test_fra
                 k = max(k, 1)
             counts[name] = k
         n_test, n_val = counts["test"], counts["val"]
+        # A class must keep a training image, or training never sees it: val gives way first,
+        # because a missing test image only narrows the report.
+        while n > 0 and n_test + n_val >= n:
+            if n_val:
+                n_val -= 1
+            else:
+                n_test -= 1
         out += [replace(s, split="test") for s in group[:n_test]]
         out += [replace(s, split="val") for s in group[n_test:n_test + n_val]]
         out += [replace(s, split="train") for s in group[n_test + n_val:]]

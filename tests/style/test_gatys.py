@@ -61,6 +61,24 @@ def test_a_family_preset_whose_layers_are_missing_falls_back_to_the_stages(name)
     extractor.check_layers([*preset.content_layers, *preset.style_layers])
 
 
+def test_alexnet_transfers_style_on_its_convolutional_stages(photo, starry):
+    """torchvision's AlexNet lists its classifier as a stage; a Gram matrix needs feature maps."""
+    alexnet = load_extractor("alexnet", weights="none")
+    assert "classifier" in alexnet.backbone.stages
+    preset = default_preset(alexnet)
+    assert "classifier" not in preset.style_layers and len(preset.style_layers) == 5
+    result = run_gatys(photo, [starry], GatysConfig(size=64, steps=1), extractor=alexnet)
+    assert max(result.image.size) == 64
+    with pytest.raises(ArtlensError, match="layer classifier gives a vector, not a feature map"):
+        run_gatys(photo, [starry], GatysConfig(style_layers=["classifier"], size=160, steps=1), extractor=alexnet)
+
+
+def test_an_image_too_small_for_the_layers_fails_in_one_line(photo, starry):
+    vgg16 = load_extractor("vgg16_bn", weights="none")
+    with pytest.raises(ArtlensError, match=r"a 32x20 image is too small for its layers .*larger --size"):
+        run_gatys(photo, [starry], GatysConfig(size=32, steps=1, style_layers=["features.43"]), extractor=vgg16)
+
+
 def test_bad_options_fail_with_one_line(photo, starry, lite0):
     with pytest.raises(ArtlensError, match="optimizer 'sgd'"):
         GatysConfig(optimizer="sgd")

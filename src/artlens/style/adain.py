@@ -102,7 +102,7 @@ def default_layer(extractor: Extractor) -> str:
         return "relu4_1"
     if "efficientnet" in extractor.name:
         return "blocks.2"
-    stages = extractor.backbone.stages
+    stages = extractor.map_stages()
     if not stages:
         raise ArtlensError(f"extractor {extractor.name!r} has no named stages: pass --layer")
     return stages[len(stages) // 2]
@@ -120,7 +120,7 @@ def style_layers_for(extractor: Extractor, layer: str) -> list[str]:
     if aliases:
         names = [a for a in aliases if a.startswith("relu") and a.endswith("_1") and order[aliases[a]] <= end]
     else:
-        names = [s for s in extractor.backbone.stages if order.get(s, 1 << 30) <= end]
+        names = [s for s in extractor.map_stages() if order.get(s, 1 << 30) <= end]
     return list(dict.fromkeys([*names, layer]))
 
 

@@ -29,6 +29,8 @@ __all__ = ["DEFAULT_EXTRACTOR", "VGG19_URL", "Extractor", "load_extractor"]
 DEFAULT_EXTRACTOR = "torchvision/vgg19"
 VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 _ALIASES = {"vgg19": DEFAULT_EXTRACTOR}
+#: What torch says when a pooling or convolution window is larger than what is left of the image.
+_TOO_SMALL = ("Output size is too small", "Kernel size can't be greater than actual input size")
 
 
 class Extractor(nn.Module):
@@ -42,6 +44,7 @@ class Extractor(nn.Module):
         self.register_buffer("mean", torch.tensor(pre.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(pre.std).view(1, 3, 1, 1), persistent=False)
         self._taps: dict[tuple[str, ...], LayerTaps] = {}
+        self._map_stages: list[str] | None = None
 
     @property
     def name(self) -> str:
@@ -54,7 +57,31 @@ class Extractor(nn.Module):
         return self._taps[key]
 
     def forward(self, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
-        return self.taps(layers)((image - self.mean) / self.std)
+        try:
+            feats = self.taps(layers)((image - self.mean) / self.std)
+        except RuntimeError as err:
+            # Pooling and strided layers shrink the image; a small --size (or --style-scale) leaves
+            # nothing for the deeper ones, and torch says so only in its own terms.
+            if not any(s in str(err) for s in _TOO_SMALL):
+                raise
+            h, w = image.shape[-2:]
+            raise ArtlensError(f"{self.spec}: a {w}x{h} image is too small for its layers "
+                               f"{', '.join(layers)}; use a larger --size or --style-scale, "
+                               f"or shallower layers") from None
+        flat = [name for name, f in feats.items() if f.dim() != 4]
+        if flat:
+            raise ArtlensError(f"{self.spec}: layer {flat[0]} gives a vector, not a feature map; "
+                               f"style transfer needs convolutional layers, e.g. {', '.join(self.map_stages())}")
+        return feats
+
+    def map_stages(self) -> list[str]:
+        """The backbone's stages that give feature maps (torchvision's also list their ``classifier``)."""
+        if self._map_stages is None:
+            stages = list(self.backbone.stages)
+            with torch.no_grad():
+                probe = self.taps(stages)(torch.zeros(1, 3, 224, 224, device=self.mean.device))
+            self._map_stages = [name for name in stages if probe[name].dim() == 4]
+        return self._map_stages
 
     def check_layers(self, layers: Sequence[str]) -> None:
         """Fail early, with the list of valid names, on an unknown layer."""

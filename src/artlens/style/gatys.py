@@ -81,7 +81,7 @@ def default_preset(extractor: Extractor) -> LayerPreset:
             except ArtlensError:
                 continue
             return preset
-    stages = tuple(extractor.backbone.stages)
+    stages = tuple(extractor.map_stages())
     if not stages:
         raise ArtlensError(f"extractor {extractor.name!r} has no named stages: pass --content-layers and --style-layers")
     return LayerPreset((stages[len(stages) // 2],), stages, source=f"stages of {extractor.name}")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from artlens.recipes import ReproduceOptions, list_recipes, load_recipe, recipe_dir, reproduce
+from artlens.errors import ArtlensError
 from artlens.recipes.reproduce import build_config
 
 RECIPES = list_recipes()
@@ -94,3 +95,6 @@ def test_options_shorten_a_two_phase_schedule_and_reach_any_key(tmp_path):
     assert (cfg.data.max_per_class, cfg.model.input_size, cfg.optim.lr) == (4, 64, 0.01)
     assert cfg.data.dataset_options == {"min_paintings": 0}
     assert cfg.out == "runs/best-artworks-resnet50-two-phase"
+    assert build_config(recipe, ReproduceOptions(data=str(tmp_path), epochs=2)).strategy.head_epochs == 1
+    with pytest.raises(ArtlensError, match="--epochs 1: strategy 'full-then-partial' trains in two phases"):
+        build_config(recipe, ReproduceOptions(data=str(tmp_path), epochs=1))

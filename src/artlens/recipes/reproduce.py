@@ -87,7 +87,10 @@ def _epochs(config: dict[str, Any], epochs: int) -> dict[str, Any]:
     changes: dict[str, Any] = {"epochs": epochs}
     strategy = config.get("strategy", {})
     name = strategy.get("name")
-    if name in STRATEGIES and STRATEGIES.get(name).uses_head_epochs and epochs > 1:
+    if name in STRATEGIES and STRATEGIES.get(name).uses_head_epochs:
+        if epochs < 2:
+            raise ArtlensError(f"--epochs {epochs}: strategy {name!r} trains in two phases, "
+                               "so it needs at least 2 epochs")
         first = strategy.get("head_epochs", 3)
         total = max(int(config.get("epochs", 10)), 1)
         changes["strategy.head_epochs"] = min(max(1, round(first * epochs / total)), epochs - 1)

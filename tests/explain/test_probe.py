@@ -77,7 +77,8 @@ def test_gram_pooling_is_the_normalised_channel_gram_matrix():
 def test_a_layer_too_large_to_probe_is_refused_before_any_work(tiny_tree, tmp_path):
     cfg = ProbeConfig(model="vgg19", weights="none", data=str(tiny_tree), layers=["conv5_1"], pooling="gram",
                       out=str(tmp_path), input_size=32, max_gb=0.01)
-    with pytest.raises(ArtlensError, match=r"layer 'conv5_1' pooled with 'gram' gives 131,328 values per image.*--pooling gap"):
+    with pytest.raises(ArtlensError, match=r"layer 'conv5_1' pooled with 'gram' gives 131,328 values per image; "
+                       r"30 images x 1 layer\(s\) need 15.0 MiB \(limit 10.2 MiB\): use --pooling gap"):
         run_probe(cfg)
     assert not (tmp_path / "features").exists() or not any((tmp_path / "features").rglob("*.npy"))
 

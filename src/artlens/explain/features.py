@@ -143,8 +143,13 @@ def _check_memory(source: ModelSource, layers: Sequence[str], pooling: str, n: i
         worst = max(widths, key=widths.get)
         raise ArtlensError(
             f"layer {worst!r} pooled with {pooling!r} gives {widths[worst]:,} values per image; "
-            f"{n} images x {len(layers)} layer(s) need {total / 1024**3:.1f} GiB (limit "
-            f"{max_bytes / 1024**3:.1f} GiB): use --pooling gap, fewer layers or images, or raise --max-gb")
+            f"{n} images x {len(layers)} layer(s) need {_size(total)} (limit "
+            f"{_size(max_bytes)}): use --pooling gap, fewer layers or images, or raise --max-gb")
+
+
+def _size(n_bytes: float) -> str:
+    """GiB with one decimal, or MiB below one GiB (a limit of 0.01 GiB is not "0.0 GiB")."""
+    return f"{n_bytes / 1024**3:.1f} GiB" if n_bytes >= 1024**3 else f"{n_bytes / 1024**2:.1f} MiB"
 
 
 def extract_features(source: ModelSource, samples: Sequence[Sample], layers: Sequence[str], *,

@@ -49,6 +49,21 @@ def test_predict_json_lists_top_k_per_image(trained, tiny_tree):
     assert {p["label"] for p in preds} <= {"Baroque", "Pop_Art", "Ukiyo_e"}
 
 
+def test_predict_lists_more_than_three_labels_down_one_column():
+    """Eleven label columns do not fit a terminal: beyond 3, the ranks go down one column, whole."""
+    from artlens.models.bundle import default_bundle_path
+
+    painting = str(default_bundle_path().parents[1] / "examples" / "monet_etretat.jpg")
+    wanted = json.loads(runner.invoke(app, ["predict", painting, "--top-k", "5", "--json"]).stdout)[0]["predictions"]
+    result = invoke("predict", painting, "--top-k", "5")
+    assert result.exit_code == 0 and "top 5" in result.output
+    lines = result.output.splitlines()
+    for rank, p in enumerate(wanted, 1):
+        assert sum(f"#{rank} {p['label']} {p['prob']:.2f}" in line for line in lines) == 1
+    refused = runner.invoke(app, ["predict", painting, "--top-k", "0"])
+    assert refused.exit_code == 2 and "--top-k" in refused.output
+
+
 def test_flags_override_the_recipe_as_written(tiny_tree, tmp_path, monkeypatch):
     """A scratch recipe run with --strategy full fine-tunes the pretrained weights (pretrained: auto stays)."""
     import artlens.train

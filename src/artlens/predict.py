@@ -58,8 +58,10 @@ class Predictor:
     def __call__(self, inputs: Sequence[str | os.PathLike], *, top_k: int = 3, batch_size: int = 32,
                  num_workers: int | None = None, show_progress: bool = False) -> tuple[list[dict[str, Any]], list[SkippedImage]]:
         """Return ``(results, skipped)``; each result is ``{"path", "predictions": [{"label", "prob"}]}``."""
+        if top_k < 1:
+            raise ArtlensError(f"top_k must be at least 1, got {top_k}")
         paths = expand_inputs(inputs)
-        top_k = max(1, min(top_k, len(self.classes)))
+        top_k = min(top_k, len(self.classes))
         samples = [Sample(str(p), "") for p in paths]
         res = predict_probs(self.bundle.model, samples, self.bundle.preprocessing, classes=self.classes,
                             batch_size=batch_size, num_workers=num_workers, device=self.device,

@@ -220,7 +220,7 @@ def evaluate(
 def predict(
     images: Annotated[list[str], typer.Argument(help="Image files and/or folders.")],
     model: Annotated[Optional[str], typer.Option(help="Model bundle folder (default: built-in style model).")] = None,
-    top_k: Annotated[int, typer.Option(help="How many labels per image.")] = 3,
+    top_k: Annotated[int, typer.Option(min=1, help="How many labels per image (more than 3 are listed down a column).")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     batch_size: Annotated[int, typer.Option()] = 32,
     device: Annotated[str, typer.Option()] = "auto",
@@ -239,13 +239,26 @@ def predict(
     if as_json:
         sys.stdout.write(json.dumps(results, indent=2) + "\n")
         return
-    table = Table(title=f"model: {predictor.bundle.name}")
+    out_console.print(_prediction_table(results, title=f"model: {predictor.bundle.name}"))
+
+
+def _prediction_table(results: list[dict], *, title: str, max_columns: int = 3) -> Table:
+    """One column per rank up to ``max_columns`` ranks; beyond that the ranks go down one column,
+    because eleven label columns do not fit a terminal and rich would cut every label short."""
+    table = Table(title=title)
     table.add_column("image")
-    for k in range(min(top_k, len(predictor.classes))):
-        table.add_column(f"#{k + 1}")
-    for r in results:
-        table.add_row(Path(r["path"]).name, *[f"{p['label']} {p['prob']:.2f}" for p in r["predictions"]])
-    out_console.print(table)
+    k = max(len(r["predictions"]) for r in results)
+    cells = [[f"{p['label']} {p['prob']:.2f}" for p in r["predictions"]] for r in results]
+    if k <= max_columns:
+        for rank in range(k):
+            table.add_column(f"#{rank + 1}")
+        for r, row in zip(results, cells):
+            table.add_row(Path(r["path"]).name, *row)
+    else:
+        table.add_column(f"top {k}")
+        for r, row in zip(results, cells):
+            table.add_row(Path(r["path"]).name, "\n".join(f"#{i + 1} {c}" for i, c in enumerate(row)), end_section=True)
+    return table
 
 
 @app.command()

@@ -110,6 +110,10 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"error: {tmp_path / 'nope.jpg'}: no such file or folder"
     assert "Traceback" not in proc.stderr
+    url = subprocess.run([sys.executable, "-m", "artlens", "predict", "https://example.org/starry_night.jpg"],
+                         capture_output=True, text=True)
+    assert url.returncode == 2
+    assert url.stderr.startswith("error: https://example.org/starry_night.jpg: artlens reads local files only")
     proc = subprocess.run([sys.executable, "-m", "artlens", "train", "--data", str(tmp_path), "--strategy", "melt"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "strategy.name: unknown strategy 'melt'" in proc.stderr

@@ -33,6 +33,8 @@ def expand_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
             paths += found
         elif p.is_file():
             paths.append(p)
+        elif "://" in str(raw):
+            raise ArtlensError(f"{raw}: artlens reads local files only (no network); download the image first")
         else:
             raise ArtlensError(f"{p}: no such file or folder")
     return paths

@@ -64,3 +64,7 @@ def test_resnet_and_classifier_expose_stages():
 def test_unknown_layer_lists_the_valid_names(vgg19):
     with pytest.raises(ArtlensError, match=r"no layer 'conv9_1'.*did you mean.*valid names: conv1_1"):
         resolve_layer(vgg19, "conv9_1")
+    with pytest.raises(ArtlensError) as err:
+        resolve_layer(create_backbone("efficientnet_lite0", pretrained="none"), "blocks.9")
+    hint = str(err.value).split("did you mean ")[1].split("?")[0].split(", ")
+    assert len(hint) == len(set(hint)) == 3  # a stage that is also a module path is suggested once

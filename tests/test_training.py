@@ -87,6 +87,23 @@ def test_a_wrong_backbone_fails_before_any_image_is_read(tiny_tree, tmp_path, mo
         fit(cfg, show_progress=False)
 
 
+@pytest.mark.parametrize("strategy, message", [
+    ({"unfreeze": 9}, r"strategy.unfreeze: 9 > 3 stages of tiny_cnn"),
+    ({"unfreeze_layers": ["7"]}, r"strategy.unfreeze_layers: '7' is not a module of tiny_cnn"),
+    ({"freeze_layers": ["7"]}, r"has no layer '7'"),
+])
+def test_a_layer_selection_the_backbone_lacks_fails_before_any_image_is_read(tiny_tree, tiny_weights, tmp_path,
+                                                                              monkeypatch, strategy, message):
+    def read_the_data(*args, **kwargs):
+        raise AssertionError("the data was read before the layer selection was checked")
+
+    monkeypatch.setattr(loop, "prepare_data", read_the_data)
+    cfg = tiny_config(tiny_tree, tmp_path / "run", strategy__name="partial", model__pretrained=str(tiny_weights),
+                      **{f"strategy__{key}": value for key, value in strategy.items()})
+    with pytest.raises(ArtlensError, match=message):
+        fit(cfg, show_progress=False)
+
+
 def test_scratch_starts_from_random_weights_and_trains(tiny_tree, tmp_path):
     cfg = tiny_config(tiny_tree, tmp_path / "run", strategy__name="scratch", epochs=3)
     result = fit(cfg, show_progress=False)

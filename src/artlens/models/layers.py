@@ -97,7 +97,7 @@ def resolve_layer(model: nn.Module, name: str) -> str:
     if name and name in modules:
         return name
     valid = layer_names(backbone)
-    close = difflib.get_close_matches(name, valid + list(modules), n=3)
+    close = difflib.get_close_matches(name, list(dict.fromkeys(valid + list(modules))), n=3)
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
     raise ArtlensError(f"backbone {backbone.name!r} has no layer {name!r}{hint}; valid names: {', '.join(valid)} "
                        "(or any module path, see `artlens layers`)")

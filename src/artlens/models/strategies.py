@@ -38,7 +38,8 @@ if TYPE_CHECKING:
     from ..config import TrainConfig
     from .classifier import ArtClassifier
 
-__all__ = ["STRATEGIES", "Phase", "Strategy", "freeze_all_but", "plan_phases", "set_frozen_norms_eval"]
+__all__ = ["STRATEGIES", "Phase", "Strategy", "check_phases", "freeze_all_but", "plan_phases",
+           "set_frozen_norms_eval"]
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,23 @@ def head_then_partial(cfg: "TrainConfig") -> list[Phase]:
 
 def plan_phases(cfg: "TrainConfig") -> list[Phase]:
     return STRATEGIES.get(cfg.strategy.name).plan(cfg)
+
+
+class _BackboneOnly(nn.Module):
+    """A classifier without its head: what the selections need to be checked before the data is read."""
+
+    def __init__(self, backbone: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+
+
+def check_phases(cfg: "TrainConfig", backbone: nn.Module) -> None:
+    """Fail now on a layer selection the backbone cannot give (``--unfreeze 99``, an unknown
+    ``--unfreeze-layers`` name): the head is built only once the data's classes are known, after
+    minutes of image checks on a large collection. Neither the backbone nor the RNG is touched."""
+    stand_in = _BackboneOnly(backbone)
+    for phase in plan_phases(cfg):
+        phase.select(stand_in)
 
 
 def freeze_all_but(model: nn.Module, names: set[str]) -> None:

@@ -50,7 +50,7 @@ from ..inference import default_device
 from ..models.backbones import create_backbone
 from ..models.bundle import save_bundle
 from ..models.classifier import ArtClassifier, build_classifier
-from ..models.strategies import freeze_all_but, plan_phases, set_frozen_norms_eval
+from ..models.strategies import check_phases, freeze_all_but, plan_phases, set_frozen_norms_eval
 from ..progress import progress_bar, stderr_console
 from ..viz.figures import plot_curves
 from .checkpoint import atomic_save_tensors, capture_rng, load_checkpoint, load_tensors, restore_rng, save_checkpoint
@@ -240,6 +240,7 @@ def _fit(cfg: TrainConfig, ctx: DistContext, device_name: str, *, show_progress:
 
     # The backbone first: an unknown name or weights missing offline fail before minutes of image checks.
     backbone = create_backbone(cfg.model.backbone, pretrained=cfg.model.pretrained)
+    check_phases(cfg, backbone)
     collection, skipped = prepare_data(cfg, show_progress=show_progress)
     classes = collection.classes
     train, val, test = collection.split("train"), collection.split("val"), collection.split("test")

@@ -23,7 +23,9 @@ def test_yaml_recipe_round_trips(tmp_path):
     ({"optim": {"scheduler": "linear"}}, "optim.scheduler: 'linear' is not allowed; choose from: none, step"),
     ({"strategy": {"name": "frozen"}, "model": {"pretrained": "none"}}, "frozen"),
     ({"strategy": {"name": "scratch"}, "model": {"pretrained": "hub"}}, "scratch"),
-    ({"strategy": {"name": "two-phase", "head_epochs": 5}, "epochs": 5}, "head_epochs"),
+    ({"strategy": {"name": "two-phase", "head_epochs": 5}, "epochs": 5},
+     "head_epochs (5) must be smaller than epochs (5): 'two-phase' spends its first head_epochs on one phase "
+     "and the rest on the other; give at least 6 epochs or fewer head epochs (--head-epochs)"),
     ({"data": {"augment": "heavy"}}, "data.augment: 'heavy' is not allowed"),
 ])
 def test_bad_configs_name_the_key(raw, message):

@@ -283,7 +283,9 @@ class TrainConfig:
         _check_needs_weights(self.strategy, self.model)
         if self.strategy.registered.uses_head_epochs and self.strategy.head_epochs >= self.epochs:
             raise ArtlensError(
-                f"strategy.head_epochs ({self.strategy.head_epochs}) must be smaller than epochs ({self.epochs})"
+                f"strategy.head_epochs ({self.strategy.head_epochs}) must be smaller than epochs ({self.epochs}): "
+                f"{self.strategy.name!r} spends its first head_epochs on one phase and the rest on the other; "
+                f"give at least {self.strategy.head_epochs + 1} epochs or fewer head epochs (--head-epochs)"
             )
 
     # -- (de)serialisation ---------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from artlens import ArtlensError, TrainConfig, load_config
@@ -29,7 +31,7 @@ def test_yaml_recipe_round_trips(tmp_path):
     ({"data": {"augment": "heavy"}}, "data.augment: 'heavy' is not allowed"),
 ])
 def test_bad_configs_name_the_key(raw, message):
-    with pytest.raises(ArtlensError, match=message.replace("(", r"\(")):
+    with pytest.raises(ArtlensError, match=re.escape(message)):
         TrainConfig.from_dict(raw)
 
 

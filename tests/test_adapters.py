@@ -173,6 +173,22 @@ def test_wikiart_missing_class_file_is_one_line(wikiart):
     assert "style_class.txt" in msg
 
 
+def test_wikiart_artgan_rows_unicode_forms_and_encodings(wikiart):
+    """ArtGAN's own files write ``path,,index`` under a header; macOS unzips accents as NFD."""
+    painting = next((wikiart / "Baroque").glob("*.jpg"))
+    shutil.copy(painting, wikiart / "Baroque" / unicodedata.normalize("NFD", "ecce-homo-\u00e9.jpg"))
+    rows = ["(Path to image),, (Groundtruth class)", f"Baroque/{painting.name},,0",
+            unicodedata.normalize("NFC", "Baroque/ecce-homo-\u00e9.jpg") + ",,0"]
+    (wikiart / "style_train.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (wikiart / "style_class.txt").write_text("0 Baroque\n1 Impressionism\n")
+    res = load_dataset("wikiart", wikiart)
+    assert labels(res) == {("train", "Baroque"): 2}
+    assert [r["reason"].split(" (")[0] for r in res.skipped_rows] == ["malformed row"]  # the header only
+    (wikiart / "style_class.txt").write_bytes("0 Barock\n1 Impressionismus f\u00fcr alle\n".encode("cp1252"))
+    msg = one_line_error(load_dataset, "wikiart", wikiart)
+    assert msg.startswith(f"{wikiart / 'style_class.txt'}: not UTF-8 text") and "save the class file as UTF-8" in msg
+
+
 def test_wikiart_wrong_root(tmp_path):
     (tmp_path / "readme.md").write_text("x")
     msg = one_line_error(load_dataset, "wikiart", tmp_path)
@@ -191,6 +207,18 @@ def test_pandora_nested_artists_label_is_movement(tmp_path, jpgs):
     (tmp_path / "empty").mkdir()
     msg = one_line_error(load_dataset, "pandora18k", tmp_path / "empty")
     assert "movement" in msg and "empty folder" in msg
+
+
+def test_pandora_root_one_level_too_high_or_zipped_on_a_mac(tmp_path, jpgs):
+    """The unzipped top folder alone would label every painting 'Pandora18k' and score 100 %."""
+    put(jpgs[0], tmp_path / "Pandora18k" / "Baroque" / "Rubens" / "a.jpg")
+    put(jpgs[8], tmp_path / "Pandora18k" / "Impressionism" / "Monet" / "d.jpg")
+    msg = one_line_error(load_dataset, "pandora18k", tmp_path)
+    assert f"one movement folder only (Pandora18k/); if the movements are inside it, pass {tmp_path / 'Pandora18k'}" in msg
+    (tmp_path / "Pandora18k" / "__MACOSX" / "Baroque").mkdir(parents=True)
+    (tmp_path / "Pandora18k" / "__MACOSX" / "Baroque" / "._a.jpg").write_bytes(b"\x00\x05\x16\x07")
+    res = load_dataset("pandora18k", tmp_path / "Pandora18k")
+    assert labels(res) == {(None, "Baroque"): 1, (None, "Impressionism"): 1}
 
 
 # -- Best Artworks of All Time -----------------------------------------------------------------
@@ -223,6 +251,20 @@ def test_best_artworks_folders_quirk_and_min_paintings(best):
     res = load_dataset("best-artworks", best, min_paintings=200)
     assert {s.label for s in res.samples} == {"Vincent van Gogh", "Albrecht Dürer"}
     assert res.skipped_rows == []
+
+
+def test_best_artworks_same_artist_twice_and_a_spreadsheet_csv(best, jpgs):
+    """Kaggle's download holds Dürer twice (one name zip-mangled): one folder is kept, the other reported."""
+    for n in range(1, 4):
+        put(jpgs[10 + n], best / "images" / "images" / "Albrecht_D\u00fcrer" / f"Albrecht_D\u00fcrer_{n}.jpg")
+    res = load_dataset("best-artworks", best)
+    assert {Path(s.path).parent.name for s in res.samples if s.label == "Albrecht D\u00fcrer"} == {"Albrecht_D\u00fcrer"}
+    assert labels(res)[(None, "Albrecht D\u00fcrer")] == 3
+    assert [r["reason"] for r in res.skipped_rows if "folder" in r["row"]] == [
+        "same artist as Albrecht_D\u00fcrer/; kept that one"]
+    (best / "artists.csv").write_bytes((best / "artists.csv").read_text(encoding="utf-8").encode("cp1252"))
+    msg = one_line_error(load_dataset, "best-artworks", best)
+    assert msg.startswith(f"{best / 'artists.csv'}: not UTF-8 text") and "save it as UTF-8" in msg
 
 
 def test_best_artworks_resized(best):
@@ -296,22 +338,28 @@ def test_ai_artbench_wrong_root(tmp_path, jpgs):
 
 @pytest.fixture
 def met(tmp_path, jpgs) -> Path:
-    rows = [("1", "Paintings", "British", ""), ("2", "Paintings", "", "England"), ("3", "Paintings", "French", ""),
-            ("4", "Prints", "British", ""), ("5", "Paintings", "Japan", ""), ("6", "Paintings", "", ""),
-            ("7", "Paintings", "French", "France")]
-    lines = ["Object Number,Is Highlight,Is Public Domain,Object ID,Department,Classification,Culture,Country"]
-    lines += [f"X.{oid},False,True,{oid},European Paintings,{cls},{cul},{cty}" for oid, cls, cul, cty in rows]
+    """MetObjects.csv as the Met writes it: Asian and American works carry a Culture, European
+    paintings only the painter's nationality (pipe-separated when several)."""
+    rows = [("1", "Paintings", "British", "", ""), ("2", "Paintings", "", "England", ""),
+            ("3", "Paintings", "French", "", ""), ("4", "Prints", "British", "", ""), ("5", "Paintings", "Japan", "", ""),
+            ("6", "Paintings", "", "", ""), ("7", "Paintings", "French", "France", ""),
+            ("8", "Paintings", "", "", "Flemish|Dutch"), ("9", "Paintings", "", "", "Dutch"),
+            ("10", "Paintings", '"India (Basohli, Jammu)"', "", "")]
+    lines = ["Object Number,Is Highlight,Is Public Domain,Object ID,Department,Classification,Culture,Country,"
+             "Artist Nationality"]
+    lines += [f"X.{oid},False,True,{oid},European Paintings,{cls},{cul},{cty},{nat}" for oid, cls, cul, cty, nat in rows]
     (tmp_path / "MetObjects.csv").write_text("\n".join(lines) + "\n")
-    for i, oid in enumerate(("1", "2", "3", "4", "5", "6")):
+    for i, oid in enumerate(("1", "2", "3", "4", "5", "6", "8", "9", "10")):
         put(jpgs[i], tmp_path / "images" / f"{oid}.jpg")
     return tmp_path
 
 
 def test_met_paintings_by_culture_and_skipped(met):
     res = load_dataset("met", met)
-    assert labels(res) == {(None, "British"): 1, (None, "England"): 1, (None, "French"): 1, (None, "Japan"): 1}
+    assert labels(res) == {(None, "British"): 1, (None, "England"): 1, (None, "French"): 1, (None, "Japan"): 1,
+                           (None, "Flemish"): 1, (None, "Dutch"): 1, (None, "India (Basohli, Jammu)"): 1}
     reasons = {r["row"]["Object ID"]: r["reason"] for r in res.skipped_rows}
-    assert reasons == {"6": "no Culture or Country", "7": "missing image"}
+    assert reasons == {"6": "no Culture, Country or Artist Nationality", "7": "missing image"}
 
 
 def test_met_groups_and_min_count(met):
@@ -323,7 +371,8 @@ def test_met_groups_and_min_count(met):
     assert labels(res) == {(None, "British"): 2}
     assert any(r["reason"] == "group 'French' has 1 < min_count 2 images" for r in res.skipped_rows)
     shipped = load_dataset("met", met, groups="default")  # England + British merged, Japan -> Japanese
-    assert labels(shipped) == {(None, "British"): 2, (None, "French"): 1, (None, "Japanese"): 1}
+    assert labels(shipped) == {(None, "British"): 2, (None, "French"): 1, (None, "Japanese"): 1,
+                               (None, "Flemish"): 1, (None, "Dutch"): 1, (None, "Indian"): 1}  # the study's 11 groups
     msg = one_line_error(load_dataset, "met", met, groups=met / "nope.yaml")
     assert "nope.yaml" in msg
     msg = one_line_error(load_dataset, "met", met / "images")

@@ -15,21 +15,22 @@ are listed in :attr:`AdapterResult.skipped_rows` with the reason, for the run re
 from __future__ import annotations
 
 import csv
+import io
 import os
 import pickle
 import random
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .._registry import Registry
 from ..errors import ArtlensError
-from .dataset import Sample, label_folder_samples
-from .images import iter_image_files
+from .dataset import Sample, label_folder_samples, read_utf8
+from .images import is_system_name, iter_image_files
 
 __all__ = ["DATASETS", "AdapterResult", "DatasetAdapter", "describe_datasets", "load_dataset"]
 
@@ -92,7 +93,7 @@ def _adapter(name: str, description: str, layout: str, options: Mapping[str, str
 
 def _entries(root: Path, limit: int = 8) -> str:
     """The top-level entries of ``root`` for an error message (folders end in ``/``)."""
-    names = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir() if not p.name.startswith("."))
+    names = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir() if not is_system_name(p.name))
     if not names:
         return "an empty folder"
     more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
@@ -107,7 +108,7 @@ def _wrong_root(root: Path, name: str, problem: str | None = None) -> ArtlensErr
 
 
 def _subdirs(root: Path) -> list[Path]:
-    return sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    return sorted(d for d in root.iterdir() if d.is_dir() and not is_system_name(d.name))
 
 
 def _choice(dataset: str, option: str, value: Any, allowed: Sequence[str]) -> str:
@@ -166,6 +167,26 @@ def _norm(name: str) -> str:
 
 def _skip(row: Any, reason: str, source: str) -> dict[str, Any]:
     return {"row": row, "reason": reason, "source": source}
+
+
+def _utf8_lines(path: Path) -> Iterator[str]:
+    """The lines of a CSV, decoded as they are read (MetObjects.csv is 300 MB), or a one-line error
+    for one a spreadsheet saved in its own code page."""
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        try:
+            yield from fh
+        except UnicodeDecodeError as err:
+            raise ArtlensError(f"{path}: not UTF-8 text ({err.reason}); save it as UTF-8") from None
+
+
+def _existing(base: Path, rel: str) -> Path | None:
+    """``base / rel``, also when the index and the file system spell its accents in different
+    Unicode forms (a zip extracted on macOS writes NFD names)."""
+    for form in (None, "NFC", "NFD"):
+        p = base / (unicodedata.normalize(form, rel) if form else rel)
+        if p.is_file():
+            return p
+    return None
 
 
 def _dedupe(samples: list[Sample], sources: list[str], rows: list[Any]) -> tuple[list[Sample], list[dict]]:
@@ -293,7 +314,7 @@ def _wikiart_csv_dir(root: Path) -> Path | None:
 def _read_class_names(path: Path) -> dict[int, str]:
     """``<int> <Name>`` per line -> ``{int: Name}``."""
     names = {}
-    for i, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+    for i, line in enumerate(read_utf8(path, "the class file").splitlines(), start=1):
         if not line.strip():
             continue
         idx, _, name = line.strip().partition(" ")
@@ -320,33 +341,40 @@ def _image_base(csv_dir: Path, root: Path, first_rel: str | None) -> Path:
 def _read_wikiart_split(path: Path, names: dict[int, str], base_of: Callable[[str], Path],
                         split: str) -> tuple[list[Sample], list[str], list[Any], list[dict]]:
     samples, sources, rows, skipped = [], [], [], []
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        for i, row in enumerate(csv.reader(fh), start=1):
-            if not row or not any(c.strip() for c in row):
-                continue
-            src = f"{path.name}:{i}"
-            if len(row) < 2 or not row[-1].strip().lstrip("-").isdigit():
-                skipped.append(_skip(row, "malformed row (expected 'Relative/Path.jpg,<int>')", src))
-                continue
-            rel, idx = ",".join(row[:-1]).strip(), int(row[-1])
-            if idx not in names:
-                skipped.append(_skip(row, f"unknown label {idx} (not in the class file)", src))
-                continue
-            p = base_of(rel) / rel
-            if not p.is_file():
-                skipped.append(_skip(row, "missing file", src))
-                continue
-            samples.append(Sample(str(p), names[idx], split))
-            sources.append(src)
-            rows.append(row)
+    for i, row in enumerate(csv.reader(_utf8_lines(path)), start=1):
+        if not row or not any(c.strip() for c in row):
+            continue
+        src = f"{path.name}:{i}"
+        if len(row) < 2 or not row[-1].strip().lstrip("-").isdigit():
+            skipped.append(_skip(row, "malformed row (expected 'Relative/Path.jpg,<int>')", src))
+            continue
+        rel, idx = _wikiart_rel(row), int(row[-1])
+        if idx not in names:
+            skipped.append(_skip(row, f"unknown label {idx} (not in the class file)", src))
+            continue
+        p = _existing(base_of(rel), rel)
+        if p is None:
+            skipped.append(_skip(row, "missing file", src))
+            continue
+        samples.append(Sample(str(p), names[idx], split))
+        sources.append(src)
+        rows.append(row)
     return samples, sources, rows, skipped
 
 
+def _wikiart_rel(row: list[str]) -> str:
+    """The path of a split row: every field but the label, with the empty one of ArtGAN's
+    ``path,,index`` files dropped (a comma inside a file name is kept)."""
+    fields = row[:-1]
+    while fields and not fields[-1].strip():
+        fields = fields[:-1]
+    return ",".join(fields).strip()
+
+
 def _first_rel(path: Path) -> str | None:
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        for row in csv.reader(fh):
-            if len(row) >= 2:
-                return ",".join(row[:-1]).strip()
+    for row in csv.reader(_utf8_lines(path)):
+        if len(row) >= 2 and row[-1].strip().lstrip("-").isdigit() and _wikiart_rel(row):
+            return _wikiart_rel(row)
     return None
 
 
@@ -411,8 +439,12 @@ def load_wikiart(root: Path, *, label: str | None = None, task: str | None = Non
           "<root>/<movement>/[<artist>/]*.jpg")
 def load_pandora18k(root: Path) -> AdapterResult:
     """Pandora 18k: the label is the top-level movement folder, whatever is nested below it."""
-    if not _subdirs(root):
+    movements = _subdirs(root)
+    if not movements:
         raise _wrong_root(root, "pandora18k", "no movement folders")
+    if len(movements) == 1:  # the unzipped top folder: every image would get its name, and score 100 %
+        raise _wrong_root(root, "pandora18k", f"one movement folder only ({movements[0].name}/); "
+                                              f"if the movements are inside it, pass {movements[0]}")
     samples = label_folder_samples(root)
     if not samples:
         raise _wrong_root(root, "pandora18k", "no images in the movement folders")
@@ -426,8 +458,7 @@ def _first_dir(*candidates: Path) -> Path | None:
 
 
 def _read_artists(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = list(csv.DictReader(_utf8_lines(path)))
     if not rows or "name" not in rows[0] or "paintings" not in rows[0]:
         raise ArtlensError(f"{path}: expected columns id,name,...,paintings; found "
                            f"{', '.join(rows[0]) if rows else 'no rows'}")
@@ -449,8 +480,22 @@ def _resized_groups(folder: Path) -> dict[str, list[Path]]:
     return groups
 
 
-def _folder_groups(folder: Path) -> dict[str, list[Path]]:
-    return {_norm(d.name): iter_image_files(d) for d in _subdirs(folder)}
+def _folder_groups(folder: Path) -> tuple[dict[str, list[Path]], list[dict]]:
+    """Artist folders by normalised name, and the folders left out because they spell the same artist
+    again: Kaggle's download holds Dürer twice, once with a zip-mangled name; both would put the same
+    paintings on both sides of a split."""
+    by_name: dict[str, list[Path]] = defaultdict(list)
+    for d in _subdirs(folder):
+        by_name[_norm(d.name)].append(d)
+    groups, skipped = {}, []
+    for name, dirs in by_name.items():
+        # The correctly spelled folder first (its name unchanged by _norm's mojibake repair), then the fuller.
+        dirs.sort(key=lambda d: (_norm(d.name) != unicodedata.normalize("NFC", d.name).casefold(),
+                                 -len(iter_image_files(d)), d.name))
+        groups[name] = iter_image_files(dirs[0])
+        skipped += [_skip({"folder": d.name}, f"same artist as {dirs[0].name}/; kept that one", folder.name)
+                    for d in dirs[1:]]
+    return groups, skipped
 
 
 @_adapter("best-artworks", "Kaggle 'Best Artworks of All Time' (50 artists, labelled by artist)",
@@ -467,8 +512,8 @@ def load_best_artworks(root: Path, *, resized: bool = False, min_paintings: int 
     if not csv_path.is_file() or folder is None:
         missing = "artists.csv" if not csv_path.is_file() else ("resized/resized/" if resized else "images/images/")
         raise _wrong_root(root, "best-artworks", f"no {missing}")
-    groups = _resized_groups(folder) if resized else _folder_groups(folder)
-    samples, skipped = [], []
+    groups, skipped = (_resized_groups(folder), []) if resized else _folder_groups(folder)
+    samples = []
     for i, row in enumerate(_read_artists(csv_path), start=2):
         name = (row.get("name") or "").strip()
         if _paintings(row) < min_paintings:
@@ -564,7 +609,8 @@ def load_ai_artbench(root: Path, *, label: str = "origin_style", per_class: int 
 
 # -- The Met Open Access -----------------------------------------------------------------------
 
-_MET_REPORT_COLUMNS = ("Object ID", "Classification", "Culture", "Country", "Is Public Domain")
+_MET_REPORT_COLUMNS = ("Object ID", "Classification", "Culture", "Country", "Artist Nationality",
+                       "Is Public Domain")
 """The MetObjects.csv columns kept in a skipped-row report (the full row has ~50)."""
 
 
@@ -574,7 +620,7 @@ def _read_groups(path: str | os.PathLike) -> dict[str, str]:
 
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(read_utf8(path, "the groups file"))
     except OSError as err:
         raise ArtlensError(f"{path}: cannot read groups file ({err.strerror})") from None
     except yaml.YAMLError as err:
@@ -585,17 +631,25 @@ def _read_groups(path: str | os.PathLike) -> dict[str, str]:
 
 
 def _met_label(row: dict[str, str], groups: dict[str, str] | None) -> tuple[str | None, str]:
-    """Culture (fallback Country), mapped through ``groups``; ``(None, reason)`` when unusable."""
+    """Culture, else Country, else the first Artist Nationality, mapped through ``groups``;
+    ``(None, reason)`` when unusable.
+
+    The Met fills Culture for Asian and American works but leaves it (and Country) empty for
+    European paintings, whose origin is the painter's nationality ("French", "Flemish|Dutch").
+    A qualified value matches its group by its head: "India (Basohli, Jammu)" as "India".
+    """
     raw = [(row.get(k) or "").strip() for k in ("Culture", "Country")]
+    raw.append((row.get("Artist Nationality") or "").split("|")[0].strip())
     raw = [r for r in raw if r]
     if not raw:
-        return None, "no Culture or Country"
+        return None, "no Culture, Country or Artist Nationality"
     if groups is None:
         return raw[0], ""
     for r in raw:
-        if _norm(r) in groups:
-            return groups[_norm(r)], ""
-    return None, f"culture/country {' / '.join(raw)!r} not in any group"
+        for name in dict.fromkeys((r, r.split(" (")[0], r.split(",")[0])):
+            if _norm(name.strip()) in groups:
+                return groups[_norm(name.strip())], ""
+    return None, f"culture/country/nationality {' / '.join(raw)!r} not in any group"
 
 
 @_adapter("met", "The Met Open Access paintings, labelled by culture (or country / custom groups)",
@@ -614,24 +668,23 @@ def load_met(root: Path, *, groups: str | os.PathLike | None = None, min_count: 
     mapping = _read_groups(groups) if groups is not None else None
     images = {p.stem: p for p in iter_image_files(root)}
     samples, skipped = [], []
-    with csv_path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        if "Object ID" not in (reader.fieldnames or []) or "Classification" not in (reader.fieldnames or []):
-            raise ArtlensError(f"{csv_path}: expected columns 'Object ID', 'Classification', 'Culture', 'Country'")
-        for i, row in enumerate(reader, start=2):
-            if (row.get("Classification") or "").strip() != "Paintings":
-                continue
-            src = f"{csv_path.name}:{i}"
-            brief = {k: row.get(k) for k in _MET_REPORT_COLUMNS}
-            oid = (row.get("Object ID") or "").strip()
-            if oid not in images:
-                skipped.append(_skip(brief, "missing image", src))
-                continue
-            label, reason = _met_label(row, mapping)
-            if label is None:
-                skipped.append(_skip(brief, reason, src))
-                continue
-            samples.append(Sample(str(images[oid]), label))
+    reader = csv.DictReader(_utf8_lines(csv_path))
+    if "Object ID" not in (reader.fieldnames or []) or "Classification" not in (reader.fieldnames or []):
+        raise ArtlensError(f"{csv_path}: expected columns 'Object ID', 'Classification', 'Culture', 'Country'")
+    for i, row in enumerate(reader, start=2):
+        if (row.get("Classification") or "").strip() != "Paintings":
+            continue
+        src = f"{csv_path.name}:{i}"
+        brief = {k: row.get(k) for k in _MET_REPORT_COLUMNS}
+        oid = (row.get("Object ID") or "").strip()
+        if oid not in images:
+            skipped.append(_skip(brief, "missing image", src))
+            continue
+        label, reason = _met_label(row, mapping)
+        if label is None:
+            skipped.append(_skip(brief, reason, src))
+            continue
+        samples.append(Sample(str(images[oid]), label))
     counts: dict[str, int] = defaultdict(int)
     for s in samples:
         counts[s.label] += 1

@@ -30,7 +30,7 @@ from torch.utils.data import Dataset
 
 from ..config import DataConfig
 from ..errors import ArtlensError
-from .images import SkippedImage, UnreadableImage, iter_image_files, load_image
+from .images import SkippedImage, UnreadableImage, is_system_name, iter_image_files, load_image
 
 __all__ = [
     "SPLITS",
@@ -104,7 +104,7 @@ def discover(path: str | os.PathLike) -> list[Sample]:
         raise ArtlensError(f"{path}: data path does not exist")
     if path.is_file():
         return read_manifest(path)
-    subdirs = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
+    subdirs = sorted(d for d in path.iterdir() if d.is_dir() and not is_system_name(d.name))
     if not subdirs:
         raise ArtlensError(f"{path}: expected one sub-folder per label (or a CSV/TSV manifest), found no folders")
     split_dirs = [d for d in subdirs if d.name.lower() in _SPLIT_ALIASES]
@@ -120,7 +120,7 @@ def label_folder_samples(root: Path, split: str | None = None) -> list[Sample]:
     """``root/<label>/**`` -> samples labelled by the top-level folder; an empty label folder is an error
     (a class with no images is a broken download or a typo, not something to train around silently)."""
     samples, empty = [], []
-    for label_dir in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")):
+    for label_dir in sorted(d for d in root.iterdir() if d.is_dir() and not is_system_name(d.name)):
         found = [Sample(str(p), label_dir.name, split) for p in iter_image_files(label_dir)]
         samples += found
         if not found:
@@ -132,15 +132,19 @@ def label_folder_samples(root: Path, split: str | None = None) -> list[Sample]:
     return samples
 
 
+def read_utf8(path: Path, what: str = "the file") -> str:
+    """The text of ``path`` (a BOM dropped), or a one-line error: spreadsheets save CSVs as cp1252."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ArtlensError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason}); "
+                           f"save {what} as UTF-8") from None
+
+
 def read_manifest(path: str | os.PathLike) -> list[Sample]:
     """Read ``path,label[,split]`` rows (CSV or TSV, header required)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise ArtlensError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason}); "
-                           "save the manifest as UTF-8") from None
-    lines = text.splitlines()
+    lines = read_utf8(path, "the manifest").splitlines()
     if not lines:
         raise ArtlensError(f"{path}: manifest is empty (expected a header: path,label[,split])")
     delimiter = "\t" if path.suffix.lower() == ".tsv" or "\t" in lines[0] else ","

@@ -62,14 +62,20 @@ def is_image_file(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
+def is_system_name(name: str) -> bool:
+    """Hidden files and folders, and the ``__MACOSX`` resource forks a zip made on a Mac carries:
+    never images, never classes."""
+    return name.startswith(".") or name == "__MACOSX"
+
+
 def iter_image_files(root: str | os.PathLike) -> list[Path]:
-    """All image files under ``root`` (recursively, sorted, hidden files ignored)."""
+    """All image files under ``root`` (recursively, sorted, hidden files and ``__MACOSX`` ignored)."""
     root = Path(root)
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        dirnames[:] = sorted(d for d in dirnames if not is_system_name(d))
         for name in sorted(filenames):
-            if not name.startswith(".") and is_image_file(name):
+            if not is_system_name(name) and is_image_file(name):
                 found.append(Path(dirpath) / name)
     return found
 

@@ -7,7 +7,7 @@ can skip and count instead of dying. Pillow's decompression-bomb limit is delibe
 
 >>> from artlens.data.images import load_image
 >>> img = load_image("painting.jpg")            # doctest: +SKIP
->>> img.mode
+>>> img.mode                                     # doctest: +SKIP
 'RGB'
 """
 

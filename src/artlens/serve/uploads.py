@@ -10,7 +10,7 @@ reads files, so the page and the command line give the same probabilities.
 
 >>> from artlens.serve.uploads import decode_upload
 >>> img = decode_upload(open("painting.jpg", "rb").read(), field="file")   # doctest: +SKIP
->>> img.image.mode, img.format
+>>> img.image.mode, img.format                                              # doctest: +SKIP
 ('RGB', 'JPEG')
 """
 

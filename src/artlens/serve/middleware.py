@@ -101,7 +101,7 @@ class BodyLimit:
         self.max_bytes = max_bytes
 
     def _too_large(self) -> str:
-        return f"request body is larger than the {self.max_bytes / 1e6:.1f} MB limit"
+        return f"request body is larger than the {self.max_bytes / 2**20:.1f} MB limit"  # MB as in max_upload_mb
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

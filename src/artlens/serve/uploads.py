@@ -62,7 +62,8 @@ def decode_upload(data: bytes, *, field: str = "file", max_bytes: int = 10 * 102
     if not data:
         raise UploadError(422, f"{field}: empty upload")
     if len(data) > max_bytes:
-        raise UploadError(413, f"{field}: {len(data) / 1e6:.1f} MB is larger than the {max_bytes / 1e6:.1f} MB limit")
+        # Only the limit is known: the server stops reading one byte past it.
+        raise UploadError(413, f"{field}: larger than the {max_bytes / 2**20:.1f} MB limit")
     try:
         img = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except Image.DecompressionBombError as err:

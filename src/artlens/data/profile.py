@@ -13,9 +13,11 @@ also reveals truncated files whose header still looks fine.
 :func:`write_split_manifest` writes the collection (after splitting) as a ``path\\tlabel\\tsplit`` TSV,
 so a split can be shared and re-read with ``load_collection(DataConfig(path=...))``.
 
->>> from artlens.data.profile import profile_collection            # doctest: +SKIP
->>> report = profile_collection(load_collection(cfg), "profile/")   # doctest: +SKIP
->>> report["duplicates"]["across_splits"]                           # doctest: +SKIP
+Usage (``artlens data profile`` does the same)::
+
+    from artlens.data.profile import profile_collection
+    report = profile_collection(load_collection(DataConfig(path="paintings/")), "profile/")
+    report["duplicates"]["across_splits"]
 """
 
 from __future__ import annotations

@@ -119,10 +119,12 @@ def _no_inplace(body: nn.Module) -> Iterator[None]:
 class LayerTaps:
     """Capture the outputs of several named layers in one forward pass.
 
-    >>> taps = LayerTaps(vgg, ["conv1_1", "relu4_1"])          # doctest: +SKIP
-    >>> maps = taps(images)                                      # doctest: +SKIP
-    >>> maps["relu4_1"].shape                                    # doctest: +SKIP
-    torch.Size([8, 512, 28, 28])
+    >>> import torch
+    >>> from artlens.models import create_backbone
+    >>> resnet = create_backbone("resnet18", pretrained="none")
+    >>> maps = LayerTaps(resnet, ["layer1", "layer4"])(torch.zeros(8, 3, 224, 224))
+    >>> maps["layer4"].shape
+    torch.Size([8, 512, 7, 7])
 
     Gradients flow through the captured maps (style transfer optimises the input image through
     them); wrap the call in ``torch.no_grad()`` for feature extraction. With ``stop_early`` (the

@@ -8,11 +8,16 @@ task has a default (classification: the built-in style
 model unless ``--default-model`` says otherwise). A model is loaded on first use, once, and shared by
 all requests through a :class:`~artlens.serve.batching.MicroBatcher` that owns it.
 
->>> reg = ModelRegistry("models/")                                 # doctest: +SKIP
->>> [e.id for e in reg.entries()]                                  # doctest: +SKIP
-['wikiart11-style@20261122-073716', 'artists@2', 'artists@1']
->>> reg.loaded("artists").predict(pil_image)                       # doctest: +SKIP
-array([0.02, 0.91, ...], dtype=float32)
+>>> import tempfile
+>>> reg = ModelRegistry(tempfile.mkdtemp())   # an empty models folder: the built-in model alone
+>>> [e.id for e in reg.entries()]             # doctest: +ELLIPSIS
+['wikiart11-style@...']
+
+With bundles of two versions of an ``artists`` model in ``models/``::
+
+    reg = ModelRegistry("models/")
+    [e.id for e in reg.entries()]    # ['wikiart11-style@20261122-073716', 'artists@2', 'artists@1']
+    reg.loaded("artists").predict(pil_image)   # array([0.02, 0.91, ...], dtype=float32)
 """
 
 from __future__ import annotations

@@ -200,6 +200,15 @@ def test_balanced_class_weights_and_mlp_head_train(tiny_tree, tmp_path):
     assert load_bundle(result.bundle).model.head[-1].in_features == 16
 
 
+def test_plateau_lowers_the_rate_when_a_monitored_accuracy_stalls(tiny_tree, tmp_path):
+    """A rate too small to move the weights leaves val_acc flat: the plateau must cut the rate."""
+    cfg = tiny_config(tiny_tree, tmp_path / "run", epochs=4, monitor="val_acc", optim__lr=1e-5,
+                      optim__scheduler="plateau", optim__plateau_patience=1, optim__gamma=0.5, optim__min_lr=0.0)
+    history = fit(cfg, show_progress=False).history
+    assert len({r["val_acc"] for r in history}) == 1
+    assert [r["lr"] for r in history] == pytest.approx([1e-5, 1e-5, 5e-6, 5e-6])
+
+
 def test_training_without_held_out_images_saves_an_unevaluated_bundle(tiny_tree, tmp_path):
     result = fit(tiny_config(tiny_tree, tmp_path / "run", epochs=1, data__val_fraction=0.0,
                              data__test_fraction=0.0), show_progress=False)

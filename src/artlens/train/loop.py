@@ -268,7 +268,8 @@ def _fit(cfg: TrainConfig, ctx: DistContext, device_name: str, *, show_progress:
         freeze_all_but(model, phase.select(model))
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = build_optimizer(cfg.optim, params, lr_scale=phase.lr_scale)
-        scheduler = build_scheduler(cfg.optim, optimizer, epochs=phase.epochs)
+        scheduler = build_scheduler(cfg.optim, optimizer, epochs=phase.epochs,
+                                    mode="min" if cfg.monitor == "val_loss" else "max")
         scaler = torch.amp.GradScaler(device.type, enabled=amp and device.type == "cuda")
         bad_epochs = 0
         if resumed_here:
@@ -317,7 +318,7 @@ def _fit(cfg: TrainConfig, ctx: DistContext, device_name: str, *, show_progress:
                                      cached=False) if val and ctx.is_main else None
             val_stats = broadcast_object(ctx, val_stats)  # rank 0 validates; its numbers decide for every process
             monitored = _monitored(cfg.monitor, val_stats or stats)
-            step_scheduler(scheduler, monitored if cfg.monitor == "val_loss" else -monitored)
+            step_scheduler(scheduler, monitored)
             seconds = time.time() - tick
             global_epoch += 1
             row = {"epoch": global_epoch, "phase": phase.name, "train_loss": stats["loss"], "train_acc": stats["acc"],

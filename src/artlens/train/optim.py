@@ -20,23 +20,26 @@ def build_optimizer(cfg: OptimConfig, params: Iterable[torch.nn.Parameter], *, l
     return torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
 
 
-def build_scheduler(cfg: OptimConfig, optimizer: torch.optim.Optimizer, *, epochs: int):
-    """Per-epoch schedulers; ``plateau`` watches the monitored validation metric."""
+def build_scheduler(cfg: OptimConfig, optimizer: torch.optim.Optimizer, *, epochs: int, mode: str = "min"):
+    """Per-epoch schedulers; ``plateau`` watches the monitored validation metric, lower-is-better
+    (``mode="min"``, a loss) or higher-is-better (``"max"``, an accuracy). An accuracy must not be
+    negated into a "loss": the plateau's relative threshold then counts a flat accuracy as improving
+    every epoch, and the rate never drops."""
     if cfg.scheduler == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
     if cfg.scheduler == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=cfg.gamma,
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, factor=cfg.gamma,
                                                           patience=cfg.plateau_patience, min_lr=cfg.min_lr)
     if cfg.scheduler == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1), eta_min=cfg.min_lr)
     return None
 
 
-def step_scheduler(scheduler, monitored_loss: float) -> None:
-    """Advance one epoch; ``monitored_loss`` is lower-is-better (accuracy is passed negated)."""
+def step_scheduler(scheduler, monitored: float) -> None:
+    """Advance one epoch; ``monitored`` is the metric a plateau scheduler was built to watch."""
     if scheduler is None:
         return
     if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-        scheduler.step(monitored_loss)
+        scheduler.step(monitored)
     else:
         scheduler.step()

@@ -64,6 +64,17 @@ def test_predict_lists_more_than_three_labels_down_one_column():
     assert refused.exit_code == 2 and "--top-k" in refused.output
 
 
+def test_an_output_that_cannot_be_written_is_one_line_before_any_work(tiny_tree, tmp_path):
+    a_file = tmp_path / "results.txt"
+    a_file.write_text("not a folder")
+    train = subprocess.run([sys.executable, "-m", "artlens", "train", "--data", str(tiny_tree), "--backbone", "tiny_cnn",
+                            "--strategy", "scratch", "--epochs", "1", "--out", str(a_file)], capture_output=True, text=True)
+    assert train.returncode == 2 and train.stderr.strip() == f"error: --out {a_file}: is a file, not a folder"
+    split = subprocess.run([sys.executable, "-m", "artlens", "data", "split", str(tiny_tree), "--out", str(tmp_path)],
+                           capture_output=True, text=True)
+    assert split.returncode == 1 and split.stderr.strip() == f"error: {tmp_path}: Is a directory"
+
+
 def test_flags_override_the_recipe_as_written(tiny_tree, tmp_path, monkeypatch):
     """A scratch recipe run with --strategy full fine-tunes the pretrained weights (pretrained: auto stays)."""
     import artlens.train

@@ -366,6 +366,10 @@ def main() -> None:
     except ArtlensError as err:
         err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
         raise SystemExit(2) from None
+    except OSError as err:  # a full disk, a read-only or missing folder: the file and the reason suffice
+        where = f"{err.filename}: " if err.filename else ""
+        err_console.print(f"[bold red]error:[/] {where}{err.strerror or err}", highlight=False, soft_wrap=True)
+        raise SystemExit(1) from None
     except KeyboardInterrupt:
         err_console.print("interrupted; resume a training run with --resume")
         raise SystemExit(130) from None

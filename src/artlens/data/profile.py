@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..outputs import output_dir
 from .dataset import Collection, Sample
 from .dedupe import Signatures, duplicate_pairs, image_signatures
 from .images import check_image, displayed_size
@@ -293,8 +294,7 @@ def profile_collection(collection: Collection, out: str | os.PathLike, *, worker
     training image is side A) and ``skipped_rows``. Also writes ``profile.md``, ``class_counts.png``,
     ``sizes.png`` and ``duplicates_<kind>.png`` for each kind that has pairs.
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(out)
     workers = workers or min(8, (os.cpu_count() or 1) * 2)
     paths = [s.path for s in collection.samples]
     headers = _read_headers(paths, workers, show_progress)

@@ -27,6 +27,7 @@ from ..data.transforms import Preprocessing
 from ..errors import ArtlensError
 from ..inference import bundle_tta, predict_probs, tta_mode
 from ..models.bundle import Bundle, load_bundle
+from ..outputs import output_dir
 from ..viz.figures import plot_confusion_matrix, plot_gallery
 from .metrics import classification_metrics
 
@@ -74,8 +75,7 @@ def evaluate_samples(model: nn.Module, pre: Preprocessing, classes: Sequence[str
                      num_workers: int | None = None, tta: str | bool = "none", show_progress: bool = True,
                      title: str = "evaluation", extra_skipped: Sequence[SkippedImage] = ()) -> dict[str, Any]:
     """Run the model on ``samples`` and write every report file into ``out``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(out)
     result = predict_probs(model, samples, pre, classes=classes, batch_size=batch_size, num_workers=num_workers,
                            device=device, tta=tta, show_progress=show_progress, description="evaluate")
     index = {c: i for i, c in enumerate(classes)}

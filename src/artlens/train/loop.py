@@ -34,6 +34,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..config import TrainConfig
+from ..outputs import output_dir
 from ..data.dataset import (
     Collection,
     ImageDataset,
@@ -232,7 +233,7 @@ def _fit(cfg: TrainConfig, ctx: DistContext, device_name: str, *, show_progress:
     elif ckpt_path.exists():
         raise ArtlensError(f"{out}: already holds a run; pass --resume to continue it or choose another --out")
     ctx.barrier()  # every process has checked for an earlier run before rank 0 writes one
-    out.mkdir(parents=True, exist_ok=True)
+    output_dir(out)
     seed_everything(cfg.seed)
     device = default_device(device_name)
     amp = cfg.amp == "on" or (cfg.amp == "auto" and device.type == "cuda")

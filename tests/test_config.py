@@ -29,6 +29,11 @@ def test_yaml_recipe_round_trips(tmp_path):
      "head_epochs (5) must be smaller than epochs (5): 'two-phase' spends its first head_epochs on one phase "
      "and the rest on the other; give at least 6 epochs or fewer head epochs (--head-epochs)"),
     ({"data": {"augment": "heavy"}}, "data.augment: 'heavy' is not allowed"),
+    ({"data": {"max_per_class": -3}}, "data.max_per_class: -3 must be >= 1 (or unset for no cap)"),
+    ({"data": {"min_per_class": 0}}, "data.min_per_class: 0 must be >= 1"),
+    ({"model": {"hidden": [64]}}, "model.hidden: [64] needs a head with hidden layers (mlp, dense or dense_bn)"),
+    ({"model": {"head": "mlp", "hidden": [64, 0]}}, "model.hidden: [64, 0]: every size must be >= 1"),
+    ({"label_smoothing": 1.5}, "label_smoothing: 1.5 must be in [0, 1)"),
 ])
 def test_bad_configs_name_the_key(raw, message):
     with pytest.raises(ArtlensError, match=re.escape(message)):

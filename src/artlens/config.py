@@ -110,6 +110,10 @@ class DataConfig:
             raise ArtlensError("data.val_fraction + data.test_fraction must leave images for training")
         if self.batch_size < 1:
             raise ArtlensError(f"data.batch_size: {self.batch_size} must be >= 1")
+        if self.max_per_class is not None and self.max_per_class < 1:
+            raise ArtlensError(f"data.max_per_class: {self.max_per_class} must be >= 1 (or unset for no cap)")
+        if self.min_per_class < 1:
+            raise ArtlensError(f"data.min_per_class: {self.min_per_class} must be >= 1")
 
 
 @dataclass
@@ -158,6 +162,11 @@ class ModelConfig:
             raise ArtlensError(f"model.input_size: {self.input_size} must be 0 (the backbone's own) or >= 16")
         if not 0.0 <= self.dropout < 1.0:
             raise ArtlensError(f"model.dropout: {self.dropout} must be in [0, 1)")
+        if self.hidden and self.head == "linear":
+            raise ArtlensError(f"model.hidden: {self.hidden} needs a head with hidden layers (mlp, dense or "
+                               "dense_bn); the linear head has none")
+        if any(h < 1 for h in self.hidden):
+            raise ArtlensError(f"model.hidden: {self.hidden}: every size must be >= 1")
 
 
 @dataclass
@@ -268,6 +277,8 @@ class TrainConfig:
         _check_choice("train", "amp", self.amp, ("auto", "on", "off"))
         if self.epochs < 1:
             raise ArtlensError(f"epochs: {self.epochs} must be >= 1")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ArtlensError(f"label_smoothing: {self.label_smoothing} must be in [0, 1)")
         if self.strategy.name == "frozen" and self.model.pretrained == "none":
             raise ArtlensError(
                 "strategy 'frozen' with model.pretrained 'none' would train a head on random features; "

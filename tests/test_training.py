@@ -104,6 +104,28 @@ def test_a_layer_selection_the_backbone_lacks_fails_before_any_image_is_read(tin
         fit(cfg, show_progress=False)
 
 
+def test_one_class_is_refused_and_doubtful_data_is_warned_about(tiny_tree, tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(loop, "scan_images", lambda paths: [])  # no image is read: the checks come first
+    one = tiny_config(tiny_tree, tmp_path / "one", data__label_map={"Pop_Art": "", "Ukiyo_e": ""})
+    with pytest.raises(ArtlensError, match=r"only one class \(Baroque\) after the label map .* at least two"):
+        loop.prepare_data(one, show_progress=False)
+    doubtful = tiny_config(tiny_tree, tmp_path / "doubtful", data__label_map={"Barock": "Old"},
+                           data__val_fraction=0.0, patience=2)
+    with caplog.at_level("WARNING", logger="artlens.train.loop"):
+        loop.prepare_data(doubtful, show_progress=False)
+    assert "label map entries that match no label of" in caplog.text and "Barock" in caplog.text
+    assert "no validation images: the best epoch, early stopping and the plateau scheduler follow the training acc" \
+        in caplog.text
+    published = tmp_path / "published"  # the publisher's split, with Ukiyo_e only in test/
+    for split, styles in (("train", ("Baroque", "Pop_Art")), ("test", ("Baroque", "Pop_Art", "Ukiyo_e"))):
+        for style in styles:
+            shutil.copytree(tiny_tree / style, published / split / style)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="artlens.train.loop"):
+        loop.prepare_data(tiny_config(published, tmp_path / "published-run"), show_progress=False)
+    assert "class(es) with no training image, which the model cannot learn: Ukiyo_e" in caplog.text
+
+
 def test_scratch_starts_from_random_weights_and_trains(tiny_tree, tmp_path):
     cfg = tiny_config(tiny_tree, tmp_path / "run", strategy__name="scratch", epochs=3)
     result = fit(cfg, show_progress=False)

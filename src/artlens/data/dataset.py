@@ -66,6 +66,8 @@ class Collection:
     samples: list[Sample]
     classes: list[str]
     dropped_classes: dict[str, int] = field(default_factory=dict)
+    found_labels: set[str] = field(default_factory=set)
+    """Every label as found, before the label map (to tell a mistyped map entry)."""
     skipped: list[SkippedImage] = field(default_factory=list)
     skipped_rows: list[dict[str, Any]] = field(default_factory=list)
     """Rows of a dataset's own index files that were dropped (missing image, duplicate path, ...)."""
@@ -289,7 +291,8 @@ def load_collection(cfg: DataConfig, *, split: bool = True) -> Collection:
         samples = stratified_split(samples, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
                                    seed=cfg.seed)
     classes = sorted({s.label for s in samples})
-    return Collection(samples=samples, classes=classes, dropped_classes=dropped, skipped_rows=skipped_rows)
+    return Collection(samples=samples, classes=classes, dropped_classes=dropped, skipped_rows=skipped_rows,
+                      found_labels={s.label for s in found})
 
 
 def drop_cross_split_duplicates(collection: Collection) -> Collection:

@@ -104,9 +104,27 @@ def prepare_data(cfg: TrainConfig, *, show_progress: bool = True) -> tuple[Colle
         drop_cross_split_duplicates(collection)
         log.info("dedupe: dropped %d validation/test image(s) that duplicate a training image",
                  len(collection.duplicates))
-    if not collection.split("train"):
-        raise ArtlensError(f"{cfg.data.path}: no training images after splitting")
+    _check_classes(cfg, collection)
     return collection, skipped
+
+
+def _check_classes(cfg: TrainConfig, collection: Collection) -> None:
+    """Refuse what cannot train a classifier; warn about what trains one that cannot be right."""
+    train = collection.split("train")
+    if not train:
+        raise ArtlensError(f"{cfg.data.path}: no training images after splitting")
+    if len(collection.classes) < 2:
+        raise ArtlensError(f"{cfg.data.path}: only one class ({', '.join(collection.classes)}) after the label map "
+                           "and the per-class limits; a classifier needs at least two")
+    untrained = sorted(set(collection.classes) - {s.label for s in train})
+    if untrained:
+        log.warning("class(es) with no training image, which the model cannot learn: %s", ", ".join(untrained))
+    unknown = sorted(set(cfg.data.label_map) - collection.found_labels) if collection.found_labels else []
+    if unknown:
+        log.warning("label map entries that match no label of %s: %s", cfg.data.path, ", ".join(unknown))
+    if not collection.split("val") and (cfg.patience > 0 or cfg.optim.scheduler == "plateau"):
+        log.warning("no validation images: the best epoch, early stopping and the plateau scheduler "
+                    "follow the training %s instead", cfg.monitor.removeprefix("val_"))
 
 
 def _loader(samples: list[Sample], classes: list[str], transform, cfg: TrainConfig, *, shuffle: bool,

@@ -63,3 +63,27 @@ def test_evaluating_only_unreadable_files_is_a_clear_error(tiny_tree, tmp_path):
     (tmp_path / "data" / "Baroque" / "broken.jpg").write_text("not a jpeg")
     with pytest.raises(ArtlensError, match="none of the 1 images could be read.*broken.jpg: not an image"):
         evaluate(bundle, tmp_path / "data", tmp_path / "eval", show_progress=False)
+
+
+def test_a_model_trained_with_a_label_map_is_evaluated_through_it(tiny_tree, tmp_path):
+    """The error names the map the model was trained with; --label-map applies it to the raw labels."""
+    from typer.testing import CliRunner
+
+    from artlens import fit
+    from artlens.cli import app
+
+    from .conftest import tiny_config
+
+    run = fit(tiny_config(tiny_tree, tmp_path / "run", epochs=1, data__label_map={"Pop_Art": "Modern"}),
+              show_progress=False)
+    runner = CliRunner()
+    refused = runner.invoke(app, ["evaluate", "--model", str(run.bundle), "--data", str(tiny_tree),
+                                  "--out", str(tmp_path / "eval")])
+    assert "labels unknown to model" in str(refused.exception)
+    assert str(refused.exception).endswith("(--label-map old=new,drop=); the model was trained with the label map "
+                                           "Pop_Art=Modern")
+    mapped = runner.invoke(app, ["evaluate", "--model", str(run.bundle), "--data", str(tiny_tree),
+                                 "--out", str(tmp_path / "eval"), "--label-map", "Pop_Art=Modern"])
+    assert mapped.exit_code == 0, mapped.output
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert report["n_evaluated"] == 30 and "Modern" in report["metrics"]["per_class"]

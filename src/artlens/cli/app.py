@@ -196,6 +196,8 @@ def evaluate(
     dataset: DatasetName = "auto",
     dataset_option: DatasetOptions = None,
     split: Annotated[str, typer.Option(help="auto | all | train | val | test")] = "auto",
+    label_map: Annotated[Optional[str], typer.Option(
+        help="YAML file or 'old=new,drop=' pairs, applied to the data's labels (e.g. the map the model was trained with).")] = None,
     batch_size: Annotated[int, typer.Option()] = 32,
     device: Annotated[str, typer.Option()] = "auto",
     tta: TTAOption = None,
@@ -203,8 +205,8 @@ def evaluate(
     """Accuracy, top-k, per-class precision/recall/F1, confusion matrix and worst mistakes."""
     from ..evaluate import evaluate as run_evaluate
 
-    report = run_evaluate(model, _data_config(data, dataset, dataset_option), out, split=split,
-                          batch_size=batch_size, device=device, tta=tta)
+    data_cfg = _data_config(data, dataset, dataset_option, label_map=_label_map(label_map) or {})
+    report = run_evaluate(model, data_cfg, out, split=split, batch_size=batch_size, device=device, tta=tta)
     m = report["metrics"]
     table = Table(title=report["title"])
     for col in ("images", "accuracy", "top-3", "top-5", "macro F1", "weighted F1", "skipped"):

@@ -59,10 +59,14 @@ def evaluate(model: str | os.PathLike | Bundle | None, data: str | os.PathLike |
             raise ArtlensError(f"{cfg.path}: no images in split {split!r}")
     unknown = sorted({s.label for s in samples} - set(bundle.classes))
     if unknown:
+        trained_with = (bundle.meta.get("recipe") or {}).get("data", {}).get("label_map") or {}
+        pairs = ",".join(f"{k}={v or ''}" for k, v in trained_with.items())
+        hint = f"; the model was trained with the label map {pairs}" if trained_with else ""
         raise ArtlensError(
             f"{cfg.path}: labels unknown to model {bundle.name!r}: {', '.join(unknown[:5])}"
             f"{' ...' if len(unknown) > 5 else ''} (model classes: {', '.join(bundle.classes[:8])}"
-            f"{' ...' if len(bundle.classes) > 8 else ''}); remap them with a label map"
+            f"{' ...' if len(bundle.classes) > 8 else ''}); remap them with a label map (--label-map old=new,drop=)"
+            f"{hint}"
         )
     return evaluate_samples(bundle.model, bundle.preprocessing, bundle.classes, samples, out,
                             batch_size=batch_size, device=device, num_workers=num_workers,

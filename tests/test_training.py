@@ -126,6 +126,43 @@ def test_one_class_is_refused_and_doubtful_data_is_warned_about(tiny_tree, tmp_p
     assert "class(es) with no training image, which the model cannot learn: Ukiyo_e" in caplog.text
 
 
+def test_early_stopping_a_first_phase_goes_on_from_its_best_epoch(tiny_tree, tiny_weights, tmp_path, monkeypatch,
+                                                                    caplog):
+    """two-phase with patience: the head phase stops early and the fine-tuning starts from its best weights."""
+    from artlens.models.strategies import freeze_all_but
+    from artlens.train.checkpoint import load_tensors
+
+    starts = []
+
+    def spy(model, names):
+        starts.append((dict(model.state_dict()), dict(load_tensors(tmp_path / "run" / loop.BEST))
+                       if (tmp_path / "run" / loop.BEST).exists() else None))
+        return freeze_all_but(model, names)
+
+    monkeypatch.setattr(loop, "freeze_all_but", spy)
+    cfg = tiny_config(tiny_tree, tmp_path / "run", strategy__name="two-phase", strategy__head_epochs=4,
+                      model__pretrained=str(tiny_weights), epochs=5, patience=1, monitor="val_acc",
+                      optim__lr=50.0, optim__name="sgd")
+    with caplog.at_level("INFO", logger="artlens.train.loop"):
+        history = fit(cfg, show_progress=False).history
+    head = [r for r in history if r["phase"] == "head"]
+    assert len(head) < 4 and history[-1]["phase"] != "head"  # stopped early, then went on
+    assert "starts from the best epoch (1)" in caplog.text
+    second_start, best_then = starts[1]
+    assert all(torch.equal(second_start[k], best_then[k]) for k in best_then)
+
+
+def test_resuming_an_early_stopped_run_says_it_is_over(tiny_tree, tmp_path, caplog):
+    cfg = tiny_config(tiny_tree, tmp_path / "run", epochs=5, patience=1, monitor="val_acc", optim__lr=50.0,
+                      optim__name="sgd")
+    stopped = len(fit(cfg, show_progress=False).history)
+    assert stopped < 5
+    cfg.resume = True
+    with caplog.at_level("WARNING", logger="artlens.train.loop"):
+        assert len(fit(cfg, show_progress=False).history) == stopped
+    assert f"this run had already stopped early, after epoch {stopped} of 5" in caplog.text
+
+
 def test_scratch_starts_from_random_weights_and_trains(tiny_tree, tmp_path):
     cfg = tiny_config(tiny_tree, tmp_path / "run", strategy__name="scratch", epochs=3)
     result = fit(cfg, show_progress=False)

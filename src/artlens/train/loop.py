@@ -278,6 +278,9 @@ def _fit(cfg: TrainConfig, ctx: DistContext, device_name: str, *, show_progress:
     global_epoch = len(history)
     if state:
         model.load_state_dict(state["model"])
+        if start_phase >= len(phases) and len(history) < cfg.epochs:
+            log.warning("this run had already stopped early, after epoch %d of %d; --resume does not reopen it "
+                        "(start a new run with a larger --patience)", len(history), cfg.epochs)
     for p_idx in range(start_phase, len(phases)):
         phase = phases[p_idx]
         resumed_here = state is not None and p_idx == state["phase"] and start_epoch > 0
@@ -356,6 +359,11 @@ def _fit(cfg: TrainConfig, ctx: DistContext, device_name: str, *, show_progress:
                 bad_epochs += 1
             stop = cfg.patience > 0 and bad_epochs >= cfg.patience
             done_phase = stop or epoch + 1 == phase.epochs
+            next_phase = phases[p_idx + 1].name if p_idx + 1 < len(phases) else None
+            if stop and next_phase:  # as Keras' restore_best_weights between two fits: go on from the best epoch
+                if ctx.is_main:
+                    model.load_state_dict(load_tensors(out / BEST))
+                ctx.sync_from_main(model)
             if not ctx.is_main:
                 if stop:
                     break
@@ -370,7 +378,8 @@ def _fit(cfg: TrainConfig, ctx: DistContext, device_name: str, *, show_progress:
             _write_metrics_csv(history, out / "metrics.csv")
             _log_epoch(row)
             if stop:
-                log.info("early stopping: no improvement of %s for %d epochs", cfg.monitor, cfg.patience)
+                log.info("early stopping: no improvement of %s for %d epochs%s", cfg.monitor, cfg.patience,
+                         f"; phase {next_phase!r} starts from the best epoch ({best['epoch']})" if next_phase else "")
                 break
         if phase.cached:
             ctx.sync_from_main(model)  # identical in theory; GPU kernels need not be bit-exact across processes

@@ -198,9 +198,11 @@ def plot_chord(sim: ClassSimilarity, path: str | os.PathLike, *, title: str = ""
             ends.append((np.deg2rad(theta0 + (slot - width) / 2), np.deg2rad(theta0 + (slot + width) / 2)))
         (a0, a1), (b0, b1) = ends
         pt = lambda t: (np.cos(t), np.sin(t))  # noqa: E731 - a point on the unit circle
-        verts = [pt(a0), (0, 0), pt(b1), pt(b1), pt(b0), (0, 0), pt(a1), pt(a1), pt(a0)]
-        codes = [MPath.MOVETO, MPath.CURVE3, MPath.CURVE3, MPath.LINETO, MPath.CURVE3, MPath.CURVE3,
-                 MPath.LINETO, MPath.LINETO, MPath.CLOSEPOLY]
+        arc = lambda t0, t1: [pt(t) for t in np.linspace(t0, t1, 8)[1:]]  # noqa: E731 - along the circle
+        # a0 -> (bend through the centre) -> b1, along b's arc to b0, back through the centre to a1, along a's arc.
+        verts = [pt(a0), (0, 0), pt(b1), *arc(b1, b0), (0, 0), pt(a1), *arc(a1, a0), pt(a0)]
+        codes = [MPath.MOVETO, MPath.CURVE3, MPath.CURVE3, *[MPath.LINETO] * 7, MPath.CURVE3, MPath.CURVE3,
+                 *[MPath.LINETO] * 7, MPath.CLOSEPOLY]
         ax.add_patch(PathPatch(MPath(verts, codes), facecolor=cmap(i % cmap.N), alpha=0.35 + 0.4 * s / top,
                                edgecolor="none"))
     ax.set_xlim(-1.4, 1.4)

@@ -110,6 +110,36 @@ def test_target_layer_is_the_last_conv_block_and_can_be_overridden(tiny_bundle):
     assert CamExplainer(str(tiny_bundle), layer="1").layer == "1"
 
 
+def test_layers_a_cam_cannot_use_are_refused_in_one_line(frozen_builtin, monet, caplog):
+    with pytest.raises(ArtlensError, match=r"layer 'global_pool' gives a vector \(1280,\), not a feature map; "
+                                           r"CAM methods need a convolutional layer such as 'bn2'"):
+        CamExplainer(frozen_builtin, layer="global_pool")
+    # AblationCAM swaps the layer out, and with it the hook the built-in model reads style statistics through.
+    with pytest.raises(ArtlensError, match=r"ablationcam cannot explain layer 'blocks.2'.*blocks\.2\.1\.bn3"):
+        CamExplainer(frozen_builtin, method="ablationcam", layer="blocks.2")
+    heat = CamExplainer(frozen_builtin, method="ablationcam", layer="blocks.2.1.bn3").explain(monet).heatmap
+    assert heat.max() > 0
+    with caplog.at_level("WARNING", logger="artlens.explain.cam"):
+        CamExplainer(frozen_builtin, input_size=32)
+    assert "layer 'bn2' is 1x1 at 32 px input: every heatmap will be blank" in caplog.text
+
+
+def test_an_image_opened_sideways_is_explained_upright(frozen_builtin, tmp_path, monet):
+    """A phone photo stores its pixels sideways with an EXIF orientation; it is explained as displayed."""
+    exif = Image.Exif()
+    exif[0x0112] = 8  # stored turned 90 degrees clockwise: display turns it back
+    stored = monet.transpose(Image.Transpose.ROTATE_270)
+    stored.save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    explainer = CamExplainer(frozen_builtin)
+    with Image.open(tmp_path / "phone.jpg") as opened:
+        explained = explainer.explain(opened, target="Impressionism")
+        pixels = np.asarray(opened.convert("RGB"))  # as stored, without the orientation
+    upright = explainer.explain(Image.fromarray(pixels).transpose(Image.Transpose.ROTATE_90), target="Impressionism")
+    raw = explainer.explain(Image.fromarray(pixels), target="Impressionism")
+    assert explained.prob == pytest.approx(upright.prob, abs=1e-6)
+    assert abs(raw.prob - upright.prob) > 0.01
+
+
 def test_a_batch_gives_the_same_maps_as_one_at_a_time(tiny_bundle, tiny_tree):
     explainer = CamExplainer(str(tiny_bundle), method="gradcam")
     images = [Image.open(p) for p in sorted((tiny_tree / "Baroque").iterdir())[:4]]

@@ -198,7 +198,7 @@ def evaluate(
     split: Annotated[str, typer.Option(help="auto | all | train | val | test")] = "auto",
     label_map: Annotated[Optional[str], typer.Option(
         help="YAML file or 'old=new,drop=' pairs, applied to the data's labels (e.g. the map the model was trained with).")] = None,
-    batch_size: Annotated[int, typer.Option()] = 32,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
     device: Annotated[str, typer.Option()] = "auto",
     tta: TTAOption = None,
 ) -> None:
@@ -224,7 +224,7 @@ def predict(
     model: Annotated[Optional[str], typer.Option(help="Model bundle folder (default: built-in style model).")] = None,
     top_k: Annotated[int, typer.Option(min=1, help="How many labels per image (more than 3 are listed down a column).")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    batch_size: Annotated[int, typer.Option()] = 32,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
     device: Annotated[str, typer.Option()] = "auto",
     tta: TTAOption = None,
 ) -> None:

@@ -32,7 +32,7 @@ def explain(
     galleries: Annotated[bool, typer.Option("--galleries", help="Input is a labelled folder: per-class galleries of correct and wrong predictions.")] = False,
     per_class: Annotated[int, typer.Option(help="Images per gallery.")] = 8,
     no_overlays: Annotated[bool, typer.Option("--no-overlays", help="Do not save one overlay PNG per image.")] = False,
-    batch_size: Annotated[int, typer.Option()] = 8,
+    batch_size: Annotated[int, typer.Option(min=1)] = 8,
     input_size: InputSize = None,
     device: Device = "auto",
 ) -> None:
@@ -97,7 +97,7 @@ def probe(
     dataset: DatasetName = "auto",
     dataset_option: DatasetOptions = None,
     input_size: InputSize = None,
-    batch_size: Annotated[int, typer.Option()] = 32,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
     workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 0,
     device: Device = "auto",
 ) -> None:
@@ -136,7 +136,7 @@ def similarity(
     dataset: DatasetName = "auto",
     dataset_option: DatasetOptions = None,
     input_size: InputSize = None,
-    batch_size: Annotated[int, typer.Option()] = 32,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
     device: Device = "auto",
 ) -> None:
     """Class similarity from per-class mean features: heatmap, force-directed graph, chord diagram."""
@@ -165,7 +165,7 @@ def embed(
     dataset: DatasetName = "auto",
     dataset_option: DatasetOptions = None,
     input_size: InputSize = None,
-    batch_size: Annotated[int, typer.Option()] = 32,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
     device: Device = "auto",
 ) -> None:
     """Embeddings of a whole collection as Parquet (path, label, split, embedding) for other tools."""

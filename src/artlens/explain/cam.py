@@ -25,6 +25,7 @@ memory flat.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -33,7 +34,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pytorch_grad_cam as gc
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from pytorch_grad_cam.utils.image import show_cam_on_image
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
@@ -49,6 +50,8 @@ from ..models.backbones import Backbone
 from ..models.bundle import Bundle, load_bundle
 from ..models.layers import resolve_layer
 from .featuremaps import FeatureMapSum
+
+log = logging.getLogger(__name__)
 
 __all__ = ["CAM_METHODS", "CamExplainer", "CamResult", "default_target_layer", "in_picture_shape"]
 
@@ -117,6 +120,31 @@ def default_target_layer(backbone: Backbone) -> str:
     return spatial[-1]
 
 
+def _check_cam_layer(backbone: Backbone, layer: str, size: int) -> None:
+    """A CAM weighs the channels of a feature map: refuse a layer that gives a vector, and warn about one
+    that the input size shrinks to a single pixel (every map would be blank)."""
+    from ..models.layers import LayerTaps
+
+    device = next(backbone.parameters()).device
+    was_training = backbone.training
+    try:
+        with torch.no_grad():
+            out = LayerTaps(backbone.eval(), [layer])(torch.zeros(1, 3, size, size, device=device))[layer]
+    finally:
+        backbone.train(was_training)
+    if out.dim() != 4:
+        raise ArtlensError(f"layer {layer!r} gives a vector {tuple(out.shape[1:])}, not a feature map; CAM methods "
+                           f"need a convolutional layer such as {default_target_layer(backbone)!r}")
+    if max(out.shape[2:]) == 1:
+        log.warning("layer %r is 1x1 at %d px input: every heatmap will be blank; use a larger input size "
+                    "or an earlier layer", layer, size)
+
+
+def _first_child(module: nn.Module, path: str) -> str:
+    names = [n for n, m in module.named_modules() if n and any(True for _ in m.parameters(recurse=False))]
+    return f"{path}.{names[-1]}" if names else f"a module of {path}"
+
+
 def _finite(grad: torch.Tensor) -> torch.Tensor:
     return torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)
 
@@ -174,6 +202,14 @@ class CamExplainer:
         backbone = self.model.backbone
         self.layer = resolve_layer(backbone, layer) if layer else default_target_layer(backbone)
         self.target_module = backbone.body.get_submodule(self.layer)
+        if layer or input_size is not None:  # the default layer is spatial at the bundle's own size
+            _check_cam_layer(backbone, self.layer, self.preprocessing.input_size)
+        if method == "ablationcam" and self.layer in getattr(self.model, "style_layers", ()):
+            # AblationCAM swaps the layer's module out of the network, and with it the hook through which
+            # the model reads that layer's style statistics.
+            raise ArtlensError(f"ablationcam cannot explain layer {self.layer!r}: the model reads its style "
+                               f"statistics there; choose a module inside it (e.g. {_first_child(self.target_module, self.layer)}) "
+                               "or another method")
         self.transform = build_transform(self.preprocessing)
 
     # -- targets ---------------------------------------------------------------------------------
@@ -197,10 +233,12 @@ class CamExplainer:
         return self.explain_batch([image], [target])[0]
 
     def explain_batch(self, images: Sequence[Image.Image], targets: Sequence[Target] | None = None) -> list[CamResult]:
-        """Several images in one forward/backward pass (faster than one at a time)."""
+        """Several images in one forward/backward pass (faster than one at a time). Images are turned
+        upright by their EXIF orientation first, as files are (a phone photo opened with ``Image.open``
+        is stored sideways)."""
         if not images:
             return []
-        x = torch.stack([self.transform(to_rgb(img)) for img in images])
+        x = torch.stack([self.transform(to_rgb(ImageOps.exif_transpose(img))) for img in images])
         return self.explain_tensor(x, targets)
 
     def explain_tensor(self, x: torch.Tensor, targets: Sequence[Target] | None = None) -> list[CamResult]:

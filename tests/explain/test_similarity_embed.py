@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -66,6 +68,21 @@ def test_embed_writes_one_row_per_image_with_the_models_embedding(tiny_tree, tin
         expected = bundle.model.embed(x)[0].numpy()
     np.testing.assert_allclose(np.array(first["embedding"]), expected, rtol=1e-4, atol=1e-5)
     assert report.dim == 64 and (tmp_path / "map.png").stat().st_size > 5000
+
+
+def test_embed_loose_images_beside_hidden_folders_and_label_folders(tiny_tree, tiny_bundle, tmp_path, caplog):
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    for p in sorted((tiny_tree / "Baroque").iterdir())[:3]:
+        shutil.copy(p, loose / p.name)
+    (loose / ".thumbnails").mkdir()  # a viewer's cache is not a label folder
+    report = run_embed(EmbedConfig(model=str(tiny_bundle), data=str(loose), out=str(tmp_path / "a.parquet")))
+    assert report.rows == 3
+    (loose / "extra").mkdir()  # now a labelled tree: the loose images are left out, and said so
+    shutil.copy(next((tiny_tree / "Pop_Art").iterdir()), loose / "extra" / "1.jpg")
+    with caplog.at_level("WARNING"):
+        report = run_embed(EmbedConfig(model=str(tiny_bundle), data=str(loose), out=str(tmp_path / "b.parquet")))
+    assert report.rows == 1 and f"3 image(s) directly in {loose} are in no label folder and are left out" in caplog.text
 
 
 def test_embed_refuses_a_non_parquet_output(tiny_tree, tmp_path):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import logging
 import os
 import random
 from collections import Counter, defaultdict
@@ -30,7 +31,9 @@ from torch.utils.data import Dataset
 
 from ..config import DataConfig
 from ..errors import ArtlensError
-from .images import SkippedImage, UnreadableImage, is_system_name, iter_image_files, load_image
+from .images import SkippedImage, UnreadableImage, is_image_file, is_system_name, iter_image_files, load_image
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "SPLITS",
@@ -109,6 +112,10 @@ def discover(path: str | os.PathLike) -> list[Sample]:
     subdirs = sorted(d for d in path.iterdir() if d.is_dir() and not is_system_name(d.name))
     if not subdirs:
         raise ArtlensError(f"{path}: expected one sub-folder per label (or a CSV/TSV manifest), found no folders")
+    loose = [p for p in path.iterdir() if p.is_file() and is_image_file(p) and not is_system_name(p.name)]
+    if loose:
+        log.warning("%d image(s) directly in %s are in no label folder and are left out (e.g. %s)",
+                    len(loose), path, sorted(loose)[0].name)
     split_dirs = [d for d in subdirs if d.name.lower() in _SPLIT_ALIASES]
     if split_dirs and len(split_dirs) == len(subdirs):
         samples = []

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..config import DataConfig
 from ..data.dataset import Sample
-from ..data.images import SkippedImage, iter_image_files
+from ..data.images import SkippedImage, is_system_name, iter_image_files
 from ..errors import ArtlensError
 from .features import DEFAULT_MAX_BYTES, extract_features
 from .source import EMBED, load_source
@@ -64,7 +64,8 @@ def _samples(cfg: EmbedConfig) -> list[Sample]:
     from ..data.dataset import load_collection
 
     path = Path(cfg.data)
-    if path.is_dir() and cfg.dataset == "auto" and not any(d.is_dir() for d in path.iterdir()):
+    if path.is_dir() and cfg.dataset == "auto" and not any(d.is_dir() and not is_system_name(d.name)
+                                                            for d in path.iterdir()):
         found = iter_image_files(path)  # loose images, no labels
         if not found:
             raise ArtlensError(f"{path}: folder contains no image files")

@@ -64,6 +64,25 @@ def test_one_forward_pass_extracts_every_layer_and_the_cache_is_reused(tiny_tree
     assert calls == [1, 16, 14] and mixed.cached_layers == ["conv2_1"]  # one pass, for the new layer only
 
 
+def test_probe_reports_what_it_left_out_and_keeps_vectors_whole(tiny_tree, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_tree, data)
+    for extra in list((data / "Ukiyo_e").iterdir())[1:]:
+        extra.unlink()  # one Ukiyo-e painting: nothing left to test it on
+    (data / "Baroque" / "notes.jpg").write_text("not an image")
+    cfg = ProbeConfig(model="efficientnet_lite0", weights="none", data=str(data), layers=["blocks.1", "embed", "embed"],
+                      pooling="meanstd", out=str(tmp_path / "out"), input_size=32, pca=False)
+    report = run_probe(cfg)
+    assert report.dropped_classes == {"Ukiyo_e": 1} and report.classes == ["Baroque", "Pop_Art"]
+    assert [s.path.rsplit("/", 1)[-1] for s in report.skipped] == ["notes.jpg"]
+    assert [r["layer"] for r in report.rows] == ["blocks.1", "embed"]  # named twice, probed once
+    assert [r["dim"] for r in report.rows] == [48, 1280]  # meanstd doubles a map's channels, not a vector
+    saved = json.loads((tmp_path / "out" / "probe.json").read_text())
+    assert saved["dropped_classes"] == {"Ukiyo_e": 1} and len(saved["skipped"]) == 1
+
+
 def test_gram_pooling_is_the_normalised_channel_gram_matrix():
     f = torch.randn(2, 3, 4, 5)
     flat = f.reshape(2, 3, 20)

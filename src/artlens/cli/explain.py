@@ -45,8 +45,7 @@ def explain(
                         galleries=galleries, per_class=per_class, save_overlays=not no_overlays,
                         batch_size=batch_size, input_size=input_size, device=device)
     report = run_explain(cfg)
-    for s in report.skipped:
-        err_console.print(f"[yellow]skipped[/] {s.path}: {s.reason}")
+    _print_skipped(report.skipped)
     acc = "" if report.correct is None else f"; {report.correct}/{report.n_explained} predicted correctly"
     out_console.print(f"explained {report.n_explained} image(s) with {method} on layer {report.layer}{acc}; "
                       f"results: {Path(out) / 'predictions.csv'}")
@@ -110,6 +109,9 @@ def probe(
                       batch_size=batch_size, num_workers=workers, device=device, cache_dir=cache_dir or "",
                       pca=pca, max_gb=max_gb)
     report = run_probe(cfg)
+    _print_skipped(report.skipped)
+    for name, n in report.dropped_classes.items():
+        err_console.print(f"[yellow]left out[/] class {name}: {n} image(s), a probe needs 2 (one to train, one to test)")
     table = Table(title=f"linear probes: {report.n_train} train / {report.n_test} test images, "
                         f"{len(report.classes)} classes")
     cols = list(report.rows[0])
@@ -147,6 +149,7 @@ def similarity(
                            dataset_options=_options(dataset_option) or {}, input_size=input_size,
                            batch_size=batch_size, device=device)
     report = run_similarity(cfg)
+    _print_skipped(report.skipped)
     pairs = ", ".join(f"{a}~{b} {s:.2f}" for a, b, s in report.top_pairs[:5])
     out_console.print(f"{len(report.similarity.classes_)} classes; most similar pairs: {pairs}")
     out_console.print(f"matrices: {report.files['similarity']}; figures: {', '.join(str(report.files[k]) for k in ('heatmap', 'graph', 'chord'))}")
@@ -175,10 +178,14 @@ def embed(
                       map_method=map_method, dataset=dataset, dataset_options=_options(dataset_option) or {},
                       input_size=input_size, batch_size=batch_size, device=device)
     report = run_embed(cfg)
-    for s in report.skipped:
-        err_console.print(f"[yellow]skipped[/] {s.path}: {s.reason}")
+    _print_skipped(report.skipped)
     extra = f"; map: {report.map}" if report.map else ""
     out_console.print(f"wrote {report.rows} embeddings of dimension {report.dim} to {report.path}{extra}")
+
+
+def _print_skipped(skipped) -> None:
+    for s in skipped:
+        err_console.print(f"[yellow]skipped[/] {s.path}: {s.reason}")
 
 
 __all__ = ["embed", "explain", "layers", "probe", "similarity"]

@@ -18,6 +18,9 @@ Poolings (``--pooling``):
     the upper triangle of the channel Gram matrix divided by H*W (C(C+1)/2): Gatys' texture
     statistics, which carry brushwork and style. Large for deep layers (131k values at 512
     channels): refused with a clear message when the result would not fit ``max_bytes``.
+
+A layer that already gives a vector (``embed``, a classifier stage) is kept as it is under every
+pooling: its "standard deviation" would be a constant and its "Gram matrix" an outer product.
 """
 
 from __future__ import annotations
@@ -124,8 +127,9 @@ def _safe(name: str) -> str:
 
 
 def _cache_key(source: ModelSource, samples: Sequence[Sample], pooling: str) -> str:
+    # format 2: vector layers are no longer pooled as 1x1 maps, so older caches of them differ.
     h = hashlib.sha256(json.dumps({"model": source.key, "pre": source.preprocessing.to_dict(),
-                                   "pooling": pooling}, sort_keys=True).encode())
+                                   "pooling": pooling, "format": 2}, sort_keys=True).encode())
     for s in samples:  # the data fingerprint: same files, same bytes -> same features
         try:
             st = os.stat(s.path)
@@ -137,7 +141,7 @@ def _cache_key(source: ModelSource, samples: Sequence[Sample], pooling: str) -> 
 
 def _check_memory(source: ModelSource, layers: Sequence[str], pooling: str, n: int, max_bytes: int) -> None:
     shapes = layer_shapes(source, layers)
-    widths = {name: pooled_width(shape[0], pooling) for name, shape in shapes.items()}
+    widths = {name: shape[0] if len(shape) == 1 else pooled_width(shape[0], pooling) for name, shape in shapes.items()}
     total = sum(widths.values()) * n * 4
     if total > max_bytes:
         worst = max(widths, key=widths.get)
@@ -218,7 +222,8 @@ def _run(source: ModelSource, samples: Sequence[Sample], layers: list[str], pool
                 if EMBED in layers:
                     maps[EMBED] = source.embed(x)
                 for name in layers:
-                    parts[name].append(pool(maps[name]).cpu().numpy().astype(np.float32))
+                    f = maps[name]
+                    parts[name].append((f.float() if f.dim() == 2 else pool(f)).cpu().numpy().astype(np.float32))
                 kept.append(idx.numpy())
             advance(len(bad) + (0 if x is None else len(x)))
     if not kept:

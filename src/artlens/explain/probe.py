@@ -28,6 +28,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..config import DataConfig
+from ..data.images import SkippedImage
 from ..errors import ArtlensError
 from .features import DEFAULT_MAX_BYTES, POOLINGS, extract_features
 from .source import load_source
@@ -109,6 +110,7 @@ class ProbeConfig:
 
     def __post_init__(self) -> None:
         POOLINGS.get(self.pooling)
+        self.layers = list(dict.fromkeys(self.layers))  # a layer named twice is probed once
         if not self.layers:
             raise ArtlensError("--layers: give at least one layer (see `artlens layers MODEL`)")
         if not 0.0 < self.test_fraction < 1.0:
@@ -124,6 +126,10 @@ class ProbeReport:
     classes: list[str]
     files: dict[str, Path]
     cached_layers: list[str]
+    skipped: list[SkippedImage] = field(default_factory=list)
+    """Unreadable images, left out."""
+    dropped_classes: dict[str, int] = field(default_factory=dict)
+    """Classes with fewer than 2 images (one for training, one for testing), left out: ``{class: count}``."""
 
 
 def _split(cfg: ProbeConfig):
@@ -172,11 +178,13 @@ def run_probe(cfg: ProbeConfig) -> ProbeReport:
     files.update(_write_table(rows, out, meta={
         "model": source.name, "data": cfg.data, "pooling": cfg.pooling, "n_train": int(train.sum()),
         "n_test": int(test.sum()), "classes": classes, "chance": round(1 / len(classes), 4),
-        "skipped": [asdict(s) for s in feats.skipped], "config": asdict(cfg)}))
+        "skipped": [asdict(s) for s in feats.skipped], "dropped_classes": collection.dropped_classes,
+        "config": asdict(cfg)}))
     files["plot"] = plot_probe_accuracy(rows, out / "probe_accuracy.png", chance=1 / len(classes),
                                         title=f"{source.name} linear probes ({cfg.pooling}, {int(test.sum())} test images)")
     return ProbeReport(rows=rows, n_train=int(train.sum()), n_test=int(test.sum()), classes=classes, files=files,
-                       cached_layers=feats.cached_layers)
+                       cached_layers=feats.cached_layers, skipped=feats.skipped,
+                       dropped_classes=collection.dropped_classes)
 
 
 def _write_table(rows: list[dict[str, Any]], out: Path, *, meta: dict[str, Any]) -> dict[str, Path]:

@@ -28,6 +28,7 @@ from sklearn.base import BaseEstimator
 from sklearn.metrics import pairwise_distances
 
 from ..config import DataConfig
+from ..data.images import SkippedImage
 from ..errors import ArtlensError
 from .features import DEFAULT_MAX_BYTES, extract_features
 from .source import EMBED, load_source
@@ -253,6 +254,8 @@ class SimilarityReport:
     similarity: ClassSimilarity
     top_pairs: list[tuple[str, str, float]]
     files: dict[str, Path]
+    skipped: list[SkippedImage] = field(default_factory=list)
+    """Unreadable images, left out."""
 
 
 def run_similarity(cfg: SimilarityConfig) -> SimilarityReport:
@@ -282,4 +285,4 @@ def run_similarity(cfg: SimilarityConfig) -> SimilarityReport:
         "top_quartile_pairs": [{"a": a, "b": b, "similarity": round(s, 4)} for a, b, s in pairs],
         "skipped": [asdict(s) for s in feats.skipped], "config": asdict(cfg)}, indent=2, default=str))
     files["json"] = out / "similarity.json"
-    return SimilarityReport(similarity=sim, top_pairs=pairs, files=files)
+    return SimilarityReport(similarity=sim, top_pairs=pairs, files=files, skipped=feats.skipped)

@@ -56,6 +56,15 @@ def test_same_named_images_get_their_own_overlays(tiny_tree, tiny_bundle, tmp_pa
     assert all((tmp_path / "cams" / r["overlay"]).is_file() for r in rows)
 
 
+def test_no_overlays_writes_the_table_alone(tiny_tree, tiny_bundle, tmp_path):
+    result = invoke("explain", str(tiny_tree / "Baroque"), "--model", str(tiny_bundle), "--no-overlays",
+                    "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(open(tmp_path / "predictions.csv")))
+    assert len(rows) == 10 and "overlay" not in rows[0]
+    assert not (tmp_path / "overlays").exists()
+
+
 def test_layers_lists_vgg_aliases_with_shapes():
     result = invoke("layers", "vgg11", "--input-size", "32")
     assert result.exit_code == 0

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from artlens.errors import ArtlensError
@@ -114,6 +115,8 @@ def test_probe_and_pca_follow_scikit_learn_conventions():
     y = np.repeat(["a", "b"], 20)
     X = {"shallow": rng.normal(size=(40, 8)), "deep": rng.normal(size=(40, 4)) + (y == "b")[:, None] * 3.0}
     probes = LayerProbes(C=0.5)
+    with pytest.raises(NotFittedError):
+        probes.score(X, y)
     assert probes.fit(X, y) is probes and clone(probes).get_params() == {"C": 0.5, "max_iter": 2000}
     check_is_fitted(probes, "probes_")
     scores = probes.score(X, y)
@@ -123,6 +126,8 @@ def test_probe_and_pca_follow_scikit_learn_conventions():
     ratio = pca.explained_variance_ratio_["deep"]
     assert ratio[0] > 0.5 and ratio[0] >= ratio[1]  # the class shift dominates the deep layer
     assert pca.transform(X)["shallow"].shape == (40, 2)
+    with pytest.raises(ArtlensError, match="features lack the fitted layer"):
+        probes.predict({"deep": X["deep"]})
 
 
 def test_pooling_registry_lists_the_poolings():

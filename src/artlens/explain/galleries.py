@@ -104,7 +104,8 @@ def run_explain(cfg: ExplainConfig, explainer: CamExplainer | None = None) -> Ex
                                           input_size=cfg.input_size)
     explainer.class_index(cfg.target)  # unknown class names fail before any work
     out = Path(cfg.out)
-    (out / "overlays").mkdir(parents=True, exist_ok=True)
+    if cfg.save_overlays:
+        (out / "overlays").mkdir(parents=True, exist_ok=True)
     picks: dict[tuple[str, bool], list[tuple[Image.Image, str]]] = defaultdict(list)
     skipped: list[SkippedImage] = []
     rows: list[dict[str, Any]] = []

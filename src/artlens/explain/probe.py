@@ -26,6 +26,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
 
 from ..config import DataConfig
 from ..data.images import SkippedImage
@@ -65,6 +66,10 @@ class LayerProbes(BaseEstimator):
         return self
 
     def predict(self, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        check_is_fitted(self, "probes_")
+        missing = [name for name in self.layers_ if name not in features]
+        if missing:
+            raise ArtlensError(f"features lack the fitted layer(s) {', '.join(missing)}")
         return {name: self.probes_[name].predict(features[name]) for name in self.layers_}
 
     def score(self, features: dict[str, np.ndarray], y) -> dict[str, float]:

@@ -93,6 +93,7 @@ def test_targets_by_name_and_index_and_clear_errors(tiny_bundle, tiny_tree):
     image = Image.open(next((tiny_tree / "Ukiyo_e").iterdir()))
     by_name, by_index = explainer.explain(image, target="Ukiyo_e"), explainer.explain(image, target=2)
     assert by_name.label == by_index.label == "Ukiyo_e" and by_name.class_index == 2
+    assert explainer.class_index("2") == 2  # --target 2 on a command line
     np.testing.assert_allclose(by_name.heatmap, by_index.heatmap)
     probs = [explainer.explain(image, target=i).prob for i in range(3)]
     assert sum(probs) == pytest.approx(1, abs=1e-4)

@@ -65,6 +65,13 @@ def test_no_overlays_writes_the_table_alone(tiny_tree, tiny_bundle, tmp_path):
     assert not (tmp_path / "overlays").exists()
 
 
+def test_a_class_agnostic_method_says_the_target_changes_only_the_probability(tiny_tree, tiny_bundle, tmp_path):
+    result = invoke("explain", str(next((tiny_tree / "Baroque").iterdir())), "--model", str(tiny_bundle),
+                    "--method", "eigencam", "--target", "Pop_Art", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "eigencam gives the same map whatever the class" in " ".join(result.output.split())
+
+
 def test_layers_lists_vgg_aliases_with_shapes():
     result = invoke("layers", "vgg11", "--input-size", "32")
     assert result.exit_code == 0

@@ -53,7 +53,7 @@ from .featuremaps import FeatureMapSum
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CAM_METHODS", "CamExplainer", "CamResult", "default_target_layer", "in_picture_shape"]
+__all__ = ["CAM_METHODS", "CLASS_AGNOSTIC", "CamExplainer", "CamResult", "default_target_layer", "in_picture_shape"]
 
 #: Method name -> a ``pytorch_grad_cam`` class (``cls(model=..., target_layers=[...])``).
 CAM_METHODS: Registry[type] = Registry("CAM method")
@@ -66,6 +66,9 @@ for _name, _cls in {
     CAM_METHODS.add(_name, _cls)
 
 Target = str | int | None
+
+#: Methods whose map does not depend on the class asked for (principal component, channel sum).
+CLASS_AGNOSTIC = frozenset({"eigencam", "featuremap"})
 
 
 @dataclass
@@ -224,6 +227,8 @@ class CamExplainer:
             return int(target)
         if str(target) in self.classes:
             return self.classes.index(str(target))
+        if str(target).isdigit():  # "--target 3" from a command line: an index, unless a class has that name
+            return self.class_index(int(target))
         raise ArtlensError(f"unknown class {target!r}; the model's classes: {', '.join(self.classes)}")
 
     # -- explaining --------------------------------------------------------------------------------

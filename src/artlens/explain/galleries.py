@@ -9,6 +9,7 @@ one of wrongly classified paintings with their maps, plus every overlay and a CS
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import re
 from collections import defaultdict
@@ -22,7 +23,9 @@ from ..data.dataset import Sample, discover
 from ..data.images import SkippedImage, displayed_size, iter_image_files
 from ..errors import ArtlensError
 from ..progress import progress_bar
-from .cam import CamExplainer, CamResult, in_picture_shape
+from .cam import CLASS_AGNOSTIC, CamExplainer, CamResult, in_picture_shape
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ExplainConfig", "ExplainReport", "plot_overlay_grid", "run_explain"]
 
@@ -103,6 +106,9 @@ def run_explain(cfg: ExplainConfig, explainer: CamExplainer | None = None) -> Ex
     explainer = explainer or CamExplainer(cfg.model, method=cfg.method, layer=cfg.layer, device=cfg.device,
                                           input_size=cfg.input_size)
     explainer.class_index(cfg.target)  # unknown class names fail before any work
+    if cfg.target is not None and cfg.method in CLASS_AGNOSTIC:
+        log.warning("%s gives the same map whatever the class: --target changes only the probability reported",
+                    cfg.method)
     out = Path(cfg.out)
     if cfg.save_overlays:
         (out / "overlays").mkdir(parents=True, exist_ok=True)

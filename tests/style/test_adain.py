@@ -59,6 +59,18 @@ def test_alpha_moves_the_features_from_content_to_style(decoder_bundle, photo, s
     assert recoloured.size == (48, 48)
 
 
+@pytest.mark.parametrize("sizes, message", [
+    ({"content_size": -64}, "--content-size must be 0 (the original size) or at least 16 pixels, got -64"),
+    ({"content_size": 4}, "--content-size must be 0 (the original size) or at least 16 pixels, got 4"),
+    ({"style_size": -1}, "--style-size must be 0 (the original size) or at least 16 pixels, got -1"),
+])
+def test_sizes_below_16_pixels_are_refused(decoder_bundle, photo, starry, sizes, message):
+    stylizer = AdainStylizer.load(decoder_bundle)
+    with pytest.raises(ArtlensError) as err:
+        stylizer.stylize(photo, [starry], **{"content_size": 64, "style_size": 64, **sizes})
+    assert str(err.value) == message
+
+
 def test_resumed_training_reaches_the_same_decoder(small_refs, tmp_path, decoder_bundle):
     """Killed after 2 of 4 steps and resumed == the uninterrupted 4-step run of the fixture."""
     straight = decoder_bundle
@@ -116,4 +128,31 @@ def test_unreadable_training_images_are_skipped(small_refs, tmp_path):
     good = sorted((small_refs / "style").iterdir())[0]
     sampler = _Sampler([bad, good], 32, 40, torch.Generator().manual_seed(0))
     assert sampler.batch(3).shape == (3, 3, 32, 32)
-    assert sampler.files == [good]
+    assert sampler.bad == {bad} and sampler.files == [bad, good]  # kept, so draws stay the same on resume
+    with pytest.raises(ArtlensError, match="no readable images left"):
+        _Sampler([bad], 32, 40, torch.Generator().manual_seed(0)).batch(1)
+
+
+def test_a_run_killed_between_checkpoints_resumes_exactly_with_an_unreadable_image(small_refs, tmp_path):
+    """Killed at step 3 (last checkpoint: step 2) with a broken file among the photos: the resumed
+    run draws the same crops as the uninterrupted one, and its log has each step once."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(small_refs, data)
+    (data / "content" / "zz_broken.jpg").write_bytes(b"not a jpeg")  # sorted last: not in the sample grid
+    straight = train_decoder(adain_config(data, tmp_path / "straight", steps=6))
+
+    def kill(step, _total, _losses):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_decoder(adain_config(data, tmp_path / "killed", steps=6), callback=kill)
+    resumed = train_decoder(adain_config(data, tmp_path / "killed", steps=6, resume=True))
+    a = load_file(str(straight / "decoder.safetensors"))
+    b = load_file(str(resumed / "decoder.safetensors"))
+    for k in a:
+        torch.testing.assert_close(a[k], b[k])
+    steps = [line.split(",")[0] for line in (tmp_path / "killed" / "log.csv").read_text().splitlines()[1:]]
+    assert steps == ["1", "2", "3", "4", "5", "6"]

@@ -45,7 +45,22 @@ def test_vgg19_without_weights_names_the_file_and_the_offline_alternative(style_
                                  "--out", str(tmp_path / "x.png")])
     assert isinstance(result.exception, ArtlensError)
     message = str(result.exception)
-    assert "vgg19-dcbb9e9d.pth" in message and "checkpoints" in message and "efficientnet_lite0" in message
+    assert "vgg19-dcbb9e9d.pth" in message and "checkpoints" in message
+    assert "choose --extractor efficientnet_lite0" in message
+    # Each command names its own flag for the offline alternative.
+    photo = str(style_refs / "content" / "jcjohnson__tubingen.jpg")
+    for args, flag in ((["stylize", "reconstruct", "--image", photo, "--out", str(tmp_path / "r.png")], "--model"),
+                       (["stylize", "adain-train", "--content", str(style_refs / "content"), "--style",
+                         str(style_refs / "style"), "--out", str(tmp_path / "run")], "--encoder")):
+        result = runner.invoke(app, args)
+        assert isinstance(result.exception, ArtlensError), result.output
+        assert f"choose {flag} efficientnet_lite0" in str(result.exception)
+    # A trained decoder's encoder cannot be swapped, so its error offers no alternative.
+    from artlens.style.extractor import load_extractor
+
+    with pytest.raises(ArtlensError) as err:
+        load_extractor("vgg19", option=None)
+    assert "vgg19-dcbb9e9d.pth" in str(err.value) and "choose" not in str(err.value)
 
 
 def test_errors_are_one_line_with_exit_code_2(tmp_path, monkeypatch, capsys):

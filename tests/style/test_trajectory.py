@@ -50,6 +50,8 @@ def test_pairs_file_errors(tmp_path, style_refs):
         TrajectoryConfig(classifier="c", decoder="d", pairs="p", reference="r", alphas=[0, 2])
     with pytest.raises(ArtlensError, match="--reference is required"):
         TrajectoryConfig(classifier="c", decoder="d", pairs="p")
+    with pytest.raises(ArtlensError, match="--content-size must be 0 .* or at least 16 pixels, got -1"):
+        TrajectoryConfig(classifier="c", decoder="d", pairs="p", reference="r", content_size=-1)
 
 
 def test_a_strip_shows_a_portrait_style_painting_whole(style_refs, tmp_path):

@@ -43,7 +43,7 @@ from ..errors import ArtlensError
 from ..models.bundle import write_bundle_dir
 from ..models.layers import layer_aliases, resolve_layer
 from .extractor import DEFAULT_EXTRACTOR, Extractor, load_extractor
-from .images import fit_size, match_color, to_pil, to_tensor
+from .images import check_side, fit_size, match_color, to_pil, to_tensor
 from .losses import adain, channel_stats, moment_loss
 
 __all__ = ["DECODERS", "DECODER_FORMAT", "AdainStylizer", "AdainTrainConfig", "build_decoder", "default_layer",
@@ -224,7 +224,8 @@ class AdainStylizer:
              weights: str | None = None) -> "AdainStylizer":
         """Load a decoder bundle; its encoder is rebuilt from the name in the JSON (``weights`` for VGG19 files)."""
         decoder, meta = load_decoder_bundle(path)
-        extractor = load_extractor(meta["encoder"], weights=weights or meta.get("encoder_weights"), device=device)
+        extractor = load_extractor(meta["encoder"], weights=weights or meta.get("encoder_weights"), device=device,
+                                   option=None)
         return cls(extractor, decoder, layer=meta["layer"], meta=meta)
 
     @property
@@ -261,6 +262,8 @@ class AdainStylizer:
         """Stylise a PIL image; sizes resize the shorter side (0 keeps the original), ``crop`` takes the centre square."""
         if not styles:
             raise ArtlensError("at least one style image is needed")
+        check_side(content_size, "--content-size")
+        check_side(style_size, "--style-size")
         c = to_tensor(fit_size(content, content_size, longer=False, crop=crop, multiple=self.stride)).to(self.device)
         s_list = [to_tensor(fit_size(s, style_size, longer=False, crop=crop, multiple=self.stride)).to(self.device)
                   for s in styles]
@@ -328,24 +331,32 @@ def _image_list(folder: str, what: str) -> list[Path]:
 
 
 class _Sampler:
-    """Random crops of random images, reproducible from one generator (its state is checkpointed)."""
+    """Random crops of random images, reproducible from one generator (its state is checkpointed).
+
+    An unreadable file is remembered in ``bad`` and redrawn, never taken out of ``files``: the
+    generator then makes the same draws whether the file was found bad before or after a resume,
+    so a resumed run still reaches the uninterrupted run's weights.
+    """
 
     def __init__(self, files: list[Path], size: int, load_size: int, gen: torch.Generator,
                  cache_limit: int = 2048) -> None:
         self.files, self.size, self.load_size, self.gen = files, size, load_size, gen
+        self.bad: set[Path] = set()
         self.cache: dict[Path, torch.Tensor] = {}
         self.cache_limit = cache_limit
 
     def _load(self, path: Path) -> torch.Tensor | None:
-        """The resized image (cached while the cache is small), or None for an unreadable file (dropped)."""
+        """The resized image (cached while the cache is small), or None for an unreadable file."""
         if path in self.cache:
             return self.cache[path]
+        if path in self.bad:
+            return None
         try:
             img = to_tensor(fit_size(load_image(path), self.load_size, longer=False))[0]
         except UnreadableImage as err:
             log.warning("skipping %s", err)
-            self.files = [f for f in self.files if f != path]
-            if not self.files:
+            self.bad.add(path)
+            if len(self.bad) == len(self.files):
                 raise ArtlensError(f"{path.parent}: no readable images left") from None
             return None
         if len(self.cache) < self.cache_limit:
@@ -355,7 +366,7 @@ class _Sampler:
     def fixed(self, n: int) -> torch.Tensor:
         """Centre crops of the first ``n`` readable files: the same sample grid at every step and resume."""
         crops = []
-        for path in list(self.files):
+        for path in self.files:
             img = self._load(path)
             if img is None:
                 continue
@@ -401,6 +412,16 @@ def _sample_grid(stylizer: AdainStylizer, contents: torch.Tensor, styles: torch.
     save_image(torch.stack(tiles).cpu(), str(path), nrow=m + 1, padding=2, pad_value=1.0)
 
 
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop the rows of ``log.csv`` after ``step`` (written by a run killed between checkpoints)."""
+    if not path.is_file():
+        path.write_text("step,content,style,total,lr\n")
+        return
+    header, *rows = path.read_text().splitlines()
+    kept = [r for r in rows if r.split(",", 1)[0].isdigit() and int(r.split(",", 1)[0]) <= step]
+    path.write_text("\n".join([header, *kept]) + "\n")
+
+
 def train_decoder(cfg: AdainTrainConfig, *, callback: Callable[[int, int, dict[str, float]], None] | None = None
                   ) -> Path:
     """Train an AdaIN decoder (paper eq. 11-12); returns the bundle directory ``<out>/decoder``.
@@ -415,7 +436,7 @@ def train_decoder(cfg: AdainTrainConfig, *, callback: Callable[[int, int, dict[s
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(cfg.device)
-    extractor = load_extractor(cfg.encoder, weights=cfg.weights, device=device)
+    extractor = load_extractor(cfg.encoder, weights=cfg.weights, device=device, option="--encoder")
     layer = cfg.layer or default_layer(extractor)
     style_layers = style_layers_for(extractor, layer)
     torch.manual_seed(cfg.seed)
@@ -446,6 +467,8 @@ def train_decoder(cfg: AdainTrainConfig, *, callback: Callable[[int, int, dict[s
     log_path = out / "log.csv"
     if start == 0:
         log_path.write_text("step,content,style,total,lr\n")
+    else:  # steps logged after the checkpoint are run again: keep only the rows up to it
+        _truncate_log(log_path, start)
     losses: dict[str, float] = {}
     t0 = time.perf_counter()
     for step in range(start, cfg.steps):

@@ -93,11 +93,13 @@ def _is_bundle(spec: str) -> bool:
 
 
 def load_extractor(spec: str = DEFAULT_EXTRACTOR, *, weights: str | None = None,
-                   device: str | torch.device = "cpu") -> Extractor:
+                   device: str | torch.device = "cpu", option: str | None = "--extractor") -> Extractor:
     """A backbone name (``vgg19``, ``efficientnet_lite0``, any timm/torchvision name) or a bundle dir.
 
     ``weights``: a local file (safetensors or weights-only ``.pth``), ``none`` for random weights
-    (tests, layer debugging), or ``None`` for the backbone's default source.
+    (tests, layer debugging), or ``None`` for the backbone's default source. ``option`` is the
+    command's flag that chose ``spec`` (``--encoder``, ``--model``): the offline VGG19 error suggests
+    it with ``efficientnet_lite0``; None where the network cannot be swapped (a trained decoder's).
     """
     if _is_bundle(spec):
         from ..models.bundle import load_bundle
@@ -114,9 +116,8 @@ def load_extractor(spec: str = DEFAULT_EXTRACTOR, *, weights: str | None = None,
         except ArtlensError as err:
             if name == DEFAULT_EXTRACTOR and "offline" in str(err):
                 hub = Path(torch.hub.get_dir()) / "checkpoints"
-                raise ArtlensError(
-                    f"VGG19 weights not found offline: download {VGG19_URL} and put it in {hub}/ "
-                    f"(or pass --weights FILE), or choose --extractor efficientnet_lite0 (offline weights)"
-                ) from None
+                swap = f", or choose {option} efficientnet_lite0 (offline weights)" if option else ""
+                raise ArtlensError(f"VGG19 weights not found offline: download {VGG19_URL} and put it in "
+                                   f"{hub}/ (or pass --weights FILE){swap}") from None
             raise
     return Extractor(backbone, spec=spec).to(device)

@@ -18,7 +18,7 @@ from PIL import Image
 from ..data.images import UnreadableImage, load_image
 from ..errors import ArtlensError
 
-__all__ = ["COLOR_MODES", "fit_size", "match_color", "open_image", "preserve_color", "to_pil", "to_tensor"]
+__all__ = ["COLOR_MODES", "MIN_SIDE", "check_side", "fit_size", "match_color", "open_image", "preserve_color", "to_pil", "to_tensor"]
 
 COLOR_MODES = ("none", "luminance", "histogram")
 
@@ -55,6 +55,16 @@ def fit_size(img: Image.Image, size: int | None, *, longer: bool = True, multipl
         if (w2, h2) != (w, h):
             img = img.resize((w2, h2), Image.BICUBIC)
     return img
+
+
+#: The smallest side a size option may ask for: below it every network's deeper layers are 1x1 or empty.
+MIN_SIDE = 16
+
+
+def check_side(size: int, option: str) -> None:
+    """A size option is 0 (keep the original) or at least :data:`MIN_SIDE` pixels: say so in one line."""
+    if size != 0 and size < MIN_SIDE:
+        raise ArtlensError(f"{option} must be 0 (the original size) or at least {MIN_SIDE} pixels, got {size}")
 
 
 def to_tensor(img: Image.Image) -> torch.Tensor:

@@ -119,7 +119,7 @@ def reconstruction_grid(image: str | os.PathLike | Image.Image, cfg: Reconstruct
     import matplotlib.pyplot as plt
 
     img = image if isinstance(image, Image.Image) else open_image(image)
-    extractors = [load_extractor(spec, weights=cfg.weights, device=cfg.device) for spec in cfg.models]
+    extractors = [load_extractor(spec, weights=cfg.weights, device=cfg.device, option="--model") for spec in cfg.models]
     for ext in extractors:
         ext.check_layers(cfg.layers)
     total = len(extractors) * len(cfg.layers) * cfg.steps

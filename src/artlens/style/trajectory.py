@@ -28,7 +28,7 @@ from PIL import Image
 
 from ..errors import ArtlensError
 from .adain import AdainStylizer
-from .images import fit_size, open_image
+from .images import check_side, fit_size, open_image
 
 __all__ = ["TrajectoryConfig", "TrajectoryResult", "read_pairs", "run_trajectory"]
 
@@ -61,6 +61,7 @@ class TrajectoryConfig:
         for name in ("decoder", "pairs", "reference"):
             if not getattr(self, name):
                 raise ArtlensError(f"--{name} is required")
+        check_side(self.content_size, "--content-size")
 
 
 @dataclass

@@ -50,3 +50,28 @@ def test_unknown_kind_or_layer_is_a_clear_error(starry, tmp_path):
     cfg = ReconstructConfig(models=["efficientnet_lite0"], layers=["conv4_2"], size=32, steps=1)
     with pytest.raises(ArtlensError, match="no layer 'conv4_2'"):
         reconstruction_grid(starry, cfg, tmp_path / "grid.png")
+
+
+def test_default_columns_are_the_first_models_style_layers(lite0, vgg_random, tiny_classifier):
+    from artlens.style.reconstruct import grid_layers
+
+    assert grid_layers(ReconstructConfig(models=["vgg19"]), [vgg_random]) == [
+        "conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
+    assert grid_layers(ReconstructConfig(models=["efficientnet_lite0"]), [lite0]) == [
+        "bn1", "blocks.0", "blocks.1", "blocks.2", "blocks.4"]
+    # Rows compare one layer across models, so a second model without the first's layers is refused.
+    with pytest.raises(ArtlensError, match="no layer 'bn1'"):
+        grid_layers(ReconstructConfig(models=["efficientnet_lite0", "vgg19"]), [lite0, vgg_random])
+
+
+def test_reconstruct_command_defaults_to_the_models_layers(style_refs, tmp_path):
+    from typer.testing import CliRunner
+
+    from artlens.cli import app
+
+    out = tmp_path / "grid.png"
+    result = CliRunner().invoke(app, ["stylize", "reconstruct", "--image",
+                                      str(style_refs / "style" / "jcjohnson__starry_night.jpg"), "--out", str(out),
+                                      "--model", "efficientnet_lite0", "--size", "32", "--steps", "1"])
+    assert result.exit_code == 0, result.output
+    assert "efficientnet_lite0: bn1 " in result.output and "blocks.4" in result.output and out.is_file()

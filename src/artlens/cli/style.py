@@ -123,7 +123,8 @@ def reconstruct(
     image: Annotated[Path, typer.Option(help="Image to reconstruct.")],
     out: Annotated[Path, typer.Option(help="Grid figure PNG.")],
     model: Annotated[Optional[list[str]], typer.Option(help="Extractor per row: backbone name or bundle folder (repeatable).")] = None,
-    layers: Annotated[str, typer.Option(help="Layers, one column each.")] = "conv1_1,conv2_1,conv3_1,conv4_1,conv5_1",
+    layers: Annotated[Optional[str], typer.Option(
+        help="Layers, one column each (default: the first model's style layers, conv1_1..conv5_1 on VGG).")] = None,
     kind: Annotated[str, typer.Option(help="content (feature maps) | style (Gram matrices)")] = "content",
     size: Annotated[int, typer.Option(help="Longer side of the reconstructions.")] = 128,
     steps: Annotated[int, typer.Option(help="Iterations per reconstruction.")] = 200,
@@ -134,19 +135,21 @@ def reconstruct(
 ) -> None:
     """Reconstruct an image's content or style from single layers of one or more models (a grid PNG)."""
     from ..progress import progress_bar
-    from ..style.reconstruct import ReconstructConfig, reconstruction_grid
+    from ..style.reconstruct import ReconstructConfig, grid_layers, load_extractors, reconstruction_grid
 
     cfg = ReconstructConfig(models=model or ["vgg19"], layers=_csv_strs(layers) or [], kind=kind, size=size,
                             steps=steps, optimizer=optimizer, tv_weight=tv_weight, weights=weights,
                             device=_device(device))
+    extractors = load_extractors(cfg)  # a missing model or layer fails before the bar starts
+    columns = grid_layers(cfg, extractors)
     state: dict[str, float] = {}
-    with progress_bar(len(cfg.models) * len(cfg.layers) * steps, f"reconstruct {kind}",
+    with progress_bar(len(cfg.models) * len(columns) * steps, f"reconstruct {kind}",
                       postfix=lambda: _loss_postfix(state)) as advance:
         def callback(_step: int, _total: int, losses: dict[str, float]) -> None:
             state.update(losses)
             advance(1)
 
-        summary = reconstruction_grid(image, cfg, out, callback=callback)
+        summary = reconstruction_grid(image, cfg, out, callback=callback, extractors=extractors)
     for name, per_layer in summary["losses"].items():
         out_console.print(f"{name}: " + ", ".join(f"{layer} {loss:.3g}" for layer, loss in per_layer.items()),
                           highlight=False)

@@ -26,11 +26,11 @@ from PIL import Image
 from .._registry import Registry
 from ..errors import ArtlensError
 from .extractor import DEFAULT_EXTRACTOR, Extractor, load_extractor
-from .gatys import OPTIMIZERS, optimise_image
+from .gatys import OPTIMIZERS, default_preset, optimise_image
 from .images import fit_size, open_image, to_pil, to_tensor
 from .losses import gram_matrix, tv_loss
 
-__all__ = ["TARGETS", "ReconstructConfig", "reconstruct", "reconstruction_grid"]
+__all__ = ["TARGETS", "ReconstructConfig", "grid_layers", "load_extractors", "reconstruct", "reconstruction_grid"]
 
 
 def _relative(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -48,7 +48,8 @@ TARGETS.add("style", gram_matrix)
 class ReconstructConfig:
     models: list[str] = field(default_factory=lambda: [DEFAULT_EXTRACTOR])
     """Extractors to compare, one row each: backbone names or trained bundle directories."""
-    layers: list[str] = field(default_factory=lambda: ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"])
+    layers: list[str] = field(default_factory=list)
+    """One column each; empty: the first model's Gatys style layers (``conv1_1`` ... ``conv5_1`` on VGG)."""
     kind: str = "content"
     size: int = 128
     steps: int = 200
@@ -64,8 +65,8 @@ class ReconstructConfig:
     def __post_init__(self) -> None:
         TARGETS.get(self.kind)
         OPTIMIZERS.get(self.optimizer)
-        if not self.models or not self.layers:
-            raise ArtlensError("reconstruction needs at least one model and one layer")
+        if not self.models:
+            raise ArtlensError("reconstruction needs at least one model")
         if self.steps < 1 or self.size < 16:
             raise ArtlensError("--steps must be >= 1 and --size >= 16")
 
@@ -110,24 +111,41 @@ def _labels(specs: list[str]) -> list[str]:
     return [short(s, 2) if names.count(n) > 1 else n for s, n in zip(specs, names)]
 
 
+def grid_layers(cfg: ReconstructConfig, extractors: list[Extractor]) -> list[str]:
+    """The grid's columns: ``cfg.layers``, or the first model's style layers, checked on every model
+    (the rows compare one layer across models, so each must have it)."""
+    layers = list(cfg.layers) or list(default_preset(extractors[0]).style_layers)
+    for ext in extractors:
+        ext.check_layers(layers)
+    return layers
+
+
+def load_extractors(cfg: ReconstructConfig) -> list[Extractor]:
+    """The grid's rows, one extractor per ``cfg.models`` entry."""
+    return [load_extractor(spec, weights=cfg.weights, device=cfg.device, option="--model") for spec in cfg.models]
+
+
 def reconstruction_grid(image: str | os.PathLike | Image.Image, cfg: ReconstructConfig, out: str | os.PathLike, *,
-                        callback: Callable[[int, int, dict[str, float]], None] | None = None) -> dict:
-    """One row per model, one column per layer (plus the original); writes ``out`` (PNG), returns the losses."""
+                        callback: Callable[[int, int, dict[str, float]], None] | None = None,
+                        extractors: list[Extractor] | None = None) -> dict:
+    """One row per model, one column per layer (plus the original); writes ``out`` (PNG), returns the losses.
+
+    ``extractors``: the rows already loaded by :func:`load_extractors` (the CLI loads them first so
+    that a missing model fails before its progress bar starts)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     img = image if isinstance(image, Image.Image) else open_image(image)
-    extractors = [load_extractor(spec, weights=cfg.weights, device=cfg.device, option="--model") for spec in cfg.models]
-    for ext in extractors:
-        ext.check_layers(cfg.layers)
-    total = len(extractors) * len(cfg.layers) * cfg.steps
+    extractors = extractors or load_extractors(cfg)
+    layers = grid_layers(cfg, extractors)
+    total = len(extractors) * len(layers) * cfg.steps
     cells: list[list[tuple[Image.Image, float]]] = []
     for r, ext in enumerate(extractors):
         row = []
-        for c, layer in enumerate(cfg.layers):
-            offset = (r * len(cfg.layers) + c) * cfg.steps
+        for c, layer in enumerate(layers):
+            offset = (r * len(layers) + c) * cfg.steps
 
             def cb(step: int, _n: int, losses: dict[str, float], offset: int = offset) -> None:
                 if callback:
@@ -137,7 +155,7 @@ def reconstruction_grid(image: str | os.PathLike | Image.Image, cfg: Reconstruct
                                    optimizer=cfg.optimizer, lr=cfg.lr, seed=cfg.seed,
                                    tv_weight=cfg.tv_weight, callback=cb))
         cells.append(row)
-    n_rows, n_cols = len(extractors), len(cfg.layers) + 1
+    n_rows, n_cols = len(extractors), len(layers) + 1
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.2 * n_cols, 2.3 * n_rows), squeeze=False)
     original = fit_size(img, cfg.size)
     labels = _labels(list(cfg.models))
@@ -145,7 +163,7 @@ def reconstruction_grid(image: str | os.PathLike | Image.Image, cfg: Reconstruct
         axes[r][0].imshow(original)
         axes[r][0].set_title("original", fontsize=9)
         axes[r][0].set_ylabel(labels[r], fontsize=9)
-        for c, layer in enumerate(cfg.layers):
+        for c, layer in enumerate(layers):
             rec, loss = cells[r][c]
             axes[r][c + 1].imshow(rec)
             axes[r][c + 1].set_title(f"{cfg.kind} {layer}\nloss {loss:.3g}", fontsize=8)
@@ -157,5 +175,5 @@ def reconstruction_grid(image: str | os.PathLike | Image.Image, cfg: Reconstruct
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
-    return {"figure": str(out), "losses": {labels[r]: {l: cells[r][c][1] for c, l in enumerate(cfg.layers)}
+    return {"figure": str(out), "losses": {labels[r]: {l: cells[r][c][1] for c, l in enumerate(layers)}
                                            for r in range(len(cfg.models))}}

@@ -110,6 +110,17 @@ def test_unknown_layer_lists_the_valid_names(tiny_tree, tmp_path):
         ProbeConfig(data=str(tiny_tree), layers=["0"], pooling="max")
 
 
+def test_an_out_that_is_a_file_is_refused_in_one_line(tiny_tree, tiny_bundle, tmp_path):
+    from artlens.explain.similarity import SimilarityConfig, run_similarity
+
+    taken = tmp_path / "report.txt"
+    taken.write_text("not a folder")
+    with pytest.raises(ArtlensError, match=r"--out .*report.txt: is a file, not a folder"):
+        run_probe(ProbeConfig(model=str(tiny_bundle), data=str(tiny_tree), layers=["0"], out=str(taken)))
+    with pytest.raises(ArtlensError, match=r"--out .*report.txt: is a file, not a folder"):
+        run_similarity(SimilarityConfig(model=str(tiny_bundle), data=str(tiny_tree), out=str(taken)))
+
+
 def test_probe_and_pca_follow_scikit_learn_conventions():
     rng = np.random.default_rng(0)
     y = np.repeat(["a", "b"], 20)

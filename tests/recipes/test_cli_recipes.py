@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from artlens.cli import app
+from artlens.errors import ArtlensError
 
 runner = CliRunner()
 QUICK = ["--subset", "3", "--epochs", "1", "--device", "cpu", "--set", "data.num_workers=0", "--set", "data.batch_size=8"]
@@ -55,6 +56,9 @@ def test_compare_prints_one_table_and_the_class_differences(two_runs, tmp_path):
     assert "lr0.02" in result.output and "simple_cnn" in result.output
     assert "gets more right than" in result.output
     assert (tmp_path / "compare.png").is_file() and (tmp_path / "classes_lr0.02_vs_lr0.002.csv").is_file()
+    (tmp_path / "taken").write_text("a file, not a folder")
+    with pytest.raises(ArtlensError, match="taken: is a file, not a folder"):
+        invoke("compare", str(a), str(b), "--out", str(tmp_path / "taken"))
 
 
 def test_tune_from_the_command_line(study_data, tmp_path):

@@ -115,6 +115,12 @@ def test_an_unknown_key_in_the_space_fails_before_any_trial(study_data, tmp_path
     assert not (tmp_path / "s").exists()
 
 
+def test_a_search_folder_that_is_a_file_is_refused_before_any_trial(study_data, tmp_path):
+    (tmp_path / "s").write_text("a file")
+    with pytest.raises(ArtlensError, match=r"--out .*s: is a file, not a folder"):
+        tune("ai-artbench-simple-cnn", _opts(study_data, tmp_path / "s", 1), show_progress=False)
+
+
 def test_compare_runs_table_figure_and_per_class_differences(search, tmp_path):
     out, _ = search
     runs = [out / "trial-000", out / "trial-001"]

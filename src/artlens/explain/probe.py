@@ -31,6 +31,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..config import DataConfig
 from ..data.images import SkippedImage
 from ..errors import ArtlensError
+from ..outputs import output_dir
 from .features import DEFAULT_MAX_BYTES, POOLINGS, extract_features
 from .source import load_source
 
@@ -152,8 +153,7 @@ def run_probe(cfg: ProbeConfig) -> ProbeReport:
     if len(collection.classes) < 2:
         raise ArtlensError(f"{cfg.data}: probing needs at least two classes, found {len(collection.classes)}")
     source = load_source(cfg.model, weights=cfg.weights, input_size=cfg.input_size)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(cfg.out)
     feats = extract_features(source, collection.samples, cfg.layers, pooling=cfg.pooling, batch_size=cfg.batch_size,
                              num_workers=cfg.num_workers, cache_dir=cfg.cache_dir or out / "features",
                              device=cfg.device, max_bytes=int(cfg.max_gb * 1024**3))

@@ -30,6 +30,7 @@ from sklearn.metrics import pairwise_distances
 from ..config import DataConfig
 from ..data.images import SkippedImage
 from ..errors import ArtlensError
+from ..outputs import output_dir
 from .features import DEFAULT_MAX_BYTES, extract_features
 from .source import EMBED, load_source
 
@@ -265,8 +266,7 @@ def run_similarity(cfg: SimilarityConfig) -> SimilarityReport:
     collection = load_collection(DataConfig(path=cfg.data, dataset=cfg.dataset, dataset_options=cfg.dataset_options,
                                             max_per_class=cfg.max_per_class), split=False)
     source = load_source(cfg.model, weights=cfg.weights, input_size=cfg.input_size)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(cfg.out)
     feats = extract_features(source, collection.samples, [cfg.layer], pooling=cfg.pooling, batch_size=cfg.batch_size,
                              cache_dir=cfg.cache_dir or out / "features", device=cfg.device, max_bytes=DEFAULT_MAX_BYTES)
     sim = ClassSimilarity(standardize=cfg.standardize).fit(feats.features[cfg.layer], feats.labels)

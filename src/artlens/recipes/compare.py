@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ArtlensError
+from ..outputs import output_dir
 
 __all__ = ["CompareResult", "class_differences", "compare_runs", "run_summary"]
 
@@ -121,8 +122,7 @@ def compare_runs(runs: list[str | os.PathLike], out: str | os.PathLike) -> Compa
     if len(set(names)) < len(names):  # same folder name under different parents: keep them apart
         for r, p in zip(rows, paths):
             r["run"] = f"{p.parent.name}/{p.name}"
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(out)
     with (out / "compare.csv").open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=COLUMNS)
         w.writeheader()

@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from ..errors import ArtlensError
+from ..outputs import output_dir
 from .recipe import Recipe, load_recipe
 from .reproduce import ReproduceOptions, build_config
 
@@ -153,7 +154,7 @@ def _check_same_search(out: Path, recipe: str, space: dict[str, Any], seed: int)
             if saved.get(key) != json.loads(json.dumps(meta[key])):
                 raise ArtlensError(f"{out}: holds a search with a different {key} ({saved.get(key)!r}); "
                                    "choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    output_dir(out)
     path.write_text(json.dumps(meta, indent=2))
 
 

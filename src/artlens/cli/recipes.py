@@ -14,7 +14,7 @@ from .app import app, err_console, out_console
 
 # Options shared by reproduce and tune: one declaration, the same help everywhere.
 Data = Annotated[Optional[str], typer.Option(help="Dataset root, in the layout of the recipe's adapter (`artlens datasets`).")]
-Subset = Annotated[Optional[int], typer.Option(help="At most N images per class and split: a quick look first.")]
+Subset = Annotated[Optional[int], typer.Option(help="At most N images per class (per class and split when the dataset comes split): a quick look first.")]
 Epochs = Annotated[Optional[int], typer.Option(help="Override the recipe's epochs.")]
 ImageSize = Annotated[Optional[int], typer.Option(help="Override the network input size (pixels).")]
 Weights = Annotated[Optional[str], typer.Option(help="Override model.pretrained: auto | hub | none | PATH.")]

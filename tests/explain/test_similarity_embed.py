@@ -85,6 +85,22 @@ def test_embed_loose_images_beside_hidden_folders_and_label_folders(tiny_tree, t
     assert report.rows == 1 and f"3 image(s) directly in {loose} are in no label folder and are left out" in caplog.text
 
 
+def test_one_image_is_embedded_but_not_mapped(tiny_tree, tiny_bundle, tmp_path, caplog):
+    from artlens.errors import ArtlensError
+    from artlens.explain.embed import project_2d
+
+    one = tmp_path / "one"
+    one.mkdir()
+    shutil.copy(next((tiny_tree / "Baroque").iterdir()), one / "a.jpg")
+    with caplog.at_level("WARNING"):
+        report = run_embed(EmbedConfig(model=str(tiny_bundle), data=str(one), out=str(tmp_path / "one.parquet"),
+                                       map=str(tmp_path / "map.png")))
+    assert report.rows == 1 and report.map is None and not (tmp_path / "map.png").exists()
+    assert "a 2-D map needs at least 2 images and 1 was embedded" in caplog.text
+    with pytest.raises(ArtlensError, match="at least 2 images, got 1"):
+        project_2d(np.ones((1, 4)), "pca")
+
+
 def test_embed_refuses_a_non_parquet_output(tiny_tree, tmp_path):
     from artlens.errors import ArtlensError
 

@@ -12,6 +12,7 @@ glance, coloured by label.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,8 @@ from .features import DEFAULT_MAX_BYTES, extract_features
 from .source import EMBED, load_source
 
 __all__ = ["EmbedConfig", "EmbedReport", "project_2d", "run_embed"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -78,6 +81,8 @@ def project_2d(X: np.ndarray, method: str = "auto", seed: int = 0) -> tuple[np.n
     """``(n, 2)`` coordinates, the method used and, for PCA, the two components' explained variance ratio."""
     if method not in ("auto", "pca", "umap"):
         raise ArtlensError(f"--map-method: {method!r} is not one of auto, pca, umap")
+    if len(X) < 2:
+        raise ArtlensError(f"a 2-D map needs at least 2 images, got {len(X)}")
     has_umap = importlib.util.find_spec("umap") is not None
     if method == "umap" and not has_umap:
         raise ArtlensError("--map-method umap needs the umap-learn package (pip install umap-learn); use pca")
@@ -125,7 +130,9 @@ def run_embed(cfg: EmbedConfig) -> EmbedReport:
     out.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, out)
     map_path = None
-    if cfg.map:
+    if cfg.map and len(X) < 2:  # the embeddings are written; a map of one point says nothing
+        log.warning("--map %s: not drawn, a 2-D map needs at least 2 images and %d was embedded", cfg.map, len(X))
+    elif cfg.map:
         points, how, explained = project_2d(X, cfg.map_method)
         map_path = plot_map(points, [s.label for s in feats.samples], cfg.map,
                             title=f"{source.name} {cfg.layer} ({how}, {len(X)} images)", method=how,

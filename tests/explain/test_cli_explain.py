@@ -34,6 +34,20 @@ def test_explain_a_labelled_folder_writes_overlays_predictions_and_galleries(tin
         assert f"{r['label']}_{'correct' if r['correct'] == 'True' else 'wrong'}" in galleries
 
 
+def test_galleries_warn_when_folders_are_not_the_models_classes(tiny_tree, tiny_bundle, tmp_path, caplog):
+    import shutil
+
+    from artlens.explain.galleries import ExplainConfig, run_explain
+
+    tree = tmp_path / "tree"
+    shutil.copytree(tiny_tree / "Baroque", tree / "Baroque")
+    shutil.copytree(tiny_tree / "Pop_Art", tree / "pop art")  # not the model's spelling
+    with caplog.at_level("WARNING"):
+        run_explain(ExplainConfig(inputs=[str(tree)], model=str(tiny_bundle), galleries=True, out=str(tmp_path / "o")))
+    assert "folder(s) pop art are not classes of the model (Baroque, Pop_Art, Ukiyo_e)" in caplog.text
+    assert "Baroque," not in caplog.text.split("model (")[0]
+
+
 def test_explain_featuremap_for_one_image_with_the_builtin_model(tmp_path):
     result = invoke("explain", "src/artlens/assets/examples/seurat_grande_jatte_sketch.jpg", "--method", "featuremap",
                     "--input-size", "64", "--out", str(tmp_path))

@@ -106,6 +106,10 @@ def run_explain(cfg: ExplainConfig, explainer: CamExplainer | None = None) -> Ex
     explainer = explainer or CamExplainer(cfg.model, method=cfg.method, layer=cfg.layer, device=cfg.device,
                                           input_size=cfg.input_size)
     explainer.class_index(cfg.target)  # unknown class names fail before any work
+    unknown = sorted({s.label for s in samples if s.label} - set(explainer.classes))
+    if unknown:
+        log.warning("folder(s) %s are not classes of the model (%s): their images can only count as wrong",
+                    ", ".join(unknown), ", ".join(explainer.classes))
     if cfg.target is not None and cfg.method in CLASS_AGNOSTIC:
         log.warning("%s gives the same map whatever the class: --target changes only the probability reported",
                     cfg.method)

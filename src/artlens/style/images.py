@@ -18,7 +18,8 @@ from PIL import Image
 from ..data.images import UnreadableImage, load_image
 from ..errors import ArtlensError
 
-__all__ = ["COLOR_MODES", "MIN_SIDE", "check_side", "fit_size", "match_color", "open_image", "preserve_color", "to_pil", "to_tensor"]
+__all__ = ["COLOR_MODES", "MIN_SIDE", "check_side", "fit_size", "match_color", "open_image", "preserve_color",
+           "to_pil", "to_tensor"]
 
 COLOR_MODES = ("none", "luminance", "histogram")
 

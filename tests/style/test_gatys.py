@@ -33,6 +33,14 @@ def test_multiscale_blend_callback_and_snapshots(photo, starry, scream, lite0, t
     assert result.image.size == (64, 48)
 
 
+def test_levels_below_32_pixels_are_merged_not_run_twice(photo, starry, lite0):
+    seen = []
+    cfg = GatysConfig(extractor="efficientnet_lite0", size=48, scales=3, steps=2, refine_steps=1, optimizer="adam")
+    result = run_gatys(photo, [starry], cfg, extractor=lite0, callback=lambda step, total, _: seen.append((step, total)))
+    assert result.sizes == [(32, 24), (48, 36)]  # 12 px and 24 px levels both become 32 px: run once
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+
+
 def test_stylize_gatys_returns_a_pil_image(photo, starry, monkeypatch, lite0):
     import artlens.style.gatys as gatys
 

@@ -221,7 +221,8 @@ def _blend(styles: Sequence[Image.Image], weights: Sequence[float] | None) -> li
 
 
 def _scale_sizes(size: int, scales: int) -> list[int]:
-    return [max(32, size // 2 ** (scales - 1 - i)) for i in range(scales)]
+    """Coarse-to-fine sides, each half the next, none below 32 px (levels that would be are merged)."""
+    return list(dict.fromkeys(max(32, size // 2 ** (scales - 1 - i)) for i in range(scales)))
 
 
 def optimise_image(x0: torch.Tensor, loss_fn: Callable[[torch.Tensor], dict[str, torch.Tensor]], *,
@@ -264,7 +265,7 @@ def run_gatys(content: Image.Image, styles: Sequence[Image.Image], cfg: GatysCon
     gen = torch.Generator().manual_seed(cfg.seed)
     size = cfg.size or max(content.size)
     sizes = _scale_sizes(size, cfg.scales)
-    steps = [cfg.steps] + [cfg.refine_steps if cfg.refine_steps is not None else max(1, cfg.steps // 2)] * (cfg.scales - 1)
+    steps = [cfg.steps] + [cfg.refine_steps if cfg.refine_steps is not None else max(1, cfg.steps // 2)] * (len(sizes) - 1)
     total_steps, done = sum(steps), 0
     result = GatysResult(image=content, layers={"content": list(preset.content_layers), "style": list(preset.style_layers)})
     save_dir = Path(cfg.save_dir) if cfg.save_dir else None

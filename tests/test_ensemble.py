@@ -143,9 +143,10 @@ def test_ensemble_exposes_its_first_member_to_layer_tools(ensemble):
 
 def test_cli_builds_an_ensemble_that_predict_uses(members, artdata, tmp_path):
     runner = CliRunner()
-    out = tmp_path / "cli-ensemble"
+    out = tmp_path / "cli-ensemble-with-a-long-name-so-that-the-line-is-wider-than-any-terminal-default"
     result = runner.invoke(app, ["ensemble", *map(str, members), "--out", str(out), "--half"], catch_exceptions=False)
-    assert result.exit_code == 0 and "2 members" in result.output
+    assert result.exit_code == 0
+    assert f"wrote {out} (2 members)\n" in result.output  # one line, however wide: the path can be copied
     result = runner.invoke(app, ["predict", str(_images(artdata, 1)[0]), "--model", str(out), "--json"],
                            catch_exceptions=False)
     assert result.exit_code == 0

@@ -21,8 +21,10 @@ from ..models import HEADS, STRATEGIES
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Study artworks with deep learning: train, evaluate, predict and explain.")
-out_console = Console()
-err_console = Console(stderr=True)
+# Soft wrap: a line that names a file stays one line (copyable, greppable) whatever the terminal width;
+# tables still fit the width.
+out_console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def _setup_logging(verbose: bool) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from artlens.data.images import UnreadableImage, check_image, load_image, scan_images
 
@@ -46,6 +46,31 @@ def test_exif_orientation_is_applied(painting, tmp_path):
     exif[0x0112] = 6  # rotate 90 degrees clockwise on display
     img.save(tmp_path / "rotated.jpg", exif=exif)
     assert load_image(tmp_path / "rotated.jpg").size == (30, 60)
+
+
+def damaged_exif(orientation: int) -> bytes:
+    """An EXIF block whose Make tag is retyped as SamplesPerPixel (a number) while still holding text:
+    the orientation reads fine, but Pillow cannot write the block back."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010F] = "Canon"
+    raw = exif.tobytes()
+    little = raw[6:8] == b"II"
+    at = raw.find(b"\x0f\x01\x02\x00" if little else b"\x01\x0f\x00\x02")  # tag 0x010F, type ASCII
+    assert at > 0
+    return raw[:at] + (b"\x15\x01" if little else b"\x01\x15") + raw[at + 2:]
+
+
+def test_a_damaged_exif_block_still_gives_the_upright_picture(painting, tmp_path):
+    from artlens.serve.uploads import decode_upload
+
+    path = tmp_path / "phone.jpg"
+    Image.open(painting).convert("RGB").resize((60, 30)).save(path, exif=damaged_exif(6))
+    with pytest.raises(Exception):  # what a bare ImageOps.exif_transpose does with it
+        ImageOps.exif_transpose(Image.open(path))
+    assert load_image(path).size == (30, 60)
+    upload = decode_upload(path.read_bytes())
+    assert (upload.width, upload.height) == upload.image.size == (30, 60)
 
 
 def test_truncated_jpeg_is_reported(painting, tmp_path):

@@ -33,6 +33,7 @@ __all__ = [
     "load_image",
     "scan_images",
     "to_rgb",
+    "upright",
 ]
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".jfif"})
@@ -108,14 +109,36 @@ def to_rgb(img: Image.Image) -> Image.Image:
 _ROTATED_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that swap width and height on display
 
 
+_ORIENTATION_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                          4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+                          6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+
+
+def _orientation(img: Image.Image) -> int | None:
+    try:
+        return img.getexif().get(0x0112)
+    except Exception:  # a broken EXIF block should not hide an otherwise readable image
+        return None
+
+
 def displayed_size(img: Image.Image) -> tuple[int, int]:
     """``(width, height)`` of an opened image as it is shown upright (EXIF rotation applied), from its header."""
     width, height = img.size
+    return (height, width) if _orientation(img) in _ROTATED_ORIENTATIONS else (width, height)
+
+
+def upright(img: Image.Image) -> Image.Image:
+    """``img`` turned as its EXIF orientation says, like :func:`PIL.ImageOps.exif_transpose`.
+
+    Pillow also rewrites the EXIF block of the copy it returns, and a damaged block (one wrong tag
+    type is enough) makes that rewrite raise ``struct.error`` or ``TypeError``. The pixels are fine, so
+    the orientation is then applied on its own, as an image viewer would, instead of losing the picture.
+    """
     try:
-        orientation = img.getexif().get(0x0112)
-    except Exception:  # a broken EXIF block should not hide an otherwise readable image
-        orientation = None
-    return (height, width) if orientation in _ROTATED_ORIENTATIONS else (width, height)
+        return ImageOps.exif_transpose(img)
+    except Exception:
+        method = _ORIENTATION_TRANSPOSE.get(_orientation(img))
+        return img.transpose(method) if method is not None else img
 
 
 def load_image(path: str | os.PathLike, *, draft_size: int | None = None) -> Image.Image:
@@ -129,8 +152,7 @@ def load_image(path: str | os.PathLike, *, draft_size: int | None = None) -> Ima
             if draft_size is not None:  # JPEG and MPO (phone photos) only: a no-op for other formats
                 img.draft("RGB", (draft_size, draft_size))
             img.load()
-            img = ImageOps.exif_transpose(img)
-            return to_rgb(img)
+            return to_rgb(upright(img))
     except Image.DecompressionBombError as err:
         raise UnreadableImage(path, f"decompression bomb refused ({err})") from None
     except FileNotFoundError:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pytorch_grad_cam as gc
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 from pytorch_grad_cam.utils.image import show_cam_on_image
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
@@ -42,7 +42,7 @@ from torch.utils.data import DataLoader
 
 from .._registry import Registry
 from ..data.dataset import ImageDataset, Sample, collate_skipping
-from ..data.images import SkippedImage, to_rgb
+from ..data.images import SkippedImage, to_rgb, upright
 from ..data.transforms import build_transform
 from ..errors import ArtlensError
 from ..inference import default_device
@@ -243,7 +243,7 @@ class CamExplainer:
         is stored sideways)."""
         if not images:
             return []
-        x = torch.stack([self.transform(to_rgb(ImageOps.exif_transpose(img))) for img in images])
+        x = torch.stack([self.transform(to_rgb(upright(img))) for img in images])
         return self.explain_tensor(x, targets)
 
     def explain_tensor(self, x: torch.Tensor, targets: Sequence[Target] | None = None) -> list[CamResult]:

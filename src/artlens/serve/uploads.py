@@ -19,9 +19,9 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps
+from PIL import Image
 
-from ..data.images import to_rgb  # also keeps Pillow's LOAD_TRUNCATED_IMAGES off
+from ..data.images import to_rgb, upright  # also keeps Pillow's LOAD_TRUNCATED_IMAGES off
 
 __all__ = ["ACCEPTED_FORMATS", "MAX_ASPECT", "DecodedImage", "UploadError", "decode_upload"]
 
@@ -85,7 +85,7 @@ def decode_upload(data: bytes, *, field: str = "file", max_bytes: int = 10 * 102
             img.draft("RGB", (draft_size, draft_size))  # a no-op for formats other than JPEG
         img.load()
         decoded = img.size
-        img = ImageOps.exif_transpose(img)
+        img = upright(img)
         rgb = to_rgb(img)
     except Image.DecompressionBombError as err:
         raise UploadError(413, f"{field}: decompression bomb refused ({err})") from None

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from PIL import Image
 from pytorch_grad_cam import GradCAM
 
+from artlens.data.dataset import Sample
 from artlens.errors import ArtlensError
 from artlens.explain.cam import CAM_METHODS, CamExplainer, CamResult, default_target_layer
 from artlens.models import create_backbone, load_bundle
@@ -115,6 +116,8 @@ def test_layers_a_cam_cannot_use_are_refused_in_one_line(frozen_builtin, monet, 
     with pytest.raises(ArtlensError, match=r"layer 'global_pool' gives a vector \(1280,\), not a feature map; "
                                            r"CAM methods need a convolutional layer such as 'bn2'"):
         CamExplainer(frozen_builtin, layer="global_pool")
+    with pytest.raises(ArtlensError, match=r"layer 'embed' is the pooled feature vector, not a feature map"):
+        CamExplainer(frozen_builtin, layer="embed")  # `artlens layers` lists it, for probes
     # AblationCAM swaps the layer out, and with it the hook the built-in model reads style statistics through.
     with pytest.raises(ArtlensError, match=r"ablationcam cannot explain layer 'blocks.2'.*blocks\.2\.1\.bn3"):
         CamExplainer(frozen_builtin, method="ablationcam", layer="blocks.2")
@@ -178,3 +181,24 @@ def test_memory_stays_flat_over_200_images(tiny_bundle, artdata, tmp_path):
             rss[n] = _rss_mb()
     assert n == 200
     assert rss[200] - rss[50] < 8, f"memory grew by {rss[200] - rss[50]:.1f} MB over 150 images"
+
+
+@pytest.mark.parametrize("tta", ["flip", "crops"])
+def test_explanations_name_the_class_predict_answers_with_test_time_augmentation(frozen_builtin, artdata, tta):
+    """On this photo the mirrored view changes the built-in model's top label (Impressionism alone, Pop Art
+    averaged with its mirror): an explanation reports the averaged class and probability, as predict does,
+    also when another class is explained and on the folder path."""
+    photo = artdata / "style_refs" / "content" / "jcjohnson__tubingen.jpg"
+    top = Predictor(frozen_builtin, tta=tta)([str(photo)], top_k=1)[0][0]["predictions"][0]
+    explainer = CamExplainer(frozen_builtin, tta=tta)
+    with Image.open(photo) as img:
+        single_view = CamExplainer(frozen_builtin).explain(img)
+        result = explainer.explain(img)
+        other = explainer.explain(img, target="Baroque")
+    (_, from_folder), = explainer.explain_samples([Sample(str(photo), "")])
+    if tta == "flip":
+        assert single_view.label != top["label"]
+    for r in (result, from_folder):
+        assert r.label == r.predicted == top["label"] and r.prob == pytest.approx(top["prob"], abs=2e-3)
+    assert other.label == "Baroque" and other.predicted == top["label"]
+    np.testing.assert_allclose(from_folder.heatmap, result.heatmap, atol=1e-4)

@@ -214,7 +214,7 @@ def test_explain_errors_are_json(client, seurat):
 
 def test_explain_maps_the_class_predict_answers_for_a_bundle_with_tta(artdata, tmp_path):
     """The built-in model asking for flip TTA: on this photo the mirrored view changes the top label
-    (Impressionism alone, Pop Art averaged), and /v1/explain without a target follows /v1/predict."""
+    (Impressionism alone, Pop Art averaged), and /v1/explain reports /v1/predict's class and probability."""
     from fastapi.testclient import TestClient
 
     from artlens.models import default_bundle_path
@@ -227,9 +227,12 @@ def test_explain_maps_the_class_predict_answers_for_a_bundle_with_tta(artdata, t
     with TestClient(create_app(ServeConfig(models_dir=str(tmp_path), device="cpu"))) as c:
         top = c.post("/v1/predict", files=upload(photo), data={"model": "style-flip"}).json()["predictions"][0]
         cam = c.post("/v1/explain", files=upload(photo), data={"model": "style-flip"})
+        other = c.post("/v1/explain", files=upload(photo), data={"model": "style-flip", "target": "Baroque"})
         plain = c.post("/v1/explain", files=upload(photo)).headers["x-label"]  # the built-in model, no TTA
     assert cam.status_code == 200, cam.text
     assert cam.headers["x-label"] == cam.headers["x-predicted"] == top["label"] != plain
+    assert float(cam.headers["x-prob"]) == pytest.approx(top["prob"], abs=2e-3)
+    assert other.headers["x-label"] == "Baroque" and other.headers["x-predicted"] == top["label"]
 
 
 def test_a_thread_of_an_image_is_refused_before_a_model_resizes_it(client):

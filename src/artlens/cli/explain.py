@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from .app import DatasetName, DatasetOptions, _csv_strs, _options, app, err_console, out_console
+from .app import DatasetName, DatasetOptions, TTAOption, _csv_strs, _options, app, err_console, out_console
 
 ModelSpec = Annotated[Optional[str], typer.Option("--model", help="Bundle folder or backbone name (default: built-in model).")]
 Weights = Annotated[str, typer.Option(help="Backbone weights when --model is a backbone name: auto | hub | none | PATH.")]
@@ -30,10 +30,11 @@ def explain(
     target: Annotated[Optional[str], typer.Option(help="Class to explain (default: the predicted class).")] = None,
     out: Annotated[str, typer.Option(help="Folder for overlays, predictions.csv and galleries.")] = "artlens-explain",
     galleries: Annotated[bool, typer.Option("--galleries", help="Input is a labelled folder: per-class galleries of correct and wrong predictions.")] = False,
-    per_class: Annotated[int, typer.Option(help="Images per gallery.")] = 8,
+    per_class: Annotated[int, typer.Option(min=1, help="Images per gallery.")] = 8,
     no_overlays: Annotated[bool, typer.Option("--no-overlays", help="Do not save one overlay PNG per image.")] = False,
     batch_size: Annotated[int, typer.Option(min=1)] = 8,
     input_size: InputSize = None,
+    tta: TTAOption = None,
     device: Device = "auto",
 ) -> None:
     """Class activation maps (grad-cam) and feature-map overlays for images or whole folders."""
@@ -43,7 +44,7 @@ def explain(
     CAM_METHODS.get(method)  # an unknown method fails before the model loads
     cfg = ExplainConfig(inputs=inputs, out=out, model=model, method=method, layer=layer, target=target,
                         galleries=galleries, per_class=per_class, save_overlays=not no_overlays,
-                        batch_size=batch_size, input_size=input_size, device=device)
+                        batch_size=batch_size, input_size=input_size, tta=tta, device=device)
     report = run_explain(cfg)
     _print_skipped(report.skipped)
     acc = "" if report.correct is None else f"; {report.correct}/{report.n_explained} predicted correctly"

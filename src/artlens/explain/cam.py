@@ -41,11 +41,11 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .._registry import Registry
-from ..data.dataset import ImageDataset, Sample, collate_skipping
+from ..data.dataset import ImageDataset, Sample
 from ..data.images import SkippedImage, to_rgb, upright
 from ..data.transforms import build_transform
 from ..errors import ArtlensError
-from ..inference import default_device
+from ..inference import batch_probs, bundle_tta, collate_views, default_device, view_transform
 from ..models.backbones import Backbone
 from ..models.bundle import Bundle, load_bundle
 from ..models.layers import resolve_layer
@@ -77,7 +77,8 @@ class CamResult:
 
     label: str
     prob: float
-    """Softmax probability of ``label``."""
+    """Softmax probability of ``label``, averaged over the bundle's test-time augmentation views as
+    ``artlens predict`` averages it."""
     class_index: int
     heatmap: np.ndarray
     """``float32 (H, W)`` in [0, 1] at the model's input resolution."""
@@ -189,10 +190,16 @@ class CamExplainer:
 
     ``model`` is a :class:`~artlens.models.bundle.Bundle`, a bundle folder, or ``None`` for the
     built-in style model. ``input_size`` overrides the bundle's (smaller = faster, coarser maps).
+
+    ``tta`` (default: what the bundle asks for, as ``artlens predict`` does) decides the predicted
+    class and the probabilities reported: with ``flip`` or ``crops`` they are averaged over the views,
+    so an explanation names the class ``predict`` answers. The map itself is always drawn on the
+    whole image.
     """
 
     def __init__(self, model: Bundle | str | os.PathLike | None = None, method: str = "gradcam",
-                 layer: str | None = None, device: str = "cpu", *, input_size: int | None = None) -> None:
+                 layer: str | None = None, device: str = "cpu", *, input_size: int | None = None,
+                 tta: str | None = None) -> None:
         self.method = method
         self.cam_class = CAM_METHODS.get(method)
         self.bundle = model if isinstance(model, Bundle) else load_bundle(model)
@@ -202,7 +209,11 @@ class CamExplainer:
         self.preprocessing = self.bundle.preprocessing
         if input_size is not None:
             self.preprocessing = replace(self.preprocessing, input_size=int(input_size))
+        self.tta = bundle_tta(self.bundle, tta)
         backbone = self.model.backbone
+        if layer == "embed":  # what `artlens layers` lists last, for probes
+            raise ArtlensError(f"layer 'embed' is the pooled feature vector, not a feature map; CAM methods need a "
+                               f"convolutional layer such as {default_target_layer(backbone)!r}")
         self.layer = resolve_layer(backbone, layer) if layer else default_target_layer(backbone)
         self.target_module = backbone.body.get_submodule(self.layer)
         if layer or input_size is not None:  # the default layer is spatial at the bundle's own size
@@ -214,6 +225,8 @@ class CamExplainer:
                                f"statistics there; choose a module inside it (e.g. {_first_child(self.target_module, self.layer)}) "
                                "or another method")
         self.transform = build_transform(self.preprocessing)
+        self.views = view_transform(self.preprocessing, self.tta)
+        """PIL -> ``(views, 3, H, W)``; the first view is always ``transform``'s whole image."""
 
     # -- targets ---------------------------------------------------------------------------------
 
@@ -243,14 +256,29 @@ class CamExplainer:
         is stored sideways)."""
         if not images:
             return []
-        x = torch.stack([self.transform(to_rgb(upright(img))) for img in images])
-        return self.explain_tensor(x, targets)
+        views = [self.views(to_rgb(upright(img))) for img in images]
+        return self._explain_views(torch.cat(views), [len(v) for v in views], targets)
 
-    def explain_tensor(self, x: torch.Tensor, targets: Sequence[Target] | None = None) -> list[CamResult]:
-        """CAMs for an already preprocessed batch ``(B, 3, H, W)``."""
+    def _explain_views(self, x: torch.Tensor, counts: Sequence[int], targets: Sequence[Target] | None) -> list[CamResult]:
+        """``x``: every image's views one after the other (``counts`` each), as ``collate_views`` gives them."""
+        starts = np.cumsum([0, *counts[:-1]]).tolist()
+        probs = None
+        if self.tta != "none":
+            probs = batch_probs(self.model, x, self.device, tta=self.tta, counts=counts).float().cpu().numpy()
+        return self.explain_tensor(x[starts], targets, probs=probs)
+
+    def explain_tensor(self, x: torch.Tensor, targets: Sequence[Target] | None = None, *,
+                       probs: np.ndarray | None = None) -> list[CamResult]:
+        """CAMs for an already preprocessed batch ``(B, 3, H, W)``.
+
+        ``probs`` (``(B, classes)``, e.g. averaged over test-time views) replaces the batch's own
+        softmax for choosing the predicted class and reporting probabilities.
+        """
         idx = [self.class_index(t) for t in (targets or [None] * len(x))]
         if len(idx) != len(x):
             raise ArtlensError(f"got {len(idx)} targets for {len(x)} images")
+        if probs is not None:
+            idx = [int(probs[k].argmax()) if i is None else i for k, i in enumerate(idx)]
         x = x.to(self.device, memory_format=torch.channels_last)
         with torch.inference_mode(False), torch.enable_grad():
             x = x.clone()  # a tensor made under inference_mode cannot join an autograd graph
@@ -264,7 +292,8 @@ class CamExplainer:
                 # Frozen weights: let the input carry the gradient so activations record theirs.
                 cam.compute_input_gradient = cam.uses_gradients
                 heatmaps = cam(input_tensor=x, targets=cam_targets)
-                probs = cam.outputs.detach().float().softmax(-1).cpu().numpy()
+                if probs is None:
+                    probs = cam.outputs.detach().float().softmax(-1).cpu().numpy()
                 del cam.outputs
             self.model.zero_grad(set_to_none=True)  # trainable weights: free the .grad the backward filled
         idx = [int(probs[k].argmax()) if i is None else i for k, i in enumerate(idx)]
@@ -285,14 +314,14 @@ class CamExplainer:
         Unreadable files are appended to ``skipped`` (when given) instead of stopping the run.
         Nothing is kept between batches, so memory stays flat over any number of images.
         """
-        loader = DataLoader(ImageDataset(samples, self.classes, self.transform,
+        loader = DataLoader(ImageDataset(samples, self.classes, self.views,
                                          draft_size=self.preprocessing.decode_size), batch_size=batch_size,
-                            shuffle=False, num_workers=num_workers, collate_fn=collate_skipping)
-        for x, _, index, bad in loader:
+                            shuffle=False, num_workers=num_workers, collate_fn=collate_views)
+        for x, counts, _, index, bad in loader:
             if skipped is not None:
                 skipped += bad
             if x is None:
                 continue
-            for i, result in zip(index.tolist(), self.explain_tensor(x, [target] * len(x))):
+            for i, result in zip(index.tolist(), self._explain_views(x, counts, [target] * len(counts))):
                 result.path = samples[i].path
                 yield samples[i], result

@@ -51,6 +51,8 @@ class ExplainConfig:
     save_overlays: bool = True
     batch_size: int = 8
     input_size: int | None = None
+    tta: str | None = None
+    """Test-time augmentation for the predicted class and probabilities; ``None`` = what the bundle asks for."""
     device: str = "auto"
 
 
@@ -104,7 +106,7 @@ def run_explain(cfg: ExplainConfig, explainer: CamExplainer | None = None) -> Ex
     """Explain every input image; write overlays, ``predictions.csv`` and (labelled) galleries."""
     samples = _samples(cfg)
     explainer = explainer or CamExplainer(cfg.model, method=cfg.method, layer=cfg.layer, device=cfg.device,
-                                          input_size=cfg.input_size)
+                                          input_size=cfg.input_size, tta=cfg.tta)
     explainer.class_index(cfg.target)  # unknown class names fail before any work
     unknown = sorted({s.label for s in samples if s.label} - set(explainer.classes))
     if unknown:

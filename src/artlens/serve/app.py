@@ -205,10 +205,7 @@ def create_app(config: ServeConfig | None = None, *, models_dir: str | os.PathLi
         start = time.perf_counter()
         entry = registry.resolve(model or None)
         img = read_image(file, "file", entry.decode_size)
-        predicted = ""
-        if not target and entry.tta != "none":  # explain what /v1/predict answers, averaged over the views
-            probs = registry.loaded(entry.id).predict(img.image)
-            predicted = target = entry.classes[int(probs.argmax())]
+        # The explainer averages over the bundle's TTA views as /v1/predict does: same class, same probability.
         result = explainers.explain(entry, img.image, method=method, target=target or None)
         overlay = result.overlay
         if entry.resize == "squash":
@@ -216,7 +213,7 @@ def create_app(config: ServeConfig | None = None, *, models_dir: str | os.PathLi
 
             overlay = in_picture_shape(overlay, (img.width, img.height))
         headers = {"X-Model": entry.id, "X-Label": quote(result.label), "X-Prob": f"{result.prob:.4f}",
-                   "X-Predicted": quote(predicted or getattr(result, "predicted", "") or result.label),
+                   "X-Predicted": quote(result.predicted),
                    "X-Method": method, "X-Latency-Ms": f"{(time.perf_counter() - start) * 1000:.1f}"}
         return Response(png_bytes(overlay), media_type="image/png", headers=headers)
 

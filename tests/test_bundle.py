@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 
 import pytest
 import torch
@@ -13,11 +15,15 @@ from artlens.data import build_transform, load_image
 from artlens.models import build_classifier, load_bundle, save_bundle
 
 
+def tiny_cfg() -> ModelConfig:
+    return ModelConfig(backbone="tiny_cnn", pretrained="none", head="mlp", hidden=[8], style_layers=["0", "1"],
+                       power_norm=True, head_norm="layernorm")
+
+
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     torch.manual_seed(0)
-    cfg = ModelConfig(backbone="tiny_cnn", pretrained="none", head="mlp", hidden=[8], style_layers=["0", "1"], power_norm=True,
-                      head_norm="layernorm")
+    cfg = tiny_cfg()
     model = build_classifier(cfg, 3).eval()
     path = save_bundle(model, tmp_path_factory.mktemp("b") / "bundle", classes=["a", "b", "c"], model_cfg=cfg,
                        metrics={"accuracy": 0.5}, data_fingerprint="sha256:x")
@@ -42,6 +48,40 @@ def test_bundle_is_safetensors_and_json_only(saved):
     for key in ("backbone", "model", "classes", "preprocessing", "recipe", "metrics", "data_fingerprint",
                 "artlens_version"):
         assert key in meta
+
+
+def test_a_bundle_replaces_an_earlier_bundle_but_never_a_users_files(saved, tmp_path, monkeypatch):
+    model, _ = saved
+    cfg = tiny_cfg()
+    again = save_bundle(model, tmp_path / "bundle", classes=["a", "b", "c"], model_cfg=cfg)
+    save_bundle(model, again, classes=["x", "y", "z"], model_cfg=cfg)  # an earlier bundle is replaced
+    assert load_bundle(again).classes == ["x", "y", "z"]
+
+    (tmp_path / "mine" / "sub").mkdir(parents=True)
+    (tmp_path / "mine" / "sub" / "notes.txt").write_text("precious")
+    with pytest.raises(ArtlensError, match=r"mine: holds files that are not part of a bundle \(sub/\) and would be deleted"):
+        save_bundle(model, tmp_path / "mine", classes=["a", "b", "c"], model_cfg=cfg)
+    assert (tmp_path / "mine" / "sub" / "notes.txt").read_text() == "precious"
+    monkeypatch.chdir(tmp_path / "mine" / "sub")
+    with pytest.raises(ArtlensError, match=r"\.\.: is the working folder or contains it"):
+        save_bundle(model, "..", classes=["a", "b", "c"], model_cfg=cfg)
+    assert not list(tmp_path.glob(".*tmp"))  # no temporary folder left behind
+
+
+def test_bundles_and_checkpoints_follow_the_umask(saved, tmp_path):
+    """A bundle copied to a shared models folder, or served by another user, must stay readable."""
+    from artlens.train.checkpoint import save_checkpoint
+
+    model, _ = saved
+    old = os.umask(0o022)
+    try:
+        bundle = save_bundle(model, tmp_path / "shared", classes=["a", "b", "c"], model_cfg=tiny_cfg())
+        save_checkpoint({"epoch": 1}, tmp_path / "checkpoint.pt")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(bundle.stat().st_mode) == 0o755
+    assert {stat.S_IMODE(p.stat().st_mode) for p in bundle.iterdir()} == {0o644}
+    assert stat.S_IMODE((tmp_path / "checkpoint.pt").stat().st_mode) == 0o644
 
 
 def test_half_precision_bundle_loads_as_float32(saved, tmp_path):

@@ -130,6 +130,19 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path):
     assert proc.returncode == 2 and "strategy.name: unknown strategy 'melt'" in proc.stderr
 
 
+@pytest.mark.parametrize("command", [["predict", "x.jpg"], ["explain", "x.jpg"], ["train", "--data", "x"], ["serve"]])
+def test_a_device_this_machine_lacks_is_one_line_before_any_work(command, monkeypatch):
+    import torch
+
+    from artlens import ArtlensError
+
+    with pytest.raises(ArtlensError, match=r"^--device gpu: not a device; use auto, cpu, cuda or cuda:N$"):
+        invoke(*command, "--device", "gpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ArtlensError, match=r"^--device cuda: no CUDA GPU is available here; use cpu or auto$"):
+        invoke(*command, "--device", "cuda")
+
+
 def test_datasets_lists_every_adapter():
     from artlens.data.adapters import DATASETS
 

@@ -223,14 +223,29 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tiny_tree, tiny_weights
     assert [round(h["train_loss"], 6) for h in reference.history] == [round(h["train_loss"], 6) for h in resumed.history]
 
 
-def test_resume_refuses_a_changed_recipe(tiny_tree, tmp_path):
-    fit(tiny_config(tiny_tree, tmp_path / "run", epochs=1), show_progress=False)
-    with pytest.raises(ArtlensError, match="'optim' differs"):
+def test_resume_refuses_a_changed_recipe(tiny_tree, tmp_path, monkeypatch):
+    monkeypatch.chdir(tiny_tree.parent)
+    fit(tiny_config(tiny_tree.name, tmp_path / "run", epochs=1), show_progress=False)
+    with pytest.raises(ArtlensError, match=r"cannot resume: 'optim.lr' differs from the checkpoint's configuration "
+                                           r"\(0.\d+ vs 0.5\)$"):
         fit(tiny_config(tiny_tree, tmp_path / "run", epochs=1, resume=True, optim__lr=0.5), show_progress=False)
+    # The same folder written another way is the same data: only the changed setting is named.
+    with pytest.raises(ArtlensError, match=r"'optim.lr' differs"):
+        fit(tiny_config(f"{tiny_tree}/", tmp_path / "run", epochs=1, resume=True, optim__lr=0.5), show_progress=False)
+    fit(tiny_config(f"{tiny_tree}/", tmp_path / "run", epochs=1, resume=True), show_progress=False)  # resumes
     # More epochs for a finished run would end at once, and a killed one would stretch a schedule planned
     # for fewer: refused.
     with pytest.raises(ArtlensError, match="'epochs' differs from the checkpoint's configuration .1 vs 2."):
         fit(tiny_config(tiny_tree, tmp_path / "run", epochs=2, resume=True), show_progress=False)
+
+
+def test_a_model_folder_holding_other_files_is_refused_before_training(tiny_tree, tmp_path):
+    (tmp_path / "run" / "model").mkdir(parents=True)
+    (tmp_path / "run" / "model" / "notes.txt").write_text("mine")
+    with pytest.raises(ArtlensError, match=r"model: holds files that are not part of a bundle \(notes.txt\)"):
+        fit(tiny_config(tiny_tree, tmp_path / "run", epochs=1), show_progress=False)
+    assert not (tmp_path / "run" / loop.CHECKPOINT).exists()
+    assert (tmp_path / "run" / "model" / "notes.txt").read_text() == "mine"
 
 
 def test_broken_files_are_skipped_counted_and_listed(tiny_tree, artdata, tmp_path):

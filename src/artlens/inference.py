@@ -105,9 +105,25 @@ def collate_views(batch):
 
 
 def default_device(name: str = "auto") -> torch.device:
+    """``auto`` is the GPU when there is one, else the CPU. Any other name is checked here, so that a
+    typo or a GPU this machine lacks is one line before work starts, not torch's traceback after it."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ArtlensError(f"--device {name}: not a device; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ArtlensError(f"--device {name}: no CUDA GPU is available here; use cpu or auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ArtlensError(f"--device {name}: this machine has {torch.cuda.device_count()} GPU(s), "
+                               f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ArtlensError(f"--device {name}: Apple's MPS is not available here; use cpu or auto")
+    elif device.type not in ("cpu", "mps"):
+        raise ArtlensError(f"--device {name}: artlens runs on cpu, cuda or mps")
+    return device
 
 
 @dataclass

@@ -34,6 +34,16 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def check_device(value: str | None) -> str | None:
+    """Every ``--device``: a typo or a GPU this machine lacks is one line before any model loads or
+    port opens (``auto`` and ``None``, the recipe's own, pass through)."""
+    if value is not None:
+        from ..inference import default_device
+
+        default_device(value)
+    return value
+
+
 @app.callback()
 def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
     _setup_logging(verbose)
@@ -154,7 +164,7 @@ def train(
     label_map: Annotated[Optional[str], typer.Option(help="YAML file or 'old=new,drop=' pairs.")] = None,
     dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop val/test images that duplicate a training image.")] = False,
     amp: Annotated[Optional[str], typer.Option(help="auto | on | off")] = None,
-    device: Annotated[Optional[str], typer.Option(help="auto | cpu | cuda | cuda:1")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto | cpu | cuda | cuda:1", callback=check_device)] = None,
     seed: Annotated[Optional[int], typer.Option()] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")] = False,
 ) -> None:
@@ -201,7 +211,7 @@ def evaluate(
     label_map: Annotated[Optional[str], typer.Option(
         help="YAML file or 'old=new,drop=' pairs, applied to the data's labels (e.g. the map the model was trained with).")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
-    device: Annotated[str, typer.Option()] = "auto",
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:1", callback=check_device)] = "auto",
     tta: TTAOption = None,
 ) -> None:
     """Accuracy, top-k, per-class precision/recall/F1, confusion matrix and worst mistakes."""
@@ -227,7 +237,7 @@ def predict(
     top_k: Annotated[int, typer.Option(min=1, help="How many labels per image (more than 3 are listed down a column).")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
-    device: Annotated[str, typer.Option()] = "auto",
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:1", callback=check_device)] = "auto",
     tta: TTAOption = None,
 ) -> None:
     """Predict labels for images (the built-in WikiArt style model unless --model is given)."""

@@ -12,12 +12,13 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from .app import DatasetName, DatasetOptions, TTAOption, _csv_strs, _options, app, err_console, out_console
+from .app import (DatasetName, DatasetOptions, TTAOption, _csv_strs, _options, app, check_device, err_console,
+                  out_console)
 
 ModelSpec = Annotated[Optional[str], typer.Option("--model", help="Bundle folder or backbone name (default: built-in model).")]
 Weights = Annotated[str, typer.Option(help="Backbone weights when --model is a backbone name: auto | hub | none | PATH.")]
 InputSize = Annotated[Optional[int], typer.Option(help="Override the model's input size in pixels (smaller = faster).")]
-Device = Annotated[str, typer.Option(help="auto | cpu | cuda")]
+Device = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:1", callback=check_device)]
 
 
 @app.command()

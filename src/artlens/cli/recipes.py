@@ -10,7 +10,7 @@ import yaml
 from rich.table import Table
 
 from ..errors import ArtlensError
-from .app import app, err_console, out_console
+from .app import app, check_device, err_console, out_console
 
 # Options shared by reproduce and tune: one declaration, the same help everywhere.
 Data = Annotated[Optional[str], typer.Option(help="Dataset root, in the layout of the recipe's adapter (`artlens datasets`).")]
@@ -19,7 +19,7 @@ Epochs = Annotated[Optional[int], typer.Option(help="Override the recipe's epoch
 ImageSize = Annotated[Optional[int], typer.Option(help="Override the network input size (pixels).")]
 Weights = Annotated[Optional[str], typer.Option(help="Override model.pretrained: auto | hub | none | PATH.")]
 Sets = Annotated[Optional[list[str]], typer.Option("--set", help="Any config key, dotted: --set optim.lr=0.01 (repeatable).")]
-Device = Annotated[Optional[str], typer.Option(help="auto | cpu | cuda | cuda:1")]
+Device = Annotated[Optional[str], typer.Option(help="auto | cpu | cuda | cuda:1", callback=check_device)]
 
 
 def _sets(pairs: list[str] | None) -> dict[str, Any]:

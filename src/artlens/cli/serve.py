@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .app import app, err_console
+from .app import app, check_device, err_console
 
 
 @app.command()
@@ -15,7 +15,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on (127.0.0.1 = this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     default_model: Annotated[Optional[str], typer.Option(help="Model used when a request names none.")] = None,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:1")] = "auto",
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:1", callback=check_device)] = "auto",
     max_upload_mb: Annotated[float, typer.Option(help="Largest accepted image file (413 above).")] = 10.0,
     max_batch: Annotated[int, typer.Option(help="Concurrent predict requests run through the model together.")] = 16,
     queue_size: Annotated[int, typer.Option(help="Background style jobs allowed to wait (429 above).")] = 4,

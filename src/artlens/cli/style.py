@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import ArtlensError
-from .app import _csv_strs, app, out_console
+from .app import _csv_strs, app, check_device, out_console
 
 stylize_app = typer.Typer(no_args_is_help=True, help="Neural style transfer: Gatys, layer reconstructions, AdaIN.")
 app.add_typer(stylize_app, name="stylize")
@@ -37,11 +37,9 @@ def _image_out(out: Path) -> Path:
 
 
 def _device(device: str) -> str:
-    if device == "auto":
-        import torch
+    from ..inference import default_device
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
+    return str(default_device(device))
 
 
 def _loss_postfix(losses: dict[str, float]) -> str:
@@ -51,7 +49,7 @@ def _loss_postfix(losses: dict[str, float]) -> str:
 Extractor = Annotated[str, typer.Option(help="Feature extractor: vgg19 (default, needs its weights), efficientnet_lite0 "
                                               "(offline), any backbone name, or a trained bundle folder.")]
 Weights = Annotated[Optional[str], typer.Option(help="Extractor weights file (e.g. vgg19-dcbb9e9d.pth), or 'none'.")]
-Device = Annotated[str, typer.Option(help="auto | cpu | cuda")]
+Device = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:1", callback=check_device)]
 
 
 @stylize_app.command()

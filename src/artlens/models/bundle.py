@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -30,6 +29,7 @@ from .._registry import Registry
 from ..config import ModelConfig
 from ..data.transforms import Preprocessing
 from ..errors import ArtlensError
+from ..outputs import replaceable_folder, sibling_name
 from .classifier import ArtClassifier, build_classifier
 from .ensemble import EnsembleClassifier, ensemble_preprocessing
 
@@ -105,11 +105,17 @@ def _state(model: torch.nn.Module, half: bool) -> dict[str, torch.Tensor]:
 def write_bundle_dir(path: Path, state: dict[str, torch.Tensor], meta: dict, *, weights_file: str) -> Path:
     """Write ``weights_file`` (safetensors, tagged with ``meta["format"]``) and ``artlens.json`` into a
     temporary sibling folder, then swap it in: a crash never leaves half a bundle, and an existing
-    bundle is replaced only by a complete one. Shared by classifier bundles and AdaIN decoders."""
+    bundle is replaced only by a complete one. Shared by classifier bundles and AdaIN decoders.
+
+    A folder already at ``path`` is replaced only if it holds nothing but a bundle's two files
+    (:func:`artlens.outputs.replaceable_folder`); callers check that before their work starts."""
+    replaceable_folder(path, keep=(weights_file, META_FILE))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp = sibling_name(path)
+    tmp.mkdir()  # with the umask's permissions (tempfile.mkdtemp makes 0700)
     try:
         save_file(state, str(tmp / weights_file), metadata={"format": str(meta["format"])})
+        os.chmod(tmp / weights_file, tmp.stat().st_mode & 0o666)  # safetensors writes 0600
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
         if path.exists():
             shutil.rmtree(path)

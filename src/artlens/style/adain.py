@@ -40,8 +40,10 @@ from torch import nn
 from .._registry import Registry
 from ..data.images import UnreadableImage, iter_image_files, load_image
 from ..errors import ArtlensError
+from ..inference import default_device
 from ..models.bundle import write_bundle_dir
 from ..models.layers import layer_aliases, resolve_layer
+from ..outputs import replaceable_folder
 from .extractor import DEFAULT_EXTRACTOR, Extractor, load_extractor
 from .images import check_side, fit_size, match_color, to_pil, to_tensor
 from .losses import adain, channel_stats, moment_loss
@@ -435,7 +437,8 @@ def train_decoder(cfg: AdainTrainConfig, *, callback: Callable[[int, int, dict[s
     content_files, style_files = _image_list(cfg.content, "content"), _image_list(cfg.style, "style")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    device = torch.device(cfg.device)
+    replaceable_folder(out / "decoder", keep=(WEIGHTS_FILE, META_FILE))  # the bundle replaces it at the end
+    device = default_device(cfg.device)
     extractor = load_extractor(cfg.encoder, weights=cfg.weights, device=device, option="--encoder")
     layer = cfg.layer or default_layer(extractor)
     style_layers = style_layers_for(extractor, layer)

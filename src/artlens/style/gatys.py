@@ -28,6 +28,7 @@ from PIL import Image
 
 from .._registry import Registry
 from ..errors import ArtlensError
+from ..inference import default_device
 from .extractor import DEFAULT_EXTRACTOR, Extractor, load_extractor
 from .images import COLOR_MODES, fit_size, match_color, preserve_color, resize_like, to_pil, to_tensor
 from .losses import content_loss, gram_matrix, style_loss, tv_loss
@@ -256,7 +257,7 @@ def run_gatys(content: Image.Image, styles: Sequence[Image.Image], cfg: GatysCon
     """Stylise ``content`` with the blended ``styles``; returns the image, loss history and peak memory."""
     if not styles:
         raise ArtlensError("at least one style image is needed")
-    device = torch.device(cfg.device)
+    device = default_device(cfg.device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     extractor = extractor or load_extractor(cfg.extractor, weights=cfg.weights, device=device)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..errors import ArtlensError
+from ..outputs import sibling_name
 
 __all__ = ["atomic_save_tensors", "capture_rng", "load_checkpoint", "restore_rng", "save_checkpoint"]
 
@@ -21,10 +21,12 @@ __all__ = ["atomic_save_tensors", "capture_rng", "load_checkpoint", "restore_rng
 def _atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Write to a temporary file in the same folder, then rename: a kill never leaves a torn file."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
+    tmp = str(sibling_name(path))
     try:
+        with open(tmp, "xb"):  # made here, it gets the umask's permissions; torch and safetensors write 0600
+            mode = os.stat(tmp).st_mode
         write(tmp)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

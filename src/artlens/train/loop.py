@@ -23,6 +23,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,7 +35,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..config import TrainConfig
-from ..outputs import output_dir
+from ..outputs import output_dir, replaceable_folder
 from ..data.dataset import (
     Collection,
     ImageDataset,
@@ -49,7 +50,7 @@ from ..errors import ArtlensError
 from ..evaluate.report import evaluate_samples
 from ..inference import default_device
 from ..models.backbones import create_backbone
-from ..models.bundle import save_bundle
+from ..models.bundle import META_FILE, WEIGHTS_FILE, save_bundle
 from ..models.classifier import ArtClassifier, build_classifier
 from ..models.strategies import check_phases, freeze_all_but, plan_phases, set_frozen_norms_eval
 from ..progress import progress_bar, stderr_console
@@ -252,6 +253,7 @@ def _fit(cfg: TrainConfig, ctx: DistContext, device_name: str, *, show_progress:
         raise ArtlensError(f"{out}: already holds a run; pass --resume to continue it or choose another --out")
     ctx.barrier()  # every process has checked for an earlier run before rank 0 writes one
     output_dir(out)
+    replaceable_folder(out / "model", keep=(WEIGHTS_FILE, META_FILE))  # the bundle replaces it at the end
     seed_everything(cfg.seed)
     device = default_device(device_name)
     amp = cfg.amp == "on" or (cfg.amp == "auto" and device.type == "cuda")
@@ -470,9 +472,27 @@ def _check_resumable(saved: dict[str, Any], cfg: TrainConfig) -> None:
     now = cfg.to_dict()
     for key in ("data", "model", "strategy", "optim", "epochs", "seed", "class_weights", "label_smoothing",
                 "monitor", "cache_dir"):
-        if saved.get(key) != now.get(key):
-            raise ArtlensError(f"cannot resume: '{key}' differs from the checkpoint's configuration "
-                               f"({saved.get(key)!r} vs {now.get(key)!r})")
+        for name, was, is_ in _differences(saved.get(key), now.get(key), key):
+            if name in _PATH_FIELDS and _same_path(was, is_):
+                continue
+            raise ArtlensError(f"cannot resume: '{name}' differs from the checkpoint's configuration ({was!r} vs {is_!r})")
+
+
+#: Settings that name a file or folder: ``paintings``, ``paintings/`` and its absolute path are one.
+_PATH_FIELDS = frozenset({"data.path", "cache_dir", "model.pretrained"})
+
+
+def _differences(was: Any, now: Any, name: str) -> Iterator[tuple[str, Any, Any]]:
+    """``(dotted name, was, now)`` for each leaf setting that differs, so an error names the one that does."""
+    if isinstance(was, dict) and isinstance(now, dict):
+        for key in dict.fromkeys([*was, *now]):
+            yield from _differences(was.get(key), now.get(key), f"{name}.{key}")
+    elif was != now:
+        yield name, was, now
+
+
+def _same_path(a: Any, b: Any) -> bool:
+    return isinstance(a, str) and isinstance(b, str) and bool(a) and bool(b) and Path(a).resolve() == Path(b).resolve()
 
 
 def _write_metrics_csv(history: list[dict], path: Path) -> None:

@@ -102,6 +102,21 @@ def test_predict_shows_progress_for_a_folder_of_many_images(trained, tiny_tree, 
     assert few.exit_code == 0 and "1/1" not in few.stderr
 
 
+def test_a_dead_link_in_a_folder_is_skipped_and_listed_not_fatal(trained, tiny_tree, tmp_path):
+    painting = sorted(tiny_tree.rglob("*.jpg"))[0]
+    (tmp_path / "painting.jpg").write_bytes(painting.read_bytes())
+    (tmp_path / "moved.jpg").symlink_to(tmp_path / "gone.jpg")
+    result = runner.invoke(app, ["predict", str(tmp_path), "--model", str(trained / "model"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert [r["path"] for r in json.loads(result.stdout)] == [str(tmp_path / "painting.jpg")]
+    assert f"skipped {tmp_path / 'moved.jpg'}: broken symbolic link" in " ".join(result.stderr.split())
+
+    from artlens import predict  # the Python API takes one path as well as a list
+
+    assert [r["path"] for r in predict(str(tmp_path / "painting.jpg"), model=trained / "model")] == \
+        [str(tmp_path / "painting.jpg")]
+
+
 def test_predict_fails_when_no_file_is_a_readable_image(trained, tmp_path):
     (tmp_path / "notes.jpg").write_text("<html>not a painting</html>")
     (tmp_path / "empty.png").write_bytes(b"")

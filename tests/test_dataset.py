@@ -89,9 +89,12 @@ def test_fingerprint_changes_with_the_data(tiny_tree, tmp_path):
     (lambda p: p, "does not exist"),
     (lambda p: (p.mkdir(), p)[1], "found no folders"),
     (lambda p: (p.parent.mkdir(exist_ok=True), p.write_text("file,y\na.jpg,x\n"), p)[2], "needs 'path' and 'label'"),
+    (lambda p: (p.parent.mkdir(exist_ok=True), p.write_bytes(b"\xff\xd8\xff\xe0 a JPEG"), p)[2],
+     r"painting.jpg: is an image; labelled data is a folder with one sub-folder per label, or a CSV/TSV manifest"),
 ])
 def test_bad_data_paths_fail_with_one_line(tmp_path, make, message):
-    target = make(tmp_path / "data" / "m.csv") if "path" in message else make(tmp_path / "data")
+    name = "m.csv" if "path" in message else "painting.jpg" if "image" in message else None
+    target = make(tmp_path / "data" / name) if name else make(tmp_path / "data")
     with pytest.raises(ArtlensError, match=message) as err:
         load_collection(DataConfig(path=str(target)))
     assert "\n" not in str(err.value)

@@ -21,8 +21,14 @@ from .models.bundle import Bundle, load_bundle
 __all__ = ["Predictor", "expand_inputs", "predict"]
 
 
-def expand_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
-    """Files as given, folders expanded recursively to their image files."""
+def expand_inputs(inputs: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    """Files as given, folders expanded recursively to their image files.
+
+    A path that is not there is an error, but a broken symbolic link is kept: like a truncated file it
+    is skipped and listed when read, so one dead link in a folder never stops the rest.
+    """
+    if isinstance(inputs, (str, os.PathLike)):  # one path, not a sequence of one-letter paths
+        inputs = [inputs]
     paths: list[Path] = []
     for raw in inputs:
         p = Path(raw)
@@ -31,7 +37,7 @@ def expand_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
             if not found:
                 raise ArtlensError(f"{p}: folder contains no image files")
             paths += found
-        elif p.is_file():
+        elif p.is_file() or p.is_symlink():
             paths.append(p)
         elif "://" in str(raw):
             raise ArtlensError(f"{raw}: artlens reads local files only (no network); download the image first")
@@ -57,7 +63,7 @@ class Predictor:
     def classes(self) -> list[str]:
         return self.bundle.classes
 
-    def __call__(self, inputs: Sequence[str | os.PathLike], *, top_k: int = 3, batch_size: int = 32,
+    def __call__(self, inputs: str | os.PathLike | Sequence[str | os.PathLike], *, top_k: int = 3, batch_size: int = 32,
                  num_workers: int | None = None, show_progress: bool = False) -> tuple[list[dict[str, Any]], list[SkippedImage]]:
         """Return ``(results, skipped)``; each result is ``{"path", "predictions": [{"label", "prob"}]}``."""
         if top_k < 1:
@@ -76,7 +82,7 @@ class Predictor:
         return results, res.skipped
 
 
-def predict(inputs: Sequence[str | os.PathLike], *, model: str | os.PathLike | Bundle | None = None,
+def predict(inputs: str | os.PathLike | Sequence[str | os.PathLike], *, model: str | os.PathLike | Bundle | None = None,
             top_k: int = 3, device: str = "auto", tta: str | None = None) -> list[dict[str, Any]]:
     """Top-k predictions for files and folders; unreadable files are left out (see :class:`Predictor`)."""
     return Predictor(model, device=device, tta=tta)(inputs, top_k=top_k)[0]

@@ -108,6 +108,9 @@ def discover(path: str | os.PathLike) -> list[Sample]:
     if not path.exists():
         raise ArtlensError(f"{path}: data path does not exist")
     if path.is_file():
+        if is_image_file(path):
+            raise ArtlensError(f"{path}: is an image; labelled data is a folder with one sub-folder per label, "
+                               "or a CSV/TSV manifest of path,label[,split]")
         return read_manifest(path)
     subdirs = sorted(d for d in path.iterdir() if d.is_dir() and not is_system_name(d.name))
     if not subdirs:

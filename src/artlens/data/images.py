@@ -156,7 +156,7 @@ def load_image(path: str | os.PathLike, *, draft_size: int | None = None) -> Ima
     except Image.DecompressionBombError as err:
         raise UnreadableImage(path, f"decompression bomb refused ({err})") from None
     except FileNotFoundError:
-        raise UnreadableImage(path, "file not found") from None
+        raise UnreadableImage(path, "broken symbolic link" if Path(path).is_symlink() else "file not found") from None
     except Image.UnidentifiedImageError:
         raise UnreadableImage(path, "not an image (Pillow cannot identify the format)") from None
     except OSError as err:

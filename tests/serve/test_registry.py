@@ -20,6 +20,21 @@ def test_same_name_and_version_are_told_apart_by_folder(models_dir, tmp_path):
     assert reg.defaults == {"classification": "tiny-styles@1"}
 
 
+def test_a_name_no_request_could_send_is_served_under_one_it_can(models_dir, tmp_path):
+    """``train --out "runs/Stile Barock"`` names its bundle after the folder; the service lists it under a
+    name that passes its own check, and answers to it."""
+    import json
+
+    shutil.copytree(models_dir / "tiny-v1", tmp_path / "models" / "run a")
+    shutil.copytree(models_dir / "tiny-v1", tmp_path / "models" / "run b")
+    for folder in ("run a", "run b"):
+        meta_path = tmp_path / "models" / folder / "artlens.json"
+        meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), "name": "Stile Barock (périodes)"}))
+    reg = ModelRegistry(tmp_path / "models", include_builtin=False)
+    assert [e.id for e in reg.entries()] == ["Stile-Barock-periodes@1", "Stile-Barock-periodes@1+run-b"]
+    assert [reg.resolve(e.id).id for e in reg.entries()] == [e.id for e in reg.entries()]
+
+
 def test_default_model_can_be_chosen(models_dir):
     reg = ModelRegistry(models_dir, default_model="tiny-styles@1")
     assert reg.defaults["classification"] == "tiny-styles@1" and reg.resolve(None).id == "tiny-styles@1"

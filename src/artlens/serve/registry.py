@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import threading
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,9 +115,20 @@ def _tta(meta: dict[str, Any]) -> str:
         return str(meta.get("tta"))
 
 
+def served_name(text: str, limit: int) -> str:
+    """``text`` as a name a request can send back (:data:`MODEL_NAME`): accents dropped, any other
+    character outside letters, digits and ``._+-`` as ``-``. ``artlens train --out "runs/Stile Barock"``
+    names its bundle after the folder, and a listed model that no request can name is useless."""
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^A-Za-z0-9._+-]+", "-", plain).lstrip("._+-")[:limit].rstrip("-") or "model"
+
+
 def _entry(path: Path, meta: dict[str, Any], builtin: bool) -> ModelEntry:
-    name = str(meta.get("name") or path.name)
-    version = str(meta.get("version") or "unknown")
+    given = str(meta.get("name") or path.name)
+    name = served_name(given, 100)
+    version = served_name(str(meta.get("version") or "unknown"), 64)
+    if name != given:
+        log.info("%s: model name %r is served as %r", path, given, name)
     pre = meta.get("preprocessing") or {}
     decode_size = Preprocessing(input_size=int(pre["input_size"])).decode_size if "input_size" in pre else None
     return ModelEntry(id=f"{name}@{version}", name=name, version=version, task=str(meta.get("task") or "unknown"),

@@ -31,6 +31,21 @@ def test_confusion_matrix_png_is_readable_with_50_classes(tmp_path):
     assert w >= 1800 and h >= 1600  # ~35 px per class row: labels do not overlap
 
 
+def test_gallery_captions_never_run_into_the_row_above(artdata, tmp_path, monkeypatch):
+    from artlens.viz import figures
+
+    drawn = []
+    monkeypatch.setattr(figures, "_save", lambda fig, path: drawn.append(fig))
+    paintings = sorted((artdata / "wikiart11" / "Baroque").glob("*.jpg"))[:8]
+    figures.plot_gallery([(p, f"{p.name[:28]}\ntrue: Baroque\npred: Rococo (0.87)") for p in paintings],
+                         tmp_path / "mistakes.png", columns=4, title="Most confident mistakes")
+    fig = drawn[0]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for upper, lower in zip(fig.axes[:4], fig.axes[4:]):
+        assert lower.title.get_window_extent(renderer).y1 <= upper.get_window_extent(renderer).y0
+
+
 def test_evaluate_writes_report_files(tiny_tree, tmp_path):
     from artlens import evaluate, fit
 

@@ -33,8 +33,8 @@ def plot_confusion_matrix(cm: Sequence[Sequence[int]], classes: Sequence[str], p
     font = 9 if n <= 20 else max(4.5, 9 - (n - 20) * 0.08)
     fig, ax = plt.subplots(figsize=(side, side * 0.92))
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(n), [c.replace("_", " ") for c in classes], rotation=90, fontsize=font)
-    ax.set_yticks(range(n), [c.replace("_", " ") for c in classes], fontsize=font)
+    ax.set_xticks(range(n), classes, rotation=90, fontsize=font)  # as in the data: Pop_Art, not "Pop Art"
+    ax.set_yticks(range(n), classes, fontsize=font)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
@@ -77,7 +77,9 @@ def plot_gallery(items: Sequence[tuple[str, str]], path: str | os.PathLike, *, c
     n = max(1, len(items))
     cols = min(columns, n)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.9 * rows), squeeze=False)
+    # Constrained layout leaves room for each caption; tight_layout let a two-line caption run into
+    # the images of the row above.
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 3.0 * rows), squeeze=False, layout="constrained")
     for ax in axes.flat:
         ax.axis("off")
     for ax, (img_path, caption) in zip(axes.flat, items):
@@ -90,7 +92,6 @@ def plot_gallery(items: Sequence[tuple[str, str]], path: str | os.PathLike, *, c
         ax.set_title(caption, fontsize=7.5)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return _save(fig, path)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import pytest
 
@@ -93,6 +94,53 @@ def test_a_search_folder_refuses_another_space(search, study_data):
         tune("ai-artbench-simple-cnn", other, show_progress=False)
 
 
+@pytest.mark.parametrize("change, message", [
+    (lambda o, other: setattr(o.run, "data", str(other)), "different data.path: '{data}' vs '{other}'"),
+    (lambda o, other: setattr(o.run, "subset", 2), "different data.max_per_class: 3 vs 2"),
+    (lambda o, other: setattr(o.run, "epochs", 1), "different epochs: 2 vs 1"),
+    (lambda o, other: setattr(o.run, "image_size", 40), "different model.input_size: 32 vs 40"),
+    (lambda o, other: o.run.overrides.update({"optim.name": "adam"}), "different optim.name: 'sgd' vs 'adam'"),
+    (lambda o, other: o.run.overrides.update({"data.dataset_options.label": "origin"}),
+     "different data.dataset_options: {'label': 'origin_style', "),
+])
+def test_a_search_folder_refuses_other_data_or_settings(search, study_data, tmp_path, change, message):
+    """Trials trained on other data or settings would be ranked together, and best-model picked across them."""
+    out, _ = search
+    other = shutil.copytree(study_data["ai-artbench"], tmp_path / "other")  # the same images elsewhere: still other data
+    before = (out / "search.json").read_text()
+    opts = _opts(study_data, out, 5)
+    change(opts, other)
+    with pytest.raises(ArtlensError) as err:
+        tune("ai-artbench-simple-cnn", opts, show_progress=False)
+    text = str(err.value)
+    assert text.startswith(f"{out}: holds a search with a different ") and text.endswith("; choose another --out")
+    message = message.replace("{data}", str(study_data["ai-artbench"].resolve())).replace("{other}", str(other.resolve()))
+    assert message in text and "\n" not in text
+    assert (out / "search.json").read_text() == before and not (out / "trial-004").exists()
+
+
+def test_a_search_continues_with_the_data_typed_another_way_and_other_run_only_settings(search, study_data,
+                                                                                       monkeypatch):
+    out, _ = search
+    monkeypatch.chdir(study_data["ai-artbench"].parent)
+    opts = _opts(study_data, out, 2)
+    opts.run.data = study_data["ai-artbench"].name + "/"  # relative, with a trailing slash
+    opts.run.overrides["data.num_workers"] = 1  # where and how fast trials run is not what they are
+    opts.run.device = None
+    result = tune("ai-artbench-simple-cnn", opts, show_progress=False)
+    assert result.ran == [] and len(result.leaderboard) >= 2
+
+
+def test_an_older_search_without_recorded_trial_settings_continues_and_records_them(search, study_data):
+    out, _ = search
+    saved = json.loads((out / "search.json").read_text())
+    assert saved["trial"]["data.path"] == str(study_data["ai-artbench"].resolve())
+    assert saved["trial"]["data.max_per_class"] == 3 and "optim.lr" not in saved["trial"]  # searched: varies
+    (out / "search.json").write_text(json.dumps({k: saved[k] for k in ("recipe", "space", "seed")}))
+    result = tune("ai-artbench-simple-cnn", _opts(study_data, out, 2), show_progress=False)
+    assert result.ran == [] and json.loads((out / "search.json").read_text()) == saved
+
+
 @pytest.mark.parametrize("text, words", [
     ("optim.lr: {low: 0.1}\n", ["optim.lr", "low, high"]),
     ("optim.lr: {low: 0, high: 1, log: true}\n", ["optim.lr", "low > 0"]),
@@ -149,3 +197,44 @@ def test_compare_needs_finished_runs(search, tmp_path):
         compare_runs([out / "trial-000"], tmp_path / "c")
     with pytest.raises(ArtlensError, match="no report.json"):
         compare_runs([out / "trial-000", out / "best-model"], tmp_path / "c")
+
+
+@pytest.fixture(scope="module")
+def typed_runs(tiny_tree, tmp_path_factory):
+    """Three 1-epoch runs on the same paintings, trained from the folder that holds them: the data path
+    typed ``styles``, ``/abs/.../styles/`` and ``./styles`` (the last with twice the test fraction)."""
+    from artlens.train import fit
+
+    from ..conftest import tiny_config
+
+    root = tiny_tree.parent
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        for name, data, fraction in (("a", "styles", 0.1), ("b", f"{tiny_tree}/", 0.1), ("c", "./styles", 0.2)):
+            fit(tiny_config(data, f"runs/{name}", epochs=1, data__test_fraction=fraction), show_progress=False)
+    return root / "runs"
+
+
+def _test_images(run) -> set[str]:
+    with (run / "eval" / "predictions.csv").open() as f:
+        return {row["path"].rsplit("/", 1)[1] for row in csv.DictReader(f)}  # file names are unique in the tree
+
+
+def test_compare_matches_test_images_however_the_data_path_was_typed(typed_runs, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # compared from elsewhere: relative paths are the training folder's
+    result = compare_runs([typed_runs / "a", typed_runs / "b"], tmp_path / "cmp")
+    diff = result.differences["a_vs_b"]
+    assert sum(d["images"] for d in diff) == len(_test_images(typed_runs / "a")) == 3
+    assert {d["class"] for d in diff} == {"Baroque", "Pop_Art", "Ukiyo_e"}
+    assert result.warnings == []
+    assert "no test images in common" not in (tmp_path / "cmp" / "compare.md").read_text()
+
+
+def test_compare_warns_when_the_runs_were_tested_on_different_images(typed_runs, tmp_path, caplog):
+    a, c = _test_images(typed_runs / "a"), _test_images(typed_runs / "c")
+    result = compare_runs([typed_runs / "a", typed_runs / "c"], tmp_path / "cmp")
+    line = (f"a and c were tested on different test sets (3 and 6 images, {len(a & c)} in common): "
+            "their scores are not measured on the same images")
+    assert len(c) == 6 and result.warnings == [line]
+    assert line in caplog.text and f"**Warning:** {line}." in (tmp_path / "cmp" / "compare.md").read_text()
+    assert sum(d["images"] for d in result.differences["a_vs_c"]) == len(a & c)

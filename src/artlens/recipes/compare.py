@@ -4,7 +4,8 @@ Reads what every run folder already holds (``report.json``, ``eval/predictions.c
 and writes ``compare.csv``, ``compare.md`` and ``compare.png`` (accuracy, top-3 and macro-F1 per run;
 accuracy against training time). For each other run against the first it also answers "which
 classes does A get right that B does not": ``classes_<A>_vs_<B>.csv``, per class, over the test
-images both runs evaluated.
+images both runs evaluated. Runs tested on different images are flagged (a warning and a line in
+``compare.md``): their accuracies are not measured on the same test set.
 
 >>> from artlens.recipes import compare_runs
 >>> result = compare_runs(["runs/resnet50", "runs/vgg19"], "runs/compare")   # doctest: +SKIP
@@ -16,9 +17,10 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,8 @@ from ..errors import ArtlensError
 from ..outputs import output_dir
 
 __all__ = ["CompareResult", "class_differences", "compare_runs", "run_summary"]
+
+log = logging.getLogger(__name__)
 
 COLUMNS = ("run", "backbone", "strategy", "accuracy", "top3", "macro_f1", "params", "train_seconds", "images_per_s")
 
@@ -36,6 +40,8 @@ class CompareResult:
     rows: list[dict[str, Any]]
     differences: dict[str, list[dict[str, Any]]]
     """``"A_vs_B"`` -> per-class rows (class, n, A right, B right, only A right, only B right)."""
+    warnings: list[str] = field(default_factory=list)
+    """One line per pair of runs tested on different images."""
 
 
 def _read_report(run: Path) -> dict[str, Any]:
@@ -86,16 +92,46 @@ def run_summary(run: str | os.PathLike) -> dict[str, Any]:
 
 
 def _predictions(run: Path) -> dict[str, tuple[str, bool]]:
+    """Test image -> (label, right?), from ``eval/predictions.csv``, keyed by the image's resolved path.
+
+    The file holds paths as the data path was typed (``paintings/...``, ``./paintings/...`` or
+    ``/home/me/art/paintings/...``), so raw strings of two runs on the same images need not match.
+    Relative ones are relative to the folder training ran in, see :func:`_training_folder`.
+
+    Why not key on the path relative to each run's data root instead: two different datasets with the
+    same layout (``paintings/Baroque/1.jpg`` and ``unseen/Baroque/1.jpg``) would then silently count as
+    the same test images; a resolved path names one file. (The data root is recorded as typed too, so
+    it would need the same resolving.)
+    """
     path = run / "eval" / "predictions.csv"
     if not path.is_file():
         return {}
+    base = _training_folder(run)
     with path.open(newline="") as f:
-        return {r["path"]: (r["label"], r["correct"] == "1") for r in csv.DictReader(f)}
+        return {str((base / r["path"]).resolve()): (r["label"], r["correct"] == "1") for r in csv.DictReader(f)}
+
+
+def _training_folder(run: Path) -> Path:
+    """The folder ``artlens train`` ran in: what relative paths in the run's files are relative to.
+
+    It is not recorded, but the run's ``--out`` is, as typed: a run made with ``--out runs/r1`` that
+    lies at ``/home/me/art/runs/r1`` was trained from ``/home/me/art``. A run moved or renamed since,
+    or written to an absolute ``--out``, falls back to the current folder, where one usually compares.
+    """
+    typed = _read_report(run).get("config", {}).get("out")
+    here, out = run.resolve(), Path(typed or ".")
+    if not typed or out.is_absolute() or not out.parts or ".." in out.parts or len(out.parts) >= len(here.parts):
+        return Path.cwd()
+    base = here.parents[len(out.parts) - 1]
+    return base if (base / out).resolve() == here else Path.cwd()
 
 
 def class_differences(run_a: str | os.PathLike, run_b: str | os.PathLike) -> list[dict[str, Any]]:
     """Per class, over the images both runs evaluated: how many each got right, and only it got right."""
-    a, b = _predictions(Path(run_a)), _predictions(Path(run_b))
+    return _differences(_predictions(Path(run_a)), _predictions(Path(run_b)))
+
+
+def _differences(a: dict[str, tuple[str, bool]], b: dict[str, tuple[str, bool]]) -> list[dict[str, Any]]:
     common = sorted(set(a) & set(b))
     stats: dict[str, dict[str, int]] = defaultdict(lambda: {"n": 0, "a": 0, "b": 0, "only_a": 0, "only_b": 0})
     for path in common:
@@ -110,6 +146,16 @@ def class_differences(run_a: str | os.PathLike, run_b: str | os.PathLike) -> lis
     rows = [{"class": c, "images": s["n"], "a_right": s["a"], "b_right": s["b"], "only_a_right": s["only_a"],
              "only_b_right": s["only_b"]} for c, s in sorted(stats.items())]
     return sorted(rows, key=lambda r: r["only_b_right"] - r["only_a_right"])
+
+
+def different_test_sets(name_a: str, name_b: str, a: dict[str, Any], b: dict[str, Any]) -> str | None:
+    """A line when two runs were tested on different images (another split, --subset, test_fraction):
+    their accuracy columns then measure different things. ``None`` when the sets are the same, or when
+    a run has no ``predictions.csv`` to tell."""
+    if not a or not b or set(a) == set(b):
+        return None
+    return (f"{name_a} and {name_b} were tested on different test sets ({len(a)} and {len(b)} images, "
+            f"{len(set(a) & set(b))} in common): their scores are not measured on the same images")
 
 
 def compare_runs(runs: list[str | os.PathLike], out: str | os.PathLike) -> CompareResult:
@@ -127,17 +173,22 @@ def compare_runs(runs: list[str | os.PathLike], out: str | os.PathLike) -> Compa
         w = csv.DictWriter(f, fieldnames=COLUMNS)
         w.writeheader()
         w.writerows(rows)
-    differences = {}
-    for p, r in zip(paths[1:], rows[1:]):
+    predictions = [_predictions(p) for p in paths]
+    differences, warnings = {}, []
+    for preds, r in zip(predictions[1:], rows[1:]):
         key = f"{rows[0]['run']}_vs_{r['run']}".replace("/", "-")
-        differences[key] = class_differences(paths[0], p)
+        differences[key] = _differences(predictions[0], preds)
+        warning = different_test_sets(rows[0]["run"], r["run"], predictions[0], preds)
+        if warning:
+            log.warning(warning)
+            warnings.append(warning)
         with (out / f"classes_{key}.csv").open("w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=["class", "images", "a_right", "b_right", "only_a_right", "only_b_right"])
             w.writeheader()
             w.writerows(differences[key])
-    (out / "compare.md").write_text(_markdown(rows, differences, rows[0]["run"]))
+    (out / "compare.md").write_text(_markdown(rows, differences, rows[0]["run"], warnings))
     _plot(rows, out / "compare.png")
-    return CompareResult(out=out, rows=rows, differences=differences)
+    return CompareResult(out=out, rows=rows, differences=differences, warnings=warnings)
 
 
 def _cell(v: Any) -> str:
@@ -150,9 +201,12 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def _markdown(rows: list[dict[str, Any]], differences: dict[str, list[dict]], first: str) -> str:
+def _markdown(rows: list[dict[str, Any]], differences: dict[str, list[dict]], first: str,
+              warnings: list[str]) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|---" * len(COLUMNS) + "|"]
     lines += ["| " + " | ".join(_cell(r[c]) for c in COLUMNS) + " |" for r in rows]
+    if warnings:
+        lines += ["", *(f"**Warning:** {w}." for w in warnings)]
     for key, diff in differences.items():
         other = key.split("_vs_", 1)[1]
         lines += ["", f"## {first} (A) vs {other} (B): classes one gets right and the other does not", "",

@@ -14,6 +14,10 @@ from its checkpoint, and asking for more trials later only adds new ones. At the
 ``leaderboard.csv`` / ``leaderboard.md`` (best validation accuracy first) and ``best-model/``
 (a copy of the best trial's bundle). Finished trials drop their checkpoints and cached features to
 save disk; their reports, evaluation and bundle stay.
+
+A search folder holds one search: ``search.json`` records the recipe, space, seed and every setting
+that makes a trial what it is (data, subset, epochs, input size, weights, ``--set`` keys ...), and
+continuing it with any of them changed is refused, naming the setting. Only ``--trials`` may grow.
 """
 
 from __future__ import annotations
@@ -121,7 +125,7 @@ def tune(recipe: str | Path | Recipe, opts: TuneOptions, *, show_progress: bool 
         run = ReproduceOptions(**{**asdict(opts.run), "out": str(out / f"trial-{i:03d}"),
                                   "overrides": {**opts.run.overrides, **values}})
         configs.append(build_config(recipe, run))
-    _check_same_search(out, recipe.name, space, opts.seed)
+    _check_same_search(out, recipe.name, space, opts.seed, trial_settings(configs[0].to_dict(), space))
     ran = []
     for i, cfg in enumerate(configs):
         trial_dir = Path(cfg.out)
@@ -144,18 +148,69 @@ def tune(recipe: str | Path | Recipe, opts: TuneOptions, *, show_progress: bool 
     return TuneResult(out=out, leaderboard=board, best=best, ran=ran)
 
 
-def _check_same_search(out: Path, recipe: str, space: dict[str, Any], seed: int) -> None:
-    """A search folder belongs to one (recipe, space, seed): continuing another would mix searches."""
-    meta = {"recipe": recipe, "space": space, "seed": seed}
+def _check_same_search(out: Path, recipe: str, space: dict[str, Any], seed: int, trial: dict[str, Any]) -> None:
+    """A search folder belongs to one (recipe, space, seed, trial settings): continuing it with another
+    would rank trials trained on different data or settings together and pick best-model across them.
+
+    Searches written before the trial settings were recorded (or before a setting existed) have no
+    stored value to compare: they are accepted, and the current values recorded.
+    """
+    meta = json.loads(json.dumps({"recipe": recipe, "space": space, "seed": seed, "trial": trial}))
     path = out / "search.json"
     if path.is_file():
         saved = json.loads(path.read_text())
-        for key in meta:
-            if saved.get(key) != json.loads(json.dumps(meta[key])):
-                raise ArtlensError(f"{out}: holds a search with a different {key} ({saved.get(key)!r}); "
-                                   "choose another --out")
+        for key in ("recipe", "space", "seed"):
+            if saved.get(key) != meta[key]:
+                raise _other_search(out, key, saved.get(key), meta[key])
+        for name, value in meta["trial"].items():
+            was = saved.get("trial", {}).get(name, value)
+            if was != value:
+                raise _other_search(out, name, was, value)
     output_dir(out)
     path.write_text(json.dumps(meta, indent=2))
+
+
+def _other_search(out: Path, name: str, was: Any, now: Any) -> ArtlensError:
+    return ArtlensError(f"{out}: holds a search with a different {name}: {was!r} vs {now!r}; choose another --out")
+
+
+#: Config keys that say where or how fast a trial runs, not what it is: they may change between calls.
+RUN_ONLY = frozenset({"out", "resume", "device", "amp", "cache_dir", "data.num_workers"})
+
+#: Config keys that name a file or folder: ``paintings``, ``paintings/`` and its absolute path are one.
+PATH_KEYS = frozenset({"data.path", "model.pretrained"})
+
+
+def trial_settings(config: dict[str, Any], space: dict[str, Any]) -> dict[str, Any]:
+    """What every trial of a search shares, as ``{dotted key: value}``: its config less the searched keys
+    and the ``RUN_ONLY`` ones, paths resolved.
+
+    The config is flattened one level (``data.path``, ``epochs``), not down to every leaf, so that a
+    dict-valued setting such as ``data.dataset_options`` is compared whole: ``{label: origin}`` against
+    ``{}`` is a difference, not a key missing from an older record.
+    """
+    for key in space:  # varies between trials by design
+        config = _without(config, key.split("."))
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):  # a section: data, model, strategy, optim
+            flat.update({f"{key}.{name}": v for name, v in value.items()})
+        else:
+            flat[key] = value
+    for name in PATH_KEYS & set(flat):
+        if flat[name] and flat[name] not in ("auto", "hub", "none"):
+            flat[name] = str(Path(flat[name]).resolve())
+    return {k: v for k, v in flat.items() if k not in RUN_ONLY}
+
+
+def _without(value: Any, keys: list[str]) -> Any:
+    """A copy of ``value`` (a nested dict) less the entry at ``keys`` (``["optim", "lr"]``)."""
+    if not keys or not isinstance(value, dict) or keys[0] not in value:
+        return value
+    rest = {k: v for k, v in value.items() if k != keys[0]}
+    if len(keys) > 1:
+        rest[keys[0]] = _without(value[keys[0]], keys[1:])
+    return rest
 
 
 def _prune(trial_dir: Path) -> None:

@@ -121,6 +121,69 @@ def test_an_out_that_is_a_file_is_refused_in_one_line(tiny_tree, tiny_bundle, tm
         run_similarity(SimilarityConfig(model=str(tiny_bundle), data=str(tiny_tree), out=str(taken)))
 
 
+@pytest.mark.parametrize("setting, message", [
+    ({"C": 0.0}, "--C must be > 0, got 0"),
+    ({"C": float("nan")}, "--C must be > 0, got nan"),
+    ({"max_iter": 0}, "max_iter must be >= 1, got 0"),
+    ({"max_gb": 0.0}, "--max-gb must be > 0, got 0"),
+    ({"max_per_class": 1}, "--max-per-class must be >= 2 (one image to train, one to test), got 1"),
+    ({"batch_size": 0}, "--batch-size must be >= 1, got 0"),
+    ({"num_workers": -1}, "--workers must be >= 0, got -1"),
+    ({"input_size": 0}, "--input-size must be >= 16 pixels, got 0"),
+])
+def test_probe_settings_that_cannot_work_are_refused_before_any_work(tiny_tree, tmp_path, setting, message):
+    # scikit-learn would refuse C=0 too, but only after every image had gone through the network.
+    with pytest.raises(ArtlensError) as err:
+        ProbeConfig(model="tiny_cnn", weights="none", data=str(tiny_tree), layers=["1"], out=str(tmp_path / "p"),
+                    **setting)
+    assert str(err.value) == message and not (tmp_path / "p").exists()
+
+
+def test_the_command_line_refuses_a_zero_C_in_one_line_before_reading_an_image(tiny_tree, tmp_path):
+    from typer.testing import CliRunner
+
+    from artlens.cli import app
+
+    result = CliRunner().invoke(app, ["probe", "--model", "tiny_cnn", "--weights", "none", "--data", str(tiny_tree),
+                                      "--layers", "1", "--C", "0", "--out", str(tmp_path / "p")])
+    assert isinstance(result.exception, ArtlensError) and str(result.exception) == "--C must be > 0, got 0"
+    assert not (tmp_path / "p").exists()
+
+
+def test_a_run_without_pca_removes_the_pca_grid_of_an_earlier_run(tiny_tree, tiny_bundle, tmp_path):
+    run_probe(ProbeConfig(model=str(tiny_bundle), data=str(tiny_tree), layers=["0", "1", "embed"], out=str(tmp_path)))
+    assert (tmp_path / "pca.png").is_file()
+    report = run_probe(ProbeConfig(model=str(tiny_bundle), data=str(tiny_tree), layers=["1"], out=str(tmp_path),
+                                   pca=False))
+    assert report.cached_layers == ["1"] and "pca" not in report.files
+    assert not (tmp_path / "pca.png").exists()  # it showed layers 0 and embed beside a table of layer 1 only
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["features", "probe.csv", "probe.json", "probe.md",
+                                                          "probe_accuracy.png"]
+
+
+def test_random_weights_share_cached_features_only_with_the_same_network(tiny_tree, tmp_path):
+    from artlens.data.dataset import discover
+
+    samples = discover(tiny_tree)[:6]
+    first = extract_features(load_source("tiny_cnn", weights="none"), samples, ["1"], cache_dir=tmp_path,
+                             show_progress=False)
+    # Seeded (seed 0 by default): the same random network on every run, so its features are reused,
+    # and they are what this network computes itself.
+    again = load_source("tiny_cnn", weights="none")
+    same = extract_features(again, samples, ["1"], cache_dir=tmp_path, show_progress=False)
+    assert same.cached_layers == ["1"]
+    own = extract_features(again, samples, ["1"], show_progress=False)
+    np.testing.assert_array_equal(same.features["1"], own.features["1"])
+    # Another seed, or none (torch's global generator), is another network: nothing cached is its own.
+    for seed in (1, None, None):
+        other = load_source("tiny_cnn", weights="none", seed=seed)
+        cached = extract_features(other, samples, ["1", "2"], cache_dir=tmp_path, show_progress=False)
+        own = extract_features(other, samples, ["1", "2"], cache_dir=None, show_progress=False)
+        assert cached.cached_layers == []
+        np.testing.assert_array_equal(cached.features["1"], own.features["1"])
+        assert not np.allclose(cached.features["1"], first.features["1"])
+
+
 def test_probe_and_pca_follow_scikit_learn_conventions():
     rng = np.random.default_rng(0)
     y = np.repeat(["a", "b"], 20)

@@ -116,3 +116,39 @@ def test_a_pca_map_reports_how_much_variance_its_two_axes_keep():
     points, method, explained = project_2d(X, "pca")
     assert points.shape == (40, 2) and method == "pca"
     assert explained.shape == (2,) and explained[0] >= explained[1] > 0 and 0.9 < explained.sum() <= 1
+
+
+def test_a_map_that_cannot_be_drawn_is_refused_before_embedding_anything(tiny_tree, tmp_path, monkeypatch):
+    from artlens.errors import ArtlensError
+    from artlens.explain import embed as embed_mod
+
+    monkeypatch.setattr(embed_mod, "_has_umap", lambda: False)  # as where umap-learn is not installed
+    monkeypatch.setattr(embed_mod, "extract_features", lambda *a, **k: pytest.fail("embedded before refusing"))
+    out = tmp_path / "e.parquet"
+    with pytest.raises(ArtlensError, match=r"--map-method umap needs the umap-learn package"):
+        run_embed(EmbedConfig(data=str(tiny_tree), out=str(out), map=str(tmp_path / "m.png"), map_method="umap"))
+    with pytest.raises(ArtlensError, match=r"--map-method: 'tsne' is not one of auto, pca, umap"):
+        EmbedConfig(data=str(tiny_tree), out=str(out), map=str(tmp_path / "m.png"), map_method="tsne")
+    assert not out.exists()
+
+
+def test_similarity_of_a_single_class_is_refused_before_extracting(tiny_tree, tmp_path):
+    from artlens.errors import ArtlensError
+
+    one = tmp_path / "one"
+    shutil.copytree(tiny_tree / "Baroque", one / "Baroque")
+    with pytest.raises(ArtlensError, match=r"one: class similarity needs at least two classes, found 1$"):
+        run_similarity(SimilarityConfig(model="tiny_cnn", weights="none", data=str(one), out=str(tmp_path / "sim")))
+    assert not (tmp_path / "sim").exists()
+
+
+@pytest.mark.parametrize("make", [SimilarityConfig, EmbedConfig])
+def test_similarity_and_embed_refuse_impossible_settings_in_one_line(make):
+    from artlens.errors import ArtlensError
+
+    with pytest.raises(ArtlensError, match=r"^--batch-size must be >= 1, got 0$"):
+        make(data="paintings", batch_size=0)
+    with pytest.raises(ArtlensError, match=r"^--input-size must be >= 16 pixels, got 8$"):
+        make(data="paintings", input_size=8)
+    with pytest.raises(ArtlensError, match="unknown pooling 'max'"):
+        make(data="paintings", pooling="max")

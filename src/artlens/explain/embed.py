@@ -24,12 +24,15 @@ from ..config import DataConfig
 from ..data.dataset import Sample
 from ..data.images import SkippedImage, is_system_name, iter_image_files
 from ..errors import ArtlensError
-from .features import DEFAULT_MAX_BYTES, extract_features
+from .features import DEFAULT_MAX_BYTES, check_extraction_options, extract_features
 from .source import EMBED, load_source
 
-__all__ = ["EmbedConfig", "EmbedReport", "project_2d", "run_embed"]
+__all__ = ["MAP_METHODS", "EmbedConfig", "EmbedReport", "check_map_method", "project_2d", "run_embed"]
 
 log = logging.getLogger(__name__)
+
+MAP_METHODS = ("auto", "pca", "umap")
+"""``--map-method`` values: auto (UMAP if installed, else PCA), pca, umap."""
 
 
 @dataclass
@@ -52,6 +55,11 @@ class EmbedConfig:
     input_size: int | None = None
     batch_size: int = 32
     device: str = "auto"
+
+    def __post_init__(self) -> None:
+        check_extraction_options(pooling=self.pooling, batch_size=self.batch_size, input_size=self.input_size)
+        if self.map_method not in MAP_METHODS:  # wrong with or without --map; umap-learn is checked by run_embed
+            check_map_method(self.map_method)
 
 
 @dataclass
@@ -77,16 +85,28 @@ def _samples(cfg: EmbedConfig) -> list[Sample]:
                            split=False).samples
 
 
+def _has_umap() -> bool:
+    return importlib.util.find_spec("umap") is not None
+
+
+def check_map_method(method: str) -> None:
+    """Refuse a map method that cannot draw: an unknown name, or ``umap`` without umap-learn.
+
+    :func:`run_embed` calls it before embedding anything; the map is drawn last, so a refusal there
+    would come after the whole collection had been embedded and the Parquet file written.
+    """
+    if method not in MAP_METHODS:
+        raise ArtlensError(f"--map-method: {method!r} is not one of {', '.join(MAP_METHODS)}")
+    if method == "umap" and not _has_umap():
+        raise ArtlensError("--map-method umap needs the umap-learn package (pip install umap-learn); use pca")
+
+
 def project_2d(X: np.ndarray, method: str = "auto", seed: int = 0) -> tuple[np.ndarray, str, np.ndarray | None]:
     """``(n, 2)`` coordinates, the method used and, for PCA, the two components' explained variance ratio."""
-    if method not in ("auto", "pca", "umap"):
-        raise ArtlensError(f"--map-method: {method!r} is not one of auto, pca, umap")
+    check_map_method(method)
     if len(X) < 2:
         raise ArtlensError(f"a 2-D map needs at least 2 images, got {len(X)}")
-    has_umap = importlib.util.find_spec("umap") is not None
-    if method == "umap" and not has_umap:
-        raise ArtlensError("--map-method umap needs the umap-learn package (pip install umap-learn); use pca")
-    if method in ("umap", "auto") and has_umap and len(X) > 15:
+    if method in ("umap", "auto") and _has_umap() and len(X) > 15:
         import umap
 
         return umap.UMAP(random_state=seed).fit_transform(X), "umap", None
@@ -112,6 +132,8 @@ def run_embed(cfg: EmbedConfig) -> EmbedReport:
 
     if not cfg.out.endswith(".parquet"):
         raise ArtlensError(f"--out {cfg.out}: the embeddings file must end in .parquet")
+    if cfg.map:
+        check_map_method(cfg.map_method)
     samples = _samples(cfg)
     source = load_source(cfg.model, weights=cfg.weights, input_size=cfg.input_size)
     feats = extract_features(source, samples, [cfg.layer], pooling=cfg.pooling, batch_size=cfg.batch_size,

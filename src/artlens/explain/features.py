@@ -48,7 +48,7 @@ from ..models.layers import LayerTaps, resolve_layer
 from ..progress import progress_bar
 from .source import EMBED, ModelSource
 
-__all__ = ["POOLINGS", "FeatureSet", "extract_features", "layer_shapes", "pooled_width"]
+__all__ = ["POOLINGS", "FeatureSet", "check_extraction_options", "extract_features", "layer_shapes", "pooled_width"]
 
 #: ``name -> fn(fmap (B, C, H, W)) -> (B, D)``.
 POOLINGS: Registry[Callable[[torch.Tensor], torch.Tensor]] = Registry("pooling")
@@ -86,6 +86,20 @@ def pooled_width(channels: int, pooling: str) -> int:
     """Length of the pooled vector of a ``channels``-channel map."""
     POOLINGS.get(pooling)
     return {"gap": channels, "meanstd": 2 * channels, "gram": channels * (channels + 1) // 2}.get(pooling, channels)
+
+
+def check_extraction_options(*, pooling: str, batch_size: int, num_workers: int = 0,
+                             input_size: int | None = None) -> None:
+    """Refuse, in one line naming the flag, settings that torch would reject only after the model is
+    loaded (a DataLoader's ``batch_size``, a convolution larger than a tiny input). The configs of
+    probe, similarity and embed call it first thing, before any model or image is read."""
+    POOLINGS.get(pooling)
+    if batch_size < 1:
+        raise ArtlensError(f"--batch-size must be >= 1, got {batch_size}")
+    if num_workers < 0:
+        raise ArtlensError(f"--workers must be >= 0, got {num_workers}")
+    if input_size is not None and input_size < 16:
+        raise ArtlensError(f"--input-size must be >= 16 pixels, got {input_size}")
 
 
 @dataclass

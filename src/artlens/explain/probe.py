@@ -32,7 +32,7 @@ from ..config import DataConfig
 from ..data.images import SkippedImage
 from ..errors import ArtlensError
 from ..outputs import output_dir
-from .features import DEFAULT_MAX_BYTES, POOLINGS, extract_features
+from .features import DEFAULT_MAX_BYTES, check_extraction_options, extract_features
 from .source import load_source
 
 __all__ = ["LayerProbes", "ProbeConfig", "ProbeReport", "run_probe"]
@@ -115,12 +115,24 @@ class ProbeConfig:
     """Refuse to extract more pooled features than this (a 512-channel Gram matrix is 131k floats/image)."""
 
     def __post_init__(self) -> None:
-        POOLINGS.get(self.pooling)
+        """Refuse bad settings here, before any image is read: scikit-learn would reject a ``C`` of 0
+        only after every feature has been extracted, with a long traceback."""
+        check_extraction_options(pooling=self.pooling, batch_size=self.batch_size, num_workers=self.num_workers,
+                                 input_size=self.input_size)
         self.layers = list(dict.fromkeys(self.layers))  # a layer named twice is probed once
         if not self.layers:
             raise ArtlensError("--layers: give at least one layer (see `artlens layers MODEL`)")
         if not 0.0 < self.test_fraction < 1.0:
             raise ArtlensError(f"--test-fraction: {self.test_fraction} must be between 0 and 1")
+        if not self.C > 0:  # also refuses NaN
+            raise ArtlensError(f"--C must be > 0, got {self.C:g}")
+        if self.max_iter < 1:
+            raise ArtlensError(f"max_iter must be >= 1, got {self.max_iter}")
+        if self.max_per_class is not None and self.max_per_class < 2:
+            raise ArtlensError(f"--max-per-class must be >= 2 (one image to train, one to test), "
+                               f"got {self.max_per_class}")
+        if not self.max_gb > 0:
+            raise ArtlensError(f"--max-gb must be > 0, got {self.max_gb:g}")
 
 
 @dataclass
@@ -179,6 +191,8 @@ def run_probe(cfg: ProbeConfig) -> ProbeReport:
         files["pca"] = plot_pca_grid(pca.transform({k: v[test] for k, v in feats.features.items()}), y[test],
                                      out / "pca.png", explained=pca.explained_variance_ratio_,
                                      title=f"{source.name}: PCA of test features per layer ({cfg.pooling})")
+    else:
+        _remove_stale_pca(out)
     classes = sorted(set(y.tolist()))
     files.update(_write_table(rows, out, meta={
         "model": source.name, "data": cfg.data, "pooling": cfg.pooling, "n_train": int(train.sum()),
@@ -190,6 +204,17 @@ def run_probe(cfg: ProbeConfig) -> ProbeReport:
     return ProbeReport(rows=rows, n_train=int(train.sum()), n_test=int(test.sum()), classes=classes, files=files,
                        cached_layers=feats.cached_layers, skipped=feats.skipped,
                        dropped_classes=collection.dropped_classes)
+
+
+PCA_FILES = ("pca.png",)
+"""What ``pca=True`` writes besides the table columns; a run without PCA removes them."""
+
+
+def _remove_stale_pca(out: Path) -> None:
+    """Delete a PCA grid an earlier run left in ``out``: beside this run's table it would show other
+    layers (or other data) as if they were this run's."""
+    for name in PCA_FILES:
+        (out / name).unlink(missing_ok=True)
 
 
 def _write_table(rows: list[dict[str, Any]], out: Path, *, meta: dict[str, Any]) -> dict[str, Path]:

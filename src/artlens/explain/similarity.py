@@ -31,7 +31,7 @@ from ..config import DataConfig
 from ..data.images import SkippedImage
 from ..errors import ArtlensError
 from ..outputs import output_dir
-from .features import DEFAULT_MAX_BYTES, extract_features
+from .features import DEFAULT_MAX_BYTES, check_extraction_options, extract_features
 from .source import EMBED, load_source
 
 __all__ = ["ClassSimilarity", "SimilarityConfig", "normalised_similarity", "run_similarity", "spring_layout"]
@@ -249,6 +249,9 @@ class SimilarityConfig:
     device: str = "auto"
     cache_dir: str = ""
 
+    def __post_init__(self) -> None:
+        check_extraction_options(pooling=self.pooling, batch_size=self.batch_size, input_size=self.input_size)
+
 
 @dataclass
 class SimilarityReport:
@@ -265,6 +268,8 @@ def run_similarity(cfg: SimilarityConfig) -> SimilarityReport:
 
     collection = load_collection(DataConfig(path=cfg.data, dataset=cfg.dataset, dataset_options=cfg.dataset_options,
                                             max_per_class=cfg.max_per_class), split=False)
+    if len(collection.classes) < 2:  # known from the folder names: say so before extracting anything
+        raise ArtlensError(f"{cfg.data}: class similarity needs at least two classes, found {len(collection.classes)}")
     source = load_source(cfg.model, weights=cfg.weights, input_size=cfg.input_size)
     out = output_dir(cfg.out)
     feats = extract_features(source, collection.samples, [cfg.layer], pooling=cfg.pooling, batch_size=cfg.batch_size,

@@ -136,6 +136,9 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"error: {tmp_path / 'nope.jpg'}: no such file or folder"
     assert "Traceback" not in proc.stderr
+    brackets = tmp_path / "old[/copy]" / "art[v2].jpg"  # printed as it is, never read as rich markup
+    proc = subprocess.run([sys.executable, "-m", "artlens", "predict", str(brackets)], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.strip() == f"error: {brackets}: no such file or folder"
     url = subprocess.run([sys.executable, "-m", "artlens", "predict", "https://example.org/starry_night.jpg"],
                          capture_output=True, text=True)
     assert url.returncode == 2

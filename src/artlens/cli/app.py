@@ -13,6 +13,7 @@ import yaml
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
+from rich.text import Text
 
 from ..config import (AUGMENT_PRESETS, CLASS_WEIGHTS, HEAD_NORMS, MONITORS, OPTIMIZERS, RESIZE_MODES, SCHEDULERS, TTA_MODES,
                       TrainConfig, read_recipe, recipe_config)
@@ -23,8 +24,16 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Study artworks with deep learning: train, evaluate, predict and explain.")
 # Soft wrap: a line that names a file stays one line (copyable, greppable) whatever the terminal width;
 # tables still fit the width.
-out_console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
+# markup=False: paths, class names and messages are printed as they are. With rich markup on, a folder
+# called "old[/copy]" crashed the error line and "e.g. [ukiyo_e, surrealism]" vanished from a table;
+# colour comes from :func:`styled` instead.
+out_console = Console(soft_wrap=True, markup=False)
+err_console = Console(stderr=True, soft_wrap=True, markup=False)
+
+
+def styled(word: str, style: str, rest: str) -> Text:
+    """``word`` in ``style``, then ``rest`` exactly as given (never read as markup)."""
+    return Text.assemble((word, style), rest)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -197,7 +206,7 @@ def train(
         f"{m['split']} accuracy {m['accuracy']:.4f}" + (f", top-3 {m['top3']:.4f}" if "top3" in m else "")
         + f", macro-F1 {m['macro']['f1']:.4f}")
     if is_main_process():  # under torchrun, one summary rather than one per process
-        err_console.print(f"[bold green]done[/]: {scores}; bundle: {result.bundle}; skipped images: {len(result.skipped)}")
+        err_console.print(styled("done", "bold green", f": {scores}; bundle: {result.bundle}; skipped images: {len(result.skipped)}"))
 
 
 @app.command()
@@ -247,7 +256,7 @@ def predict(
     predictor = Predictor(model, device=device, tta=tta)
     results, skipped = predictor(paths, top_k=top_k, batch_size=batch_size, show_progress=not as_json and len(paths) > 64)
     for s in skipped:
-        err_console.print(f"[yellow]skipped[/] {s.path}: {s.reason}")
+        err_console.print(styled("skipped", "yellow", f" {s.path}: {s.reason}"))
     if not results:  # a script must not mistake "nothing could be read" for an empty answer
         raise ArtlensError(f"none of the {len(paths)} file(s) is a readable image")
     if as_json:
@@ -378,11 +387,11 @@ def main() -> None:
     try:
         app()
     except ArtlensError as err:
-        err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        err_console.print(styled("error:", "bold red", f" {err}"), highlight=False)
         raise SystemExit(2) from None
     except OSError as err:  # a full disk, a read-only or missing folder: the file and the reason suffice
         where = f"{err.filename}: " if err.filename else ""
-        err_console.print(f"[bold red]error:[/] {where}{err.strerror or err}", highlight=False, soft_wrap=True)
+        err_console.print(styled("error:", "bold red", f" {where}{err.strerror or err}"), highlight=False)
         raise SystemExit(1) from None
     except KeyboardInterrupt:
         err_console.print("interrupted; resume a training run with --resume")

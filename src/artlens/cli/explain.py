@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from .app import (DatasetName, DatasetOptions, TTAOption, _csv_strs, _options, app, check_device, err_console,
-                  out_console)
+                  out_console, styled)
 
 ModelSpec = Annotated[Optional[str], typer.Option("--model", help="Bundle folder or backbone name (default: built-in model).")]
 Weights = Annotated[str, typer.Option(help="Backbone weights when --model is a backbone name: auto | hub | none | PATH.")]
@@ -113,7 +113,7 @@ def probe(
     report = run_probe(cfg)
     _print_skipped(report.skipped)
     for name, n in report.dropped_classes.items():
-        err_console.print(f"[yellow]left out[/] class {name}: {n} image(s), a probe needs 2 (one to train, one to test)")
+        err_console.print(styled("left out", "yellow", f" class {name}: {n} image(s), a probe needs 2 (one to train, one to test)"))
     table = Table(title=f"linear probes: {report.n_train} train / {report.n_test} test images, "
                         f"{len(report.classes)} classes")
     cols = list(report.rows[0])
@@ -187,7 +187,7 @@ def embed(
 
 def _print_skipped(skipped) -> None:
     for s in skipped:
-        err_console.print(f"[yellow]skipped[/] {s.path}: {s.reason}")
+        err_console.print(styled("skipped", "yellow", f" {s.path}: {s.reason}"))
 
 
 __all__ = ["embed", "explain", "layers", "probe", "similarity"]

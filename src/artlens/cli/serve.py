@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
+from rich.text import Text
 
 from .app import app, check_device, err_console
 
@@ -29,5 +30,6 @@ def serve(
                       max_batch=max_batch, queue_size=queue_size)
     web = create_app(cfg)
     names = ", ".join(e.id for e in web.state.registry.entries())
-    err_console.print(f"serving {names} on [bold]http://{host}:{port}/[/] (API docs: /docs); Ctrl+C stops")
+    err_console.print(Text.assemble(f"serving {names} on ", (f"http://{host}:{port}/", "bold"),
+                                    " (API docs: /docs); Ctrl+C stops"))
     uvicorn.run(web, host=host, port=port, access_log=False, log_config=None)

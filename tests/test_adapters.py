@@ -209,6 +209,17 @@ def test_pandora_nested_artists_label_is_movement(tmp_path, jpgs):
     assert "movement" in msg and "empty folder" in msg
 
 
+def test_pandora_and_wikiart_copies_split_by_hand_keep_their_split(tmp_path, jpgs):
+    """train/ and test/ folders above the movements are a split, never two classes."""
+    for split, files in (("train", jpgs[0:2] + jpgs[8:10]), ("test", [jpgs[2], jpgs[10]])):
+        for f in files:
+            put(f, tmp_path / split / ("Baroque" if f in jpgs[:6] else "Impressionism") / "artist" / f.name)
+    for name in ("pandora18k", "wikiart"):
+        res = load_dataset(name, tmp_path)
+        assert labels(res) == {("train", "Baroque"): 2, ("train", "Impressionism"): 2,
+                               ("test", "Baroque"): 1, ("test", "Impressionism"): 1}
+
+
 def test_pandora_root_one_level_too_high_or_zipped_on_a_mac(tmp_path, jpgs):
     """The unzipped top folder alone would label every painting 'Pandora18k' and score 100 %."""
     put(jpgs[0], tmp_path / "Pandora18k" / "Baroque" / "Rubens" / "a.jpg")

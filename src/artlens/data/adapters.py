@@ -29,7 +29,7 @@ from typing import Any
 
 from .._registry import Registry
 from ..errors import ArtlensError
-from .dataset import Sample, label_folder_samples, read_utf8
+from .dataset import Sample, label_folder_samples, labelled_tree_samples, read_utf8
 from .images import is_system_name, iter_image_files
 
 __all__ = ["DATASETS", "AdapterResult", "DatasetAdapter", "describe_datasets", "load_dataset"]
@@ -425,7 +425,7 @@ def load_wikiart(root: Path, *, label: str | None = None, task: str | None = Non
     root = root / "wikiart" if (root / "wikiart").is_dir() else root  # the release's top folder
     if not _subdirs(root):
         raise _wrong_root(root, "wikiart", "no style folders")
-    samples = label_folder_samples(root)
+    samples = labelled_tree_samples(root)
     if not samples:
         raise _wrong_root(root, "wikiart", "no images in the style folders")
     if label == "artist":
@@ -438,14 +438,15 @@ def load_wikiart(root: Path, *, label: str | None = None, task: str | None = Non
 @_adapter("pandora18k", "Pandora 18k: one folder per art movement, optionally artist folders below",
           "<root>/<movement>/[<artist>/]*.jpg")
 def load_pandora18k(root: Path) -> AdapterResult:
-    """Pandora 18k: the label is the top-level movement folder, whatever is nested below it."""
+    """Pandora 18k: the label is the top-level movement folder, whatever is nested below it. A copy
+    split by hand into ``train/``, ``val/``, ``test/`` keeps its split, as any labelled folder does."""
     movements = _subdirs(root)
     if not movements:
         raise _wrong_root(root, "pandora18k", "no movement folders")
     if len(movements) == 1:  # the unzipped top folder: every image would get its name, and score 100 %
         raise _wrong_root(root, "pandora18k", f"one movement folder only ({movements[0].name}/); "
                                               f"if the movements are inside it, pass {movements[0]}")
-    samples = label_folder_samples(root)
+    samples = labelled_tree_samples(root)
     if not samples:
         raise _wrong_root(root, "pandora18k", "no images in the movement folders")
     return AdapterResult(samples)

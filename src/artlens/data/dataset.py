@@ -43,6 +43,7 @@ __all__ = [
     "apply_label_map",
     "collate_skipping",
     "discover",
+    "labelled_tree_samples",
     "drop_cross_split_duplicates",
     "load_collection",
     "limit_per_class",
@@ -119,13 +120,19 @@ def discover(path: str | os.PathLike) -> list[Sample]:
     if loose:
         log.warning("%d image(s) directly in %s are in no label folder and are left out (e.g. %s)",
                     len(loose), path, sorted(loose)[0].name)
-    split_dirs = [d for d in subdirs if d.name.lower() in _SPLIT_ALIASES]
-    if split_dirs and len(split_dirs) == len(subdirs):
+    return labelled_tree_samples(path)
+
+
+def labelled_tree_samples(root: Path) -> list[Sample]:
+    """``root/<label>/**``, or ``root/{train,val,test}/<label>/**`` when every top folder is a split
+    name: then the split is kept, and ``train``/``test`` never become two classes."""
+    subdirs = [d for d in root.iterdir() if d.is_dir() and not is_system_name(d.name)]
+    if subdirs and all(d.name.lower() in _SPLIT_ALIASES for d in subdirs):
         samples = []
-        for d in split_dirs:
+        for d in sorted(subdirs):
             samples += label_folder_samples(d, _SPLIT_ALIASES[d.name.lower()])
         return samples
-    return label_folder_samples(path)
+    return label_folder_samples(root)
 
 
 def label_folder_samples(root: Path, split: str | None = None) -> list[Sample]:

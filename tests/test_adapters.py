@@ -410,6 +410,10 @@ def _write_batches(folder: Path, jpgs: list[Path]) -> None:
 
 
 def test_artbench10_python_release_is_unpickled_safely_and_cached_as_pngs(tmp_path, jpgs):
+    import numpy as np
+
+    from artlens.data.adapters import _read_batch
+
     batches = tmp_path / "artbench-10-python" / "artbench-10-batches-py"
     _write_batches(batches, jpgs[:4])
     res = load_dataset("artbench10", tmp_path, cache_dir=str(tmp_path / "cache"))
@@ -420,6 +424,13 @@ def test_artbench10_python_release_is_unpickled_safely_and_cached_as_pngs(tmp_pa
     assert Image.open(res.samples[0].path).size == (32, 32)
     again = load_dataset("artbench10", batches, cache_dir=str(tmp_path / "cache"))
     assert [s.path for s in again.samples] == [s.path for s in res.samples]
+    # Another copy of the release with other pixels shares the default cache folder, never its PNGs.
+    other = tmp_path / "other" / "artbench-10-batches-py"
+    _write_batches(other, jpgs[4:8])
+    theirs = load_dataset("artbench10", other, cache_dir=str(tmp_path / "cache")).samples
+    first = _read_batch(other / "data_batch_1")["data"][0].reshape(3, 32, 32).transpose(1, 2, 0)
+    assert (np.asarray(Image.open(theirs[0].path)) == first).all()
+    assert not list((tmp_path / "cache").rglob(".*.tmp"))
 
 
 def test_artbench10_python_release_refuses_code_in_a_pickle(tmp_path, jpgs):

@@ -15,6 +15,7 @@ are listed in :attr:`AdapterResult.skipped_rows` with the reason, for the run re
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 import pickle
@@ -259,9 +260,9 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def _read_batch(path: Path) -> dict[str, Any]:
+def _read_batch(path: Path, data: bytes | None = None) -> dict[str, Any]:
     try:
-        with path.open("rb") as f:
+        with (io.BytesIO(data) if data is not None else path.open("rb")) as f:
             raw = _ArraysOnlyUnpickler(f, encoding="latin1").load()
     except (pickle.UnpicklingError, EOFError, ValueError, AttributeError) as err:
         raise ArtlensError(f"{path}: not a safe ArtBench/CIFAR batch ({err})") from None
@@ -271,7 +272,13 @@ def _read_batch(path: Path) -> dict[str, Any]:
 
 
 def _artbench_python_samples(batches: Path, cache: Path) -> list[Sample]:
-    """Write each 32x32 image once as ``cache/<split>/<style>/<batch>_<i>.png`` and list them."""
+    """Write each 32x32 image once as ``cache/<split>/<style>/<batch>-<digest>_<i>.png`` and list them.
+
+    The digest (of the batch file's bytes) ties each PNG to the batch it came from: the default cache
+    is shared by every copy of the release on the machine, and a name made of split, style and index
+    alone handed one copy's pixels to another. PNGs are written under a temporary name and renamed,
+    so an interrupted first run leaves no half-written file to be reused.
+    """
     import numpy as np
     from PIL import Image
 
@@ -282,13 +289,17 @@ def _artbench_python_samples(batches: Path, cache: Path) -> list[Sample]:
         if not path.is_file():
             raise ArtlensError(f"{batches}: missing {name} of the ArtBench-10 python release")
         split = "test" if name == "test_batch" else "train"
-        batch = _read_batch(path)
+        data = path.read_bytes()
+        batch = _read_batch(path, data)
+        digest = hashlib.sha256(data).hexdigest()[:12]
         images = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
         for i, (img, label) in enumerate(zip(images, batch["labels"])):
-            out = cache / split / styles[label] / f"{name}_{i:05d}.png"
+            out = cache / split / styles[label] / f"{name}-{digest}_{i:05d}.png"
             if not out.is_file():
                 out.parent.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(img).save(out)
+                tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+                Image.fromarray(img).save(tmp, format="PNG")
+                os.replace(tmp, out)
             samples.append(Sample(str(out), styles[label], split))
     return samples
 

@@ -161,6 +161,17 @@ def test_a_device_this_machine_lacks_is_one_line_before_any_work(command, monkey
         invoke(*command, "--device", "cuda")
 
 
+def test_yaml_in_flags_and_label_map_files_fails_in_one_line_naming_the_place(tiny_tree, tmp_path):
+    from artlens import ArtlensError
+
+    (tmp_path / "map.yaml").write_text("Baroque: Old\nPop_Art: [New\n")
+    with pytest.raises(ArtlensError, match=r"map.yaml: not valid YAML at line 3, column 1"):
+        invoke("train", "--data", str(tiny_tree), "--label-map", str(tmp_path / "map.yaml"), "--out", str(tmp_path / "r"))
+    with pytest.raises(ArtlensError, match=r"^--dataset-option classes=\[a: not valid YAML at line 1"):
+        invoke("train", "--data", str(tiny_tree), "--dataset", "artbench10", "--dataset-option", "classes=[a",
+               "--out", str(tmp_path / "r"))
+
+
 def test_datasets_lists_every_adapter():
     from artlens.data.adapters import DATASETS
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ArtlensError
+from .errors import ArtlensError, yaml_error
 
 if typing.TYPE_CHECKING:
     from .models.strategies import Strategy
@@ -397,7 +397,7 @@ def read_recipe(path: str | Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ArtlensError(f"{path}: recipe file not found") from None
     except yaml.YAMLError as err:
-        raise ArtlensError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+        raise yaml_error(path, err) from None
     if not isinstance(raw, dict):
         raise ArtlensError(f"{path}: a recipe is a mapping of sections (data, model, strategy, ...)")
     return raw

@@ -87,6 +87,19 @@ def test_recipe_runs_end_to_end_and_puts_the_study_beside_ours(name, tmp_path, s
     shutil.rmtree(result.out)  # a VGG run leaves over 2 GB of checkpoints: free the disk now, not at rotation
 
 
+def test_the_documented_recipe_format_loads_and_yaml_mistakes_name_their_line(tmp_path):
+    """docs/recipes.md shows the format of "your own YAML": copied as it is, it loads."""
+    docs = (Path(__file__).parents[2] / "docs" / "recipes.md").read_text()
+    example = docs.split("in the same format:")[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "met-mine.yaml").write_text(example)
+    recipe = load_recipe(tmp_path / "met-mine.yaml")
+    assert recipe.study.reported["accuracy"] == 0.7179 and recipe.config["model"]["hidden"] == [1024, 256]
+    (tmp_path / "broken.yaml").write_text("title: t\nstudy:\n  dataset: Met (openaccess): <root>/x.csv\n")
+    with pytest.raises(ArtlensError, match=r"broken.yaml: not valid YAML at line 3, column 28 "
+                                           r"\(mapping values are not allowed here\)$"):
+        load_recipe(tmp_path / "broken.yaml")
+
+
 def test_options_shorten_a_two_phase_schedule_and_reach_any_key(tmp_path):
     recipe = load_recipe("best-artworks-resnet50-two-phase")  # 20 epochs, 5 of them whole-network
     cfg = build_config(recipe, ReproduceOptions(data=str(tmp_path), epochs=8, subset=4, image_size=64,

@@ -17,7 +17,7 @@ from rich.text import Text
 
 from ..config import (AUGMENT_PRESETS, CLASS_WEIGHTS, HEAD_NORMS, MONITORS, OPTIMIZERS, RESIZE_MODES, SCHEDULERS, TTA_MODES,
                       TrainConfig, read_recipe, recipe_config)
-from ..errors import ArtlensError
+from ..errors import ArtlensError, yaml_error
 from ..models import HEADS, STRATEGIES
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -41,6 +41,14 @@ def _setup_logging(verbose: bool) -> None:
                         handlers=[RichHandler(console=err_console, show_path=False, show_time=False)], force=True)
     for noisy in ("PIL", "matplotlib", "urllib3", "httpx", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def yaml_value(text: str, what: str) -> Any:
+    """A flag's value read as a YAML scalar or list (``0.01``, ``[256, 128]``, ``true``)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise yaml_error(what, err) from None
 
 
 def check_device(value: str | None) -> str | None:
@@ -88,7 +96,10 @@ def _label_map(text: str | None) -> dict[str, str | None] | None:
     if path.suffix.lower() in (".yaml", ".yml", ".json") or path.is_file():
         if not path.is_file():
             raise ArtlensError(f"{path}: label map file not found")
-        mapping = yaml.safe_load(path.read_text()) or {}
+        try:
+            mapping = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise yaml_error(path, err) from None
         if not isinstance(mapping, dict):
             raise ArtlensError(f"{path}: label map must be a mapping of old label to new label")
         return {str(k): (None if v in (None, "") else str(v)) for k, v in mapping.items()}
@@ -110,7 +121,7 @@ def _options(pairs: list[str] | None) -> dict[str, Any] | None:
         if "=" not in pair:
             raise ArtlensError(f"--dataset-option: {pair!r} is not key=value")
         key, value = pair.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
+        out[key.strip()] = yaml_value(value, f"--dataset-option {pair}")
     return out
 
 

@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-import yaml
 from rich.table import Table
 
 from ..errors import ArtlensError
-from .app import app, check_device, err_console, out_console
+from .app import app, check_device, err_console, out_console, yaml_value
 
 # Options shared by reproduce and tune: one declaration, the same help everywhere.
 Data = Annotated[Optional[str], typer.Option(help="Dataset root, in the layout of the recipe's adapter (`artlens datasets`).")]
@@ -29,7 +28,7 @@ def _sets(pairs: list[str] | None) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise ArtlensError(f"--set: {pair!r} is not key=value (e.g. optim.lr=0.01)")
-        out[key.strip()] = yaml.safe_load(value)
+        out[key.strip()] = yaml_value(value, f"--set {pair}")
     return out
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .._registry import Registry
-from ..errors import ArtlensError
+from ..errors import ArtlensError, yaml_error
 from .dataset import Sample, label_folder_samples, labelled_tree_samples, read_utf8
 from .images import is_system_name, iter_image_files
 
@@ -636,7 +636,7 @@ def _read_groups(path: str | os.PathLike) -> dict[str, str]:
     except OSError as err:
         raise ArtlensError(f"{path}: cannot read groups file ({err.strerror})") from None
     except yaml.YAMLError as err:
-        raise ArtlensError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+        raise yaml_error(path, err) from None
     if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
         raise ArtlensError(f"{path}: expected a mapping 'Group: [culture or country, ...]'")
     return {_norm(str(name)): str(group) for group, names in data.items() for name in names}

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from ..config import TrainConfig, dataclass_from_dict
-from ..errors import ArtlensError
+from ..errors import ArtlensError, yaml_error
 
 __all__ = ["REPORTED_METRICS", "Recipe", "StudyInfo", "apply_overrides", "list_recipes", "load_recipe",
            "recipe_dir"]
@@ -102,7 +102,7 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise ArtlensError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+        raise yaml_error(path, err) from None
     try:
         recipe = dataclass_from_dict(Recipe, raw)
         if recipe.name:

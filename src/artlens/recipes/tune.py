@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import ArtlensError
+from ..errors import ArtlensError, yaml_error
 from ..outputs import output_dir
 from .recipe import Recipe, load_recipe
 from .reproduce import ReproduceOptions, build_config
@@ -70,7 +70,7 @@ def load_space(path: str | Path) -> dict[str, Any]:
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise ArtlensError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+        raise yaml_error(path, err) from None
     try:
         return check_space(raw)
     except ArtlensError as err:

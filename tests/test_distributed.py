@@ -11,13 +11,18 @@ from pathlib import Path
 from artlens.train.distributed import init_distributed
 
 
-def torchrun_train(tmp_path: Path, *args: str, entry: list[str] | None = None) -> subprocess.CompletedProcess:
-    """``torchrun --nproc-per-node 2 -m artlens train ARGS`` on CPU (gloo)."""
+def torchrun(tmp_path: Path, *args: str, entry: list[str] | None = None) -> subprocess.CompletedProcess:
+    """``torchrun --nproc-per-node 2 -m artlens ARGS`` on CPU (gloo)."""
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
     env["OMP_NUM_THREADS"] = "1"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           *(entry or ["-m", "artlens"]), "train", *args, "--workers", "0", "--batch-size", "4", "--device", "cpu"]
+           *(entry or ["-m", "artlens"]), *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+
+
+def torchrun_train(tmp_path: Path, *args: str, entry: list[str] | None = None) -> subprocess.CompletedProcess:
+    """``torchrun --nproc-per-node 2 -m artlens train ARGS`` on CPU (gloo)."""
+    return torchrun(tmp_path, "train", *args, "--workers", "0", "--batch-size", "4", "--device", "cpu", entry=entry)
 
 
 def test_without_torchrun_training_stays_a_single_process(monkeypatch):
@@ -92,3 +97,11 @@ def test_a_killed_distributed_run_resumes_to_the_same_weights(tiny_tree, tmp_pat
     a = load_file(str(tmp_path / "straight" / "model" / "model.safetensors"))
     b = load_file(str(tmp_path / "killed" / "model" / "model.safetensors"))
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+
+
+def test_a_study_reproduced_under_torchrun_is_reported_and_written_once(tiny_tree, tmp_path):
+    proc = torchrun(tmp_path, "reproduce", "pandora-hybrid", "--data", str(tiny_tree), "--subset", "3", "--epochs", "1",
+                    "--image-size", "32", "--out", str(tmp_path / "run"), "--device", "cpu", "--set", "data.num_workers=0")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("study vs ours: pandora-hybrid") == 1 and proc.stdout.count("results:") == 1
+    assert json.loads((tmp_path / "run" / "study.json").read_text())["recipe"] == "pandora-hybrid"

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from ..errors import ArtlensError
+from ..train.distributed import is_main_process
 from .app import app, check_device, err_console, out_console, yaml_value
 
 # Options shared by reproduce and tune: one declaration, the same help everywhere.
@@ -76,6 +77,8 @@ def reproduce(
     if recipe is None:
         raise ArtlensError("give a RECIPE name or file (`artlens reproduce --list` shows them)")
     result = run_reproduce(recipe, _run_options(data, out, subset, epochs, image_size, weights, set_, device, resume))
+    if not is_main_process():  # under torchrun, one table rather than one per process
+        return
     table = Table(title=f"study vs ours: {result.recipe}")
     for col in ("metric", "study", "ours", "difference"):
         table.add_column(col, justify="right" if col != "metric" else "left")
@@ -110,6 +113,8 @@ def tune(
     opts = TuneOptions(trials=trials, space=load_space(space) if space else {}, seed=seed,
                        run=_run_options(data, out, subset, epochs, image_size, weights, set_, device))
     result = run_tune(recipe, opts)
+    if not is_main_process():
+        return
     table = Table(title=f"leaderboard ({len(result.leaderboard)} trials; {len(result.ran)} run now)")
     keys = list(result.leaderboard[0]) if result.leaderboard else []
     for k in keys:

@@ -24,6 +24,7 @@ from typing import Any
 from ..config import TrainConfig
 from ..errors import ArtlensError
 from ..models.strategies import STRATEGIES
+from ..train.distributed import is_main_process
 from .recipe import Recipe, load_recipe
 
 __all__ = ["ReproduceOptions", "ReproduceResult", "build_config", "ours", "reproduce", "study_rows"]
@@ -135,7 +136,8 @@ def reproduce(recipe: str | Path | Recipe, opts: ReproduceOptions, *, show_progr
     run = fit(cfg, show_progress=show_progress)
     report = json.loads((run.out / "report.json").read_text())
     rows = study_rows(recipe, report)
-    write_study_files(recipe, cfg, rows, run.out)
+    if is_main_process():  # under torchrun every process gets the result; one writes the study's files
+        write_study_files(recipe, cfg, rows, run.out)
     return ReproduceResult(recipe=recipe.name, out=run.out, rows=rows, test_metrics=run.test_metrics,
                            bundle=run.bundle)
 

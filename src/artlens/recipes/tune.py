@@ -35,6 +35,7 @@ import yaml
 
 from ..errors import ArtlensError, yaml_error
 from ..outputs import output_dir
+from ..train.distributed import is_main_process
 from .recipe import Recipe, load_recipe
 from .reproduce import ReproduceOptions, build_config
 
@@ -132,19 +133,22 @@ def tune(recipe: str | Path | Recipe, opts: TuneOptions, *, show_progress: bool 
         if (trial_dir / "report.json").is_file():
             continue
         cfg.resume = (trial_dir / "checkpoint.pt").is_file()
-        (trial_dir).mkdir(parents=True, exist_ok=True)
-        (trial_dir / "params.json").write_text(json.dumps(plans[i], indent=2))
+        main = is_main_process()  # under torchrun every process trains each trial; one writes
+        if main:
+            (trial_dir).mkdir(parents=True, exist_ok=True)
+            (trial_dir / "params.json").write_text(json.dumps(plans[i], indent=2))
         fit(cfg, show_progress=show_progress)
-        _prune(trial_dir)
+        if main:
+            _prune(trial_dir)
         ran.append(i)
     board = leaderboard(out, space)
-    best = None
-    if board:
-        best = out / "best-model"
+    best = out / "best-model" if board else None
+    if best is not None and is_main_process():
         if best.exists():
             shutil.rmtree(best)
         shutil.copytree(out / board[0]["trial"] / "model", best)
-    _write_leaderboard(board, out)
+    if is_main_process():
+        _write_leaderboard(board, out)
     return TuneResult(out=out, leaderboard=board, best=best, ran=ran)
 
 
@@ -166,8 +170,9 @@ def _check_same_search(out: Path, recipe: str, space: dict[str, Any], seed: int,
             was = saved.get("trial", {}).get(name, value)
             if was != value:
                 raise _other_search(out, name, was, value)
-    output_dir(out)
-    path.write_text(json.dumps(meta, indent=2))
+    if is_main_process():
+        output_dir(out)
+        path.write_text(json.dumps(meta, indent=2))
 
 
 def _other_search(out: Path, name: str, was: Any, now: Any) -> ArtlensError:

@@ -80,6 +80,8 @@ def test_tune_from_the_command_line(study_data, tmp_path):
      "error: recipe 'pandora-hybrid': strategy 'frozen' with model.pretrained 'none'"),
     (["reproduce", "met-resnet50-frozen-step", "--data", ".", "--weights", "none"], "would train a head on random features"),
     (["tune", "pandora-hybrid", "--data", ".", "--space", "nope.yaml"], "error: nope.yaml: search space file not found"),
+    (["tune", "ai-artbench-simple-cnn", "--data", "."],
+     "error: recipe 'ai-artbench-simple-cnn' ships no search space; pass --space FILE (recipes with one: "),
     (["compare", "."], "error: compare: give at least two run folders"),
 ])
 def test_bad_input_is_one_line_before_any_work(args, message, tmp_path, monkeypatch, capsys):

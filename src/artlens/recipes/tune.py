@@ -36,7 +36,7 @@ import yaml
 from ..errors import ArtlensError, yaml_error
 from ..outputs import output_dir
 from ..train.distributed import is_main_process
-from .recipe import Recipe, load_recipe
+from .recipe import Recipe, list_recipes, load_recipe
 from .reproduce import ReproduceOptions, build_config
 
 __all__ = ["TuneOptions", "TuneResult", "load_space", "sample_trial", "tune"]
@@ -116,6 +116,10 @@ def tune(recipe: str | Path | Recipe, opts: TuneOptions, *, show_progress: bool 
     from ..train import fit
 
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+    if not opts.space and not recipe.space:
+        with_space = [n for n in list_recipes() if load_recipe(n).space]
+        raise ArtlensError(f"recipe {recipe.name!r} ships no search space; pass --space FILE (recipes with one: "
+                           f"{', '.join(with_space)})")
     space = check_space(opts.space or recipe.space)
     if opts.trials < 1:
         raise ArtlensError(f"--trials: {opts.trials} must be >= 1")

@@ -373,6 +373,15 @@ def test_met_paintings_by_culture_and_skipped(met):
     assert reasons == {"6": "no Culture, Country or Artist Nationality", "7": "missing image"}
 
 
+def test_met_skipped_rows_name_the_line_a_row_starts_on(met):
+    """MetObjects.csv has quoted fields that span lines: the report points at the line in the file."""
+    csv_path = met / "MetObjects.csv"
+    csv_path.write_text(csv_path.read_text().replace("X.1,False,True,1,European Paintings",
+                                                     'X.1,False,True,1,"European\r\nPaintings"'))
+    sources = {r["row"]["Object ID"]: r["source"] for r in load_dataset("met", met).skipped_rows}
+    assert sources == {"6": "MetObjects.csv:8", "7": "MetObjects.csv:9"}
+
+
 def test_met_groups_and_min_count(met):
     (met / "groups.yaml").write_text("British: [England, United Kingdom, British]\nFrench: [French, France]\n")
     res = load_dataset("met", met, groups=met / "groups.yaml")

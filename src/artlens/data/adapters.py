@@ -352,10 +352,13 @@ def _image_base(csv_dir: Path, root: Path, first_rel: str | None) -> Path:
 def _read_wikiart_split(path: Path, names: dict[int, str], base_of: Callable[[str], Path],
                         split: str) -> tuple[list[Sample], list[str], list[Any], list[dict]]:
     samples, sources, rows, skipped = [], [], [], []
-    for i, row in enumerate(csv.reader(_utf8_lines(path)), start=1):
+    reader = csv.reader(_utf8_lines(path))
+    first = 1
+    for row in reader:
+        row_line, first = first, reader.line_num + 1  # a quoted field may span several lines
         if not row or not any(c.strip() for c in row):
             continue
-        src = f"{path.name}:{i}"
+        src = f"{path.name}:{row_line}"
         if len(row) < 2 or not row[-1].strip().lstrip("-").isdigit():
             skipped.append(_skip(row, "malformed row (expected 'Relative/Path.jpg,<int>')", src))
             continue
@@ -683,10 +686,12 @@ def load_met(root: Path, *, groups: str | os.PathLike | None = None, min_count: 
     reader = csv.DictReader(_utf8_lines(csv_path))
     if "Object ID" not in (reader.fieldnames or []) or "Classification" not in (reader.fieldnames or []):
         raise ArtlensError(f"{csv_path}: expected columns 'Object ID', 'Classification', 'Culture', 'Country'")
-    for i, row in enumerate(reader, start=2):
+    first = reader.line_num + 1  # the line a row starts on: a quoted field may span several lines
+    for row in reader:
+        row_line, first = first, reader.line_num + 1
         if (row.get("Classification") or "").strip() != "Paintings":
             continue
-        src = f"{csv_path.name}:{i}"
+        src = f"{csv_path.name}:{row_line}"
         brief = {k: row.get(k) for k in _MET_REPORT_COLUMNS}
         oid = (row.get("Object ID") or "").strip()
         if oid not in images:

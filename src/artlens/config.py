@@ -217,6 +217,10 @@ class StrategyConfig:
         if len(chosen) > 1:
             raise ArtlensError(f"strategy.{chosen[1]}: cannot be combined with strategy.{chosen[0]}; "
                                "choose one of unfreeze_layers, freeze_layers, top_layers")
+        if chosen and not STRATEGIES.get(self.name).selects_layers:
+            users = ", ".join(n for n in STRATEGIES.names() if STRATEGIES.get(n).selects_layers)
+            raise ArtlensError(f"strategy.{chosen[0]}: strategy {self.name!r} trains no selection of layers and would "
+                               f"ignore it; the strategies that use it: {users}")
         if self.name == "full-then-partial" and not chosen:
             raise ArtlensError("strategy.top_layers: full-then-partial needs the second phase's layers; "
                                "set one of top_layers, unfreeze_layers, freeze_layers")

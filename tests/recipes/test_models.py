@@ -79,15 +79,24 @@ def _trainable(cfg: TrainConfig, phase: int = 0) -> set[str]:
 
 @pytest.mark.parametrize("name", STRATEGIES.names())
 def test_each_strategy_registers_what_its_phases_do(name):
-    """Config checks read ``fixes_layers`` and ``uses_head_epochs`` before any model exists: they must match the plan."""
+    """Config checks read ``fixes_layers``, ``uses_head_epochs`` and ``selects_layers`` before any model exists:
+    they must match the plan."""
     weights = "none" if name == "scratch" else "weights.safetensors"
-    cfg = TrainConfig.from_dict({"model": {"backbone": "tiny_cnn", "pretrained": weights}, "epochs": 4,
-                                 "strategy": {"name": name, "head_epochs": 1, "unfreeze_layers": ["2"]}})
+    selects = STRATEGIES.get(name).selects_layers
+
+    def config(layer: str) -> TrainConfig:
+        chosen = {"unfreeze_layers": [layer]} if selects else {}
+        return TrainConfig.from_dict({"model": {"backbone": "tiny_cnn", "pretrained": weights}, "epochs": 4,
+                                      "strategy": {"name": name, "head_epochs": 1, **chosen}})
+
+    cfg = config("2")
     model = build_classifier(cfg.model, 5, pretrained="none")
     everything = {n for n, _ in model.named_parameters()}
     phases = plan_phases(cfg)
     assert STRATEGIES.get(name).fixes_layers == any(p.select(model) != everything for p in phases)
     assert STRATEGIES.get(name).uses_head_epochs == (len(phases) > 1)
+    if selects:  # the selection changes what some phase trains
+        assert [p.select(model) for p in plan_phases(config("1"))] != [p.select(model) for p in phases]
 
 
 def test_freeze_named_layers_of_resnet18():
@@ -134,6 +143,8 @@ def test_freeze_layers_names_modules_and_an_unknown_one_lists_the_valid_names():
     ({"strategy": {"name": "full-then-partial"}, "epochs": 5}, ["strategy.top_layers", "full-then-partial"]),
     ({"strategy": {"name": "full-then-partial", "top_layers": 5, "head_epochs": 5}, "epochs": 5},
      ["head_epochs", "epochs"]),
+    ({"strategy": {"name": "scratch", "freeze_layers": ["conv1"]}},
+     ["strategy.freeze_layers", "'scratch' trains no selection of layers", "partial, full-then-partial"]),
     ({"model": {"input_size": 8}}, ["model.input_size"]),
     ({"strategy": {"top_layers": "fifty"}}, ["strategy.top_layers", "int"]),
 ])

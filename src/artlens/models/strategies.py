@@ -64,16 +64,19 @@ class Strategy:
     """Some phase leaves pretrained backbone layers untrained, so random weights make no sense."""
     uses_head_epochs: bool
     """The first ``strategy.head_epochs`` epochs train a different selection than the rest."""
+    selects_layers: bool = False
+    """A phase trains the selection of ``unfreeze_layers``, ``freeze_layers`` or ``top_layers``."""
 
 
 STRATEGIES: Registry[Strategy] = Registry("strategy")
 
 
-def strategy(name: str, *, fixes_layers: bool, uses_head_epochs: bool = False):
-    """Decorator registering a phase plan under ``name`` with its two facts (see :class:`Strategy`)."""
+def strategy(name: str, *, fixes_layers: bool, uses_head_epochs: bool = False, selects_layers: bool = False):
+    """Decorator registering a phase plan under ``name`` with its facts (see :class:`Strategy`)."""
 
     def deco(plan: Callable[["TrainConfig"], list[Phase]]) -> Callable[["TrainConfig"], list[Phase]]:
-        STRATEGIES.add(name, Strategy(plan, fixes_layers=fixes_layers, uses_head_epochs=uses_head_epochs))
+        STRATEGIES.add(name, Strategy(plan, fixes_layers=fixes_layers, uses_head_epochs=uses_head_epochs,
+                                      selects_layers=selects_layers))
         return plan
 
     return deco
@@ -158,7 +161,7 @@ def _partial_select(cfg: "TrainConfig") -> Callable[["ArtClassifier"], set[str]]
     return select
 
 
-@strategy("partial", fixes_layers=True)
+@strategy("partial", fixes_layers=True, selects_layers=True)
 def partial(cfg: "TrainConfig") -> list[Phase]:
     return [Phase("partial", cfg.epochs, _partial_select(cfg))]
 
@@ -170,14 +173,14 @@ def two_phase(cfg: "TrainConfig") -> list[Phase]:
             Phase("all", cfg.epochs - k, _everything, lr_scale=cfg.strategy.lr_factor)]
 
 
-@strategy("full-then-partial", fixes_layers=True, uses_head_epochs=True)
+@strategy("full-then-partial", fixes_layers=True, uses_head_epochs=True, selects_layers=True)
 def full_then_partial(cfg: "TrainConfig") -> list[Phase]:
     k = cfg.strategy.head_epochs
     return [Phase("full", k, _everything),
             Phase("partial", cfg.epochs - k, _partial_select(cfg), lr_scale=cfg.strategy.lr_factor)]
 
 
-@strategy("head-then-partial", fixes_layers=True, uses_head_epochs=True)
+@strategy("head-then-partial", fixes_layers=True, uses_head_epochs=True, selects_layers=True)
 def head_then_partial(cfg: "TrainConfig") -> list[Phase]:
     k = cfg.strategy.head_epochs
     return [Phase("head", k, _head_only, cached=True),

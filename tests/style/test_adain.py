@@ -34,7 +34,7 @@ def test_decoder_bundle_round_trip(decoder_bundle, photo, starry):
         torch.testing.assert_close(v, saved[k])
     stylizer = AdainStylizer.load(decoder_bundle)
     img = stylizer.stylize(photo, [starry], alpha=0.5, content_size=64, style_size=64)
-    assert img.mode == "RGB" and img.size == (80, 64)  # shorter side = content_size, dims multiple of 8
+    assert img.mode == "RGB" and img.size == (85, 64)  # shorter side = content_size, tubingen's 4:3 kept
     again = AdainStylizer.load(decoder_bundle).stylize(photo, [starry], alpha=0.5, content_size=64, style_size=64)
     assert np.array_equal(np.asarray(img), np.asarray(again))
 
@@ -156,3 +156,55 @@ def test_a_run_killed_between_checkpoints_resumes_exactly_with_an_unreadable_ima
         torch.testing.assert_close(a[k], b[k])
     steps = [line.split(",")[0] for line in (tmp_path / "killed" / "log.csv").read_text().splitlines()[1:]]
     assert steps == ["1", "2", "3", "4", "5", "6"]
+
+
+@pytest.mark.parametrize("content_size, expected", [(64, (122, 64)), (0, (190, 100))])
+def test_the_result_keeps_the_contents_aspect_ratio_and_original_size(decoder_bundle, photo, starry,
+                                                                      content_size, expected):
+    """A 760x400 picture (not a multiple of the stride 8 once scaled) comes out 19:10, and at size 0 as it came in."""
+    wide = photo.crop((0, 0, 760, 400)).resize((190, 100))
+    stylizer = AdainStylizer.load(decoder_bundle)
+    assert stylizer.stylize(wide, [starry], content_size=content_size, style_size=32).size == expected
+
+
+def test_a_stride_32_decoder_keeps_a_4_3_photo_4_3(small_refs, tmp_path, photo, starry):
+    bundle = train_decoder(adain_config(small_refs, tmp_path / "run", layer="blocks.6", size=64, load_size=64,
+                                        steps=1, batch_size=1))
+    stylizer = AdainStylizer.load(bundle)
+    assert stylizer.stride == 32
+    assert stylizer.stylize(photo, [starry], content_size=48, style_size=32).size == (64, 48)
+
+
+def test_api_images_are_turned_upright_and_converted_like_the_cli(decoder_bundle, photo, starry, tmp_path):
+    """``Image.open`` of a phone photo (EXIF orientation 6) is stylised upright, not sideways."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, shown portrait
+    photo.resize((64, 48)).save(tmp_path / "phone.jpg", exif=exif)
+    stylizer = AdainStylizer.load(decoder_bundle)
+    with Image.open(tmp_path / "phone.jpg") as raw:
+        assert raw.size == (64, 48)
+        assert stylizer.stylize(raw, [starry], content_size=48, style_size=32).size == (48, 64)
+
+
+def test_device_auto_is_accepted_and_bad_devices_are_one_line(decoder_bundle):
+    assert AdainStylizer.load(decoder_bundle, device="auto").device.type in ("cpu", "cuda")
+    with pytest.raises(ArtlensError, match="--device gpu0: not a device"):
+        AdainStylizer.load(decoder_bundle, device="gpu0")
+
+
+def test_resuming_a_finished_run_changes_nothing(decoder_bundle, small_refs, tmp_path, caplog):
+    """Same --steps: the bundle keeps its losses and timings; fewer --steps than the checkpoint: refused."""
+    import shutil
+
+    run = shutil.copytree(decoder_bundle.parent, tmp_path / "run")
+    before = (run / "decoder" / "artlens.json").read_text()
+    assert train_decoder(adain_config(small_refs, run, resume=True)) == run / "decoder"
+    assert (run / "decoder" / "artlens.json").read_text() == before
+    assert json.loads(before)["losses"]
+    assert "already at step 4" in caplog.text
+    with pytest.raises(ArtlensError, match=r"checkpoint.pt: the run is already at step 4, beyond --steps 2; "
+                                           r"pass --steps 4 or more"):
+        train_decoder(adain_config(small_refs, run, steps=2, resume=True))
+    assert (run / "decoder" / "artlens.json").read_text() == before

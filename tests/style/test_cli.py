@@ -96,3 +96,83 @@ def test_bad_option_values_are_artlens_errors(style_refs, tmp_path):
         result = runner.invoke(app, args)
         assert isinstance(result.exception, ArtlensError), (args, result.output)
         assert expected in str(result.exception), (expected, str(result.exception))
+
+
+def test_unwritable_outputs_fail_in_one_line_before_any_work(style_refs, tmp_path, monkeypatch):
+    """A folder named like an image, a format that cannot hold RGB, a figure name matplotlib cannot write."""
+    import artlens.style.gatys as gatys
+    import artlens.style.reconstruct as rec
+
+    monkeypatch.setattr(gatys, "optimise_image", lambda *a, **k: pytest.fail("optimised before checking --out"))
+    monkeypatch.setattr(rec, "reconstruct", lambda *a, **k: pytest.fail("reconstructed before checking --out"))
+    photo = str(style_refs / "content" / "jcjohnson__tubingen.jpg")
+    (tmp_path / "d.png").mkdir()
+    (tmp_path / "recdir").mkdir()
+    gatys_args = ["stylize", "gatys", "--content", photo, "--style", photo, "--extractor", "efficientnet_lite0",
+                  "--size", "32", "--steps", "1", "--out"]
+    rec_args = ["stylize", "reconstruct", "--image", photo, "--model", "efficientnet_lite0", "--size", "32",
+                "--steps", "1", "--out"]
+    for args, expected in (
+            (gatys_args + [str(tmp_path / "d.png")], "d.png: is a folder; give an image file name"),
+            (gatys_args + [str(tmp_path / "x.xbm")], "x.xbm: Pillow cannot write an RGB image as XBM"),
+            (rec_args + [str(tmp_path / "rec.txt")], "rec.txt: not a figure file name matplotlib can write"),
+            (rec_args + [str(tmp_path / "recdir")], "recdir: is a folder"),
+            (rec_args + [str(tmp_path / "rec")], "rec: not a figure file name matplotlib can write")):
+        result = runner.invoke(app, args)
+        assert isinstance(result.exception, ArtlensError), (args, result.output)
+        assert expected in str(result.exception) and "\n" not in str(result.exception), str(result.exception)
+
+
+def test_gatys_progress_total_counts_merged_levels_once(style_refs, tmp_path, monkeypatch):
+    """--size 48 --scales 3: the 12 and 24 px levels merge into one 32 px level, so 2 + 1 iterations."""
+    import contextlib
+
+    import artlens.progress
+
+    totals = []
+
+    @contextlib.contextmanager
+    def recording_bar(total, description, **_kwargs):
+        totals.append(total)
+        yield lambda n=1: None
+
+    monkeypatch.setattr(artlens.progress, "progress_bar", recording_bar)
+    result = runner.invoke(app, ["stylize", "gatys", "--content", str(style_refs / "content" / "jcjohnson__tubingen.jpg"),
+                                 "--style", str(style_refs / "style" / "jcjohnson__starry_night.jpg"),
+                                 "--extractor", "efficientnet_lite0", "--size", "48", "--scales", "3", "--steps", "2",
+                                 "--refine-steps", "1", "--optimizer", "adam", "--out", str(tmp_path / "o.png"),
+                                 "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert totals == [3] and "3 iterations" in result.output
+
+
+def test_misleading_inputs_get_errors_that_say_what_they_are(style_refs, decoder_bundle, tmp_path):
+    photo = str(style_refs / "content" / "jcjohnson__tubingen.jpg")
+    cases = [
+        (["stylize", "gatys", "--content", photo, "--style", str(style_refs / "style"), "--out", str(tmp_path / "o.png"),
+          "--extractor", "efficientnet_lite0"], "style: is a folder, expected one style image file"),
+        (["stylize", "gatys", "--content", photo, "--style", photo, "--out", str(tmp_path / "o.png"),
+          "--extractor", str(decoder_bundle)],
+         "--extractor " + str(decoder_bundle) + ": is an AdaIN decoder bundle, not a classifier bundle"),
+        (["stylize", "reconstruct", "--image", photo, "--out", str(tmp_path / "r.png"), "--model", str(decoder_bundle)],
+         "--model " + str(decoder_bundle) + ": is an AdaIN decoder bundle"),
+        (["stylize", "gatys", "--content", photo, "--style", photo, "--out", str(tmp_path / "o.png"),
+          "--extractor", "efficientnet_lite0", "--size", "1"], "--size must be 0 (the original size) or at least 16"),
+    ]
+    for args, expected in cases:
+        result = runner.invoke(app, args)
+        assert isinstance(result.exception, ArtlensError), (args, result.output)
+        assert expected in str(result.exception), (expected, str(result.exception))
+
+
+def test_resuming_a_finished_adain_run_says_so(decoder_bundle, small_refs, tmp_path):
+    import shutil
+
+    run = shutil.copytree(decoder_bundle.parent, tmp_path / "run")
+    before = (run / "decoder" / "artlens.json").read_text()
+    result = runner.invoke(app, ["stylize", "adain-train", "--content", str(small_refs / "content"), "--style",
+                                 str(small_refs / "style"), "--out", str(run), "--encoder", "efficientnet_lite0",
+                                 "--steps", "4", "--size", "32", "--load-size", "40", "--resume", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "no step left to train: the run was already at step 4" in result.output
+    assert (run / "decoder" / "artlens.json").read_text() == before

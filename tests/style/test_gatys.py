@@ -96,3 +96,42 @@ def test_bad_options_fail_with_one_line(photo, starry, lite0):
         run_gatys(photo, [starry], GatysConfig(style_layers=["blocks.9"], size=32, steps=1), extractor=lite0)
     with pytest.raises(ArtlensError, match="2 weights for 1 style images"):
         run_gatys(photo, [starry], GatysConfig(style_weights=[1, 2], size=32, steps=1), extractor=lite0)
+
+
+def test_api_images_are_upright_rgb_like_the_clis(photo, starry, lite0, tmp_path):
+    """``Image.open`` straight into the API: an EXIF-rotated photo comes out upright, 16-bit grey not white."""
+    import numpy as np
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    photo.resize((64, 48)).save(tmp_path / "phone.jpg", exif=exif)
+    grey16 = Image.fromarray(np.asarray(photo.convert("L").resize((64, 48)), dtype=np.uint16) * 257)  # 16-bit
+    grey16.save(tmp_path / "scan16.png")
+    cfg = GatysConfig(extractor="efficientnet_lite0", size=32, steps=1, optimizer="adam", lr=1e-6)
+    with Image.open(tmp_path / "phone.jpg") as raw:
+        assert run_gatys(raw, [starry], cfg, extractor=lite0).image.size == (24, 32)  # portrait, as shown
+    with Image.open(tmp_path / "scan16.png") as raw:
+        assert raw.mode.startswith("I")
+        out = np.asarray(run_gatys(raw, [starry], cfg, extractor=lite0).image, dtype=np.float32) / 255
+    assert 0.2 < out.mean() < 0.8  # the scan's greys, not Pillow's clipped all-white
+
+
+@pytest.mark.parametrize("size", [1, 15, -8])
+def test_sizes_below_16_pixels_are_refused(size):
+    with pytest.raises(ArtlensError) as err:
+        GatysConfig(size=size)
+    assert str(err.value) == f"--size must be 0 (the original size) or at least 16 pixels, got {size}"
+
+
+def test_a_size_below_32_pixels_is_not_enlarged(photo, starry, lite0):
+    result = run_gatys(photo, [starry], GatysConfig(size=24, scales=2, steps=1), extractor=lite0)
+    assert result.sizes == [(24, 18)] and result.image.size == (24, 18)
+
+
+def test_level_plan_counts_merged_levels_once():
+    from artlens.style.gatys import level_plan
+
+    cfg = GatysConfig(size=64, steps=10, scales=3)
+    assert level_plan(cfg, (1024, 768)) == [(32, 10), (64, 5)]  # 16 px and 32 px levels are one 32 px level
+    assert level_plan(GatysConfig(size=0, steps=4, scales=2, refine_steps=1), (100, 80)) == [(50, 4), (100, 1)]

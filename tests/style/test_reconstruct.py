@@ -75,3 +75,31 @@ def test_reconstruct_command_defaults_to_the_models_layers(style_refs, tmp_path)
                                       "--model", "efficientnet_lite0", "--size", "32", "--steps", "1"])
     assert result.exit_code == 0, result.output
     assert "efficientnet_lite0: bn1 " in result.output and "blocks.4" in result.output and out.is_file()
+
+
+def test_device_auto_and_api_images_of_any_mode(tmp_path):
+    """The config's default-like "auto" loads; an RGBA painting is composited on white, as the CLI does."""
+    import numpy as np
+
+    cfg = ReconstructConfig(models=["efficientnet_lite0"], layers=["bn1"], size=32, steps=1, device="auto")
+    rgba = Image.new("RGBA", (40, 40), (0, 0, 0, 0))  # fully transparent: paper, so white
+    out = reconstruction_grid(rgba, cfg, tmp_path / "grid.png")
+    assert set(out["losses"]["efficientnet_lite0"]) == {"bn1"}
+    target = to_tensor(fit_size(rgba, 32))
+    assert float(target.mean()) == 1.0 and np.isclose(float(to_tensor(rgba).min()), 1.0)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("grid.txt", "grid.txt: not a figure file name matplotlib can write"),
+    ("grid", "grid: not a figure file name matplotlib can write"),
+])
+def test_a_figure_name_matplotlib_cannot_write_fails_before_any_work(starry, tmp_path, name, message, monkeypatch):
+    import artlens.style.reconstruct as rec
+
+    monkeypatch.setattr(rec, "reconstruct", lambda *a, **k: pytest.fail("reconstructed before checking --out"))
+    cfg = ReconstructConfig(models=["efficientnet_lite0"], layers=["bn1"], size=32, steps=1)
+    with pytest.raises(ArtlensError, match=message):
+        reconstruction_grid(starry, cfg, tmp_path / name)
+    (tmp_path / "folder.png").mkdir()
+    with pytest.raises(ArtlensError, match="folder.png: is a folder"):
+        reconstruction_grid(starry, cfg, tmp_path / "folder.png")

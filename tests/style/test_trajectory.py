@@ -64,3 +64,19 @@ def test_a_strip_shows_a_portrait_style_painting_whole(style_refs, tmp_path):
     strip = Image.open(_strip(scream, scream, results, [0.0, 1.0], tmp_path / "strip.png"))
     style_tile = round(1200 * 64 / 1528)  # the whole painting at the strip's height
     assert strip.size == (80 + 80 + 80 + style_tile + 3 * 4, 64)
+
+
+def test_a_pairs_file_saved_by_excel_with_a_bom_is_read(style_refs, tmp_path):
+    content, style = style_refs / "content" / "jcjohnson__tubingen.jpg", style_refs / "style" / "naoto0804__mondrian.jpg"
+    path = tmp_path / "pairs_bom.csv"
+    path.write_text(f"content,style\n{content},{style}\n", encoding="utf-8-sig")
+    assert read_pairs(path) == [(content, style)]
+    path.write_text(f"{content},{style}\n", encoding="utf-8-sig")  # no header: the BOM sits on a path
+    assert read_pairs(path) == [(content, style)]
+
+
+def test_a_decoder_bundle_given_as_the_classifier_is_named_as_such(decoder_bundle, pairs_file, two_styles, tmp_path):
+    cfg = TrajectoryConfig(classifier=str(decoder_bundle), decoder=str(decoder_bundle), pairs=str(pairs_file),
+                           reference=str(two_styles), out=str(tmp_path / "traj"), device="auto")
+    with pytest.raises(ArtlensError, match="--classifier .*: is an AdaIN decoder bundle, not a classifier bundle"):
+        run_trajectory(cfg)

@@ -28,11 +28,25 @@ def _csv_floats(text: str | None, option: str) -> list[float] | None:
 
 
 def _image_out(out: Path) -> Path:
-    """``out`` if Pillow can write an image under that name; checked before minutes of optimisation."""
+    """``out`` if Pillow can write an RGB image under that name; checked before minutes of optimisation.
+
+    A known suffix is not enough: some formats Pillow reads cannot hold RGB (``.xbm`` is 1-bit), and
+    an existing folder called ``result.png`` fails only when the result is saved. A 1x1 image is
+    encoded in memory to ask the format itself.
+    """
+    import io
+
     from PIL import Image
 
-    if out.suffix.lower() not in Image.registered_extensions():
+    if out.is_dir():
+        raise ArtlensError(f"--out {out}: is a folder; give an image file name such as {out / 'result.png'}")
+    fmt = Image.registered_extensions().get(out.suffix.lower())
+    if fmt is None:
         raise ArtlensError(f"--out {out}: not an image file name; end it in .png or .jpg")
+    try:
+        Image.new("RGB", (1, 1)).save(io.BytesIO(), format=fmt)
+    except (OSError, KeyError, ValueError):
+        raise ArtlensError(f"--out {out}: Pillow cannot write an RGB image as {fmt}; end it in .png or .jpg") from None
     return out
 
 
@@ -84,7 +98,7 @@ def gatys(
     _image_out(out)
     from ..progress import progress_bar
     from ..style.extractor import load_extractor
-    from ..style.gatys import GatysConfig, run_gatys
+    from ..style.gatys import GatysConfig, level_plan, run_gatys
     from ..style.images import open_image
 
     cfg = GatysConfig(extractor=extractor, weights=weights, preset=preset, content_layers=_csv_strs(content_layers),
@@ -99,7 +113,7 @@ def gatys(
     style_imgs = [open_image(p, "style image") for p in style]
     judge = load_extractor(cfg.extractor, weights=cfg.weights, device=cfg.device)  # fails before the bar starts
     state: dict[str, float] = {}
-    total = steps + (scales - 1) * (refine_steps if refine_steps is not None else max(1, steps // 2))
+    total = sum(n for _, n in level_plan(cfg, content_img.size))  # merged coarse levels run once
     with progress_bar(total, "gatys", postfix=lambda: _loss_postfix(state)) as advance:
         def callback(step: int, _total: int, losses: dict[str, float]) -> None:
             state.clear()
@@ -133,11 +147,14 @@ def reconstruct(
 ) -> None:
     """Reconstruct an image's content or style from single layers of one or more models (a grid PNG)."""
     from ..progress import progress_bar
-    from ..style.reconstruct import ReconstructConfig, grid_layers, load_extractors, reconstruction_grid
+    from ..style.images import open_image
+    from ..style.reconstruct import ReconstructConfig, figure_out, grid_layers, load_extractors, reconstruction_grid
 
+    figure_out(out)  # a name matplotlib cannot write fails now, not after the reconstructions
     cfg = ReconstructConfig(models=model or ["vgg19"], layers=_csv_strs(layers) or [], kind=kind, size=size,
                             steps=steps, optimizer=optimizer, tv_weight=tv_weight, weights=weights,
                             device=_device(device))
+    picture = open_image(image, "image")
     extractors = load_extractors(cfg)  # a missing model or layer fails before the bar starts
     columns = grid_layers(cfg, extractors)
     state: dict[str, float] = {}
@@ -147,11 +164,11 @@ def reconstruct(
             state.update(losses)
             advance(1)
 
-        summary = reconstruction_grid(image, cfg, out, callback=callback, extractors=extractors)
+        summary = reconstruction_grid(picture, cfg, out, callback=callback, extractors=extractors)
     for name, per_layer in summary["losses"].items():
         out_console.print(f"{name}: " + ", ".join(f"{layer} {loss:.3g}" for layer, loss in per_layer.items()),
                           highlight=False)
-    out_console.print(f"wrote {out}", highlight=False)
+    out_console.print(f"wrote {summary['figure']}", highlight=False)
 
 
 @stylize_app.command("adain-train")
@@ -193,6 +210,10 @@ def adain_train(
             advance(1)
 
         bundle = train_decoder(cfg, callback=callback)
+    if not state:  # resumed at its last step: no step was left to train (train_decoder has said so)
+        out_console.print(f"decoder bundle: {bundle} (no step left to train: the run was already at step {steps})",
+                          highlight=False)
+        return
     out_console.print(f"decoder bundle: {bundle}; samples: {Path(out) / 'samples'}; "
                       f"last losses: {_loss_postfix(state)}", highlight=False)
 

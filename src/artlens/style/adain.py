@@ -45,7 +45,7 @@ from ..models.bundle import write_bundle_dir
 from ..models.layers import layer_aliases, resolve_layer
 from ..outputs import replaceable_folder
 from .extractor import DEFAULT_EXTRACTOR, Extractor, load_extractor
-from .images import check_side, fit_size, match_color, to_pil, to_tensor
+from .images import as_rgb, check_side, fit_size, match_color, round_to_multiple, to_pil, to_tensor
 from .losses import adain, channel_stats, moment_loss
 
 __all__ = ["DECODERS", "DECODER_FORMAT", "AdainStylizer", "AdainTrainConfig", "build_decoder", "default_layer",
@@ -261,17 +261,28 @@ class AdainStylizer:
     def stylize(self, content: Image.Image, styles: Sequence[Image.Image], *, alpha: float = 1.0,
                 weights: Sequence[float] | None = None, preserve_color: bool = False, content_size: int = 512,
                 style_size: int = 512, crop: bool = False) -> Image.Image:
-        """Stylise a PIL image; sizes resize the shorter side (0 keeps the original), ``crop`` takes the centre square."""
+        """Stylise a PIL image; sizes resize the shorter side (0 keeps the original), ``crop`` takes the centre square.
+
+        The result has the content's aspect ratio, and with ``content_size=0`` exactly its size. The
+        decoder only returns multiples of its stride (8 or 32 px), so the network runs on the content
+        resized to the nearest multiples and the decoded picture is resized back. Resizing, rather
+        than padding or cropping, keeps every content pixel and nothing else in the AdaIN statistics
+        (padding would add mirrored borders to them); the stretch is under half a stride per side and
+        is undone exactly by the resize back.
+        """
         if not styles:
             raise ArtlensError("at least one style image is needed")
         check_side(content_size, "--content-size")
         check_side(style_size, "--style-size")
-        c = to_tensor(fit_size(content, content_size, longer=False, crop=crop, multiple=self.stride)).to(self.device)
-        s_list = [to_tensor(fit_size(s, style_size, longer=False, crop=crop, multiple=self.stride)).to(self.device)
-                  for s in styles]
+        target = fit_size(as_rgb(content), content_size, longer=False, crop=crop)
+        net_size = round_to_multiple(target.size, self.stride)
+        c = to_tensor(target.resize(net_size, Image.BICUBIC) if net_size != target.size else target).to(self.device)
+        # Styles only give channel statistics: their shape never reaches the decoder.
+        s_list = [to_tensor(fit_size(as_rgb(s), style_size, longer=False, crop=crop)).to(self.device) for s in styles]
         if preserve_color:
             s_list = [match_color(s, c) for s in s_list]
-        return to_pil(self.transfer(c, s_list, alpha=alpha, weights=weights))
+        out = to_pil(self.transfer(c, s_list, alpha=alpha, weights=weights))
+        return out.resize(target.size, Image.BICUBIC) if out.size != target.size else out
 
 
 def _normalise(weights: Sequence[float] | None, n: int) -> list[float]:
@@ -424,18 +435,59 @@ def _truncate_log(path: Path, step: int) -> None:
     path.write_text("\n".join([header, *kept]) + "\n")
 
 
+def _check_resume_steps(ckpt_path: Path, done: int, steps: int) -> None:
+    """``--steps`` below the checkpoint's step would label step-``done`` weights as ``steps``: refuse it."""
+    if steps < done:
+        raise ArtlensError(f"{ckpt_path}: the run is already at step {done}, beyond --steps {steps}; "
+                           f"pass --steps {done} or more to resume it, or choose another --out")
+
+
+def _bundle_steps(bundle: Path) -> int | None:
+    """The ``steps`` a saved decoder bundle says it was trained for (None: no readable bundle)."""
+    try:
+        return int(_read_meta(bundle).get("steps"))
+    except (ArtlensError, TypeError, ValueError):
+        return None
+
+
+def _logged_losses(path: Path, step: int) -> dict[str, float]:
+    """The losses ``log.csv`` recorded at ``step`` ({} if none): a bundle rewritten after a resume that had
+    no step left to run still reports its real last losses."""
+    if step == 0 or not path.is_file():
+        return {}
+    for row in reversed(path.read_text().splitlines()[1:]):
+        fields = row.split(",")
+        if len(fields) >= 4 and fields[0] == str(step):
+            try:
+                return {"content": float(fields[1]), "style": float(fields[2]), "total": float(fields[3])}
+            except ValueError:
+                return {}
+    return {}
+
+
 def train_decoder(cfg: AdainTrainConfig, *, callback: Callable[[int, int, dict[str, float]], None] | None = None
                   ) -> Path:
     """Train an AdaIN decoder (paper eq. 11-12); returns the bundle directory ``<out>/decoder``.
 
     Every ``checkpoint_every`` steps the decoder, optimiser, step and sampler state are written
     atomically to ``checkpoint.pt``; ``resume=True`` continues from it and reaches the same weights
-    as an uninterrupted run.
+    as an uninterrupted run. Resuming a run that has reached ``steps``, with its bundle saved, changes
+    nothing (the bundle keeps its losses and timings); ``steps`` below the checkpoint's step is refused.
     """
     from ..train.checkpoint import load_checkpoint, save_checkpoint
 
     content_files, style_files = _image_list(cfg.content, "content"), _image_list(cfg.style, "style")
     out = Path(cfg.out)
+    ckpt_path = out / CHECKPOINT_FILE
+    state = load_checkpoint(ckpt_path) if cfg.resume else None
+    if state is not None:
+        _check_resume_steps(ckpt_path, int(state["step"]), cfg.steps)
+        bundle = out / "decoder"
+        same_run = state.get("encoder") == cfg.encoder and cfg.layer in (None, state.get("layer"))
+        if same_run and int(state["step"]) == cfg.steps and _bundle_steps(bundle) == cfg.steps:
+            log.warning("%s: the run is already at step %d of --steps %d; nothing to train, %s is unchanged "
+                        "(pass a larger --steps to continue it)", ckpt_path, cfg.steps, cfg.steps, bundle)
+            return bundle
     out.mkdir(parents=True, exist_ok=True)
     replaceable_folder(out / "decoder", keep=(WEIGHTS_FILE, META_FILE))  # the bundle replaces it at the end
     device = default_device(cfg.device)
@@ -450,9 +502,7 @@ def train_decoder(cfg: AdainTrainConfig, *, callback: Callable[[int, int, dict[s
     gen_c = torch.Generator().manual_seed(cfg.seed)
     gen_s = torch.Generator().manual_seed(cfg.seed + 1)
     start = 0
-    ckpt_path = out / CHECKPOINT_FILE
-    if cfg.resume:
-        state = load_checkpoint(ckpt_path)
+    if state is not None:
         if state.get("encoder") != cfg.encoder or state.get("layer") != layer:
             raise ArtlensError(f"{ckpt_path}: was trained with encoder {state.get('encoder')!r} layer "
                                f"{state.get('layer')!r}, not {cfg.encoder!r} {layer!r}")
@@ -472,7 +522,7 @@ def train_decoder(cfg: AdainTrainConfig, *, callback: Callable[[int, int, dict[s
         log_path.write_text("step,content,style,total,lr\n")
     else:  # steps logged after the checkpoint are run again: keep only the rows up to it
         _truncate_log(log_path, start)
-    losses: dict[str, float] = {}
+    losses = _logged_losses(log_path, start)  # what the bundle reports if no step is left to run
     t0 = time.perf_counter()
     for step in range(start, cfg.steps):
         lr = cfg.lr / (1.0 + cfg.lr_decay * step)  # the reference's inverse-time decay

@@ -30,11 +30,12 @@ from .._registry import Registry
 from ..errors import ArtlensError
 from ..inference import default_device
 from .extractor import DEFAULT_EXTRACTOR, Extractor, load_extractor
-from .images import COLOR_MODES, fit_size, match_color, preserve_color, resize_like, to_pil, to_tensor
+from .images import (COLOR_MODES, as_rgb, check_side, fit_size, match_color, preserve_color, resize_like, to_pil,
+                     to_tensor)
 from .losses import content_loss, gram_matrix, style_loss, tv_loss
 
 __all__ = ["INITS", "OPTIMIZERS", "PRESETS", "GatysConfig", "GatysResult", "LayerPreset", "default_preset",
-           "peak_memory_mb", "run_gatys", "stylize_gatys"]
+           "level_plan", "peak_memory_mb", "run_gatys", "stylize_gatys"]
 
 Callback = Callable[[int, int, dict[str, float]], None]
 
@@ -173,8 +174,9 @@ class GatysConfig:
         for name in ("steps", "scales"):
             if getattr(self, name) < 1:
                 raise ArtlensError(f"--{name} must be at least 1, got {getattr(self, name)}")
-        if self.size < 0 or self.style_scale <= 0:
-            raise ArtlensError("--size must be >= 0 and --style-scale > 0")
+        check_side(self.size, "--size")
+        if self.style_scale <= 0:
+            raise ArtlensError(f"--style-scale must be > 0, got {self.style_scale}")
         if self.save_every and not self.save_dir:
             raise ArtlensError("--save-every needs a folder for the intermediate images (--save-dir)")
 
@@ -222,8 +224,23 @@ def _blend(styles: Sequence[Image.Image], weights: Sequence[float] | None) -> li
 
 
 def _scale_sizes(size: int, scales: int) -> list[int]:
-    """Coarse-to-fine sides, each half the next, none below 32 px (levels that would be are merged)."""
-    return list(dict.fromkeys(max(32, size // 2 ** (scales - 1 - i)) for i in range(scales)))
+    """Coarse-to-fine sides, each half the next, none below 32 px (levels that would be are merged).
+
+    The last level is always ``size`` itself, also below 32 px: the floor merges coarse levels, it
+    never enlarges the result.
+    """
+    return list(dict.fromkeys(max(min(32, size), size // 2 ** (scales - 1 - i)) for i in range(scales)))
+
+
+def level_plan(cfg: GatysConfig, content_size: tuple[int, int]) -> list[tuple[int, int]]:
+    """``(longer side, iterations)`` of each coarse-to-fine level that actually runs.
+
+    Levels merged by the 32 px floor run once, so the total number of iterations (a progress bar's)
+    is the sum over this list, not ``steps + (scales - 1) * refine_steps``.
+    """
+    sizes = _scale_sizes(cfg.size or max(content_size), cfg.scales)
+    refine = cfg.refine_steps if cfg.refine_steps is not None else max(1, cfg.steps // 2)
+    return [(side, cfg.steps if i == 0 else refine) for i, side in enumerate(sizes)]
 
 
 def optimise_image(x0: torch.Tensor, loss_fn: Callable[[torch.Tensor], dict[str, torch.Tensor]], *,
@@ -263,10 +280,10 @@ def run_gatys(content: Image.Image, styles: Sequence[Image.Image], cfg: GatysCon
     extractor = extractor or load_extractor(cfg.extractor, weights=cfg.weights, device=device)
     preset, layer_weights = _resolve_layers(cfg, extractor)
     blend = _blend(styles, cfg.style_weights)
+    content, styles = as_rgb(content), [as_rgb(s) for s in styles]  # Image.open(...) works as the CLI's images do
     gen = torch.Generator().manual_seed(cfg.seed)
-    size = cfg.size or max(content.size)
-    sizes = _scale_sizes(size, cfg.scales)
-    steps = [cfg.steps] + [cfg.refine_steps if cfg.refine_steps is not None else max(1, cfg.steps // 2)] * (len(sizes) - 1)
+    plan = level_plan(cfg, content.size)
+    sizes, steps = [side for side, _ in plan], [n for _, n in plan]
     total_steps, done = sum(steps), 0
     result = GatysResult(image=content, layers={"content": list(preset.content_layers), "style": list(preset.style_layers)})
     save_dir = Path(cfg.save_dir) if cfg.save_dir else None

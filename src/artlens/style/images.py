@@ -15,11 +15,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..data.images import UnreadableImage, load_image
+from ..data.images import UnreadableImage, load_image, to_rgb, upright
 from ..errors import ArtlensError
 
-__all__ = ["COLOR_MODES", "MIN_SIDE", "check_side", "fit_size", "match_color", "open_image", "preserve_color",
-           "to_pil", "to_tensor"]
+__all__ = ["COLOR_MODES", "MIN_SIDE", "as_rgb", "check_side", "fit_size", "match_color", "open_image",
+           "preserve_color", "round_to_multiple", "to_pil", "to_tensor"]
 
 COLOR_MODES = ("none", "luminance", "histogram")
 
@@ -27,20 +27,37 @@ COLOR_MODES = ("none", "luminance", "histogram")
 def open_image(path: str | os.PathLike, what: str = "image") -> Image.Image:
     """Load an upright RGB image or fail with one line naming the file."""
     path = Path(path)
+    if path.is_dir():
+        raise ArtlensError(f"{path}: is a folder, expected one {what} file")
     if not path.is_file():
         raise ArtlensError(f"{path}: {what} not found")
     try:
-        return load_image(path)
+        img = load_image(path)
     except UnreadableImage as err:
         raise ArtlensError(f"{what} {err}") from None
+    # The pixels are upright now: drop the metadata that says how to turn them, so that as_rgb on
+    # this image (every library entry point calls it) cannot turn them a second time.
+    for key in ("exif", "xmp", "XML:com.adobe.xmp"):
+        img.info.pop(key, None)
+    return img
 
 
-def fit_size(img: Image.Image, size: int | None, *, longer: bool = True, multiple: int = 1,
-             crop: bool = False) -> Image.Image:
-    """Resize so the longer (or shorter) side is ``size``; optionally centre-crop a square; dims % multiple == 0.
+def as_rgb(img: Image.Image) -> Image.Image:
+    """The upright 8-bit RGB picture a viewer shows for ``img``, however it was opened.
+
+    Library callers pass ``Image.open(...)`` straight in: without this an EXIF-rotated phone photo is
+    stylised sideways, 16-bit greyscale clips to white and transparency turns black. It is what the
+    CLI's :func:`open_image` gives, so the API and the commands see the same pixels.
+    """
+    return to_rgb(upright(img))
+
+
+def fit_size(img: Image.Image, size: int | None, *, longer: bool = True, crop: bool = False) -> Image.Image:
+    """Resize so the longer (or shorter) side is ``size`` (aspect ratio kept); optionally centre-crop a square.
 
     ``size`` 0/None keeps the original resolution (the AdaIN reference's ``--content_size 0``).
     """
+    img = to_rgb(img)
     w, h = img.size
     if size:
         scale = size / (max(w, h) if longer else min(w, h))
@@ -50,12 +67,16 @@ def fit_size(img: Image.Image, size: int | None, *, longer: bool = True, multipl
         side = min(w, h, size)
         left, top = (w - side) // 2, (h - side) // 2
         img = img.crop((left, top, left + side, top + side))
-        w, h = img.size
-    if multiple > 1:
-        w2, h2 = max(multiple, w // multiple * multiple), max(multiple, h // multiple * multiple)
-        if (w2, h2) != (w, h):
-            img = img.resize((w2, h2), Image.BICUBIC)
     return img
+
+
+def round_to_multiple(size: tuple[int, int], multiple: int) -> tuple[int, int]:
+    """``(w, h)`` rounded to the nearest multiples of ``multiple`` (at least one multiple each).
+
+    A decoder that upsamples by ``multiple`` only returns sizes that are multiples of it; rounding to
+    the nearest one (not down) keeps the stretch the network sees, undone afterwards, smallest.
+    """
+    return tuple(max(multiple, round(side / multiple) * multiple) for side in size)  # type: ignore[return-value]
 
 
 #: The smallest side a size option may ask for: below it every network's deeper layers are 1x1 or empty.
@@ -69,8 +90,8 @@ def check_side(size: int, option: str) -> None:
 
 
 def to_tensor(img: Image.Image) -> torch.Tensor:
-    """PIL RGB -> ``(1, 3, H, W)`` float in ``[0, 1]``."""
-    arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    """PIL image (any mode: 16-bit and transparent ones via :func:`to_rgb`) -> ``(1, 3, H, W)`` float in ``[0, 1]``."""
+    arr = np.asarray(to_rgb(img), dtype=np.float32) / 255.0
     return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 

@@ -27,10 +27,11 @@ from .._registry import Registry
 from ..errors import ArtlensError
 from .extractor import DEFAULT_EXTRACTOR, Extractor, load_extractor
 from .gatys import OPTIMIZERS, default_preset, optimise_image
-from .images import fit_size, open_image, to_pil, to_tensor
+from .images import as_rgb, fit_size, open_image, to_pil, to_tensor
 from .losses import gram_matrix, tv_loss
 
-__all__ = ["TARGETS", "ReconstructConfig", "grid_layers", "load_extractors", "reconstruct", "reconstruction_grid"]
+__all__ = ["TARGETS", "ReconstructConfig", "figure_out", "grid_layers", "load_extractors", "reconstruct",
+           "reconstruction_grid"]
 
 
 def _relative(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -78,7 +79,7 @@ def reconstruct(image: Image.Image, extractor: Extractor, layer: str, *, kind: s
     """Pixels, from noise, whose ``layer`` matches ``image``'s content or style; returns (image, final loss)."""
     target_of = TARGETS.get(kind)
     device = extractor.mean.device
-    x = to_tensor(fit_size(image, size)).to(device)
+    x = to_tensor(fit_size(as_rgb(image), size)).to(device)
     with torch.no_grad():
         target = target_of(extractor(x, [layer])[layer])
     gen = torch.Generator().manual_seed(seed)
@@ -125,6 +126,24 @@ def load_extractors(cfg: ReconstructConfig) -> list[Extractor]:
     return [load_extractor(spec, weights=cfg.weights, device=cfg.device, option="--model") for spec in cfg.models]
 
 
+def figure_out(out: str | os.PathLike) -> Path:
+    """``out`` if matplotlib can write the grid under that name; checked before minutes of optimisation.
+
+    Matplotlib picks the format from the suffix and, without one, silently writes ``<out>.png``: a
+    name it cannot use is refused here instead of after the work (or reported under the wrong name).
+    """
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    out = Path(out)
+    if out.is_dir():
+        raise ArtlensError(f"--out {out}: is a folder; give a figure file name such as {out / 'grid.png'}")
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if out.suffix.lower().lstrip(".") not in formats:
+        raise ArtlensError(f"--out {out}: not a figure file name matplotlib can write; end it in .png, .jpg, "
+                           f".pdf or .svg")
+    return out
+
+
 def reconstruction_grid(image: str | os.PathLike | Image.Image, cfg: ReconstructConfig, out: str | os.PathLike, *,
                         callback: Callable[[int, int, dict[str, float]], None] | None = None,
                         extractors: list[Extractor] | None = None) -> dict:
@@ -137,7 +156,8 @@ def reconstruction_grid(image: str | os.PathLike | Image.Image, cfg: Reconstruct
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    img = image if isinstance(image, Image.Image) else open_image(image)
+    out = figure_out(out)
+    img = as_rgb(image) if isinstance(image, Image.Image) else open_image(image)
     extractors = extractors or load_extractors(cfg)
     layers = grid_layers(cfg, extractors)
     total = len(extractors) * len(layers) * cfg.steps
@@ -171,7 +191,6 @@ def reconstruction_grid(image: str | os.PathLike | Image.Image, cfg: Reconstruct
             ax.set_xticks([])
             ax.set_yticks([])
     fig.tight_layout()
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)

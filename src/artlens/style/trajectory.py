@@ -26,8 +26,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..data.dataset import read_utf8
 from ..errors import ArtlensError
+from ..inference import default_device
 from .adain import AdainStylizer
+from .extractor import refuse_decoder_bundle
 from .images import check_side, fit_size, open_image
 
 __all__ = ["TrajectoryConfig", "TrajectoryResult", "read_pairs", "run_trajectory"]
@@ -76,7 +79,7 @@ def read_pairs(path: str | os.PathLike) -> list[tuple[Path, Path]]:
     path = Path(path)
     if not path.is_file():
         raise ArtlensError(f"--pairs {path}: file not found")
-    text = path.read_text()
+    text = read_utf8(path, "the pairs file")  # Excel's "CSV UTF-8" starts with a BOM
     first = next((line for line in text.splitlines() if line.strip()), "")
     delimiter = "\t" if "\t" in first else ","
     pairs = []
@@ -117,11 +120,13 @@ def _reference_images(root: str, classes: list[str] | None, per_class: int) -> d
 class _Embedder:
     """Channel means of several layers of a classifier, from PIL images, in one forward pass each batch."""
 
-    def __init__(self, bundle_dir: str, layers: list[str] | None, device: str) -> None:
+    def __init__(self, bundle_dir: str, layers: list[str] | None, device: str | torch.device) -> None:
         from ..data.transforms import build_transform
         from ..models import load_bundle
         from ..models.layers import LayerTaps
 
+        if bundle_dir:
+            refuse_decoder_bundle(bundle_dir, "--classifier")
         self.bundle = load_bundle(bundle_dir or None, device=device)
         self.layers = layers or list(self.bundle.model.backbone.stages)
         if not self.layers:
@@ -194,10 +199,11 @@ def run_trajectory(cfg: TrajectoryConfig, *, callback: Callable[[int, int], None
 
     from ..data.images import UnreadableImage, load_image
 
+    device = default_device(cfg.device)  # "auto" and typos resolved once, for both networks
     pairs = read_pairs(cfg.pairs)
     reference = _reference_images(cfg.reference, cfg.classes, cfg.per_class)
-    embedder = _Embedder(cfg.classifier, cfg.layers, cfg.device)
-    stylizer = AdainStylizer.load(cfg.decoder, device=cfg.device, weights=cfg.decoder_weights)
+    embedder = _Embedder(cfg.classifier, cfg.layers, device)
+    stylizer = AdainStylizer.load(cfg.decoder, device=device, weights=cfg.decoder_weights)
     out = Path(cfg.out)
     total, done = len(pairs) * len(cfg.alphas), 0
     stylised: list[list[Image.Image]] = []

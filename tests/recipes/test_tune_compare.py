@@ -238,3 +238,12 @@ def test_compare_warns_when_the_runs_were_tested_on_different_images(typed_runs,
     assert len(c) == 6 and result.warnings == [line]
     assert line in caplog.text and f"**Warning:** {line}." in (tmp_path / "cmp" / "compare.md").read_text()
     assert sum(d["images"] for d in result.differences["a_vs_c"]) == len(a & c)
+
+
+def test_compare_names_a_run_without_test_predictions_instead_of_blaming_the_data(typed_runs, tmp_path):
+    shutil.copytree(typed_runs / "b", tmp_path / "unevaluated")
+    (tmp_path / "unevaluated" / "eval" / "predictions.csv").unlink()
+    compare_runs([typed_runs / "a", tmp_path / "unevaluated"], tmp_path / "cmp")
+    text = (tmp_path / "cmp" / "compare.md").read_text()
+    assert "(no eval/predictions.csv in unevaluated: no test split was evaluated)" in text
+    assert "different data" not in text

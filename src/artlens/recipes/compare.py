@@ -186,7 +186,8 @@ def compare_runs(runs: list[str | os.PathLike], out: str | os.PathLike) -> Compa
             w = csv.DictWriter(f, fieldnames=["class", "images", "a_right", "b_right", "only_a_right", "only_b_right"])
             w.writeheader()
             w.writerows(differences[key])
-    (out / "compare.md").write_text(_markdown(rows, differences, rows[0]["run"], warnings))
+    unevaluated = {r["run"] for r, preds in zip(rows, predictions) if not preds}
+    (out / "compare.md").write_text(_markdown(rows, differences, rows[0]["run"], warnings, unevaluated))
     _plot(rows, out / "compare.png")
     return CompareResult(out=out, rows=rows, differences=differences, warnings=warnings)
 
@@ -202,7 +203,9 @@ def _cell(v: Any) -> str:
 
 
 def _markdown(rows: list[dict[str, Any]], differences: dict[str, list[dict]], first: str,
-              warnings: list[str]) -> str:
+              warnings: list[str], unevaluated: set[str] = frozenset()) -> str:
+    """``unevaluated``: runs without ``eval/predictions.csv`` (no test split), named as such rather
+    than as runs on different data."""
     lines = ["| " + " | ".join(COLUMNS) + " |", "|---" * len(COLUMNS) + "|"]
     lines += ["| " + " | ".join(_cell(r[c]) for c in COLUMNS) + " |" for r in rows]
     if warnings:
@@ -213,7 +216,11 @@ def _markdown(rows: list[dict[str, Any]], differences: dict[str, list[dict]], fi
                   "| class | images | A right | B right | only A right | only B right |", "|---|---|---|---|---|---|"]
         lines += [f"| {d['class']} | {d['images']} | {d['a_right']} | {d['b_right']} | {d['only_a_right']} | "
                   f"{d['only_b_right']} |" for d in diff]
-        if not diff:
+        missing = [run for run in (first, other) if run in unevaluated]
+        if missing:
+            lines.append(f"| (no eval/predictions.csv in {' and '.join(missing)}: no test split was evaluated) "
+                         "| | | | | |")
+        elif not diff:
             lines.append("| (no test images in common: the runs were evaluated on different data) | | | | | |")
     return "\n".join(lines) + "\n"
 

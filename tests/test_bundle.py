@@ -111,6 +111,12 @@ def test_broken_bundles_fail_with_one_line(saved, tmp_path):
         load_bundle(bad)
     with pytest.raises(ArtlensError, match="not a model bundle directory"):
         load_bundle(tmp_path / "missing")
+    decoder = tmp_path / "decoder"  # an AdaIN decoder folder: artlens.json too, but no model.safetensors
+    decoder.mkdir()
+    (decoder / "artlens.json").write_text(json.dumps({"format": "artlens-adain-decoder/1"}))
+    (decoder / "decoder.safetensors").write_bytes(b"")
+    with pytest.raises(ArtlensError, match=r"decoder: is an AdaIN decoder bundle, not a classifier bundle"):
+        load_bundle(decoder)
 
 
 @pytest.mark.parametrize("edit, message", [

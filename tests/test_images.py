@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from artlens.data.images import UnreadableImage, check_image, load_image, scan_images
+from artlens.data.images import UnreadableImage, check_image, load_image, scan_images, upright
 
 
 @pytest.fixture()
@@ -69,6 +69,7 @@ def test_a_damaged_exif_block_still_gives_the_upright_picture(painting, tmp_path
     with pytest.raises(Exception):  # what a bare ImageOps.exif_transpose does with it
         ImageOps.exif_transpose(Image.open(path))
     assert load_image(path).size == (30, 60)
+    assert upright(load_image(path)).size == (30, 60)  # upright once: never turned a second time
     upload = decode_upload(path.read_bytes())
     assert (upload.width, upload.height) == upload.image.size == (30, 60)
 

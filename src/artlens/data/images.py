@@ -138,7 +138,14 @@ def upright(img: Image.Image) -> Image.Image:
         return ImageOps.exif_transpose(img)
     except Exception:
         method = _ORIENTATION_TRANSPOSE.get(_orientation(img))
-        return img.transpose(method) if method is not None else img
+        if method is None:
+            return img
+        turned = img.transpose(method)
+        # The copy keeps the block that says "turn me": drop it (as exif_transpose drops the tag), so
+        # that the upright picture is never turned a second time.
+        for key in ("exif", "xmp", "XML:com.adobe.xmp"):
+            turned.info.pop(key, None)
+        return turned
 
 
 def load_image(path: str | os.PathLike, *, draft_size: int | None = None) -> Image.Image:

@@ -38,6 +38,9 @@ __all__ = ["BUNDLE_FORMAT", "Bundle", "default_bundle_path", "load_bundle", "sav
 BUNDLE_FORMAT = "artlens-bundle/1"
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "artlens.json"
+#: The ``format`` of an AdaIN decoder bundle (:mod:`artlens.style.adain`): also an ``artlens.json`` folder,
+#: recognised here so that the classifier loader can say what it was given.
+DECODER_FORMAT = "artlens-adain-decoder/1"
 DEFAULT_MODEL = "wikiart11-style"
 
 
@@ -187,15 +190,22 @@ def load_bundle(path: str | os.PathLike | None = None, *, device: str | torch.de
     meta_path, weights_path = path / META_FILE, path / WEIGHTS_FILE
     if not path.is_dir():
         raise ArtlensError(f"{path}: not a model bundle directory (expected {META_FILE} and {WEIGHTS_FILE})")
-    if not meta_path.is_file() or not weights_path.is_file():
-        missing = META_FILE if not meta_path.is_file() else WEIGHTS_FILE
-        raise ArtlensError(f"{path}: bundle is missing {missing}")
+    if not meta_path.is_file():
+        raise ArtlensError(f"{path}: bundle is missing {META_FILE}")
     try:
         meta = json.loads(meta_path.read_text())
     except json.JSONDecodeError as err:
         raise ArtlensError(f"{meta_path}: invalid JSON ({err.msg} at line {err.lineno})") from None
-    if meta.get("format") != BUNDLE_FORMAT:
-        raise ArtlensError(f"{meta_path}: unsupported bundle format {meta.get('format')!r} (expected {BUNDLE_FORMAT})")
+    # The format first: an AdaIN decoder folder also has an artlens.json, and "missing model.safetensors"
+    # would send its owner looking for a file it never had.
+    if isinstance(meta, dict) and meta.get("format") == DECODER_FORMAT:
+        raise ArtlensError(f"{path}: is an AdaIN decoder bundle, not a classifier bundle (artlens stylize adain "
+                           "takes it as --decoder)")
+    if not isinstance(meta, dict) or meta.get("format") != BUNDLE_FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise ArtlensError(f"{meta_path}: unsupported bundle format {found!r} (expected {BUNDLE_FORMAT})")
+    if not weights_path.is_file():
+        raise ArtlensError(f"{path}: bundle is missing {WEIGHTS_FILE}")
     missing = [k for k in ("classes", "preprocessing") if k not in meta]
     if missing:
         raise ArtlensError(f"{meta_path}: bundle lacks {' and '.join(missing)}")

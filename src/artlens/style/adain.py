@@ -41,7 +41,7 @@ from .._registry import Registry
 from ..data.images import UnreadableImage, iter_image_files, load_image
 from ..errors import ArtlensError
 from ..inference import default_device
-from ..models.bundle import write_bundle_dir
+from ..models.bundle import DECODER_FORMAT, write_bundle_dir
 from ..models.layers import layer_aliases, resolve_layer
 from ..outputs import replaceable_folder
 from .extractor import DEFAULT_EXTRACTOR, Extractor, load_extractor
@@ -53,7 +53,6 @@ __all__ = ["DECODERS", "DECODER_FORMAT", "AdainStylizer", "AdainTrainConfig", "b
 
 log = logging.getLogger(__name__)
 
-DECODER_FORMAT = "artlens-adain-decoder/1"
 WEIGHTS_FILE = "decoder.safetensors"
 META_FILE = "artlens.json"
 CHECKPOINT_FILE = "checkpoint.pt"

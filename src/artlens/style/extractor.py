@@ -12,7 +12,6 @@ EfficientNet-Lite0 extractor has real ImageNet weights offline and can be chosen
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +24,7 @@ from ..inference import default_device
 from ..models.backbones import Backbone, create_backbone
 from ..models.layers import LayerTaps
 
-__all__ = ["DEFAULT_EXTRACTOR", "VGG19_URL", "Extractor", "load_extractor", "refuse_decoder_bundle"]
+__all__ = ["DEFAULT_EXTRACTOR", "VGG19_URL", "Extractor", "load_extractor"]
 
 #: torchvision's VGG19: its ImageNet file is the one every style-transfer reference loads.
 DEFAULT_EXTRACTOR = "torchvision/vgg19"
@@ -94,25 +93,6 @@ def _is_bundle(spec: str) -> bool:
     return (Path(spec) / "artlens.json").is_file()
 
 
-def refuse_decoder_bundle(spec: str | os.PathLike, option: str | None) -> None:
-    """A bundle folder that holds an AdaIN decoder is not a classifier: say so, not "missing model.safetensors".
-
-    Both kinds of bundle carry ``artlens.json``, so a decoder passed where a classifier is expected
-    would otherwise fail deep in the classifier loader, naming a file the user never meant to have.
-    """
-    from .adain import DECODER_FORMAT  # here, not at the top: adain imports this module
-
-    meta_path = Path(spec) / "artlens.json"
-    try:
-        fmt = json.loads(meta_path.read_text()).get("format") if meta_path.is_file() else None
-    except (OSError, ValueError, AttributeError):
-        return  # the classifier loader reports unreadable or invalid JSON in its own words
-    if fmt == DECODER_FORMAT:
-        named = f"{option} {spec}" if option else str(spec)
-        raise ArtlensError(f"{named}: is an AdaIN decoder bundle, not a classifier bundle; "
-                           f"give a backbone name or a classifier bundle folder")
-
-
 def load_extractor(spec: str = DEFAULT_EXTRACTOR, *, weights: str | None = None,
                    device: str | torch.device = "cpu", option: str | None = "--extractor") -> Extractor:
     """A backbone name (``vgg19``, ``efficientnet_lite0``, any timm/torchvision name) or a bundle dir.
@@ -125,10 +105,12 @@ def load_extractor(spec: str = DEFAULT_EXTRACTOR, *, weights: str | None = None,
     """
     device = default_device(device) if isinstance(device, str) else device
     if _is_bundle(spec):
-        refuse_decoder_bundle(spec, option)
         from ..models.bundle import load_bundle
 
-        backbone = load_bundle(spec).model.backbone
+        try:
+            backbone = load_bundle(spec).model.backbone
+        except ArtlensError as err:  # e.g. an AdaIN decoder given here: say which flag named it
+            raise ArtlensError(f"{option} {err}") if option else err from None
     else:
         if os.sep in spec and not spec.startswith(("timm/", "torchvision/")):
             raise ArtlensError(f"{spec}: extractor is neither a backbone name nor a model bundle directory")

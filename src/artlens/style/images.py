@@ -32,14 +32,9 @@ def open_image(path: str | os.PathLike, what: str = "image") -> Image.Image:
     if not path.is_file():
         raise ArtlensError(f"{path}: {what} not found")
     try:
-        img = load_image(path)
+        return load_image(path)
     except UnreadableImage as err:
         raise ArtlensError(f"{what} {err}") from None
-    # The pixels are upright now: drop the metadata that says how to turn them, so that as_rgb on
-    # this image (every library entry point calls it) cannot turn them a second time.
-    for key in ("exif", "xmp", "XML:com.adobe.xmp"):
-        img.info.pop(key, None)
-    return img
 
 
 def as_rgb(img: Image.Image) -> Image.Image:

@@ -30,7 +30,6 @@ from ..data.dataset import read_utf8
 from ..errors import ArtlensError
 from ..inference import default_device
 from .adain import AdainStylizer
-from .extractor import refuse_decoder_bundle
 from .images import check_side, fit_size, open_image
 
 __all__ = ["TrajectoryConfig", "TrajectoryResult", "read_pairs", "run_trajectory"]
@@ -125,9 +124,10 @@ class _Embedder:
         from ..models import load_bundle
         from ..models.layers import LayerTaps
 
-        if bundle_dir:
-            refuse_decoder_bundle(bundle_dir, "--classifier")
-        self.bundle = load_bundle(bundle_dir or None, device=device)
+        try:
+            self.bundle = load_bundle(bundle_dir or None, device=device)
+        except ArtlensError as err:  # e.g. an AdaIN decoder given as the classifier: name the flag
+            raise ArtlensError(f"--classifier {err}") from None
         self.layers = layers or list(self.bundle.model.backbone.stages)
         if not self.layers:
             raise ArtlensError(f"{bundle_dir}: the classifier's backbone has no stages; pass --layers")

@@ -1,235 +1,107 @@
-// artlens web page: classify (top-k bars, CAM toggle) and style transfer (AdaIN now, Gatys as a job).
-// No framework, no CDN: everything comes from this server. The id of a running style job is kept in
-// localStorage, so reloading the page picks the job up again.
+// artlens web page: classify (top-k bars, heatmaps, several images with a CSV) and style transfer
+// (AdaIN at once, Gatys as a job with a queue position and a cancel button).
+// No framework, no build step, no CDN: everything comes from this server, so it works offline.
+// The id of a running style job is kept in localStorage, so reloading the page picks the job up again.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const JOB_KEY = "artlens.job";
-const state = { file: null, info: null, camUrl: null, imageUrl: null, camFor: null };
+const SLOW_CAM = new Set(["scorecam", "ablationcam"]);
+const CAM_NAMES = {
+  gradcam: "Grad-CAM", "gradcam++": "Grad-CAM++", hirescam: "HiResCAM", xgradcam: "XGrad-CAM", layercam: "LayerCAM",
+  eigencam: "Eigen-CAM", eigengradcam: "EigenGrad-CAM", gradcamelementwise: "Grad-CAM element-wise",
+  scorecam: "Score-CAM", ablationcam: "Ablation-CAM", featuremap: "feature-map sum",
+};
 
-function showError(message) {
-  const box = $("error");
-  box.textContent = message || "";
+const state = {
+  info: null,             // GET /v1/models
+  models: new Map(),      // id -> model entry
+  items: [],              // the uploaded images: {file, name, url, result, error, pending}
+  current: -1,            // the image shown (bars, heatmap)
+  seq: 0,                 // bumped by every new upload or model change: older answers are dropped
+  cam: { cache: new Map(), token: 0 },
+  presets: [],            // GET /v1/styles
+  styles: [],             // chosen styles: {key, title, by, url, file | null, preset, weight}
+  styleKey: 0,
+  content: null,          // {file, url}
+  weightsField: null,     // {name, array} when POST /v1/stylize takes per-style weights
+  job: { id: null, token: 0 },
+  resultUrl: null,
+  maxStyles: 4,
+};
+
+// ---- small helpers -------------------------------------------------------------------------------
+
+const pretty = (label) => String(label).replace(/_/g, " ");
+const pct = (p) => `${(100 * p).toFixed(1)}%`;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const stem = (name) => String(name || "image").replace(/\.[^.]+$/, "").replace(/[^\w.-]+/g, "_").slice(0, 60) || "image";
+const camName = (m) => CAM_NAMES[m] || m;
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "class") node.className = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key in node && typeof value !== "string") node[key] = value;
+    else node.setAttribute(key, value);
+  }
+  node.append(...children.filter((c) => c != null));
+  return node;
+}
+
+function inWords(list) {
+  const items = list.map(pretty);
+  if (items.length <= 1) return items.join("");
+  return `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}`;
+}
+
+function duration(seconds) {
+  if (seconds == null || !isFinite(seconds)) return "";
+  const s = Math.max(1, Math.round(seconds));
+  if (s < 90) return `${s} s`;
+  return `${Math.round(s / 60)} min`;
+}
+
+function showError(tab, message) {
+  const box = $(`${tab}-error`);
+  box.querySelector(".message").textContent = message || "";
   box.hidden = !message;
 }
 
+/** The server's own words for a failed response: `{error}` plus what to do about a busy server. */
 async function errorText(response) {
+  let text = `HTTP ${response.status}`;
   try {
     const body = await response.json();
-    return `${body.error} (HTTP ${response.status})`;
-  } catch (_) {
-    return `HTTP ${response.status}`;
-  }
-}
-
-function pretty(label) {
-  return label.replace(/_/g, " ");
-}
-
-// ---- tabs -------------------------------------------------------------------------------------
-
-function selectTab(name) {
-  for (const tab of ["classify", "style"]) {
-    $(`tab-${tab}`).setAttribute("aria-selected", String(tab === name));
-    $(`panel-${tab}`).hidden = tab !== name;
-  }
-}
-
-// ---- models and features ----------------------------------------------------------------------
-
-async function loadModels() {
-  const response = await fetch("/v1/models");
-  if (!response.ok) { showError(await errorText(response)); return; }
-  const info = await response.json();
-  state.info = info;
-  const select = $("model");
-  select.textContent = "";
-  const fallback = info.defaults.classification;
-  for (const m of info.models.filter((m) => m.task === "classification")) {
-    const option = document.createElement("option");
-    option.value = m.id;
-    const acc = m.metrics && m.metrics.accuracy != null ? `, ${(100 * m.metrics.accuracy).toFixed(1)}% ${m.metrics.split || ""}` : "";
-    const version = m.version === "unknown" ? m.source : `v${m.version}`;
-    option.textContent = `${m.name} (${version}${acc})${m.id === fallback ? " - default" : ""}`;
-    option.selected = m.id === fallback;
-    select.append(option);
-  }
-  const explain = info.features.explain;
-  $("cam").disabled = !explain.available;
-  $("cam-note").hidden = explain.available;
-  $("cam-note").textContent = explain.available ? "" : "Grad-CAM is not installed on this server.";
-  const stylize = info.features.stylize;
-  for (const option of $("method").options) {
-    if (!(stylize[option.value] || {}).available) option.textContent += " - not installed";
-  }
-  if (!stylize.adain.available && stylize.gatys.available) $("method").value = "gatys";
-  updateMethodNote();
-}
-
-function updateMethodNote() {
-  if (!state.info) return;
-  const method = $("method").value;
-  const feature = state.info.features.stylize[method] || { available: false, reason: "unknown method" };
-  $("alpha-box").hidden = method !== "adain";
-  $("steps-box").hidden = method !== "gatys";
-  $("method-note").hidden = feature.available;
-  $("method-note").textContent = feature.available ? "" : `Not available here: ${feature.reason}`;
-  $("go").disabled = !feature.available;
-}
-
-// ---- classify ----------------------------------------------------------------------------------
-
-function renderPredictions(body) {
-  const list = $("results");
-  list.textContent = "";
-  for (const p of body.predictions) {
-    const li = document.createElement("li");
-    li.dataset.label = p.label;
-    const row = document.createElement("div");
-    row.className = "bar-label";
-    const name = document.createElement("span");
-    name.className = "label";
-    name.textContent = pretty(p.label);
-    const pct = document.createElement("span");
-    pct.textContent = `${(100 * p.prob).toFixed(1)}%`;
-    row.append(name, pct);
-    const bar = document.createElement("div");
-    bar.className = "bar";
-    const fill = document.createElement("span");
-    fill.style.width = `${Math.max(1, 100 * p.prob)}%`;
-    bar.append(fill);
-    li.append(row, bar);
-    list.append(li);
-  }
-  const modelId = document.createElement("span");
-  modelId.className = "model-id";  // name@version wraps as a whole, never at the version's hyphen
-  modelId.textContent = body.model;
-  $("result-title").replaceChildren("Prediction - ", modelId);
-  $("latency").textContent = `${body.image.width}x${body.image.height} ${body.image.format}, answered in ${body.latency_ms} ms`;
+    if (body && body.error) text = body.error;
+  } catch (_) { /* not JSON */ }
+  const retry = response.headers.get("Retry-After");
+  if (retry && (response.status === 429 || response.status === 503)) text += ` (try again in ${duration(Number(retry))})`;
+  return text;
 }
 
 function form(fields) {
   const data = new FormData();
   for (const [key, value] of Object.entries(fields)) {
+    if (value == null) continue;
     if (Array.isArray(value)) value.forEach((v) => data.append(key, v));
     else data.append(key, value);
   }
   return data;
 }
 
-async function classify() {
-  if (!state.file) return;
-  showError("");
-  $("results").textContent = "";
-  $("latency").textContent = "thinking...";
-  const response = await fetch("/v1/predict", {
-    method: "POST",
-    body: form({ file: state.file, model: $("model").value, top_k: $("topk").value }),
-  });
-  if (!response.ok) { $("latency").textContent = ""; showError(await errorText(response)); return; }
-  renderPredictions(await response.json());
-  if ($("cam").checked) await showCam();
-}
-
-async function showCam() {
-  const key = `${$("model").value}|${state.imageUrl}`;
-  if (state.camFor !== key) {
-    $("cam-note").hidden = false;
-    $("cam-note").textContent = "computing the activation map...";
-    const response = await fetch("/v1/explain", { method: "POST", body: form({ file: state.file, model: $("model").value }) });
-    if (!response.ok) { $("cam-note").hidden = true; showError(await errorText(response)); $("cam").checked = false; return; }
-    if (state.camUrl) URL.revokeObjectURL(state.camUrl);
-    state.camUrl = URL.createObjectURL(await response.blob());
-    state.camFor = key;
-    $("cam-note").textContent = `map for ${pretty(decodeURIComponent(response.headers.get("X-Label") || ""))}`;
-  }
-  $("preview").src = state.camUrl;
-}
-
-function setFile(file) {
-  if (!file) return;
-  state.file = file;
-  if (state.imageUrl) URL.revokeObjectURL(state.imageUrl);
-  state.imageUrl = URL.createObjectURL(file);
-  state.camFor = null;
-  $("preview").src = state.imageUrl;
-  $("preview").hidden = false;
-  $("drop").classList.add("has-image");
-  classify();
-}
-
-// ---- style -------------------------------------------------------------------------------------
-
-function previewInto(input, imgId) {
-  const file = input.files[0];
-  if (!file) return;
-  $(imgId).src = URL.createObjectURL(file);
-  $(imgId).hidden = false;
-  $(imgId).parentElement.classList.add("has-image");
-}
-
-function showResultBlob(blob) {
-  $("stylized").src = URL.createObjectURL(blob);
-  $("stylized").hidden = false;
-}
-
-async function stylize() {
-  showError("");
-  const content = $("content").files[0];
-  const styles = Array.from($("style").files);
-  if (!content || !styles.length) { showError("Choose a content image and at least one style image."); return; }
-  $("go").disabled = true;
-  $("job-status").textContent = "working...";
-  try {
-    const response = await fetch("/v1/stylize", {
-      method: "POST",
-      body: form({ content, style: styles, method: $("method").value, alpha: $("alpha").value,
-                   steps: $("steps").value, size: $("size").value, preserve_color: $("keep-color").checked }),
-    });
-    if (!response.ok) { showError(await errorText(response)); $("job-status").textContent = ""; return; }
-    if (response.status === 202) {
-      const { job } = await response.json();
-      localStorage.setItem(JOB_KEY, job.id);
-      await pollJob(job.id);
-    } else {
-      showResultBlob(await response.blob());
-      $("job-status").textContent = `done in ${response.headers.get("X-Latency-Ms")} ms`;
-    }
-  } finally {
-    updateMethodNote();
+/** POST that waits out a short Retry-After (429/503) a few times before giving up. */
+async function post(url, fields, onWait) {
+  for (let attempt = 0; ; attempt++) {
+    const response = await fetch(url, { method: "POST", body: form(fields) });
+    const retry = Number(response.headers.get("Retry-After"));
+    if (![429, 503].includes(response.status) || !retry || retry > 20 || attempt >= 3) return response;
+    if (onWait) onWait(retry);
+    await sleep(retry * 1000);
   }
 }
-
-async function pollJob(id) {
-  const bar = $("job-progress");
-  bar.hidden = false;
-  for (;;) {
-    const response = await fetch(`/v1/jobs/${id}`);
-    if (!response.ok) {
-      localStorage.removeItem(JOB_KEY);
-      bar.hidden = true;
-      $("job-status").textContent = "";
-      showError(await errorText(response));
-      return;
-    }
-    const job = await response.json();
-    bar.value = job.progress;
-    $("job-status").textContent = `job ${job.id.slice(0, 8)}: ${job.state}, ${job.message}`;
-    if (job.state === "done") {
-      const result = await fetch(job.result);
-      if (result.ok) showResultBlob(await result.blob());
-      else showError(await errorText(result));
-      $("job-status").textContent = `Gatys, ${job.elapsed_s} s`;
-      break;
-    }
-    if (job.state === "failed") { showError(`style transfer failed: ${job.error}`); break; }
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-  }
-  localStorage.removeItem(JOB_KEY);
-  bar.hidden = true;
-}
-
-// ---- wiring ------------------------------------------------------------------------------------
 
 function wireDrop(zone, onFiles) {
   zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
@@ -237,34 +109,892 @@ function wireDrop(zone, onFiles) {
   zone.addEventListener("drop", (e) => {
     e.preventDefault();
     zone.classList.remove("over");
-    if (e.dataTransfer.files.length) onFiles(e.dataTransfer.files);
+    if (e.dataTransfer.files.length) onFiles(Array.from(e.dataTransfer.files));
   });
 }
 
-document.addEventListener("DOMContentLoaded", async () => {
-  $("tab-classify").addEventListener("click", () => selectTab("classify"));
-  $("tab-style").addEventListener("click", () => selectTab("style"));
-  $("file").addEventListener("change", (e) => setFile(e.target.files[0]));
-  wireDrop($("drop"), (files) => setFile(files[0]));
-  $("model").addEventListener("change", classify);
-  $("topk").addEventListener("change", classify);
-  $("cam").addEventListener("change", async () => {
-    if (!state.file) return;
-    if ($("cam").checked) await showCam();
-    else { $("preview").src = state.imageUrl; $("cam-note").hidden = true; }
-  });
-  $("content").addEventListener("change", (e) => previewInto(e.target, "content-preview"));
-  $("style").addEventListener("change", (e) => previewInto(e.target, "style-preview"));
-  for (const [zone, input, img] of [["content", "content", "content-preview"], ["style", "style", "style-preview"]]) {
-    wireDrop($(zone).parentElement, (files) => { $(input).files = files; previewInto($(input), img); });
+// ---- tabs --------------------------------------------------------------------------------------
+
+const TABS = ["classify", "style"];
+
+function selectTab(name, focus = false) {
+  for (const tab of TABS) {
+    const button = $(`tab-${tab}`);
+    button.setAttribute("aria-selected", String(tab === name));
+    button.tabIndex = tab === name ? 0 : -1;
+    $(`panel-${tab}`).hidden = tab !== name;  // a tab's error toast lives in its panel and hides with it
   }
-  $("alpha").addEventListener("input", () => { $("alpha-value").textContent = $("alpha").value; });
+  if (focus) $(`tab-${name}`).focus();
+}
+
+function wireTabs() {
+  for (const tab of TABS) {
+    $(`tab-${tab}`).addEventListener("click", () => selectTab(tab));
+    $(`tab-${tab}`).addEventListener("keydown", (e) => {
+      const step = { ArrowRight: 1, ArrowLeft: -1 }[e.key];
+      if (step) selectTab(TABS[(TABS.indexOf(tab) + step + TABS.length) % TABS.length], true);
+    });
+  }
+  for (const box of document.querySelectorAll(".toast .close")) {
+    box.addEventListener("click", () => { box.parentElement.hidden = true; });
+  }
+}
+
+// ---- models and what they know -----------------------------------------------------------------
+
+function versionLabel(version) {
+  const m = /^(\d{4})(\d{2})(\d{2})(?:-\d{4,6})?$/.exec(version || "");
+  if (m) {
+    const date = new Date(Date.UTC(+m[1], +m[2] - 1, +m[3]));
+    return `of ${date.toLocaleDateString("en-GB", { day: "numeric", month: "short", year: "numeric", timeZone: "UTC" })}`;
+  }
+  return `v${version}`;
+}
+
+async function loadModels() {
+  let response;
+  try {
+    response = await fetch("/v1/models");
+  } catch (err) {
+    showError("classify", `The server does not answer (${err.message}).`);
+    return;
+  }
+  if (!response.ok) { showError("classify", await errorText(response)); return; }
+  const info = await response.json();
+  state.info = info;
+  const classifiers = info.models.filter((m) => m.task === "classification");
+  const versions = {};
+  for (const m of classifiers) versions[m.name] = (versions[m.name] || 0) + 1;
+  const fallback = info.defaults.classification;
+  const select = $("model");
+  select.textContent = "";
+  for (const m of classifiers) {
+    state.models.set(m.id, m);
+    let text = m.name;
+    if (versions[m.name] > 1 && m.version !== "unknown") text += ` ${versionLabel(m.version)}`;
+    if (m.id === fallback) text += " (default)";
+    select.append(el("option", { value: m.id, selected: m.id === fallback, title: m.id }, text));
+  }
+  onModelChosen();
+
+  const limits = info.limits || {};
+  if (limits.max_styles) state.maxStyles = limits.max_styles;
+  for (const node of document.querySelectorAll(".max-styles")) node.textContent = String(state.maxStyles);
+  if (limits.max_gatys_steps) $("steps").max = String(limits.max_gatys_steps);
+  if (limits.max_style_size) {
+    $("size").max = String(limits.max_style_size);
+    if (+$("size").value > limits.max_style_size) $("size").value = String(limits.max_style_size);
+  }
+
+  const explain = info.features.explain || { available: false };
+  const methods = explain.available ? (explain.methods || ["gradcam"]) : [];
+  const disabled = new Set(explain.disabled || []);
+  const camMethod = $("cam-method");
+  camMethod.textContent = "";
+  for (const m of methods) {
+    const slow = (explain.slow_methods || [...SLOW_CAM]).includes(m);
+    const label = `${camName(m)}${disabled.has(m) ? " (disabled here)" : slow ? " (slow)" : ""}`;
+    camMethod.append(el("option", { value: m, disabled: disabled.has(m) }, label));
+  }
+  camMethod.value = explain.default_method || "gradcam";
+  if (!explain.available) {
+    for (const id of ["cam", "cam-method", "cam-class", "cam-opacity"]) $(id).disabled = true;
+    $("cam-note").textContent = `Heatmaps are not available on this server: ${explain.reason || "not installed"}`;
+  }
+
+  const stylize = info.features.stylize || {};
+  for (const option of $("method").options) {
+    if (!(stylize[option.value] || {}).available) option.textContent += " - not installed";
+  }
+  if (!(stylize.adain || {}).available && (stylize.gatys || {}).available) $("method").value = "gatys";
+  updateMethodNote();
+}
+
+function currentModel() {
+  return state.models.get($("model").value);
+}
+
+/** "What this model knows", in words: its classes, what it learnt from, how often it is right.
+ *  The server's model card says it in sentences; an older server's bare listing is put into words here. */
+function renderAbout() {
+  const m = currentModel();
+  if (!m) return;
+  const card = m.card || {};
+  const classes = card.classes || (m.classes || []).map(pretty);
+  const summary = card.summary || `${m.name} sorts a picture into one of ${classes.length} classes.`;
+  $("about-summary").textContent = summary;
+  const listed = classes.length && classes.every((c) => summary.includes(c));
+  $("about-classes").textContent = classes.length && !listed
+    ? `It knows ${classes.length === 1 ? "one class" : `these ${classes.length}`}: ${inWords(classes)}.` : "";
+  $("about-classes").hidden = !$("about-classes").textContent;
+  const parts = [];
+  const trained = card.trained_on;
+  if (trained && !/^not recorded/i.test(trained)) {
+    const text = typeof trained === "string" ? trained : Object.values(trained).join(", ");
+    parts.push(/^(trained|learnt|learned)\b/i.test(text) ? text : `Learnt from ${text}`);
+  } else if (trained) {
+    parts.push("What it learnt from is not recorded in its files");
+  }
+  const accuracy = card.accuracy != null ? card.accuracy : (m.metrics || {}).accuracy;
+  if (typeof accuracy === "number" && isFinite(accuracy)) {
+    let text = `Right about ${Math.round(10 * accuracy)} times in 10 on pictures it never saw in training`;
+    const top3 = (m.metrics || {}).top3;
+    if (typeof top3 === "number" && classes.length > 3) {
+      text += `; the right answer is among its first three guesses about ${Math.round(10 * top3)} times in 10`;
+    }
+    parts.push(text);
+  } else if (typeof accuracy === "string" && accuracy) {
+    parts.push(accuracy);
+  } else {
+    parts.push("How often it is right has not been measured");
+  }
+  $("about-trained").textContent = parts.map((p) => p.replace(/[.\s]+$/, "")).join(". ") + ".";
+}
+
+function onModelChosen() {
+  renderAbout();
+  const m = currentModel();
+  const select = $("cam-class");
+  const keep = select.value;
+  select.textContent = "";
+  select.append(el("option", { value: "" }, "the predicted one"));
+  for (const c of (m ? m.classes : [])) select.append(el("option", { value: c }, pretty(c)));
+  select.value = m && m.classes.includes(keep) ? keep : "";
+}
+
+// ---- examples ------------------------------------------------------------------------------------
+
+async function loadExamples() {
+  let response;
+  try { response = await fetch("/v1/examples"); } catch (_) { return; }
+  if (!response.ok) return;  // a server without shipped examples: the strip stays hidden
+  const examples = ((await response.json()) || {}).examples || [];
+  const list = $("example-list");
+  list.textContent = "";
+  for (const ex of examples) {
+    const title = ex.title || pretty(ex.name);
+    const button = el("button", { type: "button", class: "thumb", dataset: { name: ex.name },
+                                  "aria-label": `Try ${title}${ex.artist ? ` by ${ex.artist}` : ""}`,
+                                  onclick: () => useExample(ex) },
+      el("img", { src: ex.url, alt: "", loading: "lazy" }),
+      el("span", { class: "title" }, title),
+      ex.artist ? el("span", { class: "by" }, ex.artist) : null);
+    list.append(el("li", {}, button));
+  }
+  $("examples").hidden = examples.length === 0;
+}
+
+async function fetchAsFile(url, name) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(await errorText(response));
+  const blob = await response.blob();
+  const ext = { "image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp" }[blob.type] || "";
+  return new File([blob], /\.[a-z]{3,4}$/i.test(name) ? name : `${name}${ext}`, { type: blob.type });
+}
+
+async function useExample(ex) {
+  try {
+    setFiles([await fetchAsFile(ex.url, ex.name)]);
+  } catch (err) {
+    showError("classify", `Could not load the example: ${err.message}`);
+  }
+}
+
+// ---- classify ------------------------------------------------------------------------------------
+
+function topK() {
+  const k = parseInt($("topk").value, 10);
+  return Math.min(20, Math.max(1, isFinite(k) ? k : 5));
+}
+
+/** Forget the previous prediction, heatmap and error: a new upload starts from a clean page. */
+function clearPrediction() {
+  $("results").textContent = "";
+  $("uncertain").hidden = true;
+  $("uncertain").textContent = "";
+  $("empty-result").hidden = false;
+  $("status").textContent = "";
+  $("result-title").textContent = "Prediction";
+}
+
+function clearCam() {
+  state.cam.token++;
+  $("cam-view").hidden = true;
+  $("cam-download").hidden = true;
+  $("cam-download").removeAttribute("href");
+  if (!$("cam").disabled) $("cam-note").textContent = "";
+}
+
+function dropCamCache() {
+  for (const entry of state.cam.cache.values()) URL.revokeObjectURL(entry.url);
+  state.cam.cache.clear();
+}
+
+function resetClassify() {
+  state.seq++;
+  for (const item of state.items) URL.revokeObjectURL(item.url);
+  state.items = [];
+  state.current = -1;
+  dropCamCache();
+  showError("classify", "");
+  clearPrediction();
+  clearCam();
+  $("batch").hidden = true;
+  $("batch-table").tBodies[0].textContent = "";
+  $("csv").disabled = true;
+  $("preview").hidden = true;
+  $("preview").removeAttribute("src");
+  $("drop").classList.remove("has-image");
+  $("heatmap").hidden = true;  // nothing to explain yet
+  for (const b of document.querySelectorAll("#example-list .thumb")) b.setAttribute("aria-pressed", "false");
+}
+
+function setFiles(files) {
+  files = Array.from(files || []).filter(Boolean);
+  if (!files.length) return;
+  resetClassify();
+  state.items = files.map((file) => ({ file, name: file.name || "image", url: URL.createObjectURL(file),
+                                       result: null, error: null, pending: true }));
+  for (const b of document.querySelectorAll("#example-list .thumb")) {
+    b.setAttribute("aria-pressed", String(files.length === 1 && stem(files[0].name) === stem(b.dataset.name)));
+  }
+  $("heatmap").hidden = false;
+  renderBatch();
+  showItem(0);
+  classifyAll();
+}
+
+/** Ask again for every image (another model or another top-k). */
+function reclassify() {
+  if (!state.items.length) return;
+  state.seq++;
+  dropCamCache();
+  clearCam();
+  for (const item of state.items) Object.assign(item, { result: null, error: null, pending: true });
+  renderBatch();
+  showItem(state.current);
+  classifyAll();
+}
+
+async function classifyAll() {
+  const seq = state.seq;
+  const model = $("model").value;
+  const ask = Math.max(topK(), 3);  // an uncertain answer shows three guesses at least
+  let next = 0;
+  const worker = async () => {
+    while (next < state.items.length && seq === state.seq) {
+      const i = next++;
+      const item = state.items[i];
+      try {
+        const response = await post("/v1/predict", { file: item.file, model, top_k: ask }, (s) => {
+          if (seq === state.seq) $("status").textContent = `The server is busy: trying again in ${duration(s)}...`;
+        });
+        if (seq !== state.seq) return;
+        if (response.ok) item.result = await response.json();
+        else item.error = await errorText(response);
+      } catch (err) {
+        item.error = `the server did not answer (${err.message})`;
+      }
+      if (seq !== state.seq) return;
+      item.pending = false;
+      onItemDone(i);
+    }
+  };
+  await Promise.all(state.items.slice(0, 2).map(() => worker()));
+}
+
+function onItemDone(i) {
+  const item = state.items[i];
+  const single = state.items.length === 1;
+  if (item.error) {
+    if (single) {  // nothing to show: back to the empty drop zone, with the reason
+      showError("classify", `${item.name}: ${item.error}`);
+      $("preview").hidden = true;
+      $("drop").classList.remove("has-image");
+    } else {
+      const failed = state.items.filter((it) => it.error).length;
+      showError("classify", `${failed} of ${state.items.length} images could not be classified (see the table).`);
+    }
+  }
+  renderBatchRow(i);
+  $("csv").disabled = !state.items.some((it) => it.result);
+  if (i === state.current) renderCurrent();
+  else if (!single) updateBatchTitle();
+}
+
+function showItem(i) {
+  const item = state.items[i];
+  if (!item) return;
+  state.current = i;
+  const preview = $("preview");
+  preview.src = item.url;
+  preview.alt = item.name;
+  preview.hidden = false;
+  $("drop").classList.add("has-image");
+  for (const row of $("batch-table").tBodies[0].rows) row.classList.toggle("current", +row.dataset.index === i);
+  renderCurrent();
+  updateCam();
+}
+
+function renderCurrent() {
+  clearPrediction();
+  const item = state.items[state.current];
+  updateBatchTitle();
+  if (!item) return;
+  const where = state.items.length > 1 ? `${item.name} (${state.current + 1} of ${state.items.length}): ` : "";
+  if (item.pending) { $("status").textContent = `${where}thinking...`; return; }
+  if (item.error) { $("status").textContent = `${where}not classified: ${item.error}`; return; }
+  renderPredictions(item.result);
+  const image = item.result.image || {};
+  const model = state.models.get(item.result.model);
+  $("status").textContent = `${where}${image.width}x${image.height} ${image.format || ""}, answered by `
+    + `${model ? model.name : item.result.model} in ${Math.round(item.result.latency_ms)} ms`;
+  syncPressed();
+}
+
+function shownPredictions(result) {
+  const n = result.uncertain ? Math.max(topK(), 3) : topK();
+  return result.predictions.slice(0, n);
+}
+
+function renderPredictions(body) {
+  const list = $("results");
+  list.textContent = "";
+  $("empty-result").hidden = true;
+  for (const p of shownPredictions(body)) {
+    const fill = el("span");
+    fill.style.width = `${Math.max(1, 100 * p.prob)}%`;
+    const button = el("button", { type: "button", class: "bar-button", "aria-pressed": "false",
+                                  title: `Show where the model looks for ${pretty(p.label)}`,
+                                  onclick: () => pickClass(p.label) },
+      el("span", { class: "bar-label" }, el("span", { class: "label" }, pretty(p.label)), el("span", { class: "pct" }, pct(p.prob))),
+      el("span", { class: "bar" }, fill));
+    list.append(el("li", { dataset: { label: p.label } }, button));
+  }
+  if (body.uncertain) {
+    const three = body.predictions.slice(0, 3).map((p) => p.label);
+    $("uncertain").textContent = `Uncertain: the model cannot tell these apart well. It might be ${inWords(three).replace(/ and ([^,]+)$/, " or $1")}.`;
+    $("uncertain").hidden = false;
+  }
+}
+
+// ---- several images: table and CSV ---------------------------------------------------------------
+
+function renderBatch() {
+  const body = $("batch-table").tBodies[0];
+  body.textContent = "";
+  $("batch").hidden = state.items.length < 2;
+  if (state.items.length < 2) return;
+  state.items.forEach((item, i) => {
+    const row = el("tr", { dataset: { index: String(i) } },
+      el("td", {}, el("button", { type: "button", class: "row-button", title: `Show ${item.name}`, onclick: () => showItem(i) },
+        el("img", { src: item.url, alt: "", onerror: (e) => e.target.classList.add("broken") }), el("span", {}, item.name))),
+      el("td", { class: "label" }), el("td", { class: "num prob" }));
+    body.append(row);
+    renderBatchRow(i);
+  });
+  updateBatchTitle();
+}
+
+function renderBatchRow(i) {
+  const row = $("batch-table").tBodies[0].rows[i];
+  const item = state.items[i];
+  if (!row || !item) return;
+  const label = row.cells[1];
+  const prob = row.cells[2];
+  label.className = "label";
+  if (item.pending) { label.textContent = "..."; prob.textContent = ""; return; }
+  if (item.error) { label.textContent = "failed"; label.className = "label failed"; label.title = item.error; prob.textContent = ""; return; }
+  const top = item.result.predictions[0];
+  label.textContent = pretty(top.label);
+  if (item.result.uncertain) label.append(" ", el("span", { class: "flag" }, "(uncertain)"));
+  prob.textContent = pct(top.prob);
+}
+
+function updateBatchTitle() {
+  if (state.items.length < 2) return;
+  const done = state.items.filter((it) => !it.pending).length;
+  $("batch-title").textContent = done === state.items.length
+    ? `All ${state.items.length} images` : `All ${state.items.length} images (${done} done)`;
+}
+
+function csvField(value) {
+  const text = value == null ? "" : String(value);
+  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+function resultsCsv() {
+  const k = Math.max(1, ...state.items.filter((it) => it.result).map((it) => shownPredictions(it.result).length));
+  const header = ["file", "model", "uncertain"];
+  for (let r = 1; r <= k; r++) header.push(`label_${r}`, `prob_${r}`);
+  header.push("error");
+  const lines = [header];
+  for (const item of state.items) {
+    const row = [item.name, item.result ? item.result.model : $("model").value,
+                 item.result ? String(!!item.result.uncertain) : ""];
+    const preds = item.result ? shownPredictions(item.result) : [];
+    for (let r = 0; r < k; r++) row.push(preds[r] ? preds[r].label : "", preds[r] ? preds[r].prob : "");
+    row.push(item.error || (item.pending ? "not finished" : ""));
+    lines.push(row);
+  }
+  return lines.map((row) => row.map(csvField).join(",")).join("\r\n") + "\r\n";
+}
+
+function downloadCsv() {
+  const url = URL.createObjectURL(new Blob([resultsCsv()], { type: "text/csv" }));
+  const link = el("a", { href: url, download: "artlens-predictions.csv" });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+// ---- heatmap -------------------------------------------------------------------------------------
+
+function pickClass(label) {
+  if ($("cam").disabled) return;
+  $("cam-class").value = label;
+  $("cam").checked = true;
+  updateCam();
+}
+
+/** The bar whose heatmap is shown is pressed: the chosen class, or the predicted one. */
+function syncPressed() {
+  const item = state.items[state.current];
+  const chosen = $("cam-class").value
+    || ($("cam").checked && item && item.result ? item.result.predictions[0].label : "");
+  for (const li of $("results").children) {
+    li.querySelector(".bar-button").setAttribute("aria-pressed", String(li.dataset.label === chosen));
+  }
+}
+
+async function updateCam() {
+  syncPressed();
+  const item = state.items[state.current];
+  if (!$("cam").checked || $("cam").disabled) { clearCam(); return; }
+  if (!item) { clearCam(); $("cam-note").textContent = "Choose a painting first."; return; }
+  if (item.error) { clearCam(); return; }
+  const model = $("model").value;
+  const method = $("cam-method").value;
+  const target = $("cam-class").value;
+  const key = [state.seq, state.current, model, method, target].join("|");
+  const token = ++state.cam.token;
+  const cached = state.cam.cache.get(key);
+  if (cached) { showCam(item, cached); return; }
+  $("cam-note").textContent = `Computing the ${camName(method)} heatmap...`;
+  const stale = () => token !== state.cam.token;
+  try {
+    let response = await post("/v1/explain", { file: item.file, model, method, target: target || null });
+    if (stale()) return;
+    if (response.status === 202) {  // a slow method runs as a background job
+      const { job } = await response.json();
+      const done = await followJob(job.id, stale, (j) => {
+        $("cam-note").textContent = `${camName(method)} takes a while: ${describeJob(j)}`;
+      });
+      if (stale() || !done) return;
+      if (done.state !== "done") { $("cam-note").textContent = `No heatmap: ${done.error || done.state}`; return; }
+      response = await fetch(done.result || `/v1/jobs/${done.id}/result`);
+      if (stale()) return;
+    }
+    if (!response.ok) { $("cam-note").textContent = `No heatmap: ${await errorText(response)}`; $("cam-view").hidden = true; return; }
+    const header = (name) => { const v = response.headers.get(name); return v == null ? null : decodeURIComponent(v); };
+    const blob = await response.blob();
+    const result = { url: URL.createObjectURL(blob), label: header("X-Label") || target, method: header("X-Method") || method,
+                     prob: parseFloat(header("X-Prob")), predicted: header("X-Predicted") };
+    state.cam.cache.set(key, result);
+    if (state.cam.cache.size > 40) {
+      const [oldKey, old] = state.cam.cache.entries().next().value;
+      URL.revokeObjectURL(old.url);
+      state.cam.cache.delete(oldKey);
+    }
+    if (!stale()) showCam(item, result);
+  } catch (err) {
+    if (!stale()) $("cam-note").textContent = `No heatmap: the server did not answer (${err.message}).`;
+  }
+}
+
+function showCam(item, result) {
+  $("cam-original").src = item.url;
+  $("cam-base").src = item.url;
+  $("cam-overlay").src = result.url;
+  $("cam-view").hidden = false;
+  const label = pretty(result.label || "the predicted class");
+  $("cam-caption").textContent = `${label}, ${camName(result.method)}`;
+  let note = `Heatmap for ${label}`;
+  if (isFinite(result.prob)) note += ` (${pct(result.prob)})`;
+  if (result.predicted && result.label && result.predicted !== result.label) note += `; the model's own answer is ${pretty(result.predicted)}`;
+  $("cam-note").textContent = `${note}. Red is where the model looks most, blue where it looks least.`;
+  const link = $("cam-download");
+  link.href = result.url;
+  link.download = `${stem(item.name)}-heatmap-${stem(result.label || "predicted")}-${stem(result.method)}.png`;
+  link.hidden = false;
+  applyOpacity();
+}
+
+/** Lay the original under the heatmap, framed as the model framed it, so the opacity slider fades between them. */
+function alignCamBase() {
+  const overlay = $("cam-overlay");
+  const original = $("cam-original");
+  const base = $("cam-base");
+  if (!overlay.naturalWidth || !original.naturalWidth) return;
+  const m = currentModel() || {};
+  const pre = m.preprocessing || {};
+  const sameShape = Math.abs(overlay.naturalWidth / overlay.naturalHeight - original.naturalWidth / original.naturalHeight) < 0.03;
+  const cropped = pre.resize ? pre.resize !== "squash" : !sameShape;
+  base.style.objectFit = cropped ? "cover" : "fill";
+  base.style.transform = cropped ? `scale(${1 / (pre.crop_pct || 0.875)})` : "";
+}
+
+function applyOpacity() {
+  const value = parseFloat($("cam-opacity").value);
+  $("cam-overlay").style.opacity = String(value);
+  $("cam-opacity-value").textContent = `${Math.round(100 * value)}%`;
+}
+
+// ---- jobs (Gatys, slow heatmaps) -------------------------------------------------------------------
+
+function describeJob(job) {
+  const estimate = job.estimate_s ? duration(job.estimate_s) : "";
+  if (job.state === "queued") {
+    const where = job.position != null
+      ? (job.position <= 1 ? "next in line" : `number ${job.position} in the queue`) : "waiting in the queue";
+    return `${where}${estimate ? `; it takes about ${estimate} once it starts` : ""}`;
+  }
+  if (job.state === "running") {
+    const progress = job.progress || 0;
+    const elapsed = job.elapsed_s || 0;
+    const left = progress > 0.05 ? (elapsed / progress) * (1 - progress) : (job.estimate_s ? job.estimate_s - elapsed : null);
+    const message = job.message && !/^(started|running)$/.test(job.message) ? ` (${job.message})` : "";
+    return `${Math.round(100 * progress)}% done${message}${left != null && left > 0 ? `, about ${duration(left)} left` : ""}`;
+  }
+  return job.state;
+}
+
+/** Poll a job until it ends (or `stale()`); returns its last state, or null when it vanished. */
+async function followJob(id, stale, onUpdate) {
+  for (let failures = 0; ;) {
+    let response;
+    try {
+      response = await fetch(`/v1/jobs/${id}`);
+    } catch (_) {
+      if (++failures > 30) return null;
+      await sleep(2000);
+      continue;
+    }
+    if (stale()) return null;
+    if (!response.ok) return { id, state: "failed", error: await errorText(response), gone: response.status === 404 };
+    const job = await response.json();
+    onUpdate(job);
+    if (!["queued", "running"].includes(job.state)) return job;
+    await sleep(job.state === "queued" ? 1500 : 1000);
+    if (stale()) return null;
+  }
+}
+
+// ---- style: method, presets, chosen styles -------------------------------------------------------
+
+function updateMethodNote() {
+  if (!state.info) return;
+  const stylize = state.info.features.stylize || {};
+  const method = $("method").value;
+  const feature = stylize[method] || { available: false, reason: "unknown method" };
+  $("alpha-box").hidden = method !== "adain";
+  $("steps-box").hidden = method !== "gatys";
+  let note = "";
+  if (!feature.available) note = `Not available here: ${feature.reason}`;
+  else if (method === "gatys" && !(stylize.adain || {}).available) {
+    note = "AdaIN is not installed on this server, so styles are painted by Gatys' method: a background job of a few minutes.";
+  } else if (method === "gatys") note = "Gatys' method runs as a background job: you can leave the page and come back.";
+  $("method-note").querySelector(".text").textContent = note;
+  $("use-gatys").hidden = !(method === "adain" && !feature.available && (stylize.gatys || {}).available);
+  $("go").disabled = !feature.available || state.job.id != null;
+}
+
+function offerGatys(reason) {
+  const stylize = state.info.features.stylize;
+  stylize.adain = { ...(stylize.adain || {}), available: false, reason };
+  updateMethodNote();
+}
+
+async function loadStyles() {
+  let response;
+  try { response = await fetch("/v1/styles"); } catch (_) { return; }
+  if (!response.ok) return;  // no presets on this server: own style images only
+  state.presets = ((await response.json()) || {}).styles || [];
+  const list = $("style-gallery");
+  list.textContent = "";
+  for (const s of state.presets) {
+    const title = s.title || pretty(s.name);
+    const by = [s.artist, s.licence].filter(Boolean).join(", ");
+    const button = el("button", { type: "button", class: "thumb", "aria-pressed": "false", dataset: { name: s.name },
+                                  "aria-label": `${title}${s.artist ? ` by ${s.artist}` : ""}`, onclick: () => togglePreset(s) },
+      el("img", { src: s.url, alt: "", loading: "lazy" }),
+      el("span", { class: "title" }, title),
+      by ? el("span", { class: "by", title: by }, by) : null);
+    list.append(el("li", {}, button));
+  }
+  $("gallery").hidden = state.presets.length === 0;
+}
+
+function togglePreset(preset) {
+  const key = `preset:${preset.name}`;
+  if (state.styles.some((s) => s.key === key)) {
+    state.styles = state.styles.filter((s) => s.key !== key);
+  } else {
+    if (!addStyle({ key, title: preset.title || pretty(preset.name), by: preset.artist || "", url: preset.url,
+                    file: null, name: preset.name })) return;
+  }
+  renderStyles();
+}
+
+function addStyle(style) {
+  if (state.styles.length >= state.maxStyles) {
+    showError("style", `At most ${state.maxStyles} style images: remove one first.`);
+    return false;
+  }
+  state.styles.push({ weight: 1, ...style });
+  return true;
+}
+
+function addOwnStyles(files) {
+  showError("style", "");
+  for (const file of Array.from(files)) {
+    if (!addStyle({ key: `file:${++state.styleKey}`, title: file.name, by: "your image", url: URL.createObjectURL(file), file })) break;
+  }
+  renderStyles();
+}
+
+function removeStyle(key) {
+  const style = state.styles.find((s) => s.key === key);
+  if (style && style.file) URL.revokeObjectURL(style.url);
+  state.styles = state.styles.filter((s) => s.key !== key);
+  renderStyles();
+}
+
+function renderStyles() {
+  const list = $("chosen-styles");
+  list.textContent = "";
+  const total = state.styles.reduce((sum, s) => sum + s.weight, 0) || 1;
+  const several = state.styles.length > 1;
+  state.styles.forEach((s, i) => {
+    const share = el("output", {}, several ? `${Math.round((100 * s.weight) / total)}%` : "100%");
+    let weight;
+    if (several && state.weightsField) {
+      const id = `weight-${i}`;
+      const slider = el("input", { type: "range", id, min: "0.1", max: "2", step: "0.1", value: String(s.weight),
+                                   oninput: (e) => { s.weight = parseFloat(e.target.value); updateShares(); } });
+      weight = el("span", { class: "weight" }, el("label", { for: id }, "Weight"), slider, share);
+    } else {
+      weight = el("span", { class: "weight" }, several ? "Equal share: " : "", share);
+    }
+    list.append(el("li", { dataset: { key: s.key } },
+      el("img", { src: s.url, alt: "" }),
+      el("span", { class: "name", title: `${s.title}${s.by ? `, ${s.by}` : ""}` }, s.title),
+      el("button", { type: "button", class: "remove", "aria-label": `Remove ${s.title}`, onclick: () => removeStyle(s.key) }, "\u00d7"),
+      weight));
+  });
+  $("no-styles").hidden = state.styles.length > 0;
+  $("weights-note").textContent = several && !state.weightsField
+    ? "This server mixes several styles in equal parts." : "";
+  for (const b of document.querySelectorAll("#style-gallery .thumb")) {
+    b.setAttribute("aria-pressed", String(state.styles.some((s) => s.key === `preset:${b.dataset.name}`)));
+  }
+}
+
+function updateShares() {
+  const total = state.styles.reduce((sum, s) => sum + s.weight, 0) || 1;
+  const outputs = $("chosen-styles").querySelectorAll("output");
+  state.styles.forEach((s, i) => { if (outputs[i]) outputs[i].textContent = `${Math.round((100 * s.weight) / total)}%`; });
+}
+
+/** Whether POST /v1/stylize takes per-style weights (read from the server's own OpenAPI schema). */
+async function detectWeights() {
+  try {
+    const response = await fetch("/openapi.json");
+    if (!response.ok) return;
+    const api = await response.json();
+    const body = (((api.paths || {})["/v1/stylize"] || {}).post || {}).requestBody || {};
+    let schema = ((body.content || {})["multipart/form-data"] || {}).schema || {};
+    if (schema.$ref) schema = schema.$ref.split("/").slice(1).reduce((node, part) => (node || {})[part], api) || {};
+    const props = schema.properties || {};
+    const name = ["style_weights", "weights"].find((n) => n in props);
+    if (!name) return;
+    const prop = props[name];
+    const types = [prop.type, ...(prop.anyOf || []).map((t) => t.type)];
+    state.weightsField = { name, array: types.includes("array") };
+    renderStyles();
+  } catch (_) { /* no schema: equal weights */ }
+}
+
+function setContent(file) {
+  if (!file) return;
+  if (state.content) URL.revokeObjectURL(state.content.url);
+  state.content = { file, url: URL.createObjectURL(file) };
+  $("content-preview").src = state.content.url;
+  $("content-preview").hidden = false;
+  $("content-preview").parentElement.classList.add("has-image");
+  showError("style", "");
+}
+
+// ---- style: run ----------------------------------------------------------------------------------
+
+function showStylized(blob, name) {
+  if (state.resultUrl) URL.revokeObjectURL(state.resultUrl);
+  state.resultUrl = URL.createObjectURL(blob);
+  $("stylized").src = state.resultUrl;
+  $("stylized").hidden = false;
+  $("result-hint").hidden = true;
+  $("stylized").parentElement.classList.add("has-image");
+  const link = $("style-download");
+  link.href = state.resultUrl;
+  link.download = `${stem(name || "artlens")}-stylised.png`;
+  link.hidden = false;
+}
+
+async function stylize() {
+  showError("style", "");
+  if (!state.content) { showError("style", "Choose a content image first."); return; }
+  if (!state.styles.length) { showError("style", "Pick a style above or add a style image of your own."); return; }
+  const method = $("method").value;
+  $("go").disabled = true;
+  $("job-status").textContent = method === "adain" ? "Painting..." : "Sending...";
+  try {
+    const styles = await Promise.all(state.styles.map((s) => s.file || fetchAsFile(s.url, s.name)));
+    const fields = { content: state.content.file, style: styles, method, alpha: $("alpha").value,
+                     steps: $("steps").value, size: $("size").value, preserve_color: $("keep-color").checked };
+    if (state.weightsField && styles.length > 1) {
+      const weights = state.styles.map((s) => String(s.weight));
+      fields[state.weightsField.name] = state.weightsField.array ? weights : weights.join(",");
+    }
+    const response = await post("/v1/stylize", fields, (s) => {
+      $("job-status").textContent = `The server is busy: trying again in ${duration(s)}...`;
+    });
+    if (response.status === 202) {
+      const { job } = await response.json();
+      localStorage.setItem(JOB_KEY, job.id);
+      await followStyleJob(job.id, job);
+    } else if (response.ok) {
+      showStylized(await response.blob(), state.content.file.name);
+      const ms = response.headers.get("X-Latency-Ms");
+      $("job-status").textContent = ms ? `Done in ${(ms / 1000).toFixed(1)} s.` : "Done.";
+    } else {
+      const text = await errorText(response);
+      $("job-status").textContent = "";
+      if (response.status === 503 && method === "adain" && /decoder|not (available|installed)/i.test(text)) {
+        offerGatys(text);
+      }
+      showError("style", text);
+    }
+  } catch (err) {
+    $("job-status").textContent = "";
+    showError("style", `The server did not answer (${err.message}).`);
+  } finally {
+    updateMethodNote();
+  }
+}
+
+async function followStyleJob(id, first) {
+  const token = ++state.job.token;
+  state.job.id = id;
+  $("job").hidden = false;
+  $("cancel").disabled = false;
+  $("go").disabled = true;
+  const bar = $("job-progress");
+  const update = (job) => {
+    bar.value = job.progress || 0;
+    $("job-status").textContent = `Gatys: ${describeJob(job)}`;
+  };
+  if (first) update(first);
+  const stale = () => token !== state.job.token;
+  const job = await followJob(id, stale, update);
+  if (stale()) return;
+  if (job && job.state === "done") {
+    try {
+      const result = await fetch(job.result || `/v1/jobs/${id}/result`);
+      if (result.ok) {
+        showStylized(await result.blob(), state.content ? state.content.file.name : "artlens");
+        $("job-status").textContent = `Done in ${duration(job.elapsed_s)}.`;
+      } else {
+        showError("style", await errorText(result));
+      }
+    } catch (err) {
+      showError("style", `The result could not be fetched (${err.message}).`);
+    }
+  } else if (job && job.state === "cancelled") {
+    $("job-status").textContent = "Cancelled.";
+  } else if (job && job.gone) {
+    $("job-status").textContent = "That job is no longer on the server (it may have restarted).";
+  } else {
+    $("job-status").textContent = "";
+    showError("style", `Style transfer failed: ${job ? job.error || job.state : "the server stopped answering"}`);
+  }
+  endJob();
+}
+
+function endJob() {
+  localStorage.removeItem(JOB_KEY);
+  state.job.id = null;
+  $("job").hidden = true;
+  updateMethodNote();
+}
+
+async function cancelJob() {
+  const id = state.job.id;
+  if (!id) return;
+  $("cancel").disabled = true;
+  try {
+    const response = await fetch(`/v1/jobs/${id}`, { method: "DELETE" });
+    if (response.status === 202) {  // running: it stops at its next step, and the poll sees "cancelled"
+      $("job-status").textContent = "Cancelling...";
+      return;
+    }
+    if (response.ok || response.status === 404) {
+      state.job.token++;  // stop following it
+      endJob();
+      $("job-status").textContent = "Cancelled.";
+      return;
+    }
+    showError("style", `Could not cancel: ${await errorText(response)}`);
+  } catch (err) {
+    showError("style", `Could not cancel (${err.message}).`);
+  }
+  $("cancel").disabled = false;
+}
+
+// ---- wiring --------------------------------------------------------------------------------------
+
+document.addEventListener("DOMContentLoaded", async () => {
+  wireTabs();
+  $("preview").addEventListener("error", () => { $("preview").hidden = true; $("drop").classList.remove("has-image"); });
+  $("file").addEventListener("change", (e) => { const files = Array.from(e.target.files); e.target.value = ""; setFiles(files); });
+  wireDrop($("drop"), setFiles);
+  $("model").addEventListener("change", () => { onModelChosen(); reclassify(); });
+  $("topk").addEventListener("change", reclassify);
+  $("csv").addEventListener("click", downloadCsv);
+  $("cam").addEventListener("change", updateCam);
+  $("cam-method").addEventListener("change", updateCam);
+  $("cam-class").addEventListener("change", () => { if ($("cam").checked) updateCam(); else pickClass($("cam-class").value); });
+  $("cam-opacity").addEventListener("input", applyOpacity);
+  $("cam-overlay").addEventListener("load", alignCamBase);
+  $("cam-original").addEventListener("load", alignCamBase);
+
+  $("content").addEventListener("change", (e) => { setContent(e.target.files[0]); });
+  $("style").addEventListener("change", (e) => { const files = Array.from(e.target.files); e.target.value = ""; addOwnStyles(files); });
+  wireDrop($("content").parentElement, (files) => setContent(files[0]));
+  wireDrop($("chosen-styles").parentElement, addOwnStyles);
+  $("alpha").addEventListener("input", () => {
+    $("alpha-value").textContent = `${Math.round(100 * $("alpha").value)}% style`;
+  });
   $("method").addEventListener("change", updateMethodNote);
+  $("use-gatys").addEventListener("click", () => { $("method").value = "gatys"; updateMethodNote(); });
   $("go").addEventListener("click", stylize);
-  await loadModels();
+  $("cancel").addEventListener("click", cancelJob);
+  renderStyles();
+
+  await Promise.all([loadModels(), loadExamples(), loadStyles(), detectWeights()]);
   const pending = localStorage.getItem(JOB_KEY);
   if (pending) {  // a job started before a reload: show the style tab and keep following it
     selectTab("style");
-    pollJob(pending);
+    followStyleJob(pending);
   }
 });

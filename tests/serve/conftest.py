@@ -39,11 +39,20 @@ def models_dir(tmp_path_factory) -> Path:
     return root
 
 
+def test_config(**settings) -> ServeConfig:
+    """A CPU service that answers to TestClient's ``Host: testserver``: allowed by configuration, as
+    ``--allowed-host`` would, not by loosening the DNS-rebinding guard."""
+    return ServeConfig(**{"device": "cpu", "allowed_hosts": ("testserver",), **settings})
+
+
+test_config.__test__ = False  # a helper, not a test
+
+
 @pytest.fixture(scope="module")
 def client(models_dir):
     """The app as served, with small limits so that the limits can be tested with small files."""
-    app = create_app(ServeConfig(models_dir=str(models_dir), max_upload_mb=1.0, max_pixels=4_000_000,
-                                 queue_size=2, device="cpu"))
+    app = create_app(test_config(models_dir=str(models_dir), max_upload_mb=1.0, max_pixels=4_000_000,
+                                 queue_size=2))
     with TestClient(app) as c:
         yield c
 

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from PIL import Image
 
-from .conftest import jpeg_bytes, upload
+from .conftest import jpeg_bytes, test_config, upload
 
 
 def assert_json_error(response, status: int, *fragments: str) -> dict:
@@ -218,13 +218,13 @@ def test_explain_maps_the_class_predict_answers_for_a_bundle_with_tta(artdata, t
     from fastapi.testclient import TestClient
 
     from artlens.models import default_bundle_path
-    from artlens.serve import ServeConfig, create_app
+    from artlens.serve import create_app
 
     shutil.copytree(default_bundle_path(), tmp_path / "flip")
     meta = json.loads((tmp_path / "flip" / "artlens.json").read_text())
     (tmp_path / "flip" / "artlens.json").write_text(json.dumps({**meta, "name": "style-flip", "tta": "flip"}))
     photo = (artdata / "style_refs" / "content" / "jcjohnson__tubingen.jpg").read_bytes()
-    with TestClient(create_app(ServeConfig(models_dir=str(tmp_path), device="cpu"))) as c:
+    with TestClient(create_app(test_config(models_dir=str(tmp_path)))) as c:
         top = c.post("/v1/predict", files=upload(photo), data={"model": "style-flip"}).json()["predictions"][0]
         cam = c.post("/v1/explain", files=upload(photo), data={"model": "style-flip"})
         other = c.post("/v1/explain", files=upload(photo), data={"model": "style-flip", "target": "Baroque"})
@@ -246,11 +246,11 @@ def test_a_thread_of_an_image_is_refused_before_a_model_resizes_it(client):
 def test_a_broken_model_is_a_503_for_predict_and_explain_and_hides_its_path(models_dir, seurat, tmp_path):
     from fastapi.testclient import TestClient
 
-    from artlens.serve import ServeConfig, create_app
+    from artlens.serve import create_app
 
     shutil.copytree(models_dir / "tiny-v2", tmp_path / "tiny-v2")
     (tmp_path / "tiny-v2" / "model.safetensors").write_bytes(b"not weights")
-    with TestClient(create_app(ServeConfig(models_dir=str(tmp_path), device="cpu"))) as c:
+    with TestClient(create_app(test_config(models_dir=str(tmp_path)))) as c:
         for route in ("/v1/predict", "/v1/explain"):
             body = assert_json_error(c.post(route, files=upload(seurat), data={"model": "tiny-styles"}), 503,
                                      "tiny-styles@2 is installed but cannot be loaded")

@@ -12,6 +12,8 @@ from PIL import Image
 from artlens.serve.batching import MicroBatcher
 from artlens.serve.jobs import JobQueue, QueueFull
 
+from .conftest import test_config
+
 
 def test_a_job_reports_progress_and_its_result():
     jobs = JobQueue(max_pending=2)
@@ -51,7 +53,7 @@ def test_the_queue_is_bounded():
     waiting = [jobs.submit("test", lambda report: b"") for _ in range(2)]
     with pytest.raises(QueueFull):
         jobs.submit("test", lambda report: b"")
-    assert jobs.stats() == {"queued": 2, "running": 1, "capacity": 2}
+    assert jobs.stats() == {"queued": 2, "running": 1, "capacity": 2, "per_client": 3}
     release.set()
     assert all(jobs.wait(j.id, timeout=10).state == "done" for j in waiting)
 
@@ -135,10 +137,11 @@ def test_gatys_runs_as_a_job_with_progress(client, content_and_style):
 
 def test_a_full_queue_answers_429(client, content_and_style):
     jobs, release = client.app.state.jobs, threading.Event()
-    blockers = [jobs.submit("test", lambda report: (release.wait(30), b"")[1])]
+    blockers = [jobs.submit("test", lambda report: (release.wait(30), b"")[1], client="10.0.0.1")]
     while jobs.get(blockers[0].id).state != "running":
         time.sleep(0.01)
-    blockers += [jobs.submit("test", lambda report: b"") for _ in range(2)]  # the queue (2) is full
+    # Two other clients fill the queue (2): one client alone could not, its share is 2 jobs.
+    blockers += [jobs.submit("test", lambda report: b"", client=f"10.0.0.{i}") for i in (2, 3)]
     try:
         response = stylize(client, *content_and_style, method="gatys", steps=3, size=64)
         assert response.status_code == 429 and response.headers["retry-after"] == "30"
@@ -188,9 +191,9 @@ def adain_client(artdata, tmp_path_factory):
                                    checkpoint_every=2, sample_every=4))
     from fastapi.testclient import TestClient
 
-    from artlens.serve import ServeConfig, create_app
+    from artlens.serve import create_app
 
-    with TestClient(create_app(ServeConfig(models_dir=str(models), device="cpu", preload=False))) as c:
+    with TestClient(create_app(test_config(models_dir=str(models), preload=False))) as c:
         yield c
 
 

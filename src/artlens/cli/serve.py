@@ -1,4 +1,4 @@
-"""Commands: artlens serve (issue 7)."""
+"""Commands: artlens serve (issue 7; cost classes and cross-origin guards: issue 28)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,12 @@ def serve(
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:1", callback=check_device)] = "auto",
     max_upload_mb: Annotated[float, typer.Option(help="Largest accepted image file (413 above).")] = 10.0,
     max_batch: Annotated[int, typer.Option(help="Concurrent predict requests run through the model together.")] = 16,
-    queue_size: Annotated[int, typer.Option(help="Background style jobs allowed to wait (429 above).")] = 4,
+    queue_size: Annotated[int, typer.Option(help="Background jobs (Gatys, slow CAMs) allowed to wait (429 above).")] = 4,
+    jobs_per_client: Annotated[int, typer.Option(help="Background jobs one client address may have queued or running.")] = 2,
+    compute_queue: Annotated[int, typer.Option(help="Fast CAM / AdaIN requests allowed to wait for the compute thread (429 above).")] = 4,
+    allowed_host: Annotated[Optional[list[str]], typer.Option("--allowed-host", help="Another name the Host header may carry (repeatable; localhost and IP addresses always may). Guards against DNS rebinding.")] = None,
+    allow_origin: Annotated[Optional[list[str]], typer.Option("--allow-origin", help="Another web origin (https://example.org) whose pages may POST and DELETE here (repeatable).")] = None,
+    shutdown_grace: Annotated[float, typer.Option(help="Seconds a stop (Ctrl+C, SIGTERM) waits for requests already running; waiting ones are answered 503 at once.")] = 5.0,
 ) -> None:
     """Serve the REST API (OpenAPI at /docs) and the web page: classify, explain and stylise."""
     import uvicorn
@@ -27,9 +32,20 @@ def serve(
     from ..serve import ServeConfig, create_app
 
     cfg = ServeConfig(models_dir=models, default_model=default_model, device=device, max_upload_mb=max_upload_mb,
-                      max_batch=max_batch, queue_size=queue_size)
+                      max_batch=max_batch, queue_size=queue_size, jobs_per_client=jobs_per_client,
+                      compute_queue=compute_queue, host=host, allowed_hosts=tuple(allowed_host or ()),
+                      allow_origins=tuple(allow_origin or ()))
     web = create_app(cfg)
+
+    class Server(uvicorn.Server):
+        """Uvicorn, but a stop drops the backlog at once instead of serving it first."""
+
+        def handle_exit(self, sig, frame) -> None:  # type: ignore[no-untyped-def]
+            web.state.stop_work()
+            super().handle_exit(sig, frame)
+
     names = ", ".join(e.id for e in web.state.registry.entries())
     err_console.print(Text.assemble(f"serving {names} on ", (f"http://{host}:{port}/", "bold"),
                                     " (API docs: /docs); Ctrl+C stops"))
-    uvicorn.run(web, host=host, port=port, access_log=False, log_config=None)
+    Server(uvicorn.Config(web, host=host, port=port, access_log=False, log_config=None,
+                          timeout_graceful_shutdown=max(1, round(shutdown_grace)))).run()

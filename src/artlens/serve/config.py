@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import ArtlensError
 
@@ -43,9 +43,33 @@ class ServeConfig:
     gatys_extractor: str = "efficientnet_lite0"
     """The network that judges Gatys' losses (real ImageNet weights offline; ``vgg19`` needs its file)."""
 
+    jobs_per_client: int = 2
+    """Background jobs one client (remote address) may have queued or running at once: its share of the queue."""
+    job_timeout_s: float = 1800.0
+    """A background job running longer is stopped at its next progress step."""
+    predict_queue: int = 64
+    """Predict requests allowed to wait beyond the ``max_batch`` being decoded and batched; more get 429."""
+    predict_timeout_s: float = 60.0
+    """A predict request not answered within this (waiting included) gets 503 with ``Retry-After``."""
+    compute_workers: int = 1
+    """Threads running the sync image work (fast CAM methods, AdaIN): each takes the whole CPU for a while."""
+    compute_queue: int = 4
+    """Fast CAM / AdaIN requests allowed to wait for those threads; more get 429 with ``Retry-After``."""
+    compute_timeout_s: float = 60.0
+    """A fast CAM / AdaIN request not answered within this (waiting included) gets 503."""
+    host: str | None = None
+    """The interface the server is bound to: a name it answers to in the ``Host`` header."""
+    allowed_hosts: tuple[str, ...] = field(default_factory=tuple)
+    """More names the ``Host`` header may carry (``localhost`` and IP addresses always may; ``*`` = any)."""
+    allow_origins: tuple[str, ...] = field(default_factory=tuple)
+    """Other web origins (``https://example.org``) whose pages may POST and DELETE here (CORS)."""
+
     def __post_init__(self) -> None:
+        self.allowed_hosts = tuple(self.allowed_hosts)
+        self.allow_origins = tuple(self.allow_origins)
         for key in ("max_upload_mb", "max_pixels", "max_batch", "queue_size", "job_workers", "keep_jobs",
-                    "max_gatys_steps", "max_style_size"):
+                    "max_gatys_steps", "max_style_size", "jobs_per_client", "job_timeout_s", "predict_queue",
+                    "predict_timeout_s", "compute_workers", "compute_queue", "compute_timeout_s"):
             if getattr(self, key) <= 0:
                 raise ArtlensError(f"serve.{key} must be positive, got {getattr(self, key)!r}")
         if self.batch_wait_ms < 0:

@@ -25,7 +25,31 @@ from PIL import Image
 from ..errors import ArtlensError
 from .registry import ModelEntry, unloadable
 
-__all__ = ["Explainers", "FeatureUnavailable", "Stylizers", "png_bytes"]
+__all__ = ["SLOW_CAM_METHODS", "Explainers", "FeatureUnavailable", "Stylizers", "gatys_estimate_s", "png_bytes"]
+
+#: CAM methods that run the model once per batch of feature channels: about a minute per image on a
+#: CPU. ``POST /v1/explain`` runs them as background jobs (202), never inside a request.
+SLOW_CAM_METHODS = ("scorecam", "ablationcam")
+#: Their channel batch sizes in ``pytorch_grad_cam`` (forward passes = channels / batch + 1): for progress.
+_CAM_BATCH = {"scorecam": 16, "ablationcam": 32}
+
+#: Seconds per (Gatys step x output pixel), measured roughly on a busy 2-core CPU (60 steps at 256 px:
+#: about 6 s) and divided by 20 on a GPU; plus the seconds it takes to load the loss network.
+GATYS_S_PER_STEP_PIXEL = 1.5e-6
+GATYS_SETUP_S = 2.0
+#: A slow CAM on a 224 px input, on a CPU (issue 28 measured scorecam at about 50 s).
+SLOW_CAM_S = 50.0
+
+
+def _gpu_factor(device: str) -> float:
+    return 0.05 if str(device).startswith("cuda") else 1.0
+
+
+def gatys_estimate_s(*, steps: int, size: int, aspect: float, styles: int = 1, device: str = "cpu") -> float:
+    """A Gatys job's run time guessed up front: steps x output pixels (``size`` is the longer side,
+    ``aspect`` the shorter side over the longer), a little more per extra style image."""
+    pixels = size * size * min(max(aspect, 0.02), 1.0)
+    return GATYS_SETUP_S + steps * pixels * GATYS_S_PER_STEP_PIXEL * (1 + 0.1 * (styles - 1)) * _gpu_factor(device)
 
 
 class FeatureUnavailable(ArtlensError):
@@ -71,22 +95,65 @@ class Explainers:
             cam = _module("artlens.explain.cam", "explain")
         except FeatureUnavailable as err:
             return {"available": False, "reason": str(err), "methods": []}
-        return {"available": True, "methods": cam.CAM_METHODS.names(), "default_method": "gradcam"}
+        methods = cam.CAM_METHODS.names()
+        return {"available": True, "methods": methods, "default_method": "gradcam",
+                "slow_methods": [m for m in SLOW_CAM_METHODS if m in methods]}
 
-    def explain(self, entry: ModelEntry, image: Image.Image, *, method: str = "gradcam",
-                target: str | None = None) -> Any:
-        """The library's ``CamResult`` for ``image``; ``target`` = a class name or None (predicted)."""
+    def methods(self) -> list[str]:
+        """The CAM method names (empty when the feature is not installed)."""
+        return list(self.status()["methods"])
+
+    def check(self, method: str) -> None:
+        """An unknown method is an :class:`ArtlensError` listing the valid ones (503 if CAMs are not installed)."""
+        _module("artlens.explain.cam", "explain").CAM_METHODS.get(method)
+
+    def estimate_s(self, entry: ModelEntry) -> float:
+        """A slow CAM's run time guessed up front: it grows with the model's input pixels."""
+        side = entry.decode_size or 224
+        return SLOW_CAM_S * (side / 224) ** 2 * _gpu_factor(self.device)
+
+    def _explainer(self, entry: ModelEntry, method: str) -> tuple[Any, threading.Lock]:
         cam = _module("artlens.explain.cam", "explain")
         cam.CAM_METHODS.get(method)  # unknown method: ArtlensError listing the valid ones
+
         def make():
             try:
                 return cam.CamExplainer(entry.path, method=method, device=self.device)
             except ArtlensError as err:
                 raise unloadable(entry, err) from None
 
-        explainer, lock = self._shared.get((entry.id, method), make)
+        return self._shared.get((entry.id, method), make)
+
+    def explain(self, entry: ModelEntry, image: Image.Image, *, method: str = "gradcam",
+                target: str | None = None, progress: Callable[[float, str], None] | None = None) -> Any:
+        """The library's ``CamResult`` for ``image``; ``target`` = a class name or None (predicted).
+
+        ``progress(fraction, message)`` is called before each forward pass of the model (slow
+        methods make dozens); a job's progress function raises to cancel, which ends the CAM there.
+        """
+        explainer, lock = self._explainer(entry, method)
         with lock:
-            return explainer.explain(image, target=target or None)
+            if progress is None:
+                return explainer.explain(image, target=target or None)
+            seen = {"calls": 0, "channels": 0}
+
+            def on_layer(_module: Any, _inputs: Any, output: Any) -> None:
+                if not seen["channels"] and hasattr(output, "shape") and len(output.shape) > 1:
+                    seen["channels"] = int(output.shape[1])
+
+            def on_forward(_module: Any, _inputs: Any) -> None:
+                seen["calls"] += 1
+                passes = 2 + -(-seen["channels"] // _CAM_BATCH.get(method, 1)) if seen["channels"] else 0
+                fraction = min(0.99, seen["calls"] / passes) if passes else 0.0
+                progress(fraction, f"{method}: forward pass {seen['calls']}" + (f" of about {passes}" if passes else ""))
+
+            hooks = [explainer.target_module.register_forward_hook(on_layer),
+                     explainer.model.register_forward_pre_hook(on_forward)]
+            try:
+                return explainer.explain(image, target=target or None)
+            finally:
+                for hook in hooks:
+                    hook.remove()
 
 
 def decoder_names(folders: Sequence[Path], root: Path | None) -> dict[str, Path]:

@@ -42,6 +42,7 @@ from ..errors import ArtlensError
 from ..inference import batch_probs, bundle_tta, default_device, tta_mode, view_transform
 from ..models.bundle import BUNDLE_FORMAT, META_FILE, WEIGHTS_FILE, Bundle, default_bundle_path, load_bundle
 from .batching import MicroBatcher
+from .catalogue import model_card
 
 __all__ = ["LoadedModel", "ModelEntry", "ModelRegistry", "UnknownModel", "find_bundles", "unloadable"]
 
@@ -81,11 +82,19 @@ class ModelEntry:
     """Uploads decode at a reduced scale keeping this many pixels a side, as ``artlens predict`` does."""
     tta: str = "none"
     """The test-time augmentation the bundle asks for (its ``artlens.json``)."""
+    trained_on: str | None = None
+    """What the bundle says it learnt from (``trained_on`` in ``artlens.json``), for its card."""
+    description: str | None = None
+    uncertain_below: float | None = None
+    """``calibration.uncertain_below`` of ``artlens.json``: a top probability below it is flagged uncertain."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "version": self.version, "task": self.task,
                 "classes": list(self.classes), "metrics": self.metrics, "created": self.created,
-                "backbone": self.backbone, "source": "built-in" if self.builtin else "models dir"}
+                "backbone": self.backbone, "source": "built-in" if self.builtin else "models dir",
+                "card": model_card(name=self.name, classes=list(self.classes), metrics=self.metrics,
+                                   trained_on=self.trained_on, description=self.description,
+                                   uncertain_below=self.uncertain_below)}
 
 
 def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -123,6 +132,15 @@ def served_name(text: str, limit: int) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]+", "-", plain).lstrip("._+-")[:limit].rstrip("-") or "model"
 
 
+def _uncertain_below(meta: dict[str, Any]) -> float | None:
+    value = (meta.get("calibration") or {}).get("uncertain_below") if isinstance(meta.get("calibration"), dict) else None
+    return float(value) if isinstance(value, (int, float)) and 0 < value < 1 else None
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if isinstance(value, str) and value.strip() else None
+
+
 def _entry(path: Path, meta: dict[str, Any], builtin: bool) -> ModelEntry:
     given = str(meta.get("name") or path.name)
     name = served_name(given, 100)
@@ -135,7 +153,8 @@ def _entry(path: Path, meta: dict[str, Any], builtin: bool) -> ModelEntry:
                       classes=tuple(meta.get("classes") or ()), metrics=_summary(meta.get("metrics") or {}),
                       created=str(meta.get("created") or "unknown"), backbone=str(meta.get("backbone") or "unknown"),
                       builtin=builtin, path=path, resize=str(pre.get("resize", "crop")), decode_size=decode_size,
-                      tta=_tta(meta))
+                      tta=_tta(meta), trained_on=_text(meta.get("trained_on")), description=_text(meta.get("description")),
+                      uncertain_below=_uncertain_below(meta))
 
 
 def _read_meta(path: Path) -> dict[str, Any] | None:

@@ -17,6 +17,7 @@ reads files, so the page and the command line give the same probabilities.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 
 from PIL import Image
@@ -52,6 +53,14 @@ class DecodedImage:
     """The picture's size as uploaded (upright), whatever scale it was decoded at."""
 
 
+def _bomb(field: str, err: Exception, max_pixels: int) -> UploadError:
+    """Pillow's own refusal (beyond its limit, before we see the size) in the service's words, with our limit."""
+    found = re.search(r"\((\d+) pixels\)", str(err))
+    claimed = f"{int(found.group(1)) / 1e6:.0f} megapixels" if found else "more pixels than Pillow allows"
+    return UploadError(413, f"{field}: decompression bomb refused: the image declares {claimed}, "
+                            f"over the {max_pixels / 1e6:.0f} megapixel limit")
+
+
 def decode_upload(data: bytes, *, field: str = "file", max_bytes: int = 10 * 1024 * 1024,
                   max_pixels: int = 40_000_000, draft_size: int | None = None) -> DecodedImage:
     """Decode ``data`` or raise :class:`UploadError` (413 too big, 415 not an image, 422 corrupt).
@@ -67,7 +76,7 @@ def decode_upload(data: bytes, *, field: str = "file", max_bytes: int = 10 * 102
     try:
         img = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except Image.DecompressionBombError as err:
-        raise UploadError(413, f"{field}: decompression bomb refused ({err})") from None
+        raise _bomb(field, err, max_pixels) from None
     except Image.UnidentifiedImageError:
         raise UploadError(415, f"{field}: not an image (content is not {', '.join(ACCEPTED_FORMATS)})") from None
     except (OSError, ValueError, SyntaxError, EOFError, IndexError) as err:
@@ -88,7 +97,7 @@ def decode_upload(data: bytes, *, field: str = "file", max_bytes: int = 10 * 102
         img = upright(img)
         rgb = to_rgb(img)
     except Image.DecompressionBombError as err:
-        raise UploadError(413, f"{field}: decompression bomb refused ({err})") from None
+        raise _bomb(field, err, max_pixels) from None
     except (OSError, ValueError, SyntaxError, EOFError, IndexError, MemoryError) as err:
         raise UploadError(422, f"{field}: corrupt or truncated {fmt} image ({err})") from None
     if rgb.size != decoded:  # EXIF turned it a quarter: the upright picture is the header's, swapped

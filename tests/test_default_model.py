@@ -48,3 +48,19 @@ def test_default_model_is_right_on_paintings_from_other_sources(artdata):
     correct = sum(res["predictions"][0]["label"] == r["label"] for res, r in zip(results, picked))
     assert len(results) == len(picked) >= 40
     assert correct / len(picked) >= 0.6, f"{correct}/{len(picked)}"
+
+
+def test_the_recipe_trains_one_epoch_on_a_tiny_subset_into_a_calibrated_bundle_that_predicts(tmp_path):
+    """``make default-model`` in miniature: the real recipe, script and data, 4 paintings per style."""
+    script = Path(__file__).resolve().parents[1] / "scripts" / "train_default_model.py"
+    out = tmp_path / "run"
+    subprocess.run([sys.executable, str(script), "--epochs", "1", "--max-per-class", "4", "--out", str(out)],
+                   check=True, capture_output=True, text=True)
+    summary = json.loads((out / "default_model_summary.json").read_text())
+    assert summary["data"]["artists49"]["train"] > 0 and summary["data"]["wikiart11"]["test"] == 11
+    assert {"aic", "style_refs", "loose"} <= set(summary["other_sources"])
+    bundle = load_bundle(out / "model")
+    assert bundle.meta["recipe"]["strategy"]["name"] == "full" and bundle.classes == STYLES
+    assert bundle.meta["calibration"]["temperature"] > 0 and (out / "reliability.png").is_file()
+    rows = predict(str(EXAMPLES), model=out / "model", top_k=3)
+    assert len(rows) == 4 and all(len(r["predictions"]) >= 3 for r in rows)

@@ -49,7 +49,7 @@ __all__ = [
 #: Training augmentation presets (see :mod:`artlens.data.transforms`).
 AUGMENT_PRESETS = ("none", "flip", "flip-rotate", "aggressive", "degrade")
 OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULERS = ("none", "step", "plateau", "cosine")
+SCHEDULERS = ("none", "step", "plateau", "cosine", "onecycle")
 HEAD_NORMS = ("none", "batchnorm", "layernorm")
 RESIZE_MODES = ("crop", "squash")
 #: Test-time augmentation modes (see :data:`artlens.inference.TTA`).
@@ -93,11 +93,21 @@ class DataConfig:
     so reported accuracy is not inflated by the same painting on both sides of the split."""
     augment: str = "flip"
     """Training augmentation preset: one of ``AUGMENT_PRESETS``."""
+    mixup: float = 0.0
+    """MixUp's Beta(alpha, alpha) for batches of images (0 = off): blends pairs of paintings and their
+    labels, a regulariser known to help fine-tuning on a few thousand images. Needs images, so phases
+    trained on cached features ignore it."""
+    cutmix: float = 0.0
+    """CutMix's alpha (0 = off): pastes a patch of one painting into another, labels mixed by area;
+    with ``mixup`` too, each batch gets one of the two at random."""
     batch_size: int = 32
     num_workers: int = 2
 
     def __post_init__(self) -> None:
         _check_choice("data", "augment", self.augment, AUGMENT_PRESETS)
+        for key in ("mixup", "cutmix"):
+            if getattr(self, key) < 0:
+                raise ArtlensError(f"data.{key}: {getattr(self, key)} must be >= 0 (0 = off)")
         if self.dataset != "auto":
             from .data.adapters import DATASETS  # local: the data package imports this module
 
@@ -241,12 +251,22 @@ class OptimConfig:
     """``step`` and ``plateau``: decay factor."""
     plateau_patience: int = 2
     min_lr: float = 0.0
+    backbone_lr_scale: float = 1.0
+    """The backbone's learning rate as a fraction of ``lr`` (the head's). Below 1 when fine-tuning:
+    ImageNet features need small steps, a new head large ones (e.g. 0.1)."""
+    warmup_fraction: float = 0.3
+    """``onecycle``: the share of the steps spent raising the rate to ``lr`` (then annealed by a
+    cosine to about zero); warming up keeps the first large steps from wrecking pretrained weights."""
 
     def __post_init__(self) -> None:
         _check_choice("optim", "name", self.name, OPTIMIZERS)
         _check_choice("optim", "scheduler", self.scheduler, SCHEDULERS)
         if self.lr <= 0:
             raise ArtlensError(f"optim.lr: {self.lr} must be > 0")
+        if not 0.0 < self.backbone_lr_scale <= 10.0:
+            raise ArtlensError(f"optim.backbone_lr_scale: {self.backbone_lr_scale} must be in (0, 10]")
+        if not 0.0 < self.warmup_fraction < 1.0:
+            raise ArtlensError(f"optim.warmup_fraction: {self.warmup_fraction} must be in (0, 1)")
 
 
 @dataclass
@@ -265,6 +285,10 @@ class TrainConfig:
     class_weights: str = "none"
     """``none`` or ``balanced`` (inverse class frequency in the loss)."""
     label_smoothing: float = 0.0
+    ema_decay: float = 0.0
+    """Keep an exponential moving average of the weights, updated every step with this decay
+    (e.g. 0.998; 0 = off). Validation, the best epoch and the bundle then use the average, which
+    is smoother than the last step's weights on small data."""
     amp: str = "auto"
     """Mixed precision: ``auto`` (on for CUDA), ``on`` or ``off``."""
     device: str = "auto"
@@ -283,6 +307,8 @@ class TrainConfig:
             raise ArtlensError(f"epochs: {self.epochs} must be >= 1")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ArtlensError(f"label_smoothing: {self.label_smoothing} must be in [0, 1)")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ArtlensError(f"ema_decay: {self.ema_decay} must be in [0, 1) (0 = off)")
         if self.strategy.name == "frozen" and self.model.pretrained == "none":
             raise ArtlensError(
                 "strategy 'frozen' with model.pretrained 'none' would train a head on random features; "

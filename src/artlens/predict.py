@@ -18,7 +18,7 @@ from .errors import ArtlensError
 from .inference import bundle_tta, predict_probs
 from .models.bundle import Bundle, load_bundle
 
-__all__ = ["Predictor", "expand_inputs", "predict"]
+__all__ = ["Predictor", "expand_inputs", "predict", "uncertain_threshold"]
 
 
 def expand_inputs(inputs: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
@@ -65,7 +65,8 @@ class Predictor:
 
     def __call__(self, inputs: str | os.PathLike | Sequence[str | os.PathLike], *, top_k: int = 3, batch_size: int = 32,
                  num_workers: int | None = None, show_progress: bool = False) -> tuple[list[dict[str, Any]], list[SkippedImage]]:
-        """Return ``(results, skipped)``; each result is ``{"path", "predictions": [{"label", "prob"}]}``."""
+        """Return ``(results, skipped)``; each result is ``{"path", "predictions": [{"label", "prob"}], "uncertain"}``,
+        ``uncertain`` true when a calibrated bundle's top-1 probability is below its threshold."""
         if top_k < 1:
             raise ArtlensError(f"top_k must be at least 1, got {top_k}")
         paths = expand_inputs(inputs)
@@ -76,10 +77,29 @@ class Predictor:
                             tta=self.tta, show_progress=show_progress)
         results = []
         for i, p in zip(res.indices, res.probs):
-            order = p.argsort()[::-1][:top_k]
+            uncertain = self.is_uncertain(float(p.max()))
+            # An uncertain answer comes with the runners-up: at least the top 3.
+            order = p.argsort()[::-1][: max(top_k, min(3, len(self.classes))) if uncertain else top_k]
             results.append({"path": str(paths[i]),
-                            "predictions": [{"label": self.classes[j], "prob": round(float(p[j]), 4)} for j in order]})
+                            "predictions": [{"label": self.classes[j], "prob": round(float(p[j]), 4)} for j in order],
+                            "uncertain": uncertain})
         return results, res.skipped
+
+    @property
+    def uncertain_below(self) -> float | None:
+        """The calibrated top-1 probability below which this bundle calls a prediction uncertain
+        (``calibration.uncertain_below`` in its ``artlens.json``; ``None`` when it was not calibrated)."""
+        return uncertain_threshold(self.bundle.meta)
+
+    def is_uncertain(self, top1: float) -> bool:
+        threshold = self.uncertain_below
+        return threshold is not None and top1 < threshold
+
+
+def uncertain_threshold(meta: dict[str, Any]) -> float | None:
+    """``calibration.uncertain_below`` of a bundle's metadata, or ``None``."""
+    value = (meta.get("calibration") or {}).get("uncertain_below")
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def predict(inputs: str | os.PathLike | Sequence[str | os.PathLike], *, model: str | os.PathLike | Bundle | None = None,

@@ -173,6 +173,11 @@ def train(
     monitor: Annotated[Optional[str], typer.Option(help=" | ".join(MONITORS))] = None,
     class_weights: Annotated[Optional[str], typer.Option(help=" | ".join(CLASS_WEIGHTS))] = None,
     label_smoothing: Annotated[Optional[float], typer.Option()] = None,
+    backbone_lr_scale: Annotated[Optional[float], typer.Option(help="Backbone learning rate as a fraction of --lr (the head's), e.g. 0.1.")] = None,
+    warmup_fraction: Annotated[Optional[float], typer.Option(help="onecycle: share of the steps spent warming up.")] = None,
+    ema_decay: Annotated[Optional[float], typer.Option(help="Moving average of the weights, e.g. 0.998 (0 = off); the bundle keeps the average.")] = None,
+    mixup: Annotated[Optional[float], typer.Option(help="MixUp alpha for image batches (0 = off).")] = None,
+    cutmix: Annotated[Optional[float], typer.Option(help="CutMix alpha for image batches (0 = off).")] = None,
     augment: Annotated[Optional[str], typer.Option(help=" | ".join(AUGMENT_PRESETS))] = None,
     batch_size: Annotated[Optional[int], typer.Option()] = None,
     workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes.")] = None,
@@ -193,6 +198,7 @@ def train(
     if config:
         recipe_config(raw, config)  # the recipe alone must be valid: its errors name its file
     _override(raw, "data", path=data, dataset=dataset, dataset_options=_options(dataset_option), augment=augment, batch_size=batch_size, num_workers=workers,
+              mixup=mixup, cutmix=cutmix,
               val_fraction=val_fraction, test_fraction=test_fraction, seed=split_seed,
               max_per_class=max_per_class, min_per_class=min_per_class, label_map=_label_map(label_map),
               dedupe=dedupe or None)
@@ -202,9 +208,10 @@ def train(
     _override(raw, "strategy", name=strategy, unfreeze=unfreeze, unfreeze_layers=_csv_strs(unfreeze_layers),
               freeze_layers=_csv_strs(freeze_layers), top_layers=top_layers, head_epochs=head_epochs, lr_factor=lr_factor, cache_views=cache_views)
     _override(raw, "optim", name=optimizer, lr=lr, weight_decay=weight_decay, momentum=momentum,
-              scheduler=scheduler, step_size=step_size, gamma=gamma)
+              scheduler=scheduler, step_size=step_size, gamma=gamma, backbone_lr_scale=backbone_lr_scale,
+              warmup_fraction=warmup_fraction)
     _override(raw, None, epochs=epochs, out=out, patience=patience, monitor=monitor, class_weights=class_weights,
-              label_smoothing=label_smoothing, amp=amp, device=device, seed=seed, resume=resume or None)
+              label_smoothing=label_smoothing, ema_decay=ema_decay, amp=amp, device=device, seed=seed, resume=resume or None)
     cfg = TrainConfig.from_dict(raw)
     if not cfg.data.path:
         raise ArtlensError("--data is required (or data.path in the --config recipe)")
@@ -276,6 +283,12 @@ def predict(
     out_console.print(_prediction_table(results, title=f"model: {predictor.bundle.name}"))
 
 
+def _image_cell(result: dict) -> str:
+    """The file name, and a second line ``uncertain`` when a calibrated model's top-1 is below its threshold."""
+    name = Path(result["path"]).name
+    return f"{name}\nuncertain" if result.get("uncertain") else name
+
+
 def _prediction_table(results: list[dict], *, title: str, max_columns: int = 3) -> Table:
     """One column per rank up to ``max_columns`` ranks; beyond that the ranks go down one column,
     because eleven label columns do not fit a terminal and rich would cut every label short."""
@@ -287,11 +300,11 @@ def _prediction_table(results: list[dict], *, title: str, max_columns: int = 3) 
         for rank in range(k):
             table.add_column(f"#{rank + 1}")
         for r, row in zip(results, cells):
-            table.add_row(Path(r["path"]).name, *row)
+            table.add_row(_image_cell(r), *row)
     else:
         table.add_column(f"top {k}")
         for r, row in zip(results, cells):
-            table.add_row(Path(r["path"]).name, "\n".join(f"#{i + 1} {c}" for i, c in enumerate(row)), end_section=True)
+            table.add_row(_image_cell(r), "\n".join(f"#{i + 1} {c}" for i, c in enumerate(row)), end_section=True)
     return table
 
 

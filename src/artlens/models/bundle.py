@@ -227,6 +227,11 @@ def load_bundle(path: str | os.PathLike | None = None, *, device: str | torch.de
     except RuntimeError as err:
         raise ArtlensError(f"{weights_path}: weights do not match the architecture in {META_FILE} "
                            f"({str(err).splitlines()[0]})") from None
+    temperature = (meta.get("calibration") or {}).get("temperature")
+    if temperature is not None and isinstance(model, ArtClassifier):
+        if not (isinstance(temperature, (int, float)) and temperature > 0):
+            raise ArtlensError(f"{meta_path}: calibration.temperature must be a positive number, got {temperature!r}")
+        model.temperature.fill_(float(temperature))
     model.to(device, memory_format=torch.channels_last).eval()  # 2x faster convolutions on CPU
     return Bundle(model=model, classes=list(meta["classes"]), preprocessing=preprocessing, meta=meta, path=str(path))
 

@@ -57,6 +57,9 @@ class ArtClassifier(nn.Module):
                  "layernorm": nn.LayerNorm(self.embed_dim)}
         self.norm = norms[head_norm]
         self.head = build_head(head, self.embed_dim, num_classes, hidden=hidden, dropout=dropout)
+        # Temperature scaling (``artlens.evaluate.calibration``): 1 while training; a calibrated bundle
+        # sets it on load from ``artlens.json``. Not in the state dict, so weights files are unchanged.
+        self.register_buffer("temperature", torch.ones(()), persistent=False)
 
     def _style_widths(self) -> list[int]:
         if not self.style_layers:
@@ -105,7 +108,8 @@ class ArtClassifier(nn.Module):
         return self.head(self.norm(features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classify(self.embed(x))
+        """Logits, divided by the calibrated temperature (1 unless the bundle was calibrated)."""
+        return self.classify(self.embed(x)) / self.temperature
 
 
 def build_classifier(cfg: ModelConfig, num_classes: int, *, pretrained: str | None = None,

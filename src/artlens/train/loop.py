@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import Iterator
@@ -58,7 +59,7 @@ from ..viz.figures import plot_curves
 from .checkpoint import atomic_save_tensors, capture_rng, load_checkpoint, load_tensors, restore_rng, save_checkpoint
 from .distributed import DistContext, broadcast_object, check_in_sync, init_distributed, reduce_sums
 from .features import CachedFeatures, embed_samples
-from .optim import build_optimizer, build_scheduler, step_scheduler
+from .optim import build_optimizer, build_scheduler, param_groups, step_scheduler, steps_per_batch
 
 __all__ = ["RunResult", "fit"]
 
@@ -166,10 +167,39 @@ def _loss_fn(cfg: TrainConfig, train: list[Sample], classes: list[str], device: 
     return nn.CrossEntropyLoss(weight=weight, label_smoothing=cfg.label_smoothing)
 
 
+def batch_mixer(cfg: TrainConfig, n_classes: int):
+    """torchvision's MixUp and/or CutMix for batches of images (``data.mixup``, ``data.cutmix``), or ``None``.
+
+    They draw from torch's global generator, which every epoch re-seeds, so a resumed run mixes the same pairs.
+    """
+    from torchvision.transforms import v2
+
+    mixers = []
+    if cfg.data.mixup > 0:
+        mixers.append(v2.MixUp(alpha=cfg.data.mixup, num_classes=n_classes))
+    if cfg.data.cutmix > 0:
+        mixers.append(v2.CutMix(alpha=cfg.data.cutmix, num_classes=n_classes))
+    if not mixers:
+        return None
+    return mixers[0] if len(mixers) == 1 else v2.RandomChoice(mixers)
+
+
+def new_ema(model: nn.Module, decay: float):
+    """An exponential moving average of ``model``'s weights and norm statistics (torch's ``AveragedModel``)."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
 def train_one_epoch(model: ArtClassifier, batches, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
                     scaler: torch.amp.GradScaler, *, device: torch.device, amp: bool, cached: bool,
-                    total: int, description: str, show_progress: bool) -> dict[str, float]:
-    """One pass over ``batches`` of ``(x, y)``; ``x`` are cached embeddings when ``cached``."""
+                    total: int, description: str, show_progress: bool, mix=None,
+                    after_step=None) -> dict[str, float]:
+    """One pass over ``batches`` of ``(x, y)``; ``x`` are cached embeddings when ``cached``.
+
+    ``mix(x, y) -> (x, soft targets)`` blends images (MixUp/CutMix; accuracy still counts the
+    original labels); ``after_step()`` runs after every optimizer step (per-batch schedules, EMA).
+    """
     model.train()
     set_frozen_norms_eval(model)
     if cached:
@@ -184,15 +214,20 @@ def train_one_epoch(model: ArtClassifier, batches, loss_fn: nn.Module, optimizer
                 advance(len(bad))
                 continue
             x, y = _to_device(x, device), y.to(device, non_blocking=True)
+            target = y
+            if mix is not None and not cached:
+                x, target = mix(x, y)
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device.type, enabled=amp):
                 logits = model.classify(x) if cached else model(x)
-                loss = loss_fn(logits.float(), y)
+                loss = loss_fn(logits.float(), target)
             if not torch.isfinite(loss):
                 raise ArtlensError(f"training diverged (loss {loss.item()}); lower the learning rate")
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
+            if after_step is not None:
+                after_step()
             loss_sum += loss.item() * len(y)
             correct += (logits.argmax(1) == y).sum().item()
             seen += len(y)
@@ -283,6 +318,11 @@ def _fit(cfg: TrainConfig, ctx: DistContext, device_name: str, *, show_progress:
         if start_phase >= len(phases) and len(history) < cfg.epochs:
             log.warning("this run had already stopped early, after epoch %d of %d; --resume does not reopen it "
                         "(start a new run with a larger --patience)", len(history), cfg.epochs)
+    mix = batch_mixer(cfg, len(classes))
+    ema = new_ema(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
+    if ema is not None and state and state.get("ema"):
+        ema.load_state_dict(state["ema"])
+    judged = ema.module if ema is not None else model  # what validation, the best epoch and the bundle use
     for p_idx in range(start_phase, len(phases)):
         phase = phases[p_idx]
         resumed_here = state is not None and p_idx == state["phase"] and start_epoch > 0
@@ -290,10 +330,21 @@ def _fit(cfg: TrainConfig, ctx: DistContext, device_name: str, *, show_progress:
         if first_epoch >= phase.epochs:
             continue
         freeze_all_but(model, phase.select(model))
-        params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = build_optimizer(cfg.optim, params, lr_scale=phase.lr_scale)
+        optimizer = build_optimizer(cfg.optim, param_groups(model, cfg.optim), lr_scale=phase.lr_scale)
+        train_tf = build_transform(pre, train=True, augment=cfg.data.augment)
+        eval_tf = build_transform(pre)
+        batches_per_epoch = (math.ceil(len(train) / cfg.data.batch_size) if phase.cached
+                             else len(_loader(train, classes, train_tf, cfg, shuffle=True, ctx=ctx)))
         scheduler = build_scheduler(cfg.optim, optimizer, epochs=phase.epochs,
-                                    mode="min" if cfg.monitor == "val_loss" else "max")
+                                    mode="min" if cfg.monitor == "val_loss" else "max",
+                                    steps_per_epoch=batches_per_epoch)
+        per_batch = scheduler if steps_per_batch(scheduler) else None
+
+        def after_step(per_batch=per_batch) -> None:
+            if per_batch is not None:
+                per_batch.step()
+            if ema is not None:
+                ema.update_parameters(model)
         scaler = torch.amp.GradScaler(device.type, enabled=amp and device.type == "cuda")
         bad_epochs = 0
         if resumed_here:
@@ -314,8 +365,6 @@ def _fit(cfg: TrainConfig, ctx: DistContext, device_name: str, *, show_progress:
             if ctx.is_main:
                 ctx.barrier()
         net = ctx.wrap(model, device) if not phase.cached else model
-        train_tf = build_transform(pre, train=True, augment=cfg.data.augment)
-        eval_tf = build_transform(pre)
         for epoch in range(first_epoch, phase.epochs):
             tick = time.time()
             seed = _epoch_seed(cfg.seed, global_epoch)
@@ -325,8 +374,8 @@ def _fit(cfg: TrainConfig, ctx: DistContext, device_name: str, *, show_progress:
                 batches = _cached_batches(train_cache, cfg.data.batch_size, shuffle=True, epoch_seed=seed)
                 stats = train_one_epoch(model, batches, loss_fn, optimizer, scaler, device=device, amp=amp,
                                         cached=True, total=len(train_cache.labels), description=desc,
-                                        show_progress=show_progress)
-                val_stats = validate(model, _cached_batches(val_cache, 256, shuffle=False, epoch_seed=0), loss_fn,
+                                        show_progress=show_progress, after_step=after_step)
+                val_stats = validate(judged, _cached_batches(val_cache, 256, shuffle=False, epoch_seed=0), loss_fn,
                                      device=device, amp=amp, cached=True) if val_cache is not None and ctx.is_main \
                     else None
             else:
@@ -335,10 +384,10 @@ def _fit(cfg: TrainConfig, ctx: DistContext, device_name: str, *, show_progress:
                 with _joined(ctx, net):
                     stats = train_one_epoch(net, loader, loss_fn, optimizer, scaler, device=device, amp=amp,
                                             cached=False, total=len(loader.sampler), description=desc,
-                                            show_progress=show_progress)
+                                            show_progress=show_progress, mix=mix, after_step=after_step)
                 stats = _run_totals(ctx, stats)
                 val_loader = _loader(val, classes, eval_tf, cfg, shuffle=False, draft_size=pre.decode_size)
-                val_stats = validate(model, val_loader, loss_fn, device=device, amp=amp,
+                val_stats = validate(judged, val_loader, loss_fn, device=device, amp=amp,
                                      cached=False) if val and ctx.is_main else None
             val_stats = broadcast_object(ctx, val_stats)  # rank 0 validates; its numbers decide for every process
             monitored = _monitored(cfg.monitor, val_stats or stats)
@@ -355,7 +404,7 @@ def _fit(cfg: TrainConfig, ctx: DistContext, device_name: str, *, show_progress:
             if improved:
                 best = {"value": monitored, "epoch": global_epoch}
                 if ctx.is_main:
-                    atomic_save_tensors(model.state_dict(), out / BEST)
+                    atomic_save_tensors(judged.state_dict(), out / BEST)
                 bad_epochs = 0
             else:
                 bad_epochs += 1
@@ -376,6 +425,7 @@ def _fit(cfg: TrainConfig, ctx: DistContext, device_name: str, *, show_progress:
                 "phase": p_idx, "next_phase": p_idx + 1 if done_phase else p_idx,
                 "next_epoch": 0 if done_phase else epoch + 1, "bad_epochs": bad_epochs,
                 "history": history, "best": best, "rng": capture_rng(), "config": cfg.to_dict(),
+                "ema": ema.state_dict() if ema is not None else None,
             }, ckpt_path)
             _write_metrics_csv(history, out / "metrics.csv")
             _log_epoch(row)

@@ -19,7 +19,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from ..data.images import UnreadableImage, load_image  # noqa: E402
 
-__all__ = ["plot_confusion_matrix", "plot_curves", "plot_gallery"]
+__all__ = ["plot_confusion_matrix", "plot_curves", "plot_gallery", "plot_reliability"]
 
 
 def plot_confusion_matrix(cm: Sequence[Sequence[int]], classes: Sequence[str], path: str | os.PathLike,
@@ -92,6 +92,39 @@ def plot_gallery(items: Sequence[tuple[str, str]], path: str | os.PathLike, *, c
         ax.set_title(caption, fontsize=7.5)
     if title:
         fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_reliability(probs: dict[str, np.ndarray], labels: Sequence[int], path: str | os.PathLike, *,
+                     n_bins: int = 10) -> Path:
+    """Reliability diagram: accuracy against confidence per bin, one line per set of probabilities
+    (e.g. before and after temperature scaling); the diagonal is perfect calibration, and the bars
+    below show how many images each bin holds."""
+    labels = np.asarray(labels)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    fig, (ax, ax_n) = plt.subplots(2, 1, figsize=(5, 5.6), height_ratios=(3, 1), sharex=True)
+    ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, label="perfectly calibrated")
+    width = (edges[1] - edges[0]) / (len(probs) + 1)
+    for k, (name, p) in enumerate(probs.items()):
+        p = np.asarray(p)
+        conf, right = p.max(axis=1), p.argmax(axis=1) == labels
+        idx = np.clip(np.digitize(conf, edges[1:-1]), 0, n_bins - 1)
+        acc = [right[idx == b].mean() if (idx == b).any() else np.nan for b in range(n_bins)]
+        mean_conf = [conf[idx == b].mean() if (idx == b).any() else np.nan for b in range(n_bins)]
+        ax.plot(mean_conf, acc, "-o", ms=4, label=name)
+        ax_n.bar(edges[:-1] + (k + 0.5) * width, np.bincount(idx, minlength=n_bins), width=width, align="edge",
+                 label=name)
+    ax.set_ylabel("accuracy")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_title(f"reliability on {len(labels)} held-out images")
+    ax_n.set_xlabel("confidence (top-1 probability)")
+    ax_n.set_ylabel("images")
+    ax_n.set_xticks(centres.round(2)[::2])
+    fig.tight_layout()
     return _save(fig, path)
 
 

@@ -407,10 +407,12 @@ function onItemDone(i) {
   const item = state.items[i];
   const single = state.items.length === 1;
   if (item.error) {
+    if (i === state.current) clearCam();  // no heatmap, and no note about one, for an image that failed
     if (single) {  // nothing to show: back to the empty drop zone, with the reason
       showError("classify", `${item.name}: ${item.error}`);
       $("preview").hidden = true;
       $("drop").classList.remove("has-image");
+      $("heatmap").hidden = true;
     } else {
       const failed = state.items.filter((it) => it.error).length;
       showError("classify", `${failed} of ${state.items.length} images could not be classified (see the table).`);

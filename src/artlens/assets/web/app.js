@@ -274,7 +274,7 @@ async function loadExamples() {
   for (const ex of examples) {
     const title = ex.title || pretty(ex.name);
     const button = el("button", { type: "button", class: "thumb", dataset: { name: ex.name },
-                                  "aria-label": `Try ${title}${ex.artist ? ` by ${ex.artist}` : ""}`,
+                                  "aria-label": `Try ${title}${ex.artist ? `, ${ex.artist}` : ""}`,
                                   onclick: () => useExample(ex) },
       el("img", { src: ex.url, alt: "", loading: "lazy" }),
       el("span", { class: "title" }, title),
@@ -729,7 +729,7 @@ async function loadStyles() {
     const title = s.title || pretty(s.name);
     const by = [s.artist, s.licence].filter(Boolean).join(", ");
     const button = el("button", { type: "button", class: "thumb", "aria-pressed": "false", dataset: { name: s.name },
-                                  "aria-label": `${title}${s.artist ? ` by ${s.artist}` : ""}`, onclick: () => togglePreset(s) },
+                                  "aria-label": `${title}${s.artist ? `, ${s.artist}` : ""}`, onclick: () => togglePreset(s) },
       el("img", { src: s.url, alt: "", loading: "lazy" }),
       el("span", { class: "title" }, title),
       by ? el("span", { class: "by", title: by }, by) : null);

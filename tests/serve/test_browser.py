@@ -257,6 +257,26 @@ def test_a_painting_is_classified_and_explained_in_the_browser(server, visit, ar
         shutil.copy(tmp_path / "web.png", target)
 
 
+def test_a_slow_heatmap_method_runs_as_a_job(visit, artdata):
+    v = visit(viewport={"width": 1180, "height": 760})
+    page = v.open()
+    answers: list[tuple[str, int]] = []
+    page.on("response", lambda r: answers.append((r.request.method + " " + r.url.split("/v1/")[-1], r.status)))
+    page.select_option("#model", "tiny-styles@2")  # a tiny CNN: Score-CAM takes a moment, not a minute
+    classify(page, artdata / SEURAT)
+    expect(page.locator("#status")).to_contain_text("tiny-styles")
+    page.select_option("#cam-method", "scorecam")
+    page.locator("#results li").nth(1).locator("button").click()
+    label = page.locator("#results li").nth(1).get_attribute("data-label")
+    expect(page.locator("#cam-note")).to_have_text(re.compile(rf"^Heatmap for {re.escape(label.replace('_', ' '))} "),
+                                                   timeout=WAIT)
+    expect(page.locator("#cam-caption")).to_have_text(re.compile("Score-CAM$"))
+    assert ("POST explain", 202) in answers  # queued as a job, polled, its result fetched
+    assert any(a.startswith("GET jobs/") and a.endswith("/result") and code == 200 for a, code in answers), answers
+    assert page.get_attribute("#cam-overlay", "src").startswith("blob:")
+    assert not v.problems, v.problems
+
+
 def test_a_new_or_failed_upload_starts_from_a_clean_page(visit, artdata, tmp_path):
     broken = tmp_path / "not-a-painting.jpg"
     broken.write_text("this is text, not a JPEG")

@@ -558,6 +558,10 @@ function pickClass(label) {
   $("cam-class").value = label;
   $("cam").checked = true;
   updateCam();
+  const head = $("heatmap-title").getBoundingClientRect();
+  if (head.top > window.innerHeight - 80) {  // the heatmap is out of sight (a phone): bring it up
+    $("heatmap").scrollIntoView({ behavior: "smooth", block: "start" });
+  }
 }
 
 /** The bar whose heatmap is shown is pressed: the chosen class, or the predicted one. */

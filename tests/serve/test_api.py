@@ -207,8 +207,8 @@ def test_explain_returns_the_cam_overlay_png(client, seurat):
 def test_explain_errors_are_json(client, seurat):
     assert_json_error(client.post("/v1/explain", files=upload(seurat), data={"method": "magic"}), 422,
                       "unknown CAM method 'magic'", "gradcam")
-    assert_json_error(client.post("/v1/explain", files=upload(seurat), data={"target": "Cubismo"}), 422,
-                      "unknown class 'Cubismo'")
+    assert_json_error(client.post("/v1/explain", files=upload(seurat), data={"target": "Cubismo"}), 404,
+                      "unknown class 'Cubismo' for wikiart11-style@20261122-073716; the model's classes: Abstract_")
     assert_json_error(client.post("/v1/explain", files=upload(b"GIF89a-but-not-really")), 415)
 
 

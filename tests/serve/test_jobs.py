@@ -225,3 +225,120 @@ def test_closing_stops_the_workers():
     for t in jobs._threads:
         t.join(timeout=5)
     assert not any(t.is_alive() for t in jobs._threads)
+
+
+# -- fairness, estimates, positions, cancelling (issue 28) -------------------------------------------
+
+
+def _blocked_queue(**kwargs):
+    """A queue whose one worker is busy with client C's job until ``release`` is set."""
+    jobs, release = JobQueue(**kwargs), threading.Event()
+    first = jobs.submit("test", lambda report: (release.wait(30), b"")[1], client="C")
+    while jobs.get(first.id).state != "running":
+        time.sleep(0.01)
+    return jobs, release, first
+
+
+def test_clients_take_turns_and_each_job_knows_its_place():
+    jobs, release, _ = _blocked_queue(max_pending=8, per_client=3)
+    order = []
+
+    def job(name):
+        return lambda report: (order.append(name), b"")[1]
+
+    a1, a2, a3 = (jobs.submit("test", job(f"A{i}"), client="A") for i in (1, 2, 3))
+    b1 = jobs.submit("test", job("B1"), client="B")
+    # A came first with three jobs, but B's first job runs before A's second.
+    assert [jobs.get(j.id).position for j in (a1, b1, a2, a3)] == [1, 2, 3, 4]
+    assert jobs.get(a1.id).to_dict()["position"] == 1
+    release.set()
+    for j in (a1, a2, a3, b1):
+        jobs.wait(j.id, timeout=10)
+    assert order == ["A1", "B1", "A2", "A3"]
+    assert jobs.get(a3.id).to_dict()["position"] is None  # finished: no place in the queue
+
+
+def test_one_client_cannot_fill_the_queue():
+    jobs, release, _ = _blocked_queue(max_pending=8, per_client=2)
+    mine = [jobs.submit("test", lambda report: b"", client="A") for _ in range(2)]
+    with pytest.raises(QueueFull, match="you have 2 jobs queued or running already, the share of one client"):
+        jobs.submit("test", lambda report: b"", client="A")
+    other = jobs.submit("test", lambda report: b"", client="B")  # others still get in
+    release.set()
+    assert all(jobs.wait(j.id, timeout=10).state == "done" for j in [*mine, other])
+
+
+def test_cancelling_a_queued_job_removes_it_and_moves_the_others_up():
+    jobs, release, _ = _blocked_queue(max_pending=8)
+    ran = []
+    first, second = (jobs.submit("test", lambda report, n=n: (ran.append(n), b"")[1], client=f"c{n}") for n in (1, 2))
+    assert jobs.get(second.id).position == 2
+    cancelled = jobs.cancel(first.id)
+    assert cancelled.state == "cancelled" and cancelled.position is None
+    assert jobs.get(second.id).position == 1
+    release.set()
+    jobs.wait(second.id, timeout=10)
+    assert ran == [2] and jobs.cancel("f" * 32) is None
+
+
+def test_a_running_job_stops_at_its_next_progress_report():
+    jobs, steps = JobQueue(max_pending=2), []
+
+    def long_work(report):
+        for i in range(10_000):
+            report(i / 10_000, f"step {i}")
+            steps.append(i)
+            time.sleep(0.01)
+        return b"never"
+
+    job = jobs.submit("test", long_work)
+    while len(steps) < 3:
+        time.sleep(0.01)
+    assert jobs.cancel(job.id).message == "cancelling at the next step"
+    done = jobs.wait(job.id, timeout=10)
+    assert done.state == "cancelled" and done.result is None and len(steps) < 100
+
+
+def test_a_job_past_its_time_limit_fails_with_a_reason():
+    jobs = JobQueue(max_pending=2, timeout_s=0.2)
+
+    def endless(report):
+        while True:
+            report(0.5, "working")
+            time.sleep(0.02)
+
+    failed = jobs.wait(jobs.submit("test", endless).id, timeout=10)
+    assert failed.state == "failed" and failed.error == "stopped after the 0.2 s time limit for a job"
+
+
+def test_gatys_estimates_grow_with_steps_and_pixels():
+    from artlens.serve.features import gatys_estimate_s
+
+    small = gatys_estimate_s(steps=100, size=384, aspect=0.75)
+    assert 20 < small < 120  # 100 steps x 0.1 megapixel: about a minute on a busy 2-core CPU
+    assert gatys_estimate_s(steps=500, size=1024, aspect=1.0) > 10 * small  # the issue's hour: 4 of these
+    assert gatys_estimate_s(steps=100, size=384, aspect=0.75, device="cuda") < small / 5
+
+
+def test_job_routes_cancel_and_report_position_and_estimate(client, content_and_style):
+    jobs, release = client.app.state.jobs, threading.Event()
+    blocker = jobs.submit("test", lambda report: (release.wait(30), b"")[1], client="10.0.0.9")
+    try:
+        while jobs.get(blocker.id).state != "running":
+            time.sleep(0.01)
+        response = stylize(client, *content_and_style, method="gatys", steps=50, size=96)
+        assert response.status_code == 202, response.text
+        job = response.json()["job"]
+        assert job["state"] == "queued" and job["position"] == 1 and job["estimate_s"] > 0
+        assert client.get(f"/v1/jobs/{job['id']}").json()["position"] == 1
+        cancelled = client.delete(f"/v1/jobs/{job['id']}")
+        assert cancelled.status_code == 200 and cancelled.json()["job"]["state"] == "cancelled"
+        result = client.get(f"/v1/jobs/{job['id']}/result")
+        assert result.status_code == 409 and "is cancelled" in result.json()["error"]
+        running = client.delete(f"/v1/jobs/{blocker.id}")  # running: asked to stop, it stops at its next step
+        assert running.status_code == 202 and running.json()["job"]["state"] == "running"
+        missing = client.delete("/v1/jobs/" + "0" * 32)
+        assert missing.status_code == 404 and "unknown job" in missing.json()["error"]
+    finally:
+        release.set()
+    assert jobs.wait(blocker.id, timeout=10).state == "cancelled"  # finished its work, but nobody wants it

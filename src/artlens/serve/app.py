@@ -39,6 +39,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from .. import __version__
 from .._registry import Registry
@@ -93,13 +94,28 @@ def _validation_message(err: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on this path."""
+    allowed: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE:
+            allowed |= set(getattr(route, "methods", None) or ())
+    return sorted(allowed)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        headers = getattr(exc, "headers", None)
         if exc.status_code == 404 and message == "Not Found":
             message = f"no such route: {request.method} {request.url.path}"
-        return _error(request, exc.status_code, message, getattr(exc, "headers", None))
+        if exc.status_code == 405:  # Starlette's Allow names the first route of the path only (GET, not DELETE)
+            allowed = _allowed_methods(request)
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+            message = f"{request.method} is not allowed on {request.url.path}; allowed: {', '.join(allowed)}"
+        return _error(request, exc.status_code, message, headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -188,6 +204,8 @@ def create_app(config: ServeConfig | None = None, *, models_dir: str | os.PathLi
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        for opened in (predict_work, compute_work, jobs):  # again, if this app was started and stopped before
+            opened.open()
         if cfg.preload:  # the first visitor should not wait for the default model to load
             await run_in_threadpool(registry.loaded, None)
         yield
@@ -224,9 +242,11 @@ def create_app(config: ServeConfig | None = None, *, models_dir: str | os.PathLi
                              draft_size=draft_size)
 
     def check_target(entry: ModelEntry, target: str) -> None:
-        """A slow CAM's class is checked before it is queued, not a minute later in the job."""
+        """The class to explain is checked before any work is queued (a slow CAM's job would find out a
+        minute later); a class the model does not have is a 404, as a model the server does not have."""
         if target and target not in entry.classes and not (target.isdigit() and int(target) < len(entry.classes)):
-            raise ArtlensError(f"unknown class {target!r}; the model's classes: {', '.join(entry.classes)}")
+            raise HTTPException(404, f"unknown class {target[:80]!r} for {entry.id}; the model's classes: "
+                                     f"{', '.join(entry.classes)}")
 
     # -- page -------------------------------------------------------------------------------------
 
@@ -337,7 +357,9 @@ def create_app(config: ServeConfig | None = None, *, models_dir: str | os.PathLi
         start = time.perf_counter()
         entry = registry.resolve(model or None)
         explainers.check(method)  # an unknown method is a 422 listing the valid ones, before any work
+        check_target(entry, target)
         data = await read_bytes(file)
+
         def render(img: DecodedImage, report=None) -> tuple[bytes, dict[str, Any]]:
             # The explainer averages over the bundle's TTA views as /v1/predict does: same class, same probability.
             result = explainers.explain(entry, img.image, method=method, target=target or None, progress=report)
@@ -350,7 +372,6 @@ def create_app(config: ServeConfig | None = None, *, models_dir: str | os.PathLi
                                         "predicted": result.predicted, "method": method}
 
         if method in SLOW_CAM_METHODS:
-            check_target(entry, target)
             img = await predict_work.run(decode, data, "file", entry.decode_size, is_disconnected=request.is_disconnected)
 
             def job(report) -> tuple[bytes, dict[str, Any]]:

@@ -33,9 +33,12 @@ SLOW_CAM_METHODS = ("scorecam", "ablationcam")
 #: Their channel batch sizes in ``pytorch_grad_cam`` (forward passes = channels / batch + 1): for progress.
 _CAM_BATCH = {"scorecam": 16, "ablationcam": 32}
 
-#: Seconds per (Gatys step x output pixel), measured roughly on a busy 2-core CPU (60 steps at 256 px:
-#: about 6 s) and divided by 20 on a GPU; plus the seconds it takes to load the loss network.
-GATYS_S_PER_STEP_PIXEL = 1.5e-6
+#: A Gatys step costs about ``GATYS_S_PER_STEP + pixels x GATYS_S_PER_STEP_PIXEL`` seconds on a CPU,
+#: plus ``GATYS_SETUP_S`` to load the loss network: fitted to two runs on a 2-core CPU that other work
+#: was also using (40 steps at 256 px: 30 s; 20 steps at 512 px: 31 s), so a guess on the slow side;
+#: a GPU is taken to be 20 times faster.
+GATYS_S_PER_STEP = 0.25
+GATYS_S_PER_STEP_PIXEL = 2.5e-6
 GATYS_SETUP_S = 2.0
 #: A slow CAM on a 224 px input, on a CPU (issue 28 measured scorecam at about 50 s).
 SLOW_CAM_S = 50.0
@@ -49,7 +52,8 @@ def gatys_estimate_s(*, steps: int, size: int, aspect: float, styles: int = 1, d
     """A Gatys job's run time guessed up front: steps x output pixels (``size`` is the longer side,
     ``aspect`` the shorter side over the longer), a little more per extra style image."""
     pixels = size * size * min(max(aspect, 0.02), 1.0)
-    return GATYS_SETUP_S + steps * pixels * GATYS_S_PER_STEP_PIXEL * (1 + 0.1 * (styles - 1)) * _gpu_factor(device)
+    per_step = (GATYS_S_PER_STEP + pixels * GATYS_S_PER_STEP_PIXEL) * (1 + 0.1 * (styles - 1))
+    return GATYS_SETUP_S + steps * per_step * _gpu_factor(device)
 
 
 class FeatureUnavailable(ArtlensError):

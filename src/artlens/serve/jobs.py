@@ -102,8 +102,21 @@ class JobQueue:
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._threads = [threading.Thread(target=self._work, name=f"artlens-job-{i}", daemon=True)
-                         for i in range(workers)]
+        self.workers = workers
+        self._threads: list[threading.Thread] = []
+        self._generation = 0
+        self._stop.set()
+        self.open()
+
+    def open(self) -> None:
+        """Start the workers (again, after :meth:`close`); idempotent."""
+        with self._changed:
+            if not self._stop.is_set():
+                return
+            self._stop.clear()
+            self._generation += 1  # workers of an earlier opening end instead of running on
+            self._threads = [threading.Thread(target=self._work, args=(self._generation,), name=f"artlens-job-{i}",
+                                              daemon=True) for i in range(self.workers)]
         for t in self._threads:
             t.start()
 
@@ -188,13 +201,15 @@ class JobQueue:
 
     # -- inside (callers hold self._lock) ---------------------------------------------------------
 
-    def _order_key(self, item: tuple[Job, Any]) -> tuple[float, float]:
-        job = item[0]
-        return self._last_served.get(job.client, 0.0), job.created
-
     def _reorder(self) -> None:
-        """Waiting jobs in the order they will run: the least recently served client first."""
-        self._waiting.sort(key=self._order_key)
+        """Waiting jobs in the order they will run: round robin between clients (every client's first
+        waiting job before anyone's second), the least recently served client first in each round."""
+        rank: dict[str, int] = {}
+        keys: dict[str, tuple[int, float, float]] = {}
+        for job, _ in sorted(self._waiting, key=lambda item: item[0].created):
+            rank[job.client] = rank.get(job.client, -1) + 1
+            keys[job.id] = (rank[job.client], self._last_served.get(job.client, 0.0), job.created)
+        self._waiting.sort(key=lambda item: keys[item[0].id])
         for i, (job, _) in enumerate(self._waiting):
             job.position = i + 1
 
@@ -217,11 +232,11 @@ class JobQueue:
                     setattr(job, key, value)
             self._changed.notify_all()
 
-    def _next(self) -> tuple[Job, Callable[[ProgressFn], bytes]] | None:
+    def _next(self, generation: int) -> tuple[Job, Callable[[ProgressFn], bytes]] | None:
         with self._changed:
-            while not self._waiting and not self._stop.is_set():
+            while not self._waiting and not self._stop.is_set() and generation == self._generation:
                 self._changed.wait(0.5)
-            if self._stop.is_set():
+            if self._stop.is_set() or generation != self._generation:
                 return None
             job, fn = self._waiting.pop(0)
             now = time.time()
@@ -231,9 +246,9 @@ class JobQueue:
             self._changed.notify_all()
             return job, fn
 
-    def _work(self) -> None:
+    def _work(self, generation: int) -> None:
         while True:
-            picked = self._next()
+            picked = self._next(generation)
             if picked is None:
                 return
             job, fn = picked

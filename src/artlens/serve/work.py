@@ -63,14 +63,24 @@ class CostClass:
         self.waiting = waiting
         self.timeout_s = timeout_s
         self.retry_after_s = retry_after_s
-        self._queue: queue.Queue[Any] = queue.Queue()
         self._lock = threading.Lock()
         self._pending = 0  # queued + running
         self._running = 0
-        self._closed = False
+        self._closed = True
         self.counts = {"done": 0, "refused": 0, "timed_out": 0, "abandoned": 0}
-        self._threads = [threading.Thread(target=self._work, name=f"artlens-{name}-{i}", daemon=True)
-                         for i in range(workers)]
+        self._threads: list[threading.Thread] = []
+        self.open()
+
+    def open(self) -> None:
+        """Start the threads (again, after :meth:`close`: an app may be started and stopped several
+        times, as test clients do); idempotent."""
+        with self._lock:
+            if not self._closed:
+                return
+            self._closed = False
+            self._queue: queue.Queue[Any] = queue.Queue()  # a fresh one: the old holds the old threads' stops
+            self._threads = [threading.Thread(target=self._work, args=(self._queue,), name=f"artlens-{self.name}-{i}",
+                                              daemon=True) for i in range(self.workers)]
         for t in self._threads:
             t.start()
 
@@ -87,7 +97,7 @@ class CostClass:
                 raise Busy(f"{self.name}: {self.workers} running and {self.waiting} waiting already; "
                            "try again later", status=429, retry_after=self.retry_after_s)
             self._pending += 1
-        self._queue.put((future, fn, args))
+            self._queue.put((future, fn, args))
         return future
 
     async def run(self, fn: Callable[..., T], *args: Any, is_disconnected: Callable[[], Any] | None = None) -> T:
@@ -122,9 +132,9 @@ class CostClass:
 
     # -- running -----------------------------------------------------------------------------------
 
-    def _work(self) -> None:
+    def _work(self, work: queue.Queue[Any]) -> None:
         while True:
-            item = self._queue.get()
+            item = work.get()
             if item is None:
                 return
             future, fn, args = item
@@ -157,10 +167,11 @@ class CostClass:
             if self._closed:
                 return
             self._closed = True
+            work = self._queue
         dropped = 0
         while True:
             try:
-                item = self._queue.get_nowait()
+                item = work.get_nowait()
             except queue.Empty:
                 break
             if item is None:
@@ -172,6 +183,6 @@ class CostClass:
             with self._lock:
                 self._pending -= 1
         for _ in self._threads:
-            self._queue.put(None)
+            work.put(None)
         if dropped:
             log.info("%s: %d waiting requests dropped at shutdown", self.name, dropped)

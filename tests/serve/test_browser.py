@@ -473,6 +473,7 @@ def test_a_style_job_survives_a_page_reload_and_its_result_downloads(server, vis
     expect(page.locator("#cancel")).to_be_visible()
     job_id = page.evaluate("localStorage.getItem('artlens.job')")
     assert httpx.get(f"{server}/v1/jobs/{job_id}").json()["state"] in ("queued", "running")
+    page.wait_for_function("[...document.images].filter((i) => i.offsetParent).every((i) => i.complete)", timeout=WAIT)
     page.reload()  # the page forgets everything but the job id in localStorage
     expect(page.locator("#stylized")).to_be_visible(timeout=120_000)
     assert page.is_visible("#panel-style")
@@ -487,7 +488,7 @@ def test_a_style_job_survives_a_page_reload_and_its_result_downloads(server, vis
 def test_adain_sends_the_balance_and_offers_gatys_when_the_server_has_no_decoder(visit, artdata):
     """The test models have no AdaIN decoder: the server's answers are stood in for, the page is real."""
     v = visit(viewport={"width": 1180, "height": 900})
-    page = v.open()
+    page = v.page
 
     def with_adain(route):
         answer = route.fetch()
@@ -506,24 +507,40 @@ def test_adain_sends_the_balance_and_offers_gatys_when_the_server_has_no_decoder
                           body=json.dumps({"error": "no AdaIN decoder installed: put a decoder folder in --models DIR",
                                            "status": 503, "request_id": "x"}))
 
+    def with_weights(route):  # a server whose /v1/stylize takes per-style weights (this one mixes them equally)
+        answer = route.fetch()
+        api = answer.json()
+        ref = api["paths"]["/v1/stylize"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"]
+        api["components"]["schemas"][ref.rsplit("/", 1)[-1]]["properties"]["style_weights"] = {
+            "type": "array", "items": {"type": "number"}}
+        route.fulfill(response=answer, body=json.dumps(api))
+
     page.route("**/v1/models", with_adain)
+    page.route("**/openapi.json", with_weights)
     page.route("**/v1/stylize", adain)
-    page.reload()
+    v.open()
     page.click("#tab-style")
     expect(page.locator("#method")).to_have_value("adain")
     expect(page.locator("#alpha-box")).to_be_visible()
     expect(page.get_by_label("Balance")).to_be_visible()
     set_range(page, "#alpha", 0.4)
-    expect(page.locator("#alpha-value")).to_have_text("40% style")
+    expect(page.locator("#alpha-value")).to_have_text("40%")
+    expect(page.locator("#alpha")).to_have_attribute("aria-valuetext", "40% style, 60% content")
     page.set_input_files("#content", str(sorted((artdata / "style_refs" / "content").iterdir())[0]))
     page.locator("#style-gallery .thumb").nth(0).click()
     page.locator("#style-gallery .thumb").nth(1).click()
+    weights = page.get_by_label("Weight")
+    expect(weights).to_have_count(2)
+    set_range(page, "#weight-0", 2)
+    expect(page.locator("#chosen-styles output").first).to_have_text("67%")
+    expect(page.locator("#chosen-styles output").nth(1)).to_have_text("33%")
     page.click("#go")
     expect(page.locator("#stylized")).to_be_visible(timeout=WAIT)
     expect(page.locator("#job-status")).to_have_text("Done in 1.2 s.")
     body = sent[0]
     assert b'name="method"\r\n\r\nadain' in body and b'name="alpha"\r\n\r\n0.4' in body
     assert b'name="size"\r\n\r\n512' in body and body.count(b'name="style"') == 2
+    assert re.findall(rb'name="style_weights"\r\n\r\n([\d.]+)', body) == [b"2", b"1"]
     name, data = downloaded(page, "#style-download")
     assert data == png_bytes() and name.endswith(".png")
 

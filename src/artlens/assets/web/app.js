@@ -670,7 +670,8 @@ function describeJob(job) {
     const progress = job.progress || 0;
     const elapsed = job.elapsed_s || 0;
     const left = progress > 0.05 ? (elapsed / progress) * (1 - progress) : (job.estimate_s ? job.estimate_s - elapsed : null);
-    const message = job.message && !/^(started|running)$/.test(job.message) ? ` (${job.message})` : "";
+    const said = (job.message || "").replace(/,?\s*loss\b.*$/, "");  // "step 40/100, loss 66": the step is enough
+    const message = said && !/^(started|running)$/.test(said) ? ` (${said})` : "";
     return `${Math.round(100 * progress)}% done${message}${left != null && left > 0 ? `, about ${duration(left)} left` : ""}`;
   }
   return job.state;
@@ -708,6 +709,7 @@ function updateMethodNote() {
   $("steps-box").hidden = method !== "gatys";
   let note = "";
   if (!feature.available) note = `Not available here: ${feature.reason}`;
+  else if (method === "adain") note = "AdaIN paints in seconds; the balance sets how much of the style goes in.";
   else if (method === "gatys" && !(stylize.adain || {}).available) {
     note = "AdaIN is not installed on this server, so styles are painted by Gatys' method: a background job of a few minutes.";
   } else if (method === "gatys") note = "Gatys' method runs as a background job: you can leave the page and come back.";
@@ -988,9 +990,13 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("style").addEventListener("change", (e) => { const files = Array.from(e.target.files); e.target.value = ""; addOwnStyles(files); });
   wireDrop($("content").parentElement, (files) => setContent(files[0]));
   wireDrop($("chosen-styles").parentElement, addOwnStyles);
-  $("alpha").addEventListener("input", () => {
-    $("alpha-value").textContent = `${Math.round(100 * $("alpha").value)}% style`;
-  });
+  const showAlpha = () => {
+    const share = Math.round(100 * $("alpha").value);
+    $("alpha-value").textContent = `${share}%`;
+    $("alpha").setAttribute("aria-valuetext", `${share}% style, ${100 - share}% content`);
+  };
+  $("alpha").addEventListener("input", showAlpha);
+  showAlpha();
   $("method").addEventListener("change", updateMethodNote);
   $("use-gatys").addEventListener("click", () => { $("method").value = "gatys"; updateMethodNote(); });
   $("go").addEventListener("click", stylize);

@@ -113,7 +113,7 @@ class Explainers:
 
     def estimate_s(self, entry: ModelEntry) -> float:
         """A slow CAM's run time guessed up front: it grows with the model's input pixels."""
-        side = entry.decode_size or 224
+        side = (entry.decode_size or 448) / 2  # the model's input size (uploads decode at twice it)
         return SLOW_CAM_S * (side / 224) ** 2 * _gpu_factor(self.device)
 
     def _explainer(self, entry: ModelEntry, method: str) -> tuple[Any, threading.Lock]:

@@ -173,6 +173,7 @@ def test_the_empty_page_offers_examples_and_says_what_the_model_knows(server, vi
     assert page.locator("#heatmap").is_hidden()
     assert page.locator("#classify-error").is_hidden()
     expect(page.locator("#empty-result")).to_be_visible()
+    assert page.locator("#csv").is_hidden()  # nothing to download yet
 
     # Clicking an example classifies it.
     seurat = next(i for i, e in enumerate(listed) if "seurat" in e["name"])

@@ -341,7 +341,7 @@ function resetClassify() {
   clearCam();
   $("batch").hidden = true;
   $("batch-table").tBodies[0].textContent = "";
-  $("csv").disabled = true;
+  $("csv").hidden = true;
   $("preview").hidden = true;
   $("preview").removeAttribute("src");
   $("drop").classList.remove("has-image");
@@ -419,7 +419,7 @@ function onItemDone(i) {
     }
   }
   renderBatchRow(i);
-  $("csv").disabled = !state.items.some((it) => it.result);
+  $("csv").hidden = !state.items.some((it) => it.result);
   if (i === state.current) renderCurrent();
   else if (!single) updateBatchTitle();
 }
@@ -521,7 +521,8 @@ function updateBatchTitle() {
 }
 
 function csvField(value) {
-  const text = value == null ? "" : String(value);
+  let text = value == null ? "" : String(value);
+  if (typeof value === "string" && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;  // never a spreadsheet formula
   return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 

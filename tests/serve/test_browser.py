@@ -181,6 +181,16 @@ def test_the_empty_page_offers_examples_and_says_what_the_model_knows(server, vi
     expect(page.locator("#results li").first).to_have_attribute("data-label", "Pointillism", timeout=WAIT)
     expect(thumbs.nth(seurat)).to_have_attribute("aria-pressed", "true")
 
+    # Every control has a name a screen reader can say; results are announced (aria-live).
+    unnamed = page.evaluate("""() => [...document.querySelectorAll('input, select, button, progress, output')]
+        .filter((el) => !((el.labels && [...el.labels].some((l) => l.textContent.trim()))
+                          || el.getAttribute('aria-label') || el.textContent.trim()))
+        .map((el) => el.id || el.outerHTML.slice(0, 80))""")
+    assert not unnamed, unnamed
+    for region in ("#result-box", "#status", "#cam-note", "#job-status"):
+        assert page.get_attribute(region, "aria-live") == "polite", region
+    assert page.get_attribute("#classify-error", "role") == "alert"
+
     # A favicon, served here.
     icon = page.locator("link[rel=icon]").get_attribute("href")
     answer = httpx.get(f"{server}{icon}")

@@ -598,7 +598,10 @@ async function updateCam() {
       const done = await followJob(job.id, stale, (j) => {
         $("cam-note").textContent = `${camName(method)} takes a while: ${describeJob(j)}`;
       });
-      if (stale() || !done) return;
+      if (stale() || !done) {  // another image, class or method was asked for meanwhile: free the server
+        if (!done) fetch(`/v1/jobs/${job.id}`, { method: "DELETE" }).catch(() => {});
+        return;
+      }
       if (done.state !== "done") { $("cam-note").textContent = `No heatmap: ${done.error || done.state}`; return; }
       response = await fetch(done.result || `/v1/jobs/${done.id}/result`);
       if (stale()) return;

@@ -274,3 +274,49 @@ def test_the_bound_name_and_allowed_names_are_served():
     assert not guard.host_allowed("art.lan.evil.example") and not guard.host_allowed("")
     assert HostAndOriginGuard(None, allowed_hosts=["*"]).host_allowed("anything.example")
     assert not HostAndOriginGuard(None, bound_host="0.0.0.0").host_allowed("evil.example")
+
+
+def test_sigterm_does_not_wait_for_the_backlog(seurat, tmp_path):
+    """``artlens serve`` with two scorecam jobs (a minute each on a CPU) and five Grad-CAMs in flight:
+    SIGTERM answers what waits with 503, stops the jobs at their next step and exits in seconds."""
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = (tmp_path / "serve.log").open("w")
+    server = subprocess.Popen([sys.executable, "-m", "artlens", "serve", "--port", str(port), "--device", "cpu",
+                               "--shutdown-grace", "1"], stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        for _ in range(2):
+            queued = httpx.post(f"{base}/v1/explain", files=upload(seurat), data={"method": "scorecam"}, timeout=30)
+            assert queued.status_code == 202, queued.text
+        with ThreadPoolExecutor(5) as pool:
+            cams = [pool.submit(httpx.post, f"{base}/v1/explain", files=upload(seurat), timeout=60) for _ in range(5)]
+            while httpx.get(f"{base}/healthz", timeout=5).json()["work"]["compute"]["waiting"] < 3:
+                time.sleep(0.05)
+            start = time.monotonic()
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+            stopped_after = time.monotonic() - start
+            statuses = sorted(f.result().status_code if not f.exception() else 0 for f in cams)
+        assert stopped_after < 15, stopped_after  # the backlog: 2 minutes of scorecam, 5 Grad-CAMs
+        assert statuses.count(503) >= 3, statuses  # those still waiting were told, not served
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        log.close()

@@ -51,7 +51,7 @@ from .guard import HostAndOriginGuard
 from .jobs import Job, JobQueue, QueueFull
 from .middleware import BodyLimit, RequestContext
 from .registry import MODEL_NAME, ModelEntry, ModelRegistry, UnknownModel
-from .schemas import (ErrorBody, ExamplesResponse, JobEnvelope, JobView, ModelsResponse, PredictResponse,
+from .schemas import (ExamplesResponse, JobEnvelope, JobView, ModelsResponse, PredictResponse,
                       StylesResponse, errors)
 from .uploads import DecodedImage, UploadError, decode_upload
 from .work import Busy, ClientGone, CostClass
@@ -448,11 +448,14 @@ def create_app(config: ServeConfig | None = None, *, models_dir: str | os.PathLi
     # Patterns shown in the schema, checked by the route: any other id is simply unknown (404).
     job_id_param = PathParam(description="The id a 202 answer gave.", json_schema_extra={"pattern": _JOB_ID.pattern})
 
+    def unknown_job(job_id: str) -> HTTPException:
+        return HTTPException(404, f"unknown job {job_id[:40]!r} (finished jobs are kept for a while, "
+                                  "not forever; the server may also have restarted)")
+
     def find_job(job_id: str) -> Job:
         job = jobs.get(job_id) if _JOB_ID.match(job_id) else None
         if job is None:
-            raise HTTPException(404, f"unknown job {job_id[:40]!r} (finished jobs are kept for a while, "
-                                     "not forever; the server may also have restarted)")
+            raise unknown_job(job_id)
         return job
 
     @app.get("/v1/jobs/{job_id}", tags=["jobs"], response_model=JobView, responses=errors(404))
@@ -469,8 +472,7 @@ def create_app(config: ServeConfig | None = None, *, models_dir: str | os.PathLi
         next step (202, poll it), a finished one is forgotten with its result (200)."""
         job = jobs.cancel(job_id) if _JOB_ID.match(job_id) else None
         if job is None:
-            find_job(job_id)  # the 404
-            raise AssertionError  # unreachable: cancel() only misses jobs get() misses
+            raise unknown_job(job_id)
         return JSONResponse({"job": job.to_dict()}, status_code=202 if job.state == "running" else 200)
 
     @app.get("/v1/jobs/{job_id}/result", tags=["jobs"], response_class=Response,

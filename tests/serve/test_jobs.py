@@ -208,6 +208,12 @@ def test_adain_answers_the_stylised_png_at_once(adain_client, content_and_style)
         images[alpha] = Image.open(io.BytesIO(response.content)).convert("RGB")
     assert min(images[1.0].size) == 64
     assert images[0.0].tobytes() != images[1.0].tobytes()  # alpha reaches the decoder
+    content, style = content_and_style
+    files = [("content", ("c.jpg", content, "image/jpeg"))] + [("style", (f"s{i}.jpg", style, "image/jpeg")) for i in (0, 1)]
+    weighted = adain_client.post("/v1/stylize", files=files, data={"method": "adain", "size": "64", "style_weights": "3,1"})
+    assert weighted.status_code == 200, weighted.text
+    miscounted = adain_client.post("/v1/stylize", files=files, data={"method": "adain", "style_weights": "1"})
+    assert miscounted.status_code == 422 and "one weight per style image (2)" in miscounted.json()["error"]
     response = stylize(adain_client, *content_and_style, method="adain", decoder="../../secret")
     assert response.status_code == 422 and "unknown decoder" in response.json()["error"]
 

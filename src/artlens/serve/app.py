@@ -64,6 +64,8 @@ _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 MAX_STYLES = 4
 #: ``model`` as the schema shows it: a name from GET /v1/models, or empty for the default.
 MODEL_FIELD_PATTERN = "^(" + MODEL_NAME.pattern.strip("^$") + ")?$"
+#: ``style_weights``: non-negative numbers, comma-separated.
+_WEIGHTS = r"^$|^[0-9]+(\.[0-9]+)?(,[0-9]+(\.[0-9]+)?)*$"
 #: Images of the catalogues, by name (file names: letters, digits, ``._-``).
 _ASSET_NAME = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 
@@ -407,7 +409,10 @@ def create_app(config: ServeConfig | None = None, *, models_dir: str | os.PathLi
                       steps: Annotated[int, Form(ge=1, description="Gatys iterations.",
                                                  json_schema_extra={"maximum": cfg.max_gatys_steps})] = 100,
                       size: Annotated[int, Form(ge=32, description="Longer side of the result in pixels.",
-                                                json_schema_extra={"maximum": cfg.max_style_size})] = 384) -> Response:
+                                                json_schema_extra={"maximum": cfg.max_style_size})] = 384,
+                      style_weights: Annotated[str, Form(description="AdaIN: one weight per style image, comma-separated "
+                                                                     "('2,1'); empty = equal. Gatys weighs them equally.",
+                                                         json_schema_extra={"pattern": _WEIGHTS})] = "") -> Response:
         """AdaIN answers the PNG; Gatys answers 202 with a job (GET /v1/jobs/{id}) and its estimated run time."""
         kind = STYLE_METHODS.get(method)
         if len(style) > MAX_STYLES:
@@ -416,6 +421,9 @@ def create_app(config: ServeConfig | None = None, *, models_dir: str | os.PathLi
             raise ArtlensError(f"size: at most {cfg.max_style_size} pixels, got {size}")
         if steps > cfg.max_gatys_steps:
             raise ArtlensError(f"steps: at most {cfg.max_gatys_steps} for a Gatys job, got {steps}")
+        if not re.match(_WEIGHTS, style_weights):
+            raise ArtlensError(f"style_weights: comma-separated non-negative numbers, got {style_weights[:40]!r}")
+        weights = [float(w) for w in style_weights.split(",")] if style_weights else None
         datas = [await read_bytes(content)] + [await read_bytes(s) for s in style]
         names = ["content"] + [f"style[{i}]" for i in range(len(style))]
 
@@ -428,7 +436,7 @@ def create_app(config: ServeConfig | None = None, *, models_dir: str | os.PathLi
             def work() -> bytes:
                 content_img, *style_imgs = (d.image for d in decode_all())
                 out = stylizers.adain(content_img, style_imgs, decoder=decoder or None, alpha=alpha,
-                                      preserve_color=preserve_color, content_size=size)
+                                      preserve_color=preserve_color, content_size=size, weights=weights)
                 return png_bytes(out)
 
             png = await compute_work.run(work, is_disconnected=request.is_disconnected)

@@ -211,7 +211,8 @@ class Stylizers:
         return out
 
     def adain(self, content: Image.Image, styles: Sequence[Image.Image], *, decoder: str | None = None,
-              alpha: float = 1.0, preserve_color: bool = False, content_size: int = 512) -> Image.Image:
+              alpha: float = 1.0, preserve_color: bool = False, content_size: int = 512,
+              weights: Sequence[float] | None = None) -> Image.Image:
         adain = _module("artlens.style.adain", "AdaIN style transfer")
         decoders = self.decoders()
         if not decoders:
@@ -219,11 +220,14 @@ class Stylizers:
         name = decoder or next(iter(decoders))
         if name not in decoders:
             raise ArtlensError(f"unknown decoder {name!r}; installed: {', '.join(decoders)}")
+        if weights is not None and (len(weights) != len(styles) or sum(weights) <= 0):
+            raise ArtlensError(f"style_weights: one weight per style image ({len(styles)}), not all zero; "
+                               f"got {len(weights)}")
         stylizer, lock = self._shared.get(("adain", name),
                                           lambda: adain.AdainStylizer.load(decoders[name], device=self.device))
         with lock:
             return stylizer.stylize(content, list(styles), alpha=alpha, preserve_color=preserve_color,
-                                    content_size=content_size)
+                                    content_size=content_size, weights=weights)
 
     def gatys_job(self, content: Image.Image, styles: Sequence[Image.Image], *, extractor: str, steps: int,
                   size: int, preserve_color: bool) -> Callable[[Callable[[float, str], None]], bytes]:

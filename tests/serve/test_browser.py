@@ -390,6 +390,7 @@ def test_the_page_fits_a_phone_screen(visit, artdata, tmp_path):
     assert page.evaluate(width) <= 390  # no sideways scrolling, even before anything is loaded
     menu = page.locator("#model").bounding_box()
     assert menu["x"] >= 0 and menu["x"] + menu["width"] <= 390
+    expect(page.locator("#example-list .thumb").first).to_be_in_viewport()  # an empty page offers examples at once
     classify(page, artdata / SEURAT)
     page.check("#cam")
     expect(page.locator("#cam-note")).to_have_text(re.compile("^Heatmap for"), timeout=WAIT)

@@ -346,6 +346,7 @@ function resetClassify() {
   $("preview").removeAttribute("src");
   $("drop").classList.remove("has-image");
   $("heatmap").hidden = true;  // nothing to explain yet
+  document.querySelector(".classify-grid").classList.add("empty");
   for (const b of document.querySelectorAll("#example-list .thumb")) b.setAttribute("aria-pressed", "false");
 }
 
@@ -359,6 +360,7 @@ function setFiles(files) {
     b.setAttribute("aria-pressed", String(files.length === 1 && stem(files[0].name) === stem(b.dataset.name)));
   }
   $("heatmap").hidden = false;
+  document.querySelector(".classify-grid").classList.remove("empty");
   renderBatch();
   showItem(0);
   classifyAll();
@@ -413,6 +415,7 @@ function onItemDone(i) {
       $("preview").hidden = true;
       $("drop").classList.remove("has-image");
       $("heatmap").hidden = true;
+      document.querySelector(".classify-grid").classList.add("empty");
     } else {
       const failed = state.items.filter((it) => it.error).length;
       showError("classify", `${failed} of ${state.items.length} images could not be classified (see the table).`);

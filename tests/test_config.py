@@ -42,3 +42,46 @@ def test_bad_configs_name_the_key(raw, message):
 
 def test_scratch_defaults_to_random_weights():
     assert TrainConfig.from_dict({"strategy": {"name": "scratch"}}).model.pretrained == "none"
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"data": {"dataset": "wikiartt"}}, "data.dataset: 'wikiartt' is not allowed; choose from: auto, artbench10"),
+    ({"model": {"head": "deep"}}, "model.head: 'deep' is not allowed; choose from: linear, mlp"),
+    ({"strategy": {"name": "full-then-partial"}},
+     "strategy.top_layers: full-then-partial needs the second phase's layers; "
+     "set one of top_layers, unfreeze_layers, freeze_layers"),
+    ({"strategy": {"name": "full", "top_layers": 5}},
+     "strategy.top_layers: strategy 'full' trains no selection of layers and would ignore it; "
+     "the strategies that use it: partial, full-then-partial, head-then-partial"),
+    ({"strategy": {"name": "partial"}, "model": {"backbone": "simple_cnn"}},
+     "strategy.name: 'partial' keeps layers of 'simple_cnn' fixed, but model.pretrained is 'auto' (random weights); "
+     "allowed with random weights: scratch, full,"),
+])
+def test_registries_check_the_names_and_options_they_own(raw, message):
+    """Checks that need a registry (datasets, heads, strategies, backbones) are handed to config by it."""
+    with pytest.raises(ArtlensError, match=re.escape(message)):
+        TrainConfig.from_dict(raw)
+
+
+def test_each_strategy_says_which_options_it_reads():
+    from dataclasses import fields
+
+    from artlens.config import StrategyConfig
+    from artlens.models import STRATEGIES
+
+    keys = {f.name for f in fields(StrategyConfig)} - {"name"}
+    for name in STRATEGIES:
+        assert STRATEGIES.get(name).options <= keys, name
+    assert STRATEGIES.get("partial").selects_layers and not STRATEGIES.get("two-phase").selects_layers
+    assert [n for n in STRATEGIES if STRATEGIES.get(n).uses_head_epochs] == \
+        ["two-phase", "full-then-partial", "head-then-partial"]
+
+
+def test_config_fields_carry_type_default_help_and_choices():
+    from artlens.config import DataConfig, ModelConfig, config_fields
+
+    by_name = {f.name: f for f in config_fields(DataConfig)}
+    assert by_name["val_fraction"].type is float and by_name["val_fraction"].default == 0.1
+    assert by_name["val_fraction"].help == "Share of each class held out for validation when the data has no split column."
+    assert by_name["dataset"].choices[:2] == ["auto", "artbench10"]
+    assert {f.name: f.choices for f in config_fields(ModelConfig)}["head"] == ["linear", "mlp", "dense", "dense_bn"]

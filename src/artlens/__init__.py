@@ -5,7 +5,7 @@
 >>> result = artlens.fit(artlens.TrainConfig.from_dict({"data": {"path": "paintings/"}}))  # doctest: +SKIP
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 from .config import DataConfig, ModelConfig, OptimConfig, StrategyConfig, TrainConfig, load_config
 from .errors import ArtlensError

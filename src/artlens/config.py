@@ -7,14 +7,25 @@ bundles, so a model always records exactly how it was made.
 >>> cfg = TrainConfig.from_dict({"data": {"path": "paintings/"}, "model": {"backbone": "resnet18"}})
 >>> cfg.strategy.name
 'full'
+
+This module sits at the bottom of the package and imports nothing of artlens but :mod:`.errors`.
+Checks that need a registry (dataset layouts, heads, strategies, backbones) live with that registry,
+which hands them in through :func:`register_names` and :func:`register_check`; each field's name,
+type, default and help (its docstring) are read by :func:`config_fields`, from which the command
+line derives its flags.
 """
 
 from __future__ import annotations
 
+import ast
 import copy
 import dataclasses
+import functools
+import inspect
+import textwrap
 import types
 import typing
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,9 +33,6 @@ from typing import Any
 import yaml
 
 from .errors import ArtlensError, yaml_error
-
-if typing.TYPE_CHECKING:
-    from .models.strategies import Strategy
 
 __all__ = [
     "AUGMENT_PRESETS",
@@ -35,15 +43,23 @@ __all__ = [
     "RESIZE_MODES",
     "SCHEDULERS",
     "TTA_MODES",
+    "LAYER_SELECTIONS",
+    "AMP_MODES",
+    "ConfigField",
     "DataConfig",
     "ModelConfig",
     "OptimConfig",
     "StrategyConfig",
     "TrainConfig",
+    "check_choice",
+    "choices_of",
+    "config_fields",
     "dataclass_from_dict",
     "load_config",
     "read_recipe",
     "recipe_config",
+    "register_check",
+    "register_names",
 ]
 
 #: Training augmentation presets (see :mod:`artlens.data.transforms`).
@@ -56,12 +72,131 @@ RESIZE_MODES = ("crop", "squash")
 TTA_MODES = ("none", "flip", "crops")
 MONITORS = ("val_acc", "val_loss")
 CLASS_WEIGHTS = ("none", "balanced")
+AMP_MODES = ("auto", "on", "off")
 
 
-def _check_choice(section: str, key: str, value: str, allowed: typing.Iterable[str]) -> None:
+# -- what registries hand in -------------------------------------------------------------------------
+_NAMES: dict[tuple[type, str], tuple[Callable[[], Sequence[str]], Callable[[str], str] | None]] = {}
+_CHECKS: dict[type, list[Callable[[Any], None]]] = {}
+
+
+def register_names(cls: type, key: str, names: Callable[[], Sequence[str]], *,
+                   unknown: Callable[[str], str] | None = None) -> None:
+    """Let a registry say which values ``cls.key`` accepts (``names()`` is read at check time).
+
+    ``unknown(value)`` words the refusal (``unknown strategy 'melt' (did you mean ...)``); without it
+    the refusal is ``data.dataset: 'x' is not allowed; choose from: ...``.
+    """
+    _NAMES[(cls, key)] = (names, unknown)
+
+
+def register_check(cls: type) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
+    """Decorator: a check of ``cls`` that needs a registry, run after the config's own checks.
+
+    >>> @register_check(OptimConfig)
+    ... def _no_huge_steps(cfg):
+    ...     if cfg.lr > 100:
+    ...         raise ArtlensError(f"optim.lr: {cfg.lr} is far too large")
+    >>> OptimConfig(lr=1000)
+    Traceback (most recent call last):
+    ...
+    artlens.errors.ArtlensError: optim.lr: 1000 is far too large
+    >>> _CHECKS[OptimConfig].remove(_no_huge_steps)
+    """
+
+    def deco(fn: Callable[[Any], None]) -> Callable[[Any], None]:
+        _CHECKS.setdefault(cls, []).append(fn)
+        return fn
+
+    return deco
+
+
+def choices_of(cls: type, key: str) -> list[str] | None:
+    """The values ``cls.key`` accepts: a fixed tuple in the field's metadata, or a registry's names."""
+    if (cls, key) in _NAMES:
+        return list(_NAMES[(cls, key)][0]())
+    fixed = {f.name: f for f in dataclasses.fields(cls)}[key].metadata.get("choices")
+    return None if fixed is None else list(fixed)
+
+
+def check_choice(section: str, key: str, value: str, allowed: Iterable[str]) -> None:
+    """``section.key: 'value' is not allowed; choose from: a, b, c`` unless ``value`` is allowed."""
     allowed = list(allowed)
     if value not in allowed:
         raise ArtlensError(f"{section}.{key}: {value!r} is not allowed; choose from: {', '.join(allowed)}")
+
+
+def _choice(default: str, choices: Sequence[str]) -> Any:
+    """A string field that takes one of ``choices`` (checked, and listed in the flag's help)."""
+    return field(default=default, metadata={"choices": tuple(choices)})
+
+
+def _validate(cfg: Any, section: str) -> None:
+    """The checks every config shares: values of fields with choices, then the registries' checks."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if (type(cfg), f.name) in _NAMES:
+            names, unknown = _NAMES[(type(cfg), f.name)]
+            allowed = list(names())
+            if value not in allowed:
+                if unknown is None:
+                    check_choice(section, f.name, value, allowed)
+                raise ArtlensError(f"{section}.{f.name}: {unknown(value)}")
+        elif "choices" in f.metadata:
+            check_choice(section, f.name, value, f.metadata["choices"])
+    for check in _CHECKS.get(type(cfg), ()):
+        check(cfg)
+
+
+# -- describing fields ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ConfigField:
+    """One option as declared once in a config dataclass: what flags, forms and docs derive from."""
+
+    name: str
+    type: Any
+    """The resolved type hint (``int``, ``list[str]``, ``int | None``, ...)."""
+    default: Any
+    help: str
+    """The field's docstring, as one line."""
+    choices: list[str] | None
+    metadata: typing.Mapping[str, Any]
+
+
+@functools.cache
+def _field_docs(cls: type) -> dict[str, str]:
+    """Attribute docstrings (the string literal under a field) of ``cls`` and its bases, as one line each."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError):  # no source (a frozen app): flags go without help
+            continue
+        body = tree.body[0].body  # type: ignore[attr-defined]
+        for node, nxt in zip(body, body[1:]):
+            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                    and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
+                    and isinstance(nxt.value.value, str)):
+                docs[node.target.id] = " ".join(nxt.value.value.replace("``", "").split())
+    return docs
+
+
+def config_fields(cls: type) -> list[ConfigField]:
+    """The fields of a config dataclass with their types, defaults, help and choices, in order.
+
+    >>> [(f.name, f.default, f.choices) for f in config_fields(OptimConfig)][:2]
+    [('name', 'adamw', ['sgd', 'adam', 'adamw']), ('lr', 0.001, None)]
+    """
+    hints = typing.get_type_hints(cls)
+    docs = _field_docs(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
+        out.append(ConfigField(f.name, hints[f.name], default, docs.get(f.name, ""), choices_of(cls, f.name),
+                               f.metadata))
+    return out
 
 
 @dataclass
@@ -91,8 +226,8 @@ class DataConfig:
     dedupe: bool = False
     """Drop validation and test images that near-duplicate a training image (perceptual hashes),
     so reported accuracy is not inflated by the same painting on both sides of the split."""
-    augment: str = "flip"
-    """Training augmentation preset: one of ``AUGMENT_PRESETS``."""
+    augment: str = _choice("flip", AUGMENT_PRESETS)
+    """Training augmentation preset (see :mod:`artlens.data.transforms`)."""
     mixup: float = 0.0
     """MixUp's Beta(alpha, alpha) for batches of images (0 = off): blends pairs of paintings and their
     labels, a regulariser known to help fine-tuning on a few thousand images. Needs images, so phases
@@ -101,17 +236,14 @@ class DataConfig:
     """CutMix's alpha (0 = off): pastes a patch of one painting into another, labels mixed by area;
     with ``mixup`` too, each batch gets one of the two at random."""
     batch_size: int = 32
+    """Images per training step."""
     num_workers: int = 2
+    """DataLoader worker processes."""
 
     def __post_init__(self) -> None:
-        _check_choice("data", "augment", self.augment, AUGMENT_PRESETS)
         for key in ("mixup", "cutmix"):
             if getattr(self, key) < 0:
                 raise ArtlensError(f"data.{key}: {getattr(self, key)} must be >= 0 (0 = off)")
-        if self.dataset != "auto":
-            from .data.adapters import DATASETS  # local: the data package imports this module
-
-            _check_choice("data", "dataset", self.dataset, ["auto", *DATASETS.names()])
         for key in ("val_fraction", "test_fraction"):
             value = getattr(self, key)
             if not 0.0 <= value < 1.0:
@@ -124,6 +256,7 @@ class DataConfig:
             raise ArtlensError(f"data.max_per_class: {self.max_per_class} must be >= 1 (or unset for no cap)")
         if self.min_per_class < 1:
             raise ArtlensError(f"data.min_per_class: {self.min_per_class} must be >= 1")
+        _validate(self, "data")
 
 
 @dataclass
@@ -135,122 +268,105 @@ class ModelConfig:
     pretrained: str = "auto"
     """``auto`` (offline package or the hub), ``hub``, ``none``, or a path to a weights file."""
     head: str = "linear"
-    """A name from :data:`artlens.models.HEADS`: ``linear``, ``mlp`` (dropout before each linear
-    layer: Pandora's InceptionV3 head, the Met study's three FC layers), ``dense`` (Keras-style
-    Dense-ReLU-Dropout: the Best Artworks custom CNN) or ``dense_bn`` (Dense-BatchNorm-ReLU: the Best
-    Artworks ResNet50 head, ``hidden: [512, 16]``)."""
+    """The classification head (:data:`artlens.models.HEADS`): ``mlp`` is Pandora's InceptionV3 head and
+    the Met study's three FC layers, ``dense`` the Best Artworks custom CNN's, ``dense_bn`` the Best
+    Artworks ResNet50 head (``hidden: [512, 16]``)."""
     hidden: list[int] = field(default_factory=list)
-    """Hidden sizes of the ``mlp``, ``dense`` and ``dense_bn`` heads."""
+    """Hidden sizes of the heads with hidden layers, e.g. 512,128."""
     dropout: float = 0.0
     """Dropout before each linear layer of the head."""
-    head_norm: str = "none"
-    """Normalise the embedding before the head: ``none``, ``batchnorm`` or ``layernorm``."""
+    head_norm: str = _choice("none", HEAD_NORMS)
+    """Normalise the embedding before the head."""
     style_layers: list[str] = field(default_factory=list)
     """Backbone modules (e.g. ``blocks.0`` ... ``blocks.6``, ``layer1``) whose per-channel mean and std
     are appended to the pooled features (the Gatys/AdaIN style statistics); empty = plain pooling."""
     power_norm: bool = False
     """Per feature group (pooled features, each layer's means, each layer's stds): signed square root,
     then L2 normalisation, so no group dominates the head by scale alone."""
-    resize: str = "crop"
-    """Input framing: ``crop`` (resize + centre crop) or ``squash`` (whole image to a square)."""
+    resize: str = _choice("crop", RESIZE_MODES)
+    """How images are framed to the input size: resize + centre crop, or the whole image squashed to a square."""
     input_size: int = 0
     """Side of the square network input in pixels; 0 keeps the backbone's own (224 for most ImageNet
     models, 32 for ``simple_cnn``). The AI-ArtBench study compares 32 px against 224 px this way."""
-    tta: str = "none"
+    tta: str = _choice("none", TTA_MODES)
     """Test-time augmentation the bundle asks for when it predicts (``predict``, ``evaluate``, the web
-    service, the final test of ``fit``): ``none``, ``flip`` or ``crops`` (see
-    :data:`artlens.inference.TTA`); ``--tta`` of predict and evaluate overrides it."""
+    service, the final test of ``fit``; see :data:`artlens.inference.TTA`); ``--tta`` of predict and
+    evaluate overrides it."""
 
     def __post_init__(self) -> None:
-        from .models.heads import HEADS  # local: the models package imports this module
-
-        _check_choice("model", "head", self.head, HEADS.names())
-        _check_choice("model", "head_norm", self.head_norm, HEAD_NORMS)
-        _check_choice("model", "resize", self.resize, RESIZE_MODES)
-        _check_choice("model", "tta", self.tta, TTA_MODES)
         if self.input_size < 0 or 0 < self.input_size < 16:
             raise ArtlensError(f"model.input_size: {self.input_size} must be 0 (the backbone's own) or >= 16")
         if not 0.0 <= self.dropout < 1.0:
             raise ArtlensError(f"model.dropout: {self.dropout} must be in [0, 1)")
-        if self.hidden and self.head == "linear":
-            raise ArtlensError(f"model.hidden: {self.hidden} needs a head with hidden layers (mlp, dense or "
-                               "dense_bn); the linear head has none")
         if any(h < 1 for h in self.hidden):
             raise ArtlensError(f"model.hidden: {self.hidden}: every size must be >= 1")
+        _validate(self, "model")
+
+
+#: The strategy options that pick which backbone layers a partial phase trains; at most one is given.
+LAYER_SELECTIONS = ("unfreeze_layers", "freeze_layers", "top_layers")
 
 
 @dataclass
 class StrategyConfig:
-    """How much of the backbone is trained (see :mod:`artlens.models.strategies`)."""
+    """How much of the backbone is trained (see :mod:`artlens.models.strategies`); each registered
+    strategy says which of these options it reads, and refuses a layer selection it would ignore."""
 
     name: str = "full"
-    """``scratch``, ``frozen``, ``partial``, ``full``, ``two-phase``, ``full-then-partial`` or
-    ``head-then-partial``."""
+    """The fine-tuning strategy (see :mod:`artlens.models.strategies`)."""
     unfreeze: int = 1
-    """``partial`` (and the second phase of ``head-then-partial``): number of last backbone stages to train."""
+    """Number of last backbone stages a partial phase trains."""
     unfreeze_layers: list[str] = field(default_factory=list)
-    """``partial``: module names (prefixes) to train instead of the last ``unfreeze`` stages
+    """Module names (prefixes) a partial phase trains instead of the last ``unfreeze`` stages
     (e.g. ``[Mixed_7c]``: the last Inception module of ``inception_v3``)."""
     freeze_layers: list[str] = field(default_factory=list)
-    """``partial``: module names (or layer aliases such as ``conv1_1``) to keep fixed while everything
+    """Module names (or layer aliases such as ``conv1_1``) a partial phase keeps fixed while everything
     else trains (e.g. ``[conv1, bn1, layer1, layer2]`` of ResNet18, the AI-ArtBench study)."""
     top_layers: int = 0
-    """``partial`` and ``full-then-partial``: train the last N layers with parameters (convolutions,
-    norms, linears: Keras' "train the top 50 layers") and the head; 0 = not used."""
+    """A partial phase trains the last N layers with parameters (convolutions, norms, linears: Keras'
+    "train the top 50 layers") and the head; 0 = not used."""
     head_epochs: int = 3
-    """``two-phase``: epochs of head-only training before everything is unfrozen;
-    ``full-then-partial``: epochs of whole-network training before only the partial selection trains;
-    ``head-then-partial``: epochs of head-only training before the partial selection joins in."""
+    """Strategies with two phases: epochs of the first phase (head-only or whole-network training)."""
     lr_factor: float = 0.1
     """Strategies with two phases: learning-rate multiplier of the second phase."""
     cache_views: int = 1
-    """``frozen``, ``two-phase``, ``head-then-partial``: augmented views per training image whose features are cached once
-    (1 = the un-augmented image only); each epoch samples one view per image."""
-
-    @property
-    def registered(self) -> "Strategy":
-        """The registry entry of ``name``: its phase plan and whether it fixes layers or uses head epochs."""
-        from .models.strategies import STRATEGIES  # local: strategies import config
-
-        return STRATEGIES.get(self.name)
+    """Phases that train the head on cached features: augmented views per training image whose features
+    are cached once (1 = the un-augmented image only); each epoch samples one view per image."""
 
     def __post_init__(self) -> None:
-        from .models.strategies import STRATEGIES  # local: strategies import config
-
-        if self.name not in STRATEGIES:
-            raise ArtlensError(STRATEGIES.unknown_message(self.name).replace("unknown", "strategy.name: unknown", 1))
         if self.cache_views < 1:
             raise ArtlensError(f"strategy.cache_views: {self.cache_views} must be >= 1")
         if self.top_layers < 0:
             raise ArtlensError(f"strategy.top_layers: {self.top_layers} must be >= 0")
-        chosen = [k for k in ("unfreeze_layers", "freeze_layers", "top_layers") if getattr(self, k)]
+        chosen = [k for k in LAYER_SELECTIONS if getattr(self, k)]
         if len(chosen) > 1:
             raise ArtlensError(f"strategy.{chosen[1]}: cannot be combined with strategy.{chosen[0]}; "
-                               "choose one of unfreeze_layers, freeze_layers, top_layers")
-        if chosen and not STRATEGIES.get(self.name).selects_layers:
-            users = ", ".join(n for n in STRATEGIES.names() if STRATEGIES.get(n).selects_layers)
-            raise ArtlensError(f"strategy.{chosen[0]}: strategy {self.name!r} trains no selection of layers and would "
-                               f"ignore it; the strategies that use it: {users}")
-        if self.name == "full-then-partial" and not chosen:
-            raise ArtlensError("strategy.top_layers: full-then-partial needs the second phase's layers; "
-                               "set one of top_layers, unfreeze_layers, freeze_layers")
+                               f"choose one of {', '.join(LAYER_SELECTIONS)}")
+        _validate(self, "strategy")
 
 
 @dataclass
 class OptimConfig:
     """Optimizer and learning-rate schedule."""
 
-    name: str = "adamw"
+    name: str = _choice("adamw", OPTIMIZERS)
+    """The optimizer."""
     lr: float = 1e-3
+    """Learning rate (of the head; see ``backbone_lr_scale``)."""
     weight_decay: float = 1e-4
+    """L2 weight decay (decoupled for adamw)."""
     momentum: float = 0.9
-    scheduler: str = "cosine"
+    """sgd: momentum."""
+    scheduler: str = _choice("cosine", SCHEDULERS)
+    """The learning-rate schedule."""
     step_size: int = 5
     """``step``: epochs between decays."""
     gamma: float = 0.1
     """``step`` and ``plateau``: decay factor."""
     plateau_patience: int = 2
+    """``plateau``: epochs without improvement before the rate decays."""
     min_lr: float = 0.0
+    """``cosine`` and ``plateau``: the lowest learning rate."""
     backbone_lr_scale: float = 1.0
     """The backbone's learning rate as a fraction of ``lr`` (the head's). Below 1 when fine-tuning:
     ImageNet features need small steps, a new head large ones (e.g. 0.1)."""
@@ -259,14 +375,13 @@ class OptimConfig:
     cosine to about zero); warming up keeps the first large steps from wrecking pretrained weights."""
 
     def __post_init__(self) -> None:
-        _check_choice("optim", "name", self.name, OPTIMIZERS)
-        _check_choice("optim", "scheduler", self.scheduler, SCHEDULERS)
         if self.lr <= 0:
             raise ArtlensError(f"optim.lr: {self.lr} must be > 0")
         if not 0.0 < self.backbone_lr_scale <= 10.0:
             raise ArtlensError(f"optim.backbone_lr_scale: {self.backbone_lr_scale} must be in (0, 10]")
         if not 0.0 < self.warmup_fraction < 1.0:
             raise ArtlensError(f"optim.warmup_fraction: {self.warmup_fraction} must be in (0, 1)")
+        _validate(self, "optim")
 
 
 @dataclass
@@ -278,56 +393,41 @@ class TrainConfig:
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     epochs: int = 10
+    """Total epochs (all phases)."""
     patience: int = 0
     """Early stopping: stop after this many epochs without improvement (0 disables)."""
-    monitor: str = "val_acc"
-    """``val_acc`` or ``val_loss``: what early stopping and best-model selection watch."""
-    class_weights: str = "none"
-    """``none`` or ``balanced`` (inverse class frequency in the loss)."""
+    monitor: str = _choice("val_acc", MONITORS)
+    """What early stopping and best-model selection watch."""
+    class_weights: str = _choice("none", CLASS_WEIGHTS)
+    """``balanced`` weighs the loss by inverse class frequency."""
     label_smoothing: float = 0.0
+    """Share of each target spread evenly over the other classes."""
     ema_decay: float = 0.0
     """Keep an exponential moving average of the weights, updated every step with this decay
     (e.g. 0.998; 0 = off). Validation, the best epoch and the bundle then use the average, which
     is smoother than the last step's weights on small data."""
-    amp: str = "auto"
-    """Mixed precision: ``auto`` (on for CUDA), ``on`` or ``off``."""
+    amp: str = _choice("auto", AMP_MODES)
+    """Mixed precision (auto = on for CUDA)."""
     device: str = "auto"
+    """auto | cpu | cuda | cuda:1"""
     seed: int = 0
+    """Seed of the weights' initialisation, the data order and augmentation."""
     out: str = "runs/artlens"
+    """Run folder: checkpoints, reports, model bundle."""
     resume: bool = False
+    """Continue the run in ``out`` from its last checkpoint."""
     cache_dir: str = ""
     """Where cached embeddings live (default ``<out>/features``); share one between runs that only
     differ in head or optimiser settings to embed the images once."""
 
     def __post_init__(self) -> None:
-        _check_choice("train", "monitor", self.monitor, MONITORS)
-        _check_choice("train", "class_weights", self.class_weights, CLASS_WEIGHTS)
-        _check_choice("train", "amp", self.amp, ("auto", "on", "off"))
         if self.epochs < 1:
             raise ArtlensError(f"epochs: {self.epochs} must be >= 1")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ArtlensError(f"label_smoothing: {self.label_smoothing} must be in [0, 1)")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ArtlensError(f"ema_decay: {self.ema_decay} must be in [0, 1) (0 = off)")
-        if self.strategy.name == "frozen" and self.model.pretrained == "none":
-            raise ArtlensError(
-                "strategy 'frozen' with model.pretrained 'none' would train a head on random features; "
-                "use strategy 'scratch' or give pretrained weights"
-            )
-        if self.strategy.name == "scratch" and self.model.pretrained == "auto":
-            self.model.pretrained = "none"
-        if self.strategy.name == "scratch" and self.model.pretrained != "none":
-            raise ArtlensError(
-                f"strategy 'scratch' trains from random weights but model.pretrained is {self.model.pretrained!r}; "
-                "use strategy 'full' to fine-tune those weights"
-            )
-        _check_needs_weights(self.strategy, self.model)
-        if self.strategy.registered.uses_head_epochs and self.strategy.head_epochs >= self.epochs:
-            raise ArtlensError(
-                f"strategy.head_epochs ({self.strategy.head_epochs}) must be smaller than epochs ({self.epochs}): "
-                f"{self.strategy.name!r} spends its first head_epochs on one phase and the rest on the other; "
-                f"give at least {self.strategy.head_epochs + 1} epochs or fewer head epochs (--head-epochs)"
-            )
+        _validate(self, "train")
 
     # -- (de)serialisation ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -337,32 +437,6 @@ class TrainConfig:
     def from_dict(cls, raw: dict[str, Any]) -> "TrainConfig":
         """Build from a nested dict (a YAML recipe); unknown keys fail naming the key."""
         return _from_dict(cls, raw, "")
-
-
-def _check_needs_weights(strategy: StrategyConfig, model: ModelConfig) -> None:
-    """A frozen or partly frozen backbone must have learned weights, or its features are noise.
-
-    artlens' own architectures (``simple_cnn``, ``pandora_hybrid``, ...) have no pretrained
-    weights, so ``pretrained: auto`` means random weights for them too.
-    """
-    if not strategy.registered.fixes_layers:
-        return
-    scratch = model.pretrained == "none"
-    if model.pretrained == "auto":
-        from .models.backbones import BACKBONES  # local: the models package imports this module
-
-        scratch = model.backbone in BACKBONES
-    if scratch:
-        from .models.strategies import STRATEGIES  # local: strategies import config
-
-        allowed = ", ".join(n for n in STRATEGIES if not STRATEGIES.get(n).fixes_layers
-                            and not (n == "full" and model.pretrained == "none"))
-        raise ArtlensError(
-            f"strategy.name: {strategy.name!r} keeps layers of {model.backbone!r} fixed, but model.pretrained is "
-            f"{model.pretrained!r} (random weights); allowed with random weights: {allowed}, "
-            "or set model.pretrained to a weights file"
-        )
-
 
 def dataclass_from_dict(cls: type, raw: Any, where: str = "") -> Any:
     """Build any config dataclass from a nested dict with the same checks as :class:`TrainConfig`:

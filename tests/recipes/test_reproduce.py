@@ -11,6 +11,7 @@ import pytest
 
 from artlens.recipes import ReproduceOptions, list_recipes, load_recipe, recipe_dir, reproduce
 from artlens.errors import ArtlensError
+from artlens.models import STRATEGIES
 from artlens.recipes.reproduce import build_config
 
 RECIPES = list_recipes()
@@ -47,11 +48,11 @@ def test_recipe_loads_with_the_study_source_and_numbers(name):
 
 def _options(name, recipe, tmp_path, study_data, random_weights) -> ReproduceOptions:
     cfg = recipe.train_config()
-    needs_weights = cfg.strategy.registered.fixes_layers
+    needs_weights = STRATEGIES.get(cfg.strategy.name).fixes_layers
     overrides = {"data.num_workers": 0, "data.batch_size": 8}
     if cfg.data.dataset == "met":
         overrides["data.dataset_options.min_count"] = 0  # the study keeps cultures with >= 100 paintings
-    two_phase = cfg.strategy.registered.uses_head_epochs
+    two_phase = STRATEGIES.get(cfg.strategy.name).uses_head_epochs
     return ReproduceOptions(data=str(study_data[cfg.data.dataset]), out=str(tmp_path / name), subset=3,
                             epochs=2 if two_phase else 1,
                             image_size=MIN_SIZE.get(cfg.model.backbone.removeprefix("torchvision/"), 32),

@@ -13,10 +13,12 @@ from .dataset import (
     read_manifest,
     stratified_split,
 )
+from .adapters import DATASETS, describe_datasets, load_dataset
 from .images import SkippedImage, UnreadableImage, iter_image_files, load_image, scan_images, to_rgb
 from .transforms import AUGMENT_PRESETS, Preprocessing, build_transform
 
 __all__ = [
+    "DATASETS",
     "AUGMENT_PRESETS",
     "SPLITS",
     "Collection",
@@ -28,10 +30,12 @@ __all__ = [
     "apply_label_map",
     "build_transform",
     "collate_skipping",
+    "describe_datasets",
     "discover",
     "iter_image_files",
     "limit_per_class",
     "load_collection",
+    "load_dataset",
     "load_image",
     "read_manifest",
     "scan_images",

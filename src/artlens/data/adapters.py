@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .._registry import Registry
+from ..config import DataConfig, register_names
 from ..errors import ArtlensError, yaml_error
 from .dataset import Sample, label_folder_samples, labelled_tree_samples, read_utf8
 from .images import is_system_name, iter_image_files
@@ -58,6 +59,7 @@ class DatasetAdapter:
 
 
 DATASETS: Registry[DatasetAdapter] = Registry("dataset")
+register_names(DataConfig, "dataset", lambda: ["auto", *DATASETS.names()])
 
 
 def load_dataset(name: str, root: str | os.PathLike, **options: Any) -> AdapterResult:

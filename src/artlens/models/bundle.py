@@ -26,6 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .._registry import Registry
+from .._version import __version__
 from ..config import ModelConfig
 from ..data.transforms import Preprocessing
 from ..errors import ArtlensError
@@ -59,12 +60,6 @@ class Bundle:
         return self.meta.get("name") or Path(self.path).name
 
 
-def _version() -> str:
-    from .. import __version__
-
-    return __version__
-
-
 def save_bundle(model: ArtClassifier, path: str | os.PathLike, *, classes: list[str], model_cfg: ModelConfig,
                 recipe: dict | None = None, metrics: dict | None = None, data_fingerprint: str = "",
                 name: str = "", version: str = "", half: bool = False, extra: dict | None = None) -> Path:
@@ -96,7 +91,7 @@ def _header(path: Path, name: str, version: str) -> dict[str, Any]:
     """The fields every classification bundle starts with (``version`` defaults to the UTC time)."""
     now = datetime.now(timezone.utc)
     return {"format": BUNDLE_FORMAT, "name": name or path.name, "version": version or now.strftime("%Y%m%d-%H%M%S"),
-            "task": "classification", "artlens_version": _version(), "created": now.isoformat(timespec="seconds")}
+            "task": "classification", "artlens_version": __version__, "created": now.isoformat(timespec="seconds")}
 
 
 def _state(model: torch.nn.Module, half: bool) -> dict[str, torch.Tensor]:
@@ -215,7 +210,7 @@ def load_bundle(path: str | os.PathLike | None = None, *, device: str | torch.de
     except ArtlensError as err:
         raise ArtlensError(f"{meta_path}: {err}") from None
     except (TypeError, KeyError, ValueError) as err:  # fields of another artlens version, or hand edits
-        raise ArtlensError(f"{meta_path}: artlens {_version()} cannot read it "
+        raise ArtlensError(f"{meta_path}: artlens {__version__} cannot read it "
                            f"({type(err).__name__}: {err}); was it written by a newer version?") from None
     try:
         state = load_file(str(weights_path))

@@ -20,11 +20,24 @@ from collections.abc import Callable, Sequence
 from torch import nn
 
 from .._registry import Registry
+from ..config import ModelConfig, register_check, register_names
+from ..errors import ArtlensError
 
 __all__ = ["HEADS", "build_head"]
 
 #: ``fn(in_features, num_classes, *, hidden, dropout) -> nn.Module``
 HEADS: Registry[Callable[..., nn.Module]] = Registry("head")
+#: Heads without hidden layers: ``model.hidden`` is refused for them.
+_NO_HIDDEN = {"linear"}
+register_names(ModelConfig, "head", HEADS.names)
+
+
+@register_check(ModelConfig)
+def _check_hidden(cfg: ModelConfig) -> None:
+    if cfg.hidden and cfg.head in _NO_HIDDEN:
+        *rest, last = [n for n in HEADS if n not in _NO_HIDDEN]
+        raise ArtlensError(f"model.hidden: {cfg.hidden} needs a head with hidden layers ({', '.join(rest)} or "
+                           f"{last}); the {cfg.head} head has none")
 
 
 @HEADS.register("linear")

@@ -32,10 +32,12 @@ from typing import TYPE_CHECKING
 from torch import nn
 
 from .._registry import Registry
+from ..config import LAYER_SELECTIONS, ModelConfig, StrategyConfig, TrainConfig, register_check, register_names
 from ..errors import ArtlensError
+from .backbones import BACKBONES
+from .layers import resolve_layer
 
 if TYPE_CHECKING:
-    from ..config import TrainConfig
     from .classifier import ArtClassifier
 
 __all__ = ["STRATEGIES", "Phase", "Strategy", "check_phases", "freeze_all_but", "plan_phases",
@@ -57,26 +59,42 @@ class Phase:
 
 @dataclass(frozen=True)
 class Strategy:
-    """A registered strategy: its phase plan, and the two facts configs check before any model exists."""
+    """A registered strategy: its phase plan, and what configs check about it before any model exists."""
 
     plan: Callable[["TrainConfig"], list[Phase]]
     fixes_layers: bool
     """Some phase leaves pretrained backbone layers untrained, so random weights make no sense."""
-    uses_head_epochs: bool
-    """The first ``strategy.head_epochs`` epochs train a different selection than the rest."""
-    selects_layers: bool = False
-    """A phase trains the selection of ``unfreeze_layers``, ``freeze_layers`` or ``top_layers``."""
+    options: frozenset[str] = frozenset()
+    """The :class:`~artlens.config.StrategyConfig` fields its plan reads (besides ``name``)."""
+    needs_selection: bool = False
+    """One of :data:`~artlens.config.LAYER_SELECTIONS` must be given (the last ``unfreeze`` stages are no default)."""
+    random_weights: bool = False
+    """Trains from random weights: ``pretrained: auto`` means none, and any weights are refused."""
+    trains_backbone: bool = True
+    """False when only the head ever trains: the backbone's weights must have been learned elsewhere."""
+
+    @property
+    def uses_head_epochs(self) -> bool:
+        """The first ``strategy.head_epochs`` epochs train a different selection than the rest."""
+        return "head_epochs" in self.options
+
+    @property
+    def selects_layers(self) -> bool:
+        """A phase trains the selection of ``unfreeze_layers``, ``freeze_layers`` or ``top_layers``."""
+        return bool(self.options & set(LAYER_SELECTIONS))
 
 
 STRATEGIES: Registry[Strategy] = Registry("strategy")
 
+_PARTIAL = ("unfreeze", *LAYER_SELECTIONS)
+_TWO_PHASES = ("head_epochs", "lr_factor")
 
-def strategy(name: str, *, fixes_layers: bool, uses_head_epochs: bool = False, selects_layers: bool = False):
+
+def strategy(name: str, *, fixes_layers: bool, options: tuple[str, ...] = (), **facts: bool):
     """Decorator registering a phase plan under ``name`` with its facts (see :class:`Strategy`)."""
 
     def deco(plan: Callable[["TrainConfig"], list[Phase]]) -> Callable[["TrainConfig"], list[Phase]]:
-        STRATEGIES.add(name, Strategy(plan, fixes_layers=fixes_layers, uses_head_epochs=uses_head_epochs,
-                                      selects_layers=selects_layers))
+        STRATEGIES.add(name, Strategy(plan, fixes_layers=fixes_layers, options=frozenset(options), **facts))
         return plan
 
     return deco
@@ -90,7 +108,7 @@ def _everything(model: "ArtClassifier") -> set[str]:
     return {n for n, _ in model.named_parameters()}
 
 
-@strategy("scratch", fixes_layers=False)
+@strategy("scratch", fixes_layers=False, random_weights=True)
 def scratch(cfg: "TrainConfig") -> list[Phase]:
     return [Phase("scratch", cfg.epochs, _everything)]
 
@@ -100,15 +118,13 @@ def full(cfg: "TrainConfig") -> list[Phase]:
     return [Phase("full", cfg.epochs, _everything)]
 
 
-@strategy("frozen", fixes_layers=True)
+@strategy("frozen", fixes_layers=True, options=("cache_views",), trains_backbone=False)
 def frozen(cfg: "TrainConfig") -> list[Phase]:
     return [Phase("frozen", cfg.epochs, _head_only, cached=True)]
 
 
 def _layer_parameters(model: "ArtClassifier", layer: str) -> set[str]:
     """Parameter names (``backbone.body.*``) inside one layer, named by module path or alias."""
-    from .layers import resolve_layer  # local: layers imports backbones, which imports this package
-
     path = resolve_layer(model.backbone, layer)
     return {f"backbone.body.{n}" for n, _ in model.backbone.body.named_parameters()
             if n == path or n.startswith(path + ".")}
@@ -161,26 +177,26 @@ def _partial_select(cfg: "TrainConfig") -> Callable[["ArtClassifier"], set[str]]
     return select
 
 
-@strategy("partial", fixes_layers=True, selects_layers=True)
+@strategy("partial", fixes_layers=True, options=_PARTIAL)
 def partial(cfg: "TrainConfig") -> list[Phase]:
     return [Phase("partial", cfg.epochs, _partial_select(cfg))]
 
 
-@strategy("two-phase", fixes_layers=True, uses_head_epochs=True)
+@strategy("two-phase", fixes_layers=True, options=(*_TWO_PHASES, "cache_views"))
 def two_phase(cfg: "TrainConfig") -> list[Phase]:
     k = cfg.strategy.head_epochs
     return [Phase("head", k, _head_only, cached=True),
             Phase("all", cfg.epochs - k, _everything, lr_scale=cfg.strategy.lr_factor)]
 
 
-@strategy("full-then-partial", fixes_layers=True, uses_head_epochs=True, selects_layers=True)
+@strategy("full-then-partial", fixes_layers=True, options=(*_TWO_PHASES, *LAYER_SELECTIONS), needs_selection=True)
 def full_then_partial(cfg: "TrainConfig") -> list[Phase]:
     k = cfg.strategy.head_epochs
     return [Phase("full", k, _everything),
             Phase("partial", cfg.epochs - k, _partial_select(cfg), lr_scale=cfg.strategy.lr_factor)]
 
 
-@strategy("head-then-partial", fixes_layers=True, uses_head_epochs=True, selects_layers=True)
+@strategy("head-then-partial", fixes_layers=True, options=(*_TWO_PHASES, "cache_views", *_PARTIAL))
 def head_then_partial(cfg: "TrainConfig") -> list[Phase]:
     k = cfg.strategy.head_epochs
     return [Phase("head", k, _head_only, cached=True),
@@ -189,6 +205,73 @@ def head_then_partial(cfg: "TrainConfig") -> list[Phase]:
 
 def plan_phases(cfg: "TrainConfig") -> list[Phase]:
     return STRATEGIES.get(cfg.strategy.name).plan(cfg)
+
+
+# -- config checks: what a strategy refuses, said before any model or image is loaded -------------------
+register_names(StrategyConfig, "name", STRATEGIES.names,
+               unknown=lambda name: STRATEGIES.unknown_message(name))
+
+
+def _users(fact: Callable[[Strategy], bool]) -> list[str]:
+    return [n for n in STRATEGIES if fact(STRATEGIES.get(n))]
+
+
+@register_check(StrategyConfig)
+def _check_options(cfg: StrategyConfig) -> None:
+    """A layer selection the strategy would ignore, or one it needs and lacks."""
+    st = STRATEGIES.get(cfg.name)
+    chosen = [k for k in LAYER_SELECTIONS if getattr(cfg, k)]
+    if chosen and chosen[0] not in st.options:
+        users = ", ".join(_users(lambda s: chosen[0] in s.options))
+        raise ArtlensError(f"strategy.{chosen[0]}: strategy {cfg.name!r} trains no selection of layers and would "
+                           f"ignore it; the strategies that use it: {users}")
+    if st.needs_selection and not chosen:
+        raise ArtlensError(f"strategy.{LAYER_SELECTIONS[-1]}: {cfg.name} needs the second phase's layers; "
+                           f"set one of {', '.join((LAYER_SELECTIONS[-1], *LAYER_SELECTIONS[:-1]))}")
+
+
+@register_check(TrainConfig)
+def _check_weights_and_phases(cfg: TrainConfig) -> None:
+    """The strategy against the model's weights and the epochs (``pretrained: auto`` becomes ``none``
+    for a strategy that trains from random weights)."""
+    st, model = STRATEGIES.get(cfg.strategy.name), cfg.model
+    if not st.trains_backbone and model.pretrained == "none":
+        scratch = " or ".join(repr(n) for n in _users(lambda s: s.random_weights))
+        raise ArtlensError(
+            f"strategy {cfg.strategy.name!r} with model.pretrained 'none' would train a head on random features; "
+            f"use strategy {scratch} or give pretrained weights")
+    if st.random_weights and model.pretrained == "auto":
+        model.pretrained = "none"
+    if st.random_weights and model.pretrained != "none":
+        full = " or ".join(repr(n) for n in _users(lambda s: not s.random_weights and not s.fixes_layers))
+        raise ArtlensError(
+            f"strategy {cfg.strategy.name!r} trains from random weights but model.pretrained is {model.pretrained!r}; "
+            f"use strategy {full} to fine-tune those weights")
+    _check_needs_weights(cfg.strategy.name, st, model)
+    if st.uses_head_epochs and cfg.strategy.head_epochs >= cfg.epochs:
+        raise ArtlensError(
+            f"strategy.head_epochs ({cfg.strategy.head_epochs}) must be smaller than epochs ({cfg.epochs}): "
+            f"{cfg.strategy.name!r} spends its first head_epochs on one phase and the rest on the other; "
+            f"give at least {cfg.strategy.head_epochs + 1} epochs or fewer head epochs (--head-epochs)")
+
+
+def _check_needs_weights(name: str, st: Strategy, model: ModelConfig) -> None:
+    """A frozen or partly frozen backbone must have learned weights, or its features are noise.
+
+    artlens' own architectures (``simple_cnn``, ``pandora_hybrid``, ...) have no pretrained
+    weights, so ``pretrained: auto`` means random weights for them too.
+    """
+    if not st.fixes_layers:
+        return
+    scratch = model.pretrained == "none" or (model.pretrained == "auto" and model.backbone in BACKBONES)
+    if scratch:
+        # with random weights: strategies that train every layer, and fine-tuning only from a weights file
+        allowed = ", ".join(_users(lambda s: not s.fixes_layers and (s.random_weights or model.pretrained != "none")))
+        raise ArtlensError(
+            f"strategy.name: {name!r} keeps layers of {model.backbone!r} fixed, but model.pretrained is "
+            f"{model.pretrained!r} (random weights); allowed with random weights: {allowed}, "
+            "or set model.pretrained to a weights file"
+        )
 
 
 class _BackboneOnly(nn.Module):

@@ -38,6 +38,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from .._registry import Registry
+from .._version import __version__
 from ..data.images import UnreadableImage, iter_image_files, load_image
 from ..errors import ArtlensError
 from ..inference import default_device
@@ -158,8 +159,6 @@ def _stride(spec: dict) -> int:
 
 def save_decoder_bundle(decoder: nn.Module, path: str | os.PathLike, meta: dict) -> Path:
     """Write ``decoder.safetensors`` + ``artlens.json`` atomically (a crash never leaves half a bundle)."""
-    from .. import __version__
-
     path = Path(path)
     meta = {"format": DECODER_FORMAT, "name": path.name, "artlens_version": __version__,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **meta}

@@ -609,7 +609,14 @@ async function updateCam() {
       response = await fetch(done.result || `/v1/jobs/${done.id}/result`);
       if (stale()) return;
     }
-    if (!response.ok) { $("cam-note").textContent = `No heatmap: ${await errorText(response)}`; $("cam-view").hidden = true; return; }
+    if (!response.ok) {
+      const text = await errorText(response);
+      if (stale()) return;  // the image failed or changed meanwhile: its own state says what is shown
+      $("cam-note").textContent = `No heatmap: ${text}`;
+      $("cam-view").hidden = true;
+      $("cam-download").hidden = true;
+      return;
+    }
     const header = (name) => { const v = response.headers.get(name); return v == null ? null : decodeURIComponent(v); };
     const blob = await response.blob();
     const result = { url: URL.createObjectURL(blob), label: header("X-Label") || target, method: header("X-Method") || method,
@@ -791,10 +798,11 @@ function renderStyles() {
   list.textContent = "";
   const total = state.styles.reduce((sum, s) => sum + s.weight, 0) || 1;
   const several = state.styles.length > 1;
+  const weighted = weightsApply();
   state.styles.forEach((s, i) => {
     const share = el("output", {}, several ? `${Math.round((100 * s.weight) / total)}%` : "100%");
     let weight;
-    if (several && state.weightsField) {
+    if (several && weighted) {
       const id = `weight-${i}`;
       const slider = el("input", { type: "range", id, min: "0.1", max: "2", step: "0.1", value: String(s.weight),
                                    oninput: (e) => { s.weight = parseFloat(e.target.value); updateShares(); } });
@@ -809,11 +817,17 @@ function renderStyles() {
       weight));
   });
   $("no-styles").hidden = state.styles.length > 0;
-  $("weights-note").textContent = several && !state.weightsField
-    ? "This server mixes several styles in equal parts." : "";
+  $("weights-note").textContent = !several || weighted ? ""
+    : state.weightsField ? "Gatys mixes several styles in equal parts (AdaIN takes weights)."
+      : "This server mixes several styles in equal parts.";
   for (const b of document.querySelectorAll("#style-gallery .thumb")) {
     b.setAttribute("aria-pressed", String(state.styles.some((s) => s.key === `preset:${b.dataset.name}`)));
   }
+}
+
+/** Per-style weights: when the server takes them (its OpenAPI schema says so), for AdaIN only. */
+function weightsApply() {
+  return Boolean(state.weightsField) && $("method").value === "adain";
 }
 
 function updateShares() {
@@ -877,7 +891,7 @@ async function stylize() {
     const styles = await Promise.all(state.styles.map((s) => s.file || fetchAsFile(s.url, s.name)));
     const fields = { content: state.content.file, style: styles, method, alpha: $("alpha").value,
                      steps: $("steps").value, size: $("size").value, preserve_color: $("keep-color").checked };
-    if (state.weightsField && styles.length > 1) {
+    if (weightsApply() && styles.length > 1) {
       const weights = state.styles.map((s) => String(s.weight));
       fields[state.weightsField.name] = state.weightsField.array ? weights : weights.join(",");
     }
@@ -1004,13 +1018,14 @@ document.addEventListener("DOMContentLoaded", async () => {
   };
   $("alpha").addEventListener("input", showAlpha);
   showAlpha();
-  $("method").addEventListener("change", updateMethodNote);
-  $("use-gatys").addEventListener("click", () => { $("method").value = "gatys"; updateMethodNote(); });
+  $("method").addEventListener("change", () => { updateMethodNote(); renderStyles(); });
+  $("use-gatys").addEventListener("click", () => { $("method").value = "gatys"; updateMethodNote(); renderStyles(); });
   $("go").addEventListener("click", stylize);
   $("cancel").addEventListener("click", cancelJob);
   renderStyles();
 
   await Promise.all([loadModels(), loadExamples(), loadStyles(), detectWeights()]);
+  renderStyles();  // weights or not depends on the method (models) and the schema (weights)
   const pending = localStorage.getItem(JOB_KEY);
   if (pending) {  // a job started before a reload: show the style tab and keep following it
     selectTab("style");

@@ -1,35 +1,125 @@
 """artlens: study artworks with deep learning.
 
+Every feature is one call here, taking a typed config and returning a result object; the command
+line (:mod:`artlens.cli`) and the web service (:mod:`artlens.serve`) are thin edges over these calls.
+
+Classify (:func:`fit`, :func:`predict`, :func:`evaluate`, :func:`calibrate`):
+
 >>> import artlens
+>>> cfg = artlens.TrainConfig.from_dict({"data": {"path": "paintings/"}, "strategy": {"name": "frozen"}})
+>>> result = artlens.fit(cfg)                         # bundle in runs/artlens/model  # doctest: +SKIP
 >>> preds = artlens.predict(["painting.jpg"])          # built-in style model  # doctest: +SKIP
->>> result = artlens.fit(artlens.TrainConfig.from_dict({"data": {"path": "paintings/"}}))  # doctest: +SKIP
+>>> report = artlens.evaluate(None, artlens.DataConfig(path="labelled/"), "eval-out")  # doctest: +SKIP
+>>> cal = artlens.calibrate("runs/artlens/model", artlens.load_collection(cfg.data).samples)  # doctest: +SKIP
+
+Models and data (:func:`list_backbones`, :func:`create_backbone`, :func:`load_bundle`,
+:func:`load_collection`, :func:`describe_datasets`, :func:`profile_collection`):
+
+>>> "efficientnet_lite0" in [b.name for b in artlens.list_backbones()]
+True
+>>> "wikiart" in [d["name"] for d in artlens.describe_datasets()]
+True
+>>> profile = artlens.profile_collection(artlens.load_collection(cfg.data), "profile-out")  # doctest: +SKIP
+
+Explain (:func:`run_explain`, :func:`run_probe`, :func:`run_similarity`, :func:`run_embed`):
+
+>>> report = artlens.run_explain(artlens.ExplainConfig(inputs=["painting.jpg"], method="gradcam"))  # doctest: +SKIP
+>>> report = artlens.run_probe(artlens.ProbeConfig(data="paintings/", layers=["conv1_1"]))  # doctest: +SKIP
+>>> report = artlens.run_similarity(artlens.SimilarityConfig(data="paintings/"))  # doctest: +SKIP
+>>> report = artlens.run_embed(artlens.EmbedConfig(data="paintings/", out="paintings.parquet"))  # doctest: +SKIP
+
+Stylise (:func:`stylize_gatys`, :class:`AdainStylizer`, :func:`train_decoder`, :func:`reconstruction_grid`,
+:func:`run_trajectory`):
+
+>>> photo, monet = artlens.open_image("photo.jpg"), artlens.open_image("monet.jpg")  # doctest: +SKIP
+>>> image = artlens.stylize_gatys(photo, [monet], artlens.GatysConfig(steps=100))  # doctest: +SKIP
+>>> image = artlens.AdainStylizer.load("runs/adain/decoder").stylize(photo, [monet], alpha=0.5)  # doctest: +SKIP
+
+Study recipes (:func:`reproduce`, :func:`tune`, :func:`compare_runs`):
+
+>>> "pandora-hybrid" in artlens.list_recipes()
+True
+>>> result = artlens.reproduce("pandora-hybrid", artlens.ReproduceOptions(data="pandora/", subset=20))  # doctest: +SKIP
 """
 
 from ._version import __version__
-
-from .config import DataConfig, ModelConfig, OptimConfig, StrategyConfig, TrainConfig, load_config
-from .errors import ArtlensError
+from .config import (DataConfig, ModelConfig, OptimConfig, StrategyConfig, TrainConfig, config_fields, load_config,
+                     read_recipe, recipe_config)
+from .data import DATASETS, describe_datasets, load_collection, profile_collection, write_split_manifest
+from .errors import ArtlensError, yaml_error
 from .evaluate import evaluate
-from .models import create_backbone, list_backbones, load_bundle, save_bundle, save_ensemble
-from .predict import Predictor, predict
+from .evaluate.calibration import calibrate
+from .explain import (EmbedConfig, ExplainConfig, ProbeConfig, SimilarityConfig, run_embed, run_explain, run_probe,
+                      run_similarity)
+from .inference import default_device
+from .models import BACKBONES, HEADS, STRATEGIES, create_backbone, list_backbones, load_bundle, save_bundle, save_ensemble
+from .predict import Predictor, expand_inputs, predict
+from .progress import progress_bar
+from .recipes import ReproduceOptions, TuneOptions, compare_runs, list_recipes, load_recipe, reproduce, tune
+from .style import (AdainStylizer, AdainTrainConfig, GatysConfig, ReconstructConfig, TrajectoryConfig, open_image,
+                    reconstruction_grid, run_gatys, run_trajectory, stylize_gatys, train_decoder)
 from .train import fit
+from .train.distributed import is_main_process
 
 __all__ = [
+    "BACKBONES",
+    "DATASETS",
+    "HEADS",
+    "STRATEGIES",
+    "AdainStylizer",
+    "AdainTrainConfig",
     "ArtlensError",
     "DataConfig",
+    "EmbedConfig",
+    "ExplainConfig",
+    "GatysConfig",
     "ModelConfig",
     "OptimConfig",
     "Predictor",
+    "ProbeConfig",
+    "ReconstructConfig",
+    "ReproduceOptions",
+    "SimilarityConfig",
     "StrategyConfig",
     "TrainConfig",
+    "TrajectoryConfig",
+    "TuneOptions",
     "__version__",
+    "calibrate",
+    "compare_runs",
+    "config_fields",
     "create_backbone",
+    "default_device",
+    "describe_datasets",
     "evaluate",
+    "expand_inputs",
     "fit",
+    "is_main_process",
     "list_backbones",
+    "list_recipes",
     "load_bundle",
+    "load_collection",
     "load_config",
+    "load_recipe",
+    "open_image",
     "predict",
+    "profile_collection",
+    "progress_bar",
+    "read_recipe",
+    "recipe_config",
+    "reconstruction_grid",
+    "reproduce",
+    "run_embed",
+    "run_explain",
+    "run_gatys",
+    "run_probe",
+    "run_similarity",
+    "run_trajectory",
     "save_bundle",
     "save_ensemble",
+    "stylize_gatys",
+    "train_decoder",
+    "tune",
+    "write_split_manifest",
+    "yaml_error",
 ]

@@ -22,6 +22,7 @@ import copy
 import dataclasses
 import functools
 import inspect
+import re
 import textwrap
 import types
 import typing
@@ -179,7 +180,8 @@ def _field_docs(cls: type) -> dict[str, str]:
             if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
                     and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
                     and isinstance(nxt.value.value, str)):
-                docs[node.target.id] = " ".join(nxt.value.value.replace("``", "").split())
+                text = re.sub(r":\w+:`~?([^`]+)`", r"\1", nxt.value.value.replace("``", ""))  # :data:`X` -> X
+                docs[node.target.id] = " ".join(text.split())
     return docs
 
 

@@ -9,26 +9,48 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-import yaml
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.logging import RichHandler
 from rich.table import Table
 from rich.text import Text
 
-from ..config import (AUGMENT_PRESETS, CLASS_WEIGHTS, HEAD_NORMS, MONITORS, OPTIMIZERS, RESIZE_MODES, SCHEDULERS, TTA_MODES,
-                      TrainConfig, read_recipe, recipe_config)
-from ..errors import ArtlensError, yaml_error
-from ..models import HEADS, STRATEGIES
+from .. import ArtlensError, DataConfig, TrainConfig, read_recipe, recipe_config
+from ._flags import DeviceOption, check_device, config_flags, merge, with_flags, yaml_value
+
+__all__ = ["app", "check_device", "err_console", "main", "out_console", "styled", "yaml_value"]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Study artworks with deep learning: train, evaluate, predict and explain.")
+#: Width of output written to a file or another program: wide enough that no table cell is cut short.
+PIPED_WIDTH = 10_000
+
+
+class _Console(Console):
+    """A terminal's own width on a terminal; when the stream is a file or a pipe, every line whole.
+
+    Rich sizes output by whichever standard stream is a terminal, else 80 columns, so ``artlens predict
+    folder/ > out.txt`` cut file names to an ellipsis. ``COLUMNS`` set by hand still wins.
+    """
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = Console.size.fget(self)  # type: ignore[attr-defined]
+        if self.is_terminal or self._width is not None or "COLUMNS" in self._environ:
+            return size
+        return ConsoleDimensions(PIPED_WIDTH, size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+
+
 # Soft wrap: a line that names a file stays one line (copyable, greppable) whatever the terminal width;
 # tables still fit the width.
 # markup=False: paths, class names and messages are printed as they are. With rich markup on, a folder
 # called "old[/copy]" crashed the error line and "e.g. [ukiyo_e, surrealism]" vanished from a table;
 # colour comes from :func:`styled` instead.
-out_console = Console(soft_wrap=True, markup=False)
-err_console = Console(stderr=True, soft_wrap=True, markup=False)
+out_console = _Console(soft_wrap=True, markup=False)
+err_console = _Console(stderr=True, soft_wrap=True, markup=False)
 
 
 def styled(word: str, style: str, rest: str) -> Text:
@@ -43,180 +65,43 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def yaml_value(text: str, what: str) -> Any:
-    """A flag's value read as a YAML scalar or list (``0.01``, ``[256, 128]``, ``true``)."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise yaml_error(what, err) from None
-
-
-def check_device(value: str | None) -> str | None:
-    """Every ``--device``: a typo or a GPU this machine lacks is one line before any model loads or
-    port opens (``auto`` and ``None``, the recipe's own, pass through)."""
-    if value is not None:
-        from ..inference import default_device
-
-        default_device(value)
-    return value
-
-
 @app.callback()
 def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
     _setup_logging(verbose)
 
 
-# Shared by every command that reads data: one declaration, the same help everywhere.
-DatasetName = Annotated[str, typer.Option(help="Published layout of the data (`artlens datasets`); auto = folder/manifest.")]
-DatasetOptions = Annotated[Optional[list[str]], typer.Option(help="Adapter option key=value (repeatable).")]
 TTAOption = Annotated[Optional[str], typer.Option(
     help="Test-time augmentation: none | flip (with the mirror image) | crops (the whole image and 5 crops "
          "of 0.8 of each side, for images whose shorter side is at least the model's input size, e.g. 224 px). "
          "Default: what the model's artlens.json asks for.")]
 
 
-def _csv_ints(text: str | None) -> list[int] | None:
-    if text is None:
-        return None
-    try:
-        return [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise ArtlensError(f"expected comma-separated integers, got {text!r}") from None
+def data_flags(*extra: str):
+    """Where a command's images come from: ``--dataset`` and ``--dataset-option``, and ``extra`` fields of
+    :class:`~artlens.DataConfig`; the command gets them as ``given`` for ``DataConfig(path=..., **given)``."""
+    return config_flags(DataConfig, only={"dataset", "dataset_options", *extra})
 
 
-def _csv_strs(text: str | None) -> list[str] | None:
-    return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
-
-
-def _label_map(text: str | None) -> dict[str, str | None] | None:
-    """``--label-map FILE.yaml`` or ``--label-map 'old=new,drop='``."""
-    if text is None:
-        return None
-    path = Path(text)
-    if path.suffix.lower() in (".yaml", ".yml", ".json") or path.is_file():
-        if not path.is_file():
-            raise ArtlensError(f"{path}: label map file not found")
-        try:
-            mapping = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise yaml_error(path, err) from None
-        if not isinstance(mapping, dict):
-            raise ArtlensError(f"{path}: label map must be a mapping of old label to new label")
-        return {str(k): (None if v in (None, "") else str(v)) for k, v in mapping.items()}
-    mapping = {}
-    for pair in text.split(","):
-        if "=" not in pair:
-            raise ArtlensError(f"--label-map: {pair!r} is not old=new")
-        old, new = pair.split("=", 1)
-        mapping[old.strip()] = new.strip() or None
-    return mapping
-
-
-def _options(pairs: list[str] | None) -> dict[str, Any] | None:
-    """``--dataset-option label=origin --dataset-option per_class=500`` -> typed dict (YAML scalars)."""
-    if not pairs:
-        return None
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise ArtlensError(f"--dataset-option: {pair!r} is not key=value")
-        key, value = pair.split("=", 1)
-        out[key.strip()] = yaml_value(value, f"--dataset-option {pair}")
-    return out
-
-
-def _override(raw: dict[str, Any], section: str | None, **values: Any) -> None:
-    if section:
-        raw[section] = target = raw.get(section) or {}  # an empty section in YAML reads as None
-    else:
-        target = raw
-    for key, value in values.items():
-        if value is not None:
-            target[key] = value
+#: ``artlens train`` flags whose name is not their field's: the data is the command's subject, and the
+#: split seed, strategy and optimizer would otherwise share a name with another section's field.
+TRAIN_FLAG_NAMES = {"data.path": "data", "data.seed": "split_seed", "strategy.name": "strategy", "optim.name": "optimizer"}
 
 
 @app.command()
+@with_flags(config_flags(TrainConfig, rename=TRAIN_FLAG_NAMES))
 def train(
-    data: Annotated[Optional[str], typer.Option(help="Image folder (one sub-folder per label) or CSV/TSV manifest.")] = None,
-    dataset: Annotated[Optional[str], typer.Option(help="Published layout of --data (`artlens datasets`); default: auto.")] = None,
-    dataset_option: DatasetOptions = None,
-    backbone: Annotated[Optional[str], typer.Option(help="Backbone name (`artlens models`).")] = None,
-    strategy: Annotated[Optional[str], typer.Option(help=" | ".join(STRATEGIES.names()))] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Total epochs (all phases).")] = None,
-    out: Annotated[Optional[str], typer.Option(help="Run folder: checkpoints, reports, model bundle.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML recipe; flags given here override it.")] = None,
-    weights: Annotated[Optional[str], typer.Option(help="Pretrained weights: auto | hub | none | PATH.")] = None,
-    head: Annotated[Optional[str], typer.Option(help=" | ".join(HEADS.names()))] = None,
-    hidden: Annotated[Optional[str], typer.Option(help="Hidden sizes of mlp/dense/dense_bn heads, e.g. 512,128.")] = None,
-    dropout: Annotated[Optional[float], typer.Option()] = None,
-    head_norm: Annotated[Optional[str], typer.Option(help=" | ".join(HEAD_NORMS))] = None,
-    style_layers: Annotated[Optional[str], typer.Option(help="Layers whose channel mean/std join the features, e.g. blocks.2,blocks.4.")] = None,
-    resize: Annotated[Optional[str], typer.Option(help=" | ".join(RESIZE_MODES) + ": how images are framed to the input size.")] = None,
-    input_size: Annotated[Optional[int], typer.Option(help="Square input side in pixels (0 = the backbone's own).")] = None,
-    power_norm: Annotated[Optional[bool], typer.Option("--power-norm/--no-power-norm", help="Signed sqrt of the features.")] = None,
-    tta: Annotated[Optional[str], typer.Option(help=" | ".join(TTA_MODES) + ": test-time augmentation the bundle asks for.")] = None,
-    unfreeze: Annotated[Optional[int], typer.Option(help="partial: number of last stages to train.")] = None,
-    unfreeze_layers: Annotated[Optional[str], typer.Option(help="partial: module names to train, e.g. layer3,layer4.")] = None,
-    freeze_layers: Annotated[Optional[str], typer.Option(help="partial: module names to keep fixed, e.g. conv1,bn1,layer1,layer2.")] = None,
-    top_layers: Annotated[Optional[int], typer.Option(help="partial / full-then-partial: train the last N layers with parameters.")] = None,
-    head_epochs: Annotated[Optional[int], typer.Option(help="two-phase, head-then-partial: head-only epochs; full-then-partial: whole-network epochs.")] = None,
-    lr_factor: Annotated[Optional[float], typer.Option(help="two-phase, full-then-partial, head-then-partial: lr multiplier of phase 2.")] = None,
-    cache_views: Annotated[Optional[int], typer.Option(help="frozen: augmented views per image to cache.")] = None,
-    optimizer: Annotated[Optional[str], typer.Option(help=" | ".join(OPTIMIZERS))] = None,
-    lr: Annotated[Optional[float], typer.Option()] = None,
-    weight_decay: Annotated[Optional[float], typer.Option()] = None,
-    momentum: Annotated[Optional[float], typer.Option()] = None,
-    scheduler: Annotated[Optional[str], typer.Option(help=" | ".join(SCHEDULERS))] = None,
-    step_size: Annotated[Optional[int], typer.Option()] = None,
-    gamma: Annotated[Optional[float], typer.Option()] = None,
-    patience: Annotated[Optional[int], typer.Option(help="Early stopping patience in epochs (0 = off).")] = None,
-    monitor: Annotated[Optional[str], typer.Option(help=" | ".join(MONITORS))] = None,
-    class_weights: Annotated[Optional[str], typer.Option(help=" | ".join(CLASS_WEIGHTS))] = None,
-    label_smoothing: Annotated[Optional[float], typer.Option()] = None,
-    backbone_lr_scale: Annotated[Optional[float], typer.Option(help="Backbone learning rate as a fraction of --lr (the head's), e.g. 0.1.")] = None,
-    warmup_fraction: Annotated[Optional[float], typer.Option(help="onecycle: share of the steps spent warming up.")] = None,
-    ema_decay: Annotated[Optional[float], typer.Option(help="Moving average of the weights, e.g. 0.998 (0 = off); the bundle keeps the average.")] = None,
-    mixup: Annotated[Optional[float], typer.Option(help="MixUp alpha for image batches (0 = off).")] = None,
-    cutmix: Annotated[Optional[float], typer.Option(help="CutMix alpha for image batches (0 = off).")] = None,
-    augment: Annotated[Optional[str], typer.Option(help=" | ".join(AUGMENT_PRESETS))] = None,
-    batch_size: Annotated[Optional[int], typer.Option()] = None,
-    workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes.")] = None,
-    val_fraction: Annotated[Optional[float], typer.Option()] = None,
-    test_fraction: Annotated[Optional[float], typer.Option()] = None,
-    split_seed: Annotated[Optional[int], typer.Option(help="Seed of the train/val/test split.")] = None,
-    max_per_class: Annotated[Optional[int], typer.Option()] = None,
-    min_per_class: Annotated[Optional[int], typer.Option()] = None,
-    label_map: Annotated[Optional[str], typer.Option(help="YAML file or 'old=new,drop=' pairs.")] = None,
-    dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop val/test images that duplicate a training image.")] = False,
-    amp: Annotated[Optional[str], typer.Option(help="auto | on | off")] = None,
-    device: Annotated[Optional[str], typer.Option(help="auto | cpu | cuda | cuda:1", callback=check_device)] = None,
-    seed: Annotated[Optional[int], typer.Option()] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")] = False,
+    *, given: dict[str, Any],
 ) -> None:
     """Fine-tune (or train from scratch) a classifier on a folder or manifest of images."""
     raw = read_recipe(config) if config else {}
     if config:
         recipe_config(raw, config)  # the recipe alone must be valid: its errors name its file
-    _override(raw, "data", path=data, dataset=dataset, dataset_options=_options(dataset_option), augment=augment, batch_size=batch_size, num_workers=workers,
-              mixup=mixup, cutmix=cutmix,
-              val_fraction=val_fraction, test_fraction=test_fraction, seed=split_seed,
-              max_per_class=max_per_class, min_per_class=min_per_class, label_map=_label_map(label_map),
-              dedupe=dedupe or None)
-    _override(raw, "model", backbone=backbone, pretrained=weights, head=head, hidden=_csv_ints(hidden),
-              dropout=dropout, head_norm=head_norm, style_layers=_csv_strs(style_layers),
-              power_norm=power_norm, resize=resize, input_size=input_size, tta=tta)
-    _override(raw, "strategy", name=strategy, unfreeze=unfreeze, unfreeze_layers=_csv_strs(unfreeze_layers),
-              freeze_layers=_csv_strs(freeze_layers), top_layers=top_layers, head_epochs=head_epochs, lr_factor=lr_factor, cache_views=cache_views)
-    _override(raw, "optim", name=optimizer, lr=lr, weight_decay=weight_decay, momentum=momentum,
-              scheduler=scheduler, step_size=step_size, gamma=gamma, backbone_lr_scale=backbone_lr_scale,
-              warmup_fraction=warmup_fraction)
-    _override(raw, None, epochs=epochs, out=out, patience=patience, monitor=monitor, class_weights=class_weights,
-              label_smoothing=label_smoothing, ema_decay=ema_decay, amp=amp, device=device, seed=seed, resume=resume or None)
-    cfg = TrainConfig.from_dict(raw)
+    cfg = TrainConfig.from_dict(merge(raw, given))
     if not cfg.data.path:
         raise ArtlensError("--data is required (or data.path in the --config recipe)")
-    from ..train import fit
-    from ..train.distributed import is_main_process
+    from .. import is_main_process
+    from ..train import fit  # looked up at call time: tests and notebooks may swap it
 
     result = fit(cfg)
     m = result.test_metrics
@@ -228,24 +113,22 @@ def train(
 
 
 @app.command()
+@with_flags(data_flags("label_map"))
 def evaluate(
     model: Annotated[Optional[str], typer.Option(help="Model bundle folder (default: built-in style model).")] = None,
     data: Annotated[str, typer.Option(help="Labelled image folder or manifest.")] = ...,
     out: Annotated[str, typer.Option(help="Folder for report.json/.md and figures.")] = "artlens-eval",
-    dataset: DatasetName = "auto",
-    dataset_option: DatasetOptions = None,
     split: Annotated[str, typer.Option(help="auto | all | train | val | test")] = "auto",
-    label_map: Annotated[Optional[str], typer.Option(
-        help="YAML file or 'old=new,drop=' pairs, applied to the data's labels (e.g. the map the model was trained with).")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:1", callback=check_device)] = "auto",
+    device: DeviceOption = "auto",
     tta: TTAOption = None,
+    *, given: dict[str, Any],
 ) -> None:
     """Accuracy, top-k, per-class precision/recall/F1, confusion matrix and worst mistakes."""
-    from ..evaluate import evaluate as run_evaluate
+    from .. import evaluate as run_evaluate
 
-    data_cfg = _data_config(data, dataset, dataset_option, label_map=_label_map(label_map) or {})
-    report = run_evaluate(model, data_cfg, out, split=split, batch_size=batch_size, device=device, tta=tta)
+    report = run_evaluate(model, DataConfig(path=data, **given), out, split=split, batch_size=batch_size,
+                          device=device, tta=tta)
     m = report["metrics"]
     table = Table(title=report["title"])
     for col in ("images", "accuracy", "top-3", "top-5", "macro F1", "weighted F1", "skipped"):
@@ -264,11 +147,11 @@ def predict(
     top_k: Annotated[int, typer.Option(min=1, help="How many labels per image (more than 3 are listed down a column).")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:1", callback=check_device)] = "auto",
+    device: DeviceOption = "auto",
     tta: TTAOption = None,
 ) -> None:
     """Predict labels for images (the built-in WikiArt style model unless --model is given)."""
-    from ..predict import Predictor, expand_inputs
+    from .. import Predictor, expand_inputs
 
     paths = expand_inputs(images)  # fail on a wrong path before loading a model
     predictor = Predictor(model, device=device, tta=tta)
@@ -316,7 +199,7 @@ def ensemble(
     half: Annotated[bool, typer.Option("--half", help="Store the weights as float16 (half the size).")] = False,
 ) -> None:
     """Combine bundles into one that predicts their mean probability (use it like any --model)."""
-    from ..models import load_bundle, save_ensemble
+    from .. import load_bundle, save_ensemble
 
     if len(bundles) < 2:
         raise ArtlensError("ensemble: give at least two bundles")
@@ -329,7 +212,7 @@ def models(
     all_: Annotated[bool, typer.Option("--all", help="Also list every timm and torchvision name.")] = False,
 ) -> None:
     """List backbones and whether pretrained weights are available offline."""
-    from ..models import list_backbones
+    from .. import list_backbones
 
     table = Table(title="backbones (any timm or torchvision name also works)")
     for col in ("name", "source", "pretrained weights"):
@@ -343,25 +226,18 @@ data_app = typer.Typer(no_args_is_help=True, help="Inspect and split datasets: p
 app.add_typer(data_app, name="data")
 
 
-def _data_config(path: str, dataset: str, dataset_option: list[str] | None, **split: Any):
-    from ..config import DataConfig
-
-    return DataConfig(path=path, dataset=dataset, dataset_options=_options(dataset_option) or {}, **split)
-
-
 @data_app.command("profile")
+@with_flags(data_flags())
 def data_profile(
     path: Annotated[str, typer.Argument(help="Dataset root, image folder or manifest.")],
     out: Annotated[str, typer.Option(help="Folder for profile.json/.md and figures.")] = "artlens-profile",
-    dataset: DatasetName = "auto",
-    dataset_option: DatasetOptions = None,
     workers: Annotated[Optional[int], typer.Option(help="Threads for reading headers and hashing.")] = None,
+    *, given: dict[str, Any],
 ) -> None:
     """Counts, image sizes and modes, unreadable files, and near-duplicates (label conflicts, split leaks)."""
-    from ..data.dataset import load_collection
-    from ..data.profile import profile_collection
+    from ..data import load_collection, profile_collection
 
-    collection = load_collection(_data_config(path, dataset, dataset_option), split=False)
+    collection = load_collection(DataConfig(path=path, **given), split=False)
     report = profile_collection(collection, out, workers=workers)
     dup = report["duplicates"]
     out_console.print(f"{len(collection.samples)} images, {len(collection.classes)} classes; "
@@ -371,21 +247,16 @@ def data_profile(
 
 
 @data_app.command("split")
+@with_flags(data_flags("val_fraction", "test_fraction", "seed"))
 def data_split(
     path: Annotated[str, typer.Argument(help="Dataset root, image folder or manifest.")],
     out: Annotated[str, typer.Option(help="Manifest to write (TSV: path, label, split).")] = "split.tsv",
-    dataset: DatasetName = "auto",
-    dataset_option: DatasetOptions = None,
-    val_fraction: Annotated[float, typer.Option()] = 0.1,
-    test_fraction: Annotated[float, typer.Option()] = 0.1,
-    seed: Annotated[int, typer.Option(help="Seed of the stratified split.")] = 0,
+    *, given: dict[str, Any],
 ) -> None:
     """Write a reproducible, shareable train/val/test manifest (the publisher's split is kept)."""
-    from ..data.dataset import load_collection
-    from ..data.profile import write_split_manifest
+    from ..data import load_collection, write_split_manifest
 
-    cfg = _data_config(path, dataset, dataset_option, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
-    collection = load_collection(cfg)
+    collection = load_collection(DataConfig(path=path, **given))
     write_split_manifest(collection, out)
     counts = {k: sum(v.values()) for k, v in collection.counts().items()}
     out_console.print(f"wrote {out}: " + ", ".join(f"{k} {n}" for k, n in counts.items()))
@@ -394,7 +265,7 @@ def data_split(
 @app.command()
 def datasets() -> None:
     """List the published dataset layouts artlens reads as they are shipped (--dataset NAME)."""
-    from ..data.adapters import describe_datasets
+    from ..data import describe_datasets
 
     table = Table(title="datasets (artlens train --data ROOT --dataset NAME [--dataset-option KEY=VALUE])",
                   show_lines=True)

@@ -7,18 +7,16 @@ function of :mod:`artlens.explain`, and prints a short summary. Heavy imports ha
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.table import Table
 
-from .app import (DatasetName, DatasetOptions, TTAOption, _csv_strs, _options, app, check_device, err_console,
-                  out_console, styled)
+from .. import EmbedConfig, ProbeConfig, SimilarityConfig
+from ._flags import DeviceOption, config_flags, with_flags
+from .app import TTAOption, app, err_console, out_console, styled
 
-ModelSpec = Annotated[Optional[str], typer.Option("--model", help="Bundle folder or backbone name (default: built-in model).")]
-Weights = Annotated[str, typer.Option(help="Backbone weights when --model is a backbone name: auto | hub | none | PATH.")]
 InputSize = Annotated[Optional[int], typer.Option(help="Override the model's input size in pixels (smaller = faster).")]
-Device = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:1", callback=check_device)]
 
 
 @app.command()
@@ -36,11 +34,10 @@ def explain(
     batch_size: Annotated[int, typer.Option(min=1)] = 8,
     input_size: InputSize = None,
     tta: TTAOption = None,
-    device: Device = "auto",
+    device: DeviceOption = "auto",
 ) -> None:
     """Class activation maps (grad-cam) and feature-map overlays for images or whole folders."""
-    from ..explain.cam import CAM_METHODS
-    from ..explain.galleries import ExplainConfig, run_explain
+    from ..explain import CAM_METHODS, ExplainConfig, run_explain
 
     CAM_METHODS.get(method)  # an unknown method fails before the model loads
     cfg = ExplainConfig(inputs=inputs, out=out, model=model, method=method, layer=layer, target=target,
@@ -60,9 +57,8 @@ def layers(
     input_size: InputSize = None,
 ) -> None:
     """List a network's named layers (paper aliases such as conv4_1, then stages) for --layers/--layer."""
-    from ..explain.features import layer_shapes
-    from ..explain.source import EMBED, load_source
-    from ..models.layers import layer_names, resolve_layer
+    from ..explain import EMBED, layer_shapes, load_source
+    from ..models import layer_names, resolve_layer
 
     source = load_source(model, weights="none", input_size=input_size)
     names = layer_names(source.backbone) + [EMBED]
@@ -75,41 +71,18 @@ def layers(
         table.add_row(name, module, *([" x ".join(map(str, found[name]))] if shapes else []))
     out_console.print(table)
     if shapes:
-        from ..explain.cam import default_target_layer
+        from ..explain import default_target_layer
 
         out_console.print(f"default CAM layer (artlens explain): {default_target_layer(source.backbone)}")
 
 
 @app.command()
-def probe(
-    data: Annotated[str, typer.Option(help="Labelled image folder or manifest.")],
-    layers: Annotated[str, typer.Option("--layers", help="Comma-separated layers, e.g. conv1_1,conv2_1,conv3_1.")],
-    model: ModelSpec = None,
-    weights: Weights = "auto",
-    out: Annotated[str, typer.Option(help="Folder for probe.csv/.md/.json and figures.")] = "artlens-probe",
-    pooling: Annotated[str, typer.Option(help="gap | meanstd | gram")] = "gap",
-    test_fraction: Annotated[float, typer.Option(help="Held-out share per class (a split in the data is kept).")] = 0.3,
-    seed: Annotated[int, typer.Option(help="Seed of the stratified split.")] = 0,
-    c: Annotated[float, typer.Option("--C", help="Inverse regularisation strength of the logistic regressions.")] = 1.0,
-    max_per_class: Annotated[Optional[int], typer.Option()] = None,
-    pca: Annotated[bool, typer.Option("--pca/--no-pca", help="PCA grid of the test features per layer.")] = True,
-    cache_dir: Annotated[Optional[str], typer.Option(help="Feature cache (default: OUT/features).")] = None,
-    max_gb: Annotated[float, typer.Option(help="Refuse feature sets larger than this.")] = 2.0,
-    dataset: DatasetName = "auto",
-    dataset_option: DatasetOptions = None,
-    input_size: InputSize = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 32,
-    workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 0,
-    device: Device = "auto",
-) -> None:
+@with_flags(config_flags(ProbeConfig, required={"data", "layers"}))
+def probe(*, given: dict[str, Any]) -> None:
     """Linear probes per layer (one forward pass per image for all layers) and PCA of each layer."""
-    from ..explain.probe import ProbeConfig, run_probe
+    from .. import run_probe
 
-    cfg = ProbeConfig(data=data, layers=_csv_strs(layers) or [], out=out, model=model, weights=weights,
-                      pooling=pooling, test_fraction=test_fraction, seed=seed, C=c, max_per_class=max_per_class,
-                      dataset=dataset, dataset_options=_options(dataset_option) or {}, input_size=input_size,
-                      batch_size=batch_size, num_workers=workers, device=device, cache_dir=cache_dir or "",
-                      pca=pca, max_gb=max_gb)
+    cfg = ProbeConfig(**given)
     report = run_probe(cfg)
     _print_skipped(report.skipped)
     for name, n in report.dropped_classes.items():
@@ -128,28 +101,12 @@ def probe(
 
 
 @app.command()
-def similarity(
-    data: Annotated[str, typer.Option(help="Labelled image folder or manifest.")],
-    model: ModelSpec = None,
-    weights: Weights = "auto",
-    layer: Annotated[str, typer.Option(help="embed (what the head sees) or any layer name.")] = "embed",
-    out: Annotated[str, typer.Option(help="Folder for matrices (CSV) and figures.")] = "artlens-similarity",
-    pooling: Annotated[str, typer.Option(help="gap | meanstd | gram (for layer names)")] = "gap",
-    standardize: Annotated[bool, typer.Option("--standardize", help="Standardise features before class means.")] = False,
-    max_per_class: Annotated[Optional[int], typer.Option()] = None,
-    dataset: DatasetName = "auto",
-    dataset_option: DatasetOptions = None,
-    input_size: InputSize = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 32,
-    device: Device = "auto",
-) -> None:
+@with_flags(config_flags(SimilarityConfig, required={"data"}))
+def similarity(*, given: dict[str, Any]) -> None:
     """Class similarity from per-class mean features: heatmap, force-directed graph, chord diagram."""
-    from ..explain.similarity import SimilarityConfig, run_similarity
+    from .. import run_similarity
 
-    cfg = SimilarityConfig(data=data, out=out, model=model, layer=layer, weights=weights, pooling=pooling,
-                           standardize=standardize, max_per_class=max_per_class, dataset=dataset,
-                           dataset_options=_options(dataset_option) or {}, input_size=input_size,
-                           batch_size=batch_size, device=device)
+    cfg = SimilarityConfig(**given)
     report = run_similarity(cfg)
     _print_skipped(report.skipped)
     pairs = ", ".join(f"{a}~{b} {s:.2f}" for a, b, s in report.top_pairs[:5])
@@ -158,27 +115,12 @@ def similarity(
 
 
 @app.command()
-def embed(
-    data: Annotated[str, typer.Option(help="Image folder (labelled or not) or manifest.")],
-    out: Annotated[str, typer.Option(help="Parquet file to write.")] = "embeddings.parquet",
-    model: ModelSpec = None,
-    weights: Weights = "auto",
-    layer: Annotated[str, typer.Option(help="embed (what the head sees) or any layer name.")] = "embed",
-    pooling: Annotated[str, typer.Option(help="gap | meanstd | gram (for layer names)")] = "gap",
-    map_: Annotated[Optional[str], typer.Option("--map", help="Also draw a 2-D map to this PNG.")] = None,
-    map_method: Annotated[str, typer.Option(help="auto | pca | umap")] = "auto",
-    dataset: DatasetName = "auto",
-    dataset_option: DatasetOptions = None,
-    input_size: InputSize = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 32,
-    device: Device = "auto",
-) -> None:
+@with_flags(config_flags(EmbedConfig, required={"data"}))
+def embed(*, given: dict[str, Any]) -> None:
     """Embeddings of a whole collection as Parquet (path, label, split, embedding) for other tools."""
-    from ..explain.embed import EmbedConfig, run_embed
+    from .. import run_embed
 
-    cfg = EmbedConfig(data=data, out=out, model=model, layer=layer, weights=weights, pooling=pooling, map=map_,
-                      map_method=map_method, dataset=dataset, dataset_options=_options(dataset_option) or {},
-                      input_size=input_size, batch_size=batch_size, device=device)
+    cfg = EmbedConfig(**given)
     report = run_embed(cfg)
     _print_skipped(report.skipped)
     extra = f"; map: {report.map}" if report.map else ""

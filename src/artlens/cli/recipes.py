@@ -8,9 +8,9 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from ..errors import ArtlensError
-from ..train.distributed import is_main_process
-from .app import app, check_device, err_console, out_console, yaml_value
+from .. import ArtlensError, is_main_process
+from ._flags import check_device, yaml_value
+from .app import app, err_console, out_console
 
 # Options shared by reproduce and tune: one declaration, the same help everywhere.
 Data = Annotated[Optional[str], typer.Option(help="Dataset root, in the layout of the recipe's adapter (`artlens datasets`).")]
@@ -34,7 +34,7 @@ def _sets(pairs: list[str] | None) -> dict[str, Any]:
 
 
 def _run_options(data, out, subset, epochs, image_size, weights, sets, device, resume=False):
-    from ..recipes import ReproduceOptions
+    from .. import ReproduceOptions
 
     return ReproduceOptions(data=data or "", out=out or "", subset=subset, epochs=epochs, image_size=image_size,
                             weights=weights, overrides=_sets(sets), resume=resume, device=device)
@@ -59,8 +59,8 @@ def reproduce(
     list_: Annotated[bool, typer.Option("--list", help="List the shipped recipes and exit.")] = False,
 ) -> None:
     """Run one study experiment and print the study's reported numbers beside ours."""
-    from ..recipes import list_recipes, load_recipe
-    from ..recipes import reproduce as run_reproduce
+    from .. import list_recipes, load_recipe
+    from .. import reproduce as run_reproduce
 
     if list_:
         table = Table(title="study recipes (configs/studies)")
@@ -107,8 +107,9 @@ def tune(
     device: Device = None,
 ) -> None:
     """Random hyperparameter search: each trial a normal run, a leaderboard, the best bundle kept; resumable."""
-    from ..recipes import TuneOptions, load_space
-    from ..recipes import tune as run_tune
+    from .. import TuneOptions
+    from .. import tune as run_tune
+    from ..recipes import load_space
 
     opts = TuneOptions(trials=trials, space=load_space(space) if space else {}, seed=seed,
                        run=_run_options(data, out, subset, epochs, image_size, weights, set_, device))
@@ -132,7 +133,7 @@ def compare(
     out: Annotated[str, typer.Option(help="Folder for compare.csv/.md/.png and per-class differences.")] = "runs/compare",
 ) -> None:
     """One table and one figure across runs, and which classes the first run gets right that each other does not."""
-    from ..recipes import compare_runs
+    from .. import compare_runs
 
     result = compare_runs(runs, out)
     table = Table(title="runs")

@@ -11,8 +11,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import ArtlensError
-from .app import _csv_strs, app, check_device, out_console
+from .. import ArtlensError, default_device, progress_bar
+from ..style import open_image
+from ._flags import DeviceOption, csv_strs
+from .app import app, out_console
 
 stylize_app = typer.Typer(no_args_is_help=True, help="Neural style transfer: Gatys, layer reconstructions, AdaIN.")
 app.add_typer(stylize_app, name="stylize")
@@ -25,6 +27,10 @@ def _csv_floats(text: str | None, option: str) -> list[float] | None:
         return [float(t) for t in text.split(",") if t.strip()]
     except ValueError:
         raise ArtlensError(f"{option}: expected comma-separated numbers, got {text!r}") from None
+
+
+def _strs(text: str | None) -> list[str] | None:
+    return None if text is None else csv_strs(text)
 
 
 def _image_out(out: Path) -> Path:
@@ -51,8 +57,6 @@ def _image_out(out: Path) -> Path:
 
 
 def _device(device: str) -> str:
-    from ..inference import default_device
-
     return str(default_device(device))
 
 
@@ -63,7 +67,9 @@ def _loss_postfix(losses: dict[str, float]) -> str:
 Extractor = Annotated[str, typer.Option(help="Feature extractor: vgg19 (default, needs its weights), efficientnet_lite0 "
                                               "(offline), any backbone name, or a trained bundle folder.")]
 Weights = Annotated[Optional[str], typer.Option(help="Extractor weights file (e.g. vgg19-dcbb9e9d.pth), or 'none'.")]
-Device = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:1", callback=check_device)]
+#: The VGG19 weights of a decoder's encoder (adain, trajectory).
+EncoderWeights = Annotated[Optional[str], typer.Option(help="Encoder weights file when the decoder's encoder is VGG19.")]
+Device = DeviceOption
 
 
 @stylize_app.command()
@@ -96,13 +102,10 @@ def gatys(
 ) -> None:
     """Gatys et al. style transfer: optimise the pixels of the content image towards the style."""
     _image_out(out)
-    from ..progress import progress_bar
-    from ..style.extractor import load_extractor
-    from ..style.gatys import GatysConfig, level_plan, run_gatys
-    from ..style.images import open_image
+    from ..style import GatysConfig, level_plan, load_extractor, run_gatys
 
-    cfg = GatysConfig(extractor=extractor, weights=weights, preset=preset, content_layers=_csv_strs(content_layers),
-                      style_layers=_csv_strs(style_layers),
+    cfg = GatysConfig(extractor=extractor, weights=weights, preset=preset, content_layers=_strs(content_layers),
+                      style_layers=_strs(style_layers),
                       style_layer_weights=_csv_floats(style_layer_weights, "--style-layer-weights"),
                       content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
                       optimizer=optimizer, lr=lr, steps=steps, refine_steps=refine_steps, scales=scales, size=size,
@@ -146,12 +149,10 @@ def reconstruct(
     device: Device = "auto",
 ) -> None:
     """Reconstruct an image's content or style from single layers of one or more models (a grid PNG)."""
-    from ..progress import progress_bar
-    from ..style.images import open_image
-    from ..style.reconstruct import ReconstructConfig, figure_out, grid_layers, load_extractors, reconstruction_grid
+    from ..style import ReconstructConfig, figure_out, grid_layers, load_extractors, reconstruction_grid
 
     figure_out(out)  # a name matplotlib cannot write fails now, not after the reconstructions
-    cfg = ReconstructConfig(models=model or ["vgg19"], layers=_csv_strs(layers) or [], kind=kind, size=size,
+    cfg = ReconstructConfig(models=model or ["vgg19"], layers=_strs(layers) or [], kind=kind, size=size,
                             steps=steps, optimizer=optimizer, tv_weight=tv_weight, weights=weights,
                             device=_device(device))
     picture = open_image(image, "image")
@@ -193,8 +194,7 @@ def adain_train(
     seed: int = 0,
 ) -> None:
     """Train an AdaIN decoder (Huang & Belongie) and save it as a decoder bundle."""
-    from ..progress import progress_bar
-    from ..style.adain import AdainTrainConfig, train_decoder
+    from .. import AdainTrainConfig, train_decoder
 
     cfg = AdainTrainConfig(content=content, style=style, out=out, encoder=encoder, weights=weights, layer=layer,
                            steps=steps, batch_size=batch_size, size=size, load_size=load_size, lr=lr,
@@ -230,13 +230,12 @@ def adain(
     content_size: Annotated[int, typer.Option(help="Shorter side of the content (0 = original).")] = 512,
     style_size: Annotated[int, typer.Option(help="Shorter side of the styles (0 = original).")] = 512,
     crop: Annotated[bool, typer.Option("--crop", help="Centre-crop square images of those sizes.")] = False,
-    weights: Annotated[Optional[str], typer.Option(help="Encoder weights file when the decoder's encoder is VGG19.")] = None,
+    weights: EncoderWeights = None,
     device: Device = "auto",
 ) -> None:
     """AdaIN arbitrary style transfer with a trained decoder."""
     _image_out(out)
-    from ..style.adain import AdainStylizer
-    from ..style.images import open_image
+    from .. import AdainStylizer
 
     stylizer = AdainStylizer.load(decoder, device=_device(device), weights=weights)
     img = stylizer.stylize(open_image(content, "content image"), [open_image(p, "style image") for p in style],
@@ -260,16 +259,15 @@ def trajectory(
     classes: Annotated[Optional[str], typer.Option(help="Reference classes to use (default: all sub-folders).")] = None,
     per_class: Annotated[int, typer.Option(help="Reference images per class.")] = 100,
     content_size: int = 256,
-    weights: Annotated[Optional[str], typer.Option(help="Encoder weights file when the decoder's encoder is VGG19.")] = None,
+    weights: EncoderWeights = None,
     device: Device = "auto",
 ) -> None:
     """Trace AdaIN results at several alphas through a classifier's per-layer PCA spaces (one panel per layer)."""
-    from ..progress import progress_bar
-    from ..style.trajectory import TrajectoryConfig, read_pairs, run_trajectory
+    from ..style import TrajectoryConfig, read_pairs, run_trajectory
 
     cfg = TrajectoryConfig(classifier=classifier, decoder=decoder, pairs=pairs, reference=reference, out=out,
-                           alphas=_csv_floats(alphas, "--alphas") or [], layers=_csv_strs(layers),
-                           classes=_csv_strs(classes), per_class=per_class, content_size=content_size,
+                           alphas=_csv_floats(alphas, "--alphas") or [], layers=_strs(layers),
+                           classes=_strs(classes), per_class=per_class, content_size=content_size,
                            decoder_weights=weights, device=_device(device))
     total = len(read_pairs(pairs)) * len(cfg.alphas)
     with progress_bar(total, "stylise") as advance:

@@ -1,4 +1,10 @@
-"""Data: image loading that never crashes, collections and splits, transforms."""
+"""Data: image loading that never crashes, collections and splits, published dataset layouts, profiles,
+transforms.
+
+>>> from artlens.data import DATASETS
+>>> "artbench10" in DATASETS
+True
+"""
 
 from .dataset import (
     SPLITS,
@@ -14,6 +20,7 @@ from .dataset import (
     stratified_split,
 )
 from .adapters import DATASETS, describe_datasets, load_dataset
+from .profile import profile_collection, write_split_manifest
 from .images import SkippedImage, UnreadableImage, iter_image_files, load_image, scan_images, to_rgb
 from .transforms import AUGMENT_PRESETS, Preprocessing, build_transform
 
@@ -37,8 +44,10 @@ __all__ = [
     "load_collection",
     "load_dataset",
     "load_image",
+    "profile_collection",
     "read_manifest",
     "scan_images",
     "stratified_split",
     "to_rgb",
+    "write_split_manifest",
 ]

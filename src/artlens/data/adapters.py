@@ -31,7 +31,7 @@ from typing import Any
 from .._registry import Registry
 from ..config import DataConfig, register_names
 from ..errors import ArtlensError, yaml_error
-from .dataset import Sample, label_folder_samples, labelled_tree_samples, read_utf8
+from .samples import Sample, label_folder_samples, labelled_tree_samples, read_utf8
 from .images import is_system_name, iter_image_files
 
 __all__ = ["DATASETS", "AdapterResult", "DatasetAdapter", "describe_datasets", "load_dataset"]

@@ -15,7 +15,6 @@ A collection is a list of :class:`Sample` (path, label, split). It comes from
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import logging
 import os
@@ -23,7 +22,6 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -31,7 +29,10 @@ from torch.utils.data import Dataset
 
 from ..config import DataConfig
 from ..errors import ArtlensError
-from .images import SkippedImage, UnreadableImage, is_image_file, is_system_name, iter_image_files, load_image
+from .adapters import load_dataset
+from .images import SkippedImage, UnreadableImage, load_image
+# Re-exported: painters.py and older callers import these from here.
+from .samples import SPLITS, Sample, discover, label_folder_samples, labelled_tree_samples, read_manifest, read_utf8
 
 log = logging.getLogger(__name__)
 
@@ -43,25 +44,15 @@ __all__ = [
     "apply_label_map",
     "collate_skipping",
     "discover",
+    "label_folder_samples",
     "labelled_tree_samples",
     "drop_cross_split_duplicates",
     "load_collection",
     "limit_per_class",
     "read_manifest",
+    "read_utf8",
     "stratified_split",
 ]
-
-SPLITS = ("train", "val", "test")
-_SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
-                  "test": "test", "testing": "test"}
-
-
-@dataclass(frozen=True)
-class Sample:
-    path: str
-    label: str
-    split: str | None = None
-
 
 @dataclass
 class Collection:
@@ -100,98 +91,6 @@ class Collection:
             h.update(f"{os.path.relpath(s.path, root)}\t{size}\t{s.label}\t{s.split}\n".encode())
         return "sha256:" + h.hexdigest()[:16]
 
-
-# -- discovery ---------------------------------------------------------------------------------
-
-def discover(path: str | os.PathLike) -> list[Sample]:
-    """Samples from a folder tree or a manifest file (see module docstring)."""
-    path = Path(path)
-    if not path.exists():
-        raise ArtlensError(f"{path}: data path does not exist")
-    if path.is_file():
-        if is_image_file(path):
-            raise ArtlensError(f"{path}: is an image; labelled data is a folder with one sub-folder per label, "
-                               "or a CSV/TSV manifest of path,label[,split]")
-        return read_manifest(path)
-    subdirs = sorted(d for d in path.iterdir() if d.is_dir() and not is_system_name(d.name))
-    if not subdirs:
-        raise ArtlensError(f"{path}: expected one sub-folder per label (or a CSV/TSV manifest), found no folders")
-    loose = [p for p in path.iterdir() if p.is_file() and is_image_file(p) and not is_system_name(p.name)]
-    if loose:
-        log.warning("%d image(s) directly in %s are in no label folder and are left out (e.g. %s)",
-                    len(loose), path, sorted(loose)[0].name)
-    return labelled_tree_samples(path)
-
-
-def labelled_tree_samples(root: Path) -> list[Sample]:
-    """``root/<label>/**``, or ``root/{train,val,test}/<label>/**`` when every top folder is a split
-    name: then the split is kept, and ``train``/``test`` never become two classes."""
-    subdirs = [d for d in root.iterdir() if d.is_dir() and not is_system_name(d.name)]
-    if subdirs and all(d.name.lower() in _SPLIT_ALIASES for d in subdirs):
-        samples = []
-        for d in sorted(subdirs):
-            samples += label_folder_samples(d, _SPLIT_ALIASES[d.name.lower()])
-        return samples
-    return label_folder_samples(root)
-
-
-def label_folder_samples(root: Path, split: str | None = None) -> list[Sample]:
-    """``root/<label>/**`` -> samples labelled by the top-level folder; an empty label folder is an error
-    (a class with no images is a broken download or a typo, not something to train around silently)."""
-    samples, empty = [], []
-    for label_dir in sorted(d for d in root.iterdir() if d.is_dir() and not is_system_name(d.name)):
-        found = [Sample(str(p), label_dir.name, split) for p in iter_image_files(label_dir)]
-        samples += found
-        if not found:
-            empty.append(label_dir.name)
-    if not samples:
-        raise ArtlensError(f"{root}: no image files found in its label folders")
-    if empty:
-        raise ArtlensError(f"{root}: class folder(s) without images: {', '.join(empty)}; add images or remove them")
-    return samples
-
-
-def read_utf8(path: Path, what: str = "the file") -> str:
-    """The text of ``path`` (a BOM dropped), or a one-line error: spreadsheets save CSVs as cp1252."""
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise ArtlensError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason}); "
-                           f"save {what} as UTF-8") from None
-
-
-def read_manifest(path: str | os.PathLike) -> list[Sample]:
-    """Read ``path,label[,split]`` rows (CSV or TSV, header required)."""
-    path = Path(path)
-    lines = read_utf8(path, "the manifest").splitlines()
-    if not lines:
-        raise ArtlensError(f"{path}: manifest is empty (expected a header: path,label[,split])")
-    delimiter = "\t" if path.suffix.lower() == ".tsv" or "\t" in lines[0] else ","
-    reader = csv.DictReader(lines, delimiter=delimiter)
-    rows = list(reader)
-    if not rows:
-        raise ArtlensError(f"{path}: manifest has no rows")
-    header = reader.fieldnames or []
-    columns = {c.strip().lower(): c for c in header}
-    if "path" not in columns or "label" not in columns:
-        raise ArtlensError(f"{path}: manifest needs 'path' and 'label' columns, found: {', '.join(header)}")
-    base = path.parent
-    samples = []
-    for i, row in enumerate(rows, start=2):
-        if None in row:  # DictReader keeps the surplus fields of a row under the key None
-            raise ArtlensError(f"{path}:{i}: {len(header) + len(row[None])} fields, but the header has {len(header)}")
-        raw_path, label = (row[columns["path"]] or "").strip(), (row[columns["label"]] or "").strip()
-        if not raw_path or not label:
-            raise ArtlensError(f"{path}:{i}: row without a {'path' if not raw_path else 'label'}")
-        raw_split = (row.get(columns["split"]) or "").strip().lower() if "split" in columns else ""
-        if raw_split and raw_split not in _SPLIT_ALIASES:
-            raise ArtlensError(f"{path}:{i}: unknown split {raw_split!r}; use train, val or test")
-        p = Path(raw_path)
-        samples.append(Sample(str(p if p.is_absolute() else base / p), label, _SPLIT_ALIASES.get(raw_split)))
-    return samples
-
-
-# -- selection ---------------------------------------------------------------------------------
 
 def apply_label_map(samples: Sequence[Sample], mapping: dict[str, str | None]) -> list[Sample]:
     """Rename labels; a label mapped to ``None`` or ``""`` is dropped."""
@@ -286,8 +185,6 @@ def load_collection(cfg: DataConfig, *, split: bool = True) -> Collection:
     if cfg.dataset == "auto":
         found = discover(cfg.path)
     else:
-        from .adapters import load_dataset
-
         result = load_dataset(cfg.dataset, cfg.path, **cfg.dataset_options)
         found, skipped_rows = result.samples, result.skipped_rows
     samples = apply_label_map(found, cfg.label_map)

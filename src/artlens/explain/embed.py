@@ -14,18 +14,16 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from ..config import DataConfig
 from ..data.dataset import Sample
 from ..data.images import SkippedImage, is_system_name, iter_image_files
 from ..errors import ArtlensError
-from .features import DEFAULT_MAX_BYTES, check_extraction_options, extract_features
-from .source import EMBED, load_source
+from .features import DEFAULT_MAX_BYTES, LayerFeaturesConfig, extract_features
+from .source import load_source
 
 __all__ = ["MAP_METHODS", "EmbedConfig", "EmbedReport", "check_map_method", "project_2d", "run_embed"]
 
@@ -36,28 +34,20 @@ MAP_METHODS = ("auto", "pca", "umap")
 
 
 @dataclass
-class EmbedConfig:
+class EmbedConfig(LayerFeaturesConfig):
     """Everything ``artlens embed`` needs; the CLI fills it from flags unchanged."""
 
     data: str = ""
     """A labelled folder tree or manifest; a folder of loose images works too (empty labels)."""
     out: str = "embeddings.parquet"
-    model: str | None = None
-    layer: str = EMBED
-    weights: str = "auto"
-    pooling: str = "gap"
+    """Parquet file to write."""
     map: str | None = None
     """Also write a 2-D map PNG to this path."""
     map_method: str = "auto"
     """auto (UMAP if installed, else PCA) | pca | umap."""
-    dataset: str = "auto"
-    dataset_options: dict[str, Any] = field(default_factory=dict)
-    input_size: int | None = None
-    batch_size: int = 32
-    device: str = "auto"
 
     def __post_init__(self) -> None:
-        check_extraction_options(pooling=self.pooling, batch_size=self.batch_size, input_size=self.input_size)
+        super().__post_init__()
         if self.map_method not in MAP_METHODS:  # wrong with or without --map; umap-learn is checked by run_embed
             check_map_method(self.map_method)
 
@@ -81,8 +71,7 @@ def _samples(cfg: EmbedConfig) -> list[Sample]:
         if not found:
             raise ArtlensError(f"{path}: folder contains no image files")
         return [Sample(str(p), "") for p in found]
-    return load_collection(DataConfig(path=cfg.data, dataset=cfg.dataset, dataset_options=cfg.dataset_options),
-                           split=False).samples
+    return load_collection(cfg.data_config(), split=False).samples
 
 
 def _has_umap() -> bool:

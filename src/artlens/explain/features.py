@@ -32,12 +32,14 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
 from .._registry import Registry
+from ..config import DataConfig
 from ..data.dataset import ImageDataset, Sample, collate_skipping
 from ..data.images import SkippedImage
 from ..data.transforms import build_transform
@@ -48,7 +50,7 @@ from ..models.layers import LayerTaps, resolve_layer
 from ..progress import progress_bar
 from .source import EMBED, ModelSource
 
-__all__ = ["POOLINGS", "FeatureSet", "check_extraction_options", "extract_features", "layer_shapes", "pooled_width"]
+__all__ = ["POOLINGS", "FeatureSet", "FeaturesConfig", "LayerFeaturesConfig", "check_extraction_options", "extract_features", "layer_shapes", "pooled_width"]
 
 #: ``name -> fn(fmap (B, C, H, W)) -> (B, D)``.
 POOLINGS: Registry[Callable[[torch.Tensor], torch.Tensor]] = Registry("pooling")
@@ -100,6 +102,48 @@ def check_extraction_options(*, pooling: str, batch_size: int, num_workers: int 
         raise ArtlensError(f"--workers must be >= 0, got {num_workers}")
     if input_size is not None and input_size < 16:
         raise ArtlensError(f"--input-size must be >= 16 pixels, got {input_size}")
+
+
+@dataclass
+class FeaturesConfig:
+    """Which images and which network: the part of the probe, similarity and embed configs they share."""
+
+    data: str = ""
+    """Image folder tree (one sub-folder per label) or manifest; a published layout with ``dataset``."""
+    model: str | None = None
+    """Bundle folder or backbone name (default: the built-in model)."""
+    weights: str = "auto"
+    """Backbone weights when ``model`` is a backbone name: auto | hub | none | PATH."""
+    pooling: str = "gap"
+    """How a layer's feature map becomes a vector: gap | meanstd | gram (see :data:`POOLINGS`)."""
+    dataset: str = "auto"
+    """``auto`` (folder tree or manifest) or a published layout from ``artlens datasets``."""
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    """Options of that dataset adapter, e.g. ``{"label": "origin"}``."""
+    max_per_class: int | None = None
+    """At most this many images per class; ``None`` keeps everything."""
+    input_size: int | None = None
+    """Override the model's input size in pixels (smaller = faster)."""
+    batch_size: int = 32
+    """Images per forward pass."""
+    device: str = "auto"
+    """auto | cpu | cuda | cuda:1"""
+
+    def __post_init__(self) -> None:
+        check_extraction_options(pooling=self.pooling, batch_size=self.batch_size, input_size=self.input_size)
+
+    def data_config(self, **extra: Any) -> DataConfig:
+        """The images as a :class:`~artlens.DataConfig` (``extra``: its other fields, e.g. ``min_per_class``)."""
+        return DataConfig(path=self.data, dataset=self.dataset, dataset_options=self.dataset_options,
+                          max_per_class=self.max_per_class, **extra)
+
+
+@dataclass
+class LayerFeaturesConfig(FeaturesConfig):
+    """:class:`FeaturesConfig` and the one layer whose features are used."""
+
+    layer: str = EMBED
+    """embed (the vector the head sees) or any layer name (pooled)."""
 
 
 @dataclass

@@ -28,11 +28,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from ..config import DataConfig
 from ..data.images import SkippedImage
 from ..errors import ArtlensError
 from ..outputs import output_dir
-from .features import DEFAULT_MAX_BYTES, check_extraction_options, extract_features
+from .features import DEFAULT_MAX_BYTES, FeaturesConfig, check_extraction_options, extract_features
 from .source import load_source
 
 __all__ = ["LayerProbes", "ProbeConfig", "ProbeReport", "run_probe"]
@@ -80,33 +79,25 @@ class LayerProbes(BaseEstimator):
 
 
 @dataclass
-class ProbeConfig:
+class ProbeConfig(FeaturesConfig):
     """Everything ``artlens probe`` needs; the CLI fills it from flags unchanged."""
 
     data: str = ""
     """Labelled image folder tree or manifest (a train/test split in the data is kept)."""
     layers: list[str] = field(default_factory=list)
-    """Layer names (``artlens layers MODEL``), module paths or ``embed``."""
+    """Layer names (``artlens layers MODEL``), module paths or ``embed``, e.g. conv1_1,conv2_1,conv3_1."""
     out: str = "artlens-probe"
-    model: str | None = None
-    """Bundle folder, backbone name, or ``None`` for the built-in model."""
-    weights: str = "auto"
-    """Backbone weights when ``model`` is a backbone name: auto | hub | none | PATH."""
-    pooling: str = "gap"
-    """gap | meanstd | gram (see :mod:`artlens.explain.features`)."""
+    """Folder for probe.csv/.md/.json and figures."""
     test_fraction: float = 0.3
+    """Held-out share per class (a split in the data is kept)."""
     seed: int = 0
+    """Seed of the stratified split."""
     C: float = 1.0
     """Inverse L2 regularisation strength of the logistic regressions."""
     max_iter: int = 2000
-    max_per_class: int | None = None
-    dataset: str = "auto"
-    dataset_options: dict[str, Any] = field(default_factory=dict)
-    input_size: int | None = None
-    """Override the model's input size (smaller = faster)."""
-    batch_size: int = 32
+    """Iterations of each logistic regression's solver."""
     num_workers: int = 0
-    device: str = "auto"
+    """DataLoader worker processes."""
     cache_dir: str = ""
     """Feature cache; empty = ``<out>/features``. Point several probes at one folder to share it."""
     pca: bool = True
@@ -154,9 +145,8 @@ def _split(cfg: ProbeConfig):
     """The data's own split when it has one, else a stratified split (artlens' splitter, seeded)."""
     from ..data.dataset import load_collection
 
-    return load_collection(DataConfig(path=cfg.data, dataset=cfg.dataset, dataset_options=cfg.dataset_options,
-                                      val_fraction=0.0, test_fraction=cfg.test_fraction, seed=cfg.seed,
-                                      max_per_class=cfg.max_per_class, min_per_class=2))
+    return load_collection(cfg.data_config(val_fraction=0.0, test_fraction=cfg.test_fraction, seed=cfg.seed,
+                                           min_per_class=2))
 
 
 def run_probe(cfg: ProbeConfig) -> ProbeReport:

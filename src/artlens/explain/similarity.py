@@ -21,18 +21,16 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.metrics import pairwise_distances
 
-from ..config import DataConfig
 from ..data.images import SkippedImage
 from ..errors import ArtlensError
 from ..outputs import output_dir
-from .features import DEFAULT_MAX_BYTES, check_extraction_options, extract_features
-from .source import EMBED, load_source
+from .features import DEFAULT_MAX_BYTES, LayerFeaturesConfig, extract_features
+from .source import load_source
 
 __all__ = ["ClassSimilarity", "SimilarityConfig", "normalised_similarity", "run_similarity", "spring_layout"]
 
@@ -228,29 +226,17 @@ def _write_matrix(matrix: np.ndarray, classes, path: Path) -> Path:
 # -- the command -------------------------------------------------------------------------------
 
 @dataclass
-class SimilarityConfig:
+class SimilarityConfig(LayerFeaturesConfig):
     """Everything ``artlens similarity`` needs; the CLI fills it from flags unchanged."""
 
     data: str = ""
+    """Labelled image folder tree or manifest (at least two classes)."""
     out: str = "artlens-similarity"
-    model: str | None = None
-    """Bundle folder, backbone name or ``None`` (built-in model)."""
-    layer: str = EMBED
-    """Which features: ``embed`` (what the head sees) or any layer name (pooled)."""
-    weights: str = "auto"
-    pooling: str = "gap"
+    """Folder for the matrices (CSV) and figures."""
     standardize: bool = False
     """Standardise features before averaging (keeps a few large channels from dominating d)."""
-    max_per_class: int | None = None
-    dataset: str = "auto"
-    dataset_options: dict[str, Any] = field(default_factory=dict)
-    input_size: int | None = None
-    batch_size: int = 32
-    device: str = "auto"
     cache_dir: str = ""
-
-    def __post_init__(self) -> None:
-        check_extraction_options(pooling=self.pooling, batch_size=self.batch_size, input_size=self.input_size)
+    """Feature cache; empty = ``<out>/features``."""
 
 
 @dataclass
@@ -266,8 +252,7 @@ def run_similarity(cfg: SimilarityConfig) -> SimilarityReport:
     """Features of every image, class means, distances, similarities; CSV matrices and three figures."""
     from ..data.dataset import load_collection
 
-    collection = load_collection(DataConfig(path=cfg.data, dataset=cfg.dataset, dataset_options=cfg.dataset_options,
-                                            max_per_class=cfg.max_per_class), split=False)
+    collection = load_collection(cfg.data_config(), split=False)
     if len(collection.classes) < 2:  # known from the folder names: say so before extracting anything
         raise ArtlensError(f"{cfg.data}: class similarity needs at least two classes, found {len(collection.classes)}")
     source = load_source(cfg.model, weights=cfg.weights, input_size=cfg.input_size)

@@ -6,6 +6,7 @@ from .bundle import Bundle, default_bundle_path, load_bundle, save_bundle, save_
 from .classifier import ArtClassifier, build_classifier, style_statistics
 from .ensemble import EnsembleClassifier
 from .heads import HEADS, build_head
+from .layers import LayerTaps, extract_layers, layer_aliases, layer_names, resolve_layer
 from .strategies import STRATEGIES, Phase, plan_phases
 
 __all__ = [
@@ -16,14 +17,19 @@ __all__ = [
     "Backbone",
     "Bundle",
     "EnsembleClassifier",
+    "LayerTaps",
     "Phase",
     "build_classifier",
     "build_head",
     "create_backbone",
     "default_bundle_path",
+    "extract_layers",
+    "layer_aliases",
+    "layer_names",
     "list_backbones",
     "load_bundle",
     "plan_phases",
+    "resolve_layer",
     "save_bundle",
     "save_ensemble",
     "style_statistics",

@@ -1,17 +1,54 @@
 """Neural style transfer: Gatys optimisation, single-layer reconstructions, AdaIN, style trajectories.
 
-* :mod:`.gatys` — ``stylize_gatys(content, [style], GatysConfig(...))``: optimise the pixels (VGG19,
+* :func:`stylize_gatys` / :func:`run_gatys` (:class:`GatysConfig`) — optimise the pixels (VGG19,
   ResNet50 or EfficientNet-Lite0 layer sets, L-BFGS/Adam, multi-scale for high resolution).
-* :mod:`.reconstruct` — content or style of an image rebuilt from one layer of one or more models.
-* :mod:`.adain` — ``AdainStylizer.load(bundle).stylize(content, [style], alpha=0.5)`` and
-  ``train_decoder(AdainTrainConfig(...))``.
-* :mod:`.trajectory` — AdaIN results at several alphas traced through a classifier's PCA spaces.
+* :func:`reconstruction_grid` (:class:`ReconstructConfig`) — content or style of an image rebuilt
+  from one layer of one or more models.
+* :class:`AdainStylizer` — ``AdainStylizer.load(bundle).stylize(content, [style], alpha=0.5)``, and
+  :func:`train_decoder` (:class:`AdainTrainConfig`) to train its decoder.
+* :func:`run_trajectory` (:class:`TrajectoryConfig`) — AdaIN results at several alphas traced through
+  a classifier's PCA spaces.
 
-Modules are imported on demand so ``import artlens.style`` stays cheap.
+>>> from artlens.style import GatysConfig, open_image, stylize_gatys
+>>> image = stylize_gatys(open_image("photo.jpg"), [open_image("monet.jpg")], GatysConfig(steps=100))  # doctest: +SKIP
+>>> GatysConfig().optimizer
+'lbfgs'
 """
 
 from __future__ import annotations
 
-from .losses import adain, channel_stats, gram_matrix
+from .adain import AdainStylizer, AdainTrainConfig, find_decoders, load_decoder_bundle, train_decoder
+from .extractor import DEFAULT_EXTRACTOR, Extractor, load_extractor
+from .gatys import GatysConfig, GatysResult, level_plan, run_gatys, stylize_gatys
+from .images import open_image
+from .losses import channel_stats, gram_matrix
+from .reconstruct import ReconstructConfig, figure_out, grid_layers, load_extractors, reconstruction_grid
+from .trajectory import TrajectoryConfig, TrajectoryResult, read_pairs, run_trajectory
 
-__all__ = ["adain", "channel_stats", "gram_matrix"]
+__all__ = [
+    "DEFAULT_EXTRACTOR",
+    "AdainStylizer",
+    "AdainTrainConfig",
+    "Extractor",
+    "GatysConfig",
+    "GatysResult",
+    "ReconstructConfig",
+    "TrajectoryConfig",
+    "TrajectoryResult",
+    "channel_stats",
+    "figure_out",
+    "find_decoders",
+    "gram_matrix",
+    "grid_layers",
+    "level_plan",
+    "load_decoder_bundle",
+    "load_extractor",
+    "load_extractors",
+    "open_image",
+    "read_pairs",
+    "reconstruction_grid",
+    "run_gatys",
+    "run_trajectory",
+    "stylize_gatys",
+    "train_decoder",
+]

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..data.dataset import read_utf8
+from ..data.samples import read_utf8
 from ..errors import ArtlensError
 from ..inference import default_device
 from .adain import AdainStylizer

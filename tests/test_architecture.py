@@ -66,9 +66,13 @@ def _in(module: str, package: str) -> bool:
     return module == package or module.startswith(package + ".")
 
 
+#: Public modules besides the packages: the progress bar the CLI draws and a notebook may swap.
+PUBLIC_MODULES = {"artlens.progress"}
+
+
 def _public(module: str) -> bool:
     """The public API: ``artlens`` and the ``__init__`` of its packages (``artlens.explain``, ...)."""
-    return module in PACKAGES and not any(part.startswith("_") for part in module.split("."))
+    return module in PUBLIC_MODULES or (module in PACKAGES and not any(p.startswith("_") for p in module.split(".")))
 
 
 def test_the_library_never_imports_the_cli_or_the_server():

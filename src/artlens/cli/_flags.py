@@ -126,8 +126,9 @@ def _help(field: Any) -> str:
     return ": ".join(t for t in (choices, field.help) if t)
 
 
+DEVICE_HELP = "auto | cpu | cuda | cuda:1"
 #: ``--device`` of commands whose config has no device field (the others derive it).
-DeviceOption = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:1", callback=check_device)]
+DeviceOption = Annotated[str, typer.Option(help=DEVICE_HELP, callback=check_device)]
 
 
 def _shown_default(value: Any) -> str | bool:
@@ -171,7 +172,7 @@ def config_flags(cls: type, *, rename: Mapping[str, str] | None = None, only: It
         flag_type, parse, form = _kind(f.type)
         name = "--" + param.replace("_", "-")
         decls = [f"{name}/--no-{name[2:]}" if form == "switch" else name]
-        help_ = _help(f) + (f" ({form})" if form not in ("", "switch") else "")
+        help_ = (_help(f) or (DEVICE_HELP if f.name == "device" else "")) + (f" ({form})" if form not in ("", "switch") else "")
         option = typer.Option(*decls, help=help_, show_default=_shown_default(f.default), rich_help_panel=panel,
                               callback=check_device if f.name == "device" else None)
         annotation = flag_type if dotted in required else Optional[flag_type]  # noqa: UP045 (typer)

@@ -8,18 +8,13 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from .. import ArtlensError, is_main_process
-from ._flags import check_device, yaml_value
+from .. import ArtlensError, ReproduceOptions, is_main_process
+from ._flags import config_flags, with_flags, yaml_value
 from .app import app, err_console, out_console
 
-# Options shared by reproduce and tune: one declaration, the same help everywhere.
-Data = Annotated[Optional[str], typer.Option(help="Dataset root, in the layout of the recipe's adapter (`artlens datasets`).")]
-Subset = Annotated[Optional[int], typer.Option(help="At most N images per class (per class and split when the dataset comes split): a quick look first.")]
-Epochs = Annotated[Optional[int], typer.Option(help="Override the recipe's epochs.")]
-ImageSize = Annotated[Optional[int], typer.Option(help="Override the network input size (pixels).")]
-Weights = Annotated[Optional[str], typer.Option(help="Override model.pretrained: auto | hub | none | PATH.")]
+# What reproduce and tune both change in a recipe's run: ReproduceOptions' fields (``--out`` differs in meaning).
+RUN_FLAGS = config_flags(ReproduceOptions, only={"data", "subset", "epochs", "image_size", "weights", "device"})
 Sets = Annotated[Optional[list[str]], typer.Option("--set", help="Any config key, dotted: --set optim.lr=0.01 (repeatable).")]
-Device = Annotated[Optional[str], typer.Option(help="auto | cpu | cuda | cuda:1", callback=check_device)]
 
 
 def _sets(pairs: list[str] | None) -> dict[str, Any]:
@@ -33,11 +28,8 @@ def _sets(pairs: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def _run_options(data, out, subset, epochs, image_size, weights, sets, device, resume=False):
-    from .. import ReproduceOptions
-
-    return ReproduceOptions(data=data or "", out=out or "", subset=subset, epochs=epochs, image_size=image_size,
-                            weights=weights, overrides=_sets(sets), resume=resume, device=device)
+def _run_options(given: dict[str, Any], out: str | None, sets: list[str] | None, resume: bool = False):
+    return ReproduceOptions(**given, out=out or "", overrides=_sets(sets), resume=resume)
 
 
 def _fmt(v: Any) -> str:
@@ -45,18 +37,14 @@ def _fmt(v: Any) -> str:
 
 
 @app.command()
+@with_flags(RUN_FLAGS)
 def reproduce(
     recipe: Annotated[Optional[str], typer.Argument(help="Recipe name (--list) or a recipe YAML file.")] = None,
-    data: Data = None,
     out: Annotated[Optional[str], typer.Option(help="Run folder (default runs/<recipe>).")] = None,
-    subset: Subset = None,
-    epochs: Epochs = None,
-    image_size: ImageSize = None,
-    weights: Weights = None,
     set_: Sets = None,
-    device: Device = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")] = False,
     list_: Annotated[bool, typer.Option("--list", help="List the shipped recipes and exit.")] = False,
+    *, given: dict[str, Any],
 ) -> None:
     """Run one study experiment and print the study's reported numbers beside ours."""
     from .. import list_recipes, load_recipe
@@ -76,7 +64,7 @@ def reproduce(
         return
     if recipe is None:
         raise ArtlensError("give a RECIPE name or file (`artlens reproduce --list` shows them)")
-    result = run_reproduce(recipe, _run_options(data, out, subset, epochs, image_size, weights, set_, device, resume))
+    result = run_reproduce(recipe, _run_options(given, out, set_, resume))
     if not is_main_process():  # under torchrun, one table rather than one per process
         return
     table = Table(title=f"study vs ours: {result.recipe}")
@@ -86,25 +74,21 @@ def reproduce(
         diff = "–" if row["difference"] is None else f"{row['difference']:+.4f}"
         table.add_row(row["metric"], _fmt(row["study"]), _fmt(row["ours"]), diff)
     out_console.print(table)
-    if subset:
-        out_console.print(f"quick run: at most {subset} images per class, not comparable to the study")
+    if given.get("subset"):
+        out_console.print(f"quick run: at most {given['subset']} images per class, not comparable to the study")
     out_console.print(f"results: {result.out / 'study.md'}; bundle: {result.bundle}")
 
 
 @app.command()
+@with_flags(RUN_FLAGS)
 def tune(
     recipe: Annotated[str, typer.Argument(help="Recipe name or YAML file whose config each trial starts from.")],
     trials: Annotated[int, typer.Option(help="Number of trials (asking for more later continues the search).")] = 10,
     space: Annotated[Optional[Path], typer.Option(help="Search space YAML (key: [choices] or {low, high, log}); default: the recipe's own.")] = None,
-    data: Data = None,
     out: Annotated[Optional[str], typer.Option(help="Search folder (default runs/tune-<recipe>).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the random search.")] = 0,
-    subset: Subset = None,
-    epochs: Epochs = None,
-    image_size: ImageSize = None,
-    weights: Weights = None,
     set_: Sets = None,
-    device: Device = None,
+    *, given: dict[str, Any],
 ) -> None:
     """Random hyperparameter search: each trial a normal run, a leaderboard, the best bundle kept; resumable."""
     from .. import TuneOptions
@@ -112,7 +96,7 @@ def tune(
     from ..recipes import load_space
 
     opts = TuneOptions(trials=trials, space=load_space(space) if space else {}, seed=seed,
-                       run=_run_options(data, out, subset, epochs, image_size, weights, set_, device))
+                       run=_run_options(given, out, set_))
     result = run_tune(recipe, opts)
     if not is_main_process():
         return

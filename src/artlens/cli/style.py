@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .. import ArtlensError, default_device, progress_bar
+from .. import ArtlensError, default_device
 from ..style import open_image
 from ._flags import DeviceOption, csv_strs
 from .app import app, out_console
@@ -102,6 +102,7 @@ def gatys(
 ) -> None:
     """Gatys et al. style transfer: optimise the pixels of the content image towards the style."""
     _image_out(out)
+    from ..progress import progress_bar  # looked up at call time: tests swap it
     from ..style import GatysConfig, level_plan, load_extractor, run_gatys
 
     cfg = GatysConfig(extractor=extractor, weights=weights, preset=preset, content_layers=_strs(content_layers),
@@ -149,6 +150,7 @@ def reconstruct(
     device: Device = "auto",
 ) -> None:
     """Reconstruct an image's content or style from single layers of one or more models (a grid PNG)."""
+    from ..progress import progress_bar  # looked up at call time: tests swap it
     from ..style import ReconstructConfig, figure_out, grid_layers, load_extractors, reconstruction_grid
 
     figure_out(out)  # a name matplotlib cannot write fails now, not after the reconstructions
@@ -195,6 +197,7 @@ def adain_train(
 ) -> None:
     """Train an AdaIN decoder (Huang & Belongie) and save it as a decoder bundle."""
     from .. import AdainTrainConfig, train_decoder
+    from ..progress import progress_bar  # looked up at call time: tests swap it
 
     cfg = AdainTrainConfig(content=content, style=style, out=out, encoder=encoder, weights=weights, layer=layer,
                            steps=steps, batch_size=batch_size, size=size, load_size=load_size, lr=lr,
@@ -263,6 +266,7 @@ def trajectory(
     device: Device = "auto",
 ) -> None:
     """Trace AdaIN results at several alphas through a classifier's per-layer PCA spaces (one panel per layer)."""
+    from ..progress import progress_bar  # looked up at call time: tests swap it
     from ..style import TrajectoryConfig, read_pairs, run_trajectory
 
     cfg = TrajectoryConfig(classifier=classifier, decoder=decoder, pairs=pairs, reference=reference, out=out,

@@ -43,7 +43,7 @@ bench: install
 	$(BIN)/python benchmarks/serve_load.py
 
 default-model: install
-	$(BIN)/python scripts/train_default_model.py
+	$(BIN)/python scripts/train_default_model.py --ship
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

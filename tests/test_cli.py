@@ -43,7 +43,8 @@ def test_predict_json_lists_top_k_per_image(trained, tiny_tree):
     result = runner.invoke(app, ["predict", str(folder), "--model", str(trained / "model"), "--top-k", "2", "--json"])
     assert result.exit_code == 0
     rows = json.loads(result.stdout)
-    assert len(rows) == 10 and set(rows[0]) == {"path", "predictions"}
+    assert len(rows) == 10 and set(rows[0]) == {"path", "predictions", "uncertain"}
+    assert rows[0]["uncertain"] is False  # a bundle without calibration never says it is uncertain
     preds = rows[0]["predictions"]
     assert len(preds) == 2 and preds[0]["prob"] >= preds[1]["prob"]
     assert {p["label"] for p in preds} <= {"Baroque", "Pop_Art", "Ukiyo_e"}

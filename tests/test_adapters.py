@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from artlens.data.adapters import DATASETS, AdapterResult, DatasetAdapter, describe_datasets, load_dataset
+from artlens.data.datasets import DATASETS, AdapterResult, DatasetAdapter, describe_datasets, load_dataset
 from artlens.errors import ArtlensError
 
 
@@ -421,7 +421,7 @@ def _write_batches(folder: Path, jpgs: list[Path]) -> None:
 def test_artbench10_python_release_is_unpickled_safely_and_cached_as_pngs(tmp_path, jpgs):
     import numpy as np
 
-    from artlens.data.adapters import _read_batch
+    from artlens.data.datasets.artbench import _read_batch
 
     batches = tmp_path / "artbench-10-python" / "artbench-10-batches-py"
     _write_batches(batches, jpgs[:4])

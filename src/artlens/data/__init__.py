@@ -19,7 +19,7 @@ from .dataset import (
     read_manifest,
     stratified_split,
 )
-from .adapters import DATASETS, describe_datasets, load_dataset
+from .datasets import DATASETS, describe_datasets, load_dataset
 from .profile import profile_collection, write_split_manifest
 from .images import SkippedImage, UnreadableImage, iter_image_files, load_image, scan_images, to_rgb
 from .transforms import AUGMENT_PRESETS, Preprocessing, build_transform

@@ -29,7 +29,7 @@ from torch.utils.data import Dataset
 
 from ..config import DataConfig
 from ..errors import ArtlensError
-from .adapters import load_dataset
+from .datasets import load_dataset
 from .images import SkippedImage, UnreadableImage, load_image
 # Re-exported: painters.py and older callers import these from here.
 from .samples import SPLITS, Sample, discover, label_folder_samples, labelled_tree_samples, read_manifest, read_utf8

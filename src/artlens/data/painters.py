@@ -29,7 +29,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import ArtlensError, yaml_error
-from .dataset import Sample, label_folder_samples, read_utf8
+from .samples import Sample, label_folder_samples, read_utf8
 
 __all__ = ["PainterStyle", "painter_samples", "read_painter_styles"]
 

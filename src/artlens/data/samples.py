@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +20,8 @@ from .images import is_image_file, is_system_name, iter_image_files
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SPLITS", "Sample", "discover", "label_folder_samples", "labelled_tree_samples", "read_manifest", "read_utf8"]
+__all__ = ["SPLITS", "Sample", "discover", "existing_file", "label_folder_samples", "labelled_tree_samples", "norm_name",
+           "read_manifest", "read_utf8", "subdirs", "utf8_lines"]
 
 SPLITS = ("train", "val", "test")
 _SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
@@ -44,8 +47,7 @@ def discover(path: str | os.PathLike) -> list[Sample]:
             raise ArtlensError(f"{path}: is an image; labelled data is a folder with one sub-folder per label, "
                                "or a CSV/TSV manifest of path,label[,split]")
         return read_manifest(path)
-    subdirs = sorted(d for d in path.iterdir() if d.is_dir() and not is_system_name(d.name))
-    if not subdirs:
+    if not subdirs(path):
         raise ArtlensError(f"{path}: expected one sub-folder per label (or a CSV/TSV manifest), found no folders")
     loose = [p for p in path.iterdir() if p.is_file() and is_image_file(p) and not is_system_name(p.name)]
     if loose:
@@ -57,10 +59,10 @@ def discover(path: str | os.PathLike) -> list[Sample]:
 def labelled_tree_samples(root: Path) -> list[Sample]:
     """``root/<label>/**``, or ``root/{train,val,test}/<label>/**`` when every top folder is a split
     name: then the split is kept, and ``train``/``test`` never become two classes."""
-    subdirs = [d for d in root.iterdir() if d.is_dir() and not is_system_name(d.name)]
-    if subdirs and all(d.name.lower() in _SPLIT_ALIASES for d in subdirs):
+    folders = subdirs(root)
+    if folders and all(d.name.lower() in _SPLIT_ALIASES for d in folders):
         samples = []
-        for d in sorted(subdirs):
+        for d in folders:
             samples += label_folder_samples(d, _SPLIT_ALIASES[d.name.lower()])
         return samples
     return label_folder_samples(root)
@@ -70,7 +72,7 @@ def label_folder_samples(root: Path, split: str | None = None) -> list[Sample]:
     """``root/<label>/**`` -> samples labelled by the top-level folder; an empty label folder is an error
     (a class with no images is a broken download or a typo, not something to train around silently)."""
     samples, empty = [], []
-    for label_dir in sorted(d for d in root.iterdir() if d.is_dir() and not is_system_name(d.name)):
+    for label_dir in subdirs(root):
         found = [Sample(str(p), label_dir.name, split) for p in iter_image_files(label_dir)]
         samples += found
         if not found:
@@ -80,6 +82,11 @@ def label_folder_samples(root: Path, split: str | None = None) -> list[Sample]:
     if empty:
         raise ArtlensError(f"{root}: class folder(s) without images: {', '.join(empty)}; add images or remove them")
     return samples
+
+
+def subdirs(root: Path) -> list[Path]:
+    """The folders in ``root``, sorted, without hidden ones and ``__MACOSX``."""
+    return sorted(d for d in root.iterdir() if d.is_dir() and not is_system_name(d.name))
 
 
 def read_utf8(path: Path, what: str = "the file") -> str:
@@ -122,5 +129,42 @@ def read_manifest(path: str | os.PathLike) -> list[Sample]:
     return samples
 
 
-# -- selection ---------------------------------------------------------------------------------
+def utf8_lines(path: Path) -> Iterator[str]:
+    """The lines of a CSV, decoded as they are read (MetObjects.csv is 300 MB), or a one-line error
+    for one a spreadsheet saved in its own code page."""
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        try:
+            yield from fh
+        except UnicodeDecodeError as err:
+            raise ArtlensError(f"{path}: not UTF-8 text ({err.reason}); save it as UTF-8") from None
 
+
+# -- names as indexes and file systems spell them ----------------------------------------------
+
+_MOJIBAKE_CODECS = ("cp437", "cp866", "cp850", "cp1252", "latin-1")
+"""Code pages zip tools wrongly decode UTF-8 names with (``Du╠Иrer`` is NFD ``Dürer`` read as cp866)."""
+
+
+def norm_name(name: str) -> str:
+    """Compare names across Unicode forms and the classic cp437 mojibake of zip extraction.
+
+    >>> norm_name("Du\u0308rer") == norm_name("Dürer") == norm_name("DÜRER")
+    True
+    """
+    for codec in _MOJIBAKE_CODECS:
+        try:
+            name = name.encode(codec).decode("utf-8")
+            break
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            continue
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def existing_file(base: Path, rel: str) -> Path | None:
+    """``base / rel``, also when the index and the file system spell its accents in different
+    Unicode forms (a zip extracted on macOS writes NFD names)."""
+    for form in (None, "NFC", "NFD"):
+        p = base / (unicodedata.normalize(form, rel) if form else rel)
+        if p.is_file():
+            return p
+    return None

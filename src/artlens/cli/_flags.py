@@ -8,6 +8,7 @@ to lay over a recipe or to build the config. Types map to flags as follows:
 ``str/int/float``    ``--name VALUE``; a field with choices lists them in its help
 ``bool``             ``--name/--no-name``
 ``list[int]``        ``--name 512,128``
+``list[float]``      ``--name 0.7,0.3``
 ``list[str]``        ``--name a,b``
 ``dict[str, Any]``   ``--name key=value`` (repeatable; values read as YAML scalars)
 label maps           ``--name FILE.yaml`` or ``--name 'old=new,drop='``
@@ -35,7 +36,7 @@ import yaml
 
 from .. import ArtlensError, config_fields, yaml_error
 
-__all__ = ["Flag", "check_device", "config_flags", "csv_ints", "csv_strs", "key_values", "label_map", "merge",
+__all__ = ["Flag", "check_device", "config_flags", "csv_floats", "csv_ints", "csv_strs", "key_values", "label_map", "merge",
            "with_flags", "yaml_value"]
 
 #: Flag names that differ from their field's name wherever the field appears.
@@ -65,6 +66,13 @@ def csv_ints(text: str) -> list[int]:
         return [int(t) for t in text.split(",") if t.strip()]
     except ValueError:
         raise ArtlensError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def csv_floats(text: str, flag: str) -> list[float]:
+    try:
+        return [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise ArtlensError(f"{flag}: expected comma-separated numbers, got {text!r}") from None
 
 
 def csv_strs(text: str) -> list[str]:
@@ -115,6 +123,8 @@ class Flag:
     annotation: Any
     parse: Callable[[Any], Any]
     required: bool = False
+    default: Any = None
+    """The command's own default where it differs from the field's (``--device auto``); None: the field's."""
 
     @property
     def flag(self) -> str:
@@ -137,13 +147,14 @@ def _shown_default(value: Any) -> str | bool:
     return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
-def _kind(hint: Any) -> tuple[Any, Callable[[Any], Any], str]:
+def _kind(hint: Any, flag: str) -> tuple[Any, Callable[[Any], Any], str]:
     """(the flag's Python type, the parser of its value, how the value is written: ``switch`` for on/off)."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        return _kind(next(a for a in args if a is not type(None)))
+        return _kind(next(a for a in args if a is not type(None)), flag)
     if origin is list:
-        return str, (csv_ints if args == (int,) else csv_strs), "comma-separated"
+        parse = {(int,): csv_ints, (float,): functools.partial(csv_floats, flag=flag)}.get(args, csv_strs)
+        return str, parse, "comma-separated"
     if origin is dict:
         if args and args[1] != Any:  # dict[str, str | None]: a label map
             return str, label_map, "a YAML file or 'old=new,drop=' pairs"
@@ -152,31 +163,33 @@ def _kind(hint: Any) -> tuple[Any, Callable[[Any], Any], str]:
 
 
 def config_flags(cls: type, *, rename: Mapping[str, str] | None = None, only: Iterable[str] | None = None,
-                 skip: Iterable[str] = (), required: Iterable[str] = (), prefix: tuple[str, ...] = (),
-                 panel: str | None = None) -> list[Flag]:
+                 skip: Iterable[str] = (), required: Iterable[str] = (), defaults: Mapping[str, Any] | None = None,
+                 prefix: tuple[str, ...] = (), panel: str | None = None) -> list[Flag]:
     """The flags of a config dataclass; a field holding a dataclass contributes its own, under a
-    help panel of its name. ``rename``, ``only``, ``skip`` and ``required`` take dotted keys (``data.seed``)."""
-    rename, skip, required = dict(rename or {}), set(skip), set(required)
+    help panel of its name. ``rename``, ``only``, ``skip``, ``required`` and ``defaults`` (the command's own
+    default where it differs from the field's) take dotted keys (``data.seed``)."""
+    rename, skip, required, defaults = dict(rename or {}), set(skip), set(required), dict(defaults or {})
     only = None if only is None else set(only)
     out = []
     for f in config_fields(cls):
         key = (*prefix, f.name)
         dotted = ".".join(key)
         if dataclasses.is_dataclass(f.type):
-            out += config_flags(f.type, rename=rename, only=only, skip=skip, required=required, prefix=key,
-                                panel=f.name)
+            out += config_flags(f.type, rename=rename, only=only, skip=skip, required=required, defaults=defaults,
+                                prefix=key, panel=f.name)
             continue
         if dotted in skip or (only is not None and dotted not in only):
             continue
         param = rename.get(dotted) or FLAG_NAMES.get(f.name, f.name)
-        flag_type, parse, form = _kind(f.type)
         name = "--" + param.replace("_", "-")
+        flag_type, parse, form = _kind(f.type, name)
         decls = [f"{name}/--no-{name[2:]}" if form == "switch" else name]
         help_ = (_help(f) or (DEVICE_HELP if f.name == "device" else "")) + (f" ({form})" if form not in ("", "switch") else "")
-        option = typer.Option(*decls, help=help_, show_default=_shown_default(f.default), rich_help_panel=panel,
-                              callback=check_device if f.name == "device" else None)
+        default = defaults.get(dotted)
+        option = typer.Option(*decls, help=help_, show_default=_shown_default(f.default if default is None else default),
+                              rich_help_panel=panel, callback=check_device if f.name == "device" else None)
         annotation = flag_type if dotted in required else Optional[flag_type]  # noqa: UP045 (typer)
-        out.append(Flag(param, key, Annotated[annotation, option], parse, dotted in required))
+        out.append(Flag(param, key, Annotated[annotation, option], parse, dotted in required, default))
     return out
 
 
@@ -184,14 +197,14 @@ def with_flags(flags: list[Flag]) -> Callable[[Callable[..., Any]], Callable[...
     """Decorator: add ``flags`` to a command; it receives the values given as ``given``, a nested dict.
 
     The command's own parameters come first in ``--help``; a flag left out is absent from ``given``, so
-    a recipe's value or the config's default applies.
+    a recipe's value or the config's default applies (unless the command has a default of its own for it).
     """
 
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
         sig = inspect.signature(fn, eval_str=True)
         own = [p for p in sig.parameters.values() if p.name != "given"]
         added = [inspect.Parameter(f.param, inspect.Parameter.KEYWORD_ONLY, annotation=f.annotation,
-                                   default=... if f.required else None) for f in flags]
+                                   default=... if f.required else f.default) for f in flags]
 
         @functools.wraps(fn)
         def command(**kwargs: Any) -> Any:

@@ -305,23 +305,37 @@ class AdainTrainConfig:
     out: str = "runs/adain"
     """Run folder: ``checkpoint.pt``, ``samples/``, ``log.csv`` and the bundle in ``decoder/``."""
     encoder: str = DEFAULT_EXTRACTOR
+    """Feature extractor: ``vgg19`` (the paper's, needs its weights), ``efficientnet_lite0`` (offline), any
+    backbone name, or a trained bundle folder."""
     weights: str | None = None
+    """Encoder weights file (e.g. ``vgg19-dcbb9e9d.pth``), ``none``, or None for the default source."""
     layer: str | None = None
     """Encoder output layer (default ``relu4_1`` for VGG, ``blocks.2`` for EfficientNet-Lite0)."""
     steps: int = 160000
+    """Training iterations (the paper: 160000)."""
     batch_size: int = 8
+    """Content/style pairs per step."""
     size: int = 256
     """Random crop side; images are first resized so their shorter side is ``load_size``."""
     load_size: int = 512
+    """Shorter side images are resized to before cropping."""
     lr: float = 1e-4
+    """Adam's learning rate."""
     lr_decay: float = 5e-5
+    """Inverse-time decay of the learning rate: ``lr / (1 + lr_decay * step)``."""
     content_weight: float = 1.0
+    """Content loss weight."""
     style_weight: float = 10.0
+    """Style loss weight (the paper: 10)."""
     checkpoint_every: int = 500
+    """Write ``checkpoint.pt`` every N steps."""
     sample_every: int = 500
+    """Write a sample grid every N steps."""
     device: str = "cpu"
     seed: int = 0
+    """Seed of the decoder's first weights, the image order and the crops."""
     resume: bool = False
+    """Continue from ``<out>/checkpoint.pt``."""
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "checkpoint_every", "sample_every"):

@@ -27,6 +27,7 @@ import torch
 from PIL import Image
 
 from .._registry import Registry
+from ..config import register_names
 from ..errors import ArtlensError
 from ..inference import default_device
 from .extractor import DEFAULT_EXTRACTOR, Extractor, load_extractor
@@ -134,12 +135,17 @@ class GatysConfig:
     preset: str | None = None
     """Layer preset (:data:`PRESETS`); None picks one from the extractor."""
     content_layers: list[str] | None = None
+    """Content layers, e.g. ``conv4_2`` (default: the preset's)."""
     style_layers: list[str] | None = None
+    """Style layers, e.g. ``conv1_1,conv2_1,conv3_1,conv4_1,conv5_1`` (default: the preset's)."""
     style_layer_weights: list[float] | None = None
     """One weight per style layer (default: equal)."""
     content_weight: float | None = None
+    """Content loss weight (default: the preset's)."""
     style_weight: float | None = None
+    """Style loss weight (default: the preset's)."""
     tv_weight: float = 0.0
+    """Total-variation weight (smoothness)."""
     optimizer: str = "lbfgs"
     lr: float | None = None
     """Step size; None = 1.0 for L-BFGS, 0.02 for Adam (pixels are in [0, 1])."""
@@ -156,10 +162,12 @@ class GatysConfig:
     style_weights: list[float] | None = None
     """Blend of several style images (normalised to sum to 1; default equal)."""
     init: str = "content"
-    preserve_color: str = "none"
+    """Starting pixels: the content image, the (first) style image, or noise."""
+    preserve_color: str = field(default="none", metadata={"choices": COLOR_MODES})
     """``none``, ``luminance`` (keep the content's chroma) or ``histogram`` (recolour the styles first)."""
     device: str = "cpu"
     seed: int = 0
+    """Seed of the random generator (the noise start)."""
     save_every: int = 0
     """Write an intermediate PNG every K iterations into ``save_dir`` (0 = never)."""
     save_dir: str | None = None
@@ -179,6 +187,11 @@ class GatysConfig:
             raise ArtlensError(f"--style-scale must be > 0, got {self.style_scale}")
         if self.save_every and not self.save_dir:
             raise ArtlensError("--save-every needs a folder for the intermediate images (--save-dir)")
+
+
+register_names(GatysConfig, "optimizer", OPTIMIZERS.names)
+register_names(GatysConfig, "init", INITS.names)
+register_names(GatysConfig, "preset", PRESETS.names)
 
 
 @dataclass

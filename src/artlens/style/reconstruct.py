@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .._registry import Registry
+from ..config import register_names
 from ..errors import ArtlensError
 from .extractor import DEFAULT_EXTRACTOR, Extractor, load_extractor
 from .gatys import OPTIMIZERS, default_preset, optimise_image
@@ -52,16 +53,21 @@ class ReconstructConfig:
     layers: list[str] = field(default_factory=list)
     """One column each; empty: the first model's Gatys style layers (``conv1_1`` ... ``conv5_1`` on VGG)."""
     kind: str = "content"
+    """``content`` (feature maps) or ``style`` (Gram matrices)."""
     size: int = 128
+    """Longer side of the reconstructions."""
     steps: int = 200
+    """Iterations per reconstruction."""
     optimizer: str = "lbfgs"
     lr: float | None = None
+    """Step size; None = 1.0 for L-BFGS, 0.02 for Adam."""
     tv_weight: float = 0.0
     """Total-variation regulariser (Mahendran & Vedaldi): suppresses pixel noise in deep-layer images."""
     weights: str | None = None
     """Weights for backbone-name extractors (file, ``none``, or None for the default source)."""
     device: str = "cpu"
     seed: int = 0
+    """Seed of the noise each reconstruction starts from."""
 
     def __post_init__(self) -> None:
         TARGETS.get(self.kind)
@@ -70,6 +76,10 @@ class ReconstructConfig:
             raise ArtlensError("reconstruction needs at least one model")
         if self.steps < 1 or self.size < 16:
             raise ArtlensError("--steps must be >= 1 and --size >= 16")
+
+
+register_names(ReconstructConfig, "kind", TARGETS.names)
+register_names(ReconstructConfig, "optimizer", OPTIMIZERS.names)
 
 
 def reconstruct(image: Image.Image, extractor: Extractor, layer: str, *, kind: str = "content", size: int = 128,

@@ -46,13 +46,17 @@ class TrajectoryConfig:
     reference: str = ""
     """Class-folder tree (``<class>/*.jpg``) on which each layer's PCA is fitted."""
     out: str = "runs/trajectory"
+    """Output folder."""
     alphas: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])
+    """Style strengths, each in [0, 1]."""
     layers: list[str] | None = None
     """Layers of the classifier (aliases, stages or module paths); default: its stages."""
     classes: list[str] | None = None
     """Sub-folders of ``reference`` to use (default: all, ideally the two classes of the study)."""
     per_class: int = 100
+    """Reference images per class."""
     content_size: int = 256
+    """Shorter side of the content images (0 = original)."""
     decoder_weights: str | None = None
     """Weights file for the decoder's encoder when it is VGG19."""
     device: str = "cpu"

@@ -42,18 +42,22 @@ True
 >>> result = artlens.reproduce("pandora-hybrid", artlens.ReproduceOptions(data="pandora/", subset=20))  # doctest: +SKIP
 """
 
+from ._registry import Registry
 from ._version import __version__
 from .config import (DataConfig, ModelConfig, OptimConfig, StrategyConfig, TrainConfig, config_fields, load_config,
                      read_recipe, recipe_config)
 from .data import DATASETS, describe_datasets, load_collection, profile_collection, write_split_manifest
+from .data.images import upright
 from .errors import ArtlensError, yaml_error
 from .evaluate import evaluate
 from .evaluate.calibration import calibrate
 from .explain import (EmbedConfig, ExplainConfig, ProbeConfig, SimilarityConfig, run_embed, run_explain, run_probe,
                       run_similarity)
+from .explain.cam import in_picture_shape
 from .inference import default_device
 from .models import BACKBONES, HEADS, STRATEGIES, create_backbone, list_backbones, load_bundle, save_bundle, save_ensemble
-from .predict import Predictor, expand_inputs, predict
+from .models.bundle import BUNDLE_FORMAT, META_FILE, BundleFormatError, read_bundle_meta
+from .predict import Predictor, expand_inputs, predict, top_k, uncertain_threshold
 from .progress import progress_bar
 from .recipes import ReproduceOptions, TuneOptions, compare_runs, list_recipes, load_recipe, reproduce, tune
 from .style import (AdainStylizer, AdainTrainConfig, GatysConfig, ReconstructConfig, TrajectoryConfig, open_image,
@@ -63,12 +67,15 @@ from .train.distributed import is_main_process
 
 __all__ = [
     "BACKBONES",
+    "BUNDLE_FORMAT",
     "DATASETS",
     "HEADS",
+    "META_FILE",
     "STRATEGIES",
     "AdainStylizer",
     "AdainTrainConfig",
     "ArtlensError",
+    "BundleFormatError",
     "DataConfig",
     "EmbedConfig",
     "ExplainConfig",
@@ -78,6 +85,7 @@ __all__ = [
     "Predictor",
     "ProbeConfig",
     "ReconstructConfig",
+    "Registry",
     "ReproduceOptions",
     "SimilarityConfig",
     "StrategyConfig",
@@ -94,6 +102,7 @@ __all__ = [
     "evaluate",
     "expand_inputs",
     "fit",
+    "in_picture_shape",
     "is_main_process",
     "list_backbones",
     "list_recipes",
@@ -105,6 +114,7 @@ __all__ = [
     "predict",
     "profile_collection",
     "progress_bar",
+    "read_bundle_meta",
     "read_recipe",
     "recipe_config",
     "reconstruction_grid",
@@ -118,8 +128,11 @@ __all__ = [
     "save_bundle",
     "save_ensemble",
     "stylize_gatys",
+    "top_k",
     "train_decoder",
     "tune",
+    "uncertain_threshold",
+    "upright",
     "write_split_manifest",
     "yaml_error",
 ]

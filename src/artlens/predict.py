@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
 
 from .data.dataset import Sample
 from .data.images import SkippedImage, iter_image_files
 from .errors import ArtlensError
-from .inference import bundle_tta, predict_probs
+from .inference import batch_probs, bundle_tta, default_device, predict_probs, view_transform
 from .models.bundle import Bundle, load_bundle
 
-__all__ = ["Predictor", "expand_inputs", "predict", "uncertain_threshold"]
+__all__ = ["Predictor", "expand_inputs", "predict", "top_k", "uncertain_threshold"]
 
 
 def expand_inputs(inputs: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
@@ -51,9 +56,13 @@ class Predictor:
 
     ``tta`` (``none``, ``flip``, ``crops``: see :data:`artlens.inference.TTA`) overrides the
     test-time augmentation the bundle asks for in its ``artlens.json``.
+
+    Files and folders go through ``predictor(paths)``; images already in memory (a web service's
+    uploads) through :meth:`views` and :meth:`probs`, the same views and the same batch path, and
+    :meth:`rank` turns a row of probabilities into the answer ``predictor(paths)`` gives.
     """
 
-    def __init__(self, model: str | os.PathLike | Bundle | None = None, *, device: str = "auto",
+    def __init__(self, model: str | os.PathLike | Bundle | None = None, *, device: str | torch.device = "auto",
                  tta: str | None = None) -> None:
         self.bundle = model if isinstance(model, Bundle) else load_bundle(model)
         self.device = device
@@ -75,15 +84,33 @@ class Predictor:
         res = predict_probs(self.bundle.model, samples, self.bundle.preprocessing, classes=self.classes,
                             batch_size=batch_size, num_workers=num_workers, device=self.device,
                             tta=self.tta, show_progress=show_progress)
-        results = []
-        for i, p in zip(res.indices, res.probs):
-            uncertain = self.is_uncertain(float(p.max()))
-            # An uncertain answer comes with the runners-up: at least the top 3.
-            order = p.argsort()[::-1][: max(top_k, min(3, len(self.classes))) if uncertain else top_k]
-            results.append({"path": str(paths[i]),
-                            "predictions": [{"label": self.classes[j], "prob": round(float(p[j]), 4)} for j in order],
-                            "uncertain": uncertain})
-        return results, res.skipped
+        return [{"path": str(paths[i]), **self.rank(p, top_k)} for i, p in zip(res.indices, res.probs)], res.skipped
+
+    @cached_property
+    def transform(self) -> Any:
+        """PIL image -> its input views ``(views, 3, H, W)``: more than one with ``crops`` TTA."""
+        return view_transform(self.bundle.preprocessing, self.tta)
+
+    def views(self, image: Image.Image) -> torch.Tensor:
+        """One upright RGB image as the model's input views, ready for :meth:`probs`."""
+        return self.transform(image)
+
+    @cached_property
+    def _device(self) -> torch.device:
+        device = default_device(self.device) if isinstance(self.device, str) else self.device
+        self.bundle.model.eval().to(device)
+        return device
+
+    def probs(self, views: Sequence[torch.Tensor]) -> np.ndarray:
+        """Class probabilities ``(images, classes)`` of images given as their :meth:`views`, run as one
+        batch and averaged over each image's views (:func:`artlens.inference.batch_probs`, as files are)."""
+        p = batch_probs(self.bundle.model, torch.cat(list(views)), self._device, tta=self.tta,
+                        counts=[len(v) for v in views])
+        return p.cpu().numpy()
+
+    def rank(self, probs: np.ndarray, k: int = 3, *, runners_up: int = 3) -> dict[str, Any]:
+        """:func:`top_k` of one image's probabilities with this bundle's classes and threshold."""
+        return top_k(probs, self.classes, k, uncertain_below=self.uncertain_below, runners_up=runners_up)
 
     @property
     def uncertain_below(self) -> float | None:
@@ -98,8 +125,30 @@ class Predictor:
 
 def uncertain_threshold(meta: dict[str, Any]) -> float | None:
     """``calibration.uncertain_below`` of a bundle's metadata, or ``None``."""
-    value = (meta.get("calibration") or {}).get("uncertain_below")
+    calibration = meta.get("calibration")
+    value = calibration.get("uncertain_below") if isinstance(calibration, dict) else None
     return float(value) if isinstance(value, (int, float)) else None
+
+
+def top_k(probs: Sequence[float] | np.ndarray, classes: Sequence[str], k: int = 3, *,
+          uncertain_below: float | None = None, runners_up: int = 3) -> dict[str, Any]:
+    """One image's answer: ``{"predictions": [{"label", "prob"}], "uncertain"}``, the ``k`` most probable
+    classes first (probabilities rounded to 4 places). ``uncertain`` is true when the top probability is
+    below ``uncertain_below`` (a calibrated bundle's :func:`uncertain_threshold`); an uncertain answer then
+    lists at least ``runners_up`` labels, the guesses a person needs to judge it.
+
+    >>> top_k([0.1, 0.6, 0.3], ["Baroque", "Cubism", "Fauvism"], 1)
+    {'predictions': [{'label': 'Cubism', 'prob': 0.6}], 'uncertain': False}
+    >>> [p["label"] for p in top_k([0.1, 0.4, 0.5], ["Baroque", "Cubism", "Fauvism"], 1, uncertain_below=0.6)["predictions"]]
+    ['Fauvism', 'Cubism', 'Baroque']
+    """
+    if k < 1:
+        raise ArtlensError(f"top_k must be at least 1, got {k}")
+    p = np.asarray(probs)
+    uncertain = uncertain_below is not None and float(p.max()) < uncertain_below
+    order = p.argsort()[::-1][: min(max(k, runners_up) if uncertain else k, len(classes))]
+    return {"predictions": [{"label": classes[j], "prob": round(float(p[j]), 4)} for j in order],
+            "uncertain": uncertain}
 
 
 def predict(inputs: str | os.PathLike | Sequence[str | os.PathLike], *, model: str | os.PathLike | Bundle | None = None,

@@ -34,7 +34,8 @@ from ..outputs import replaceable_folder, sibling_name
 from .classifier import ArtClassifier, build_classifier
 from .ensemble import EnsembleClassifier, ensemble_preprocessing
 
-__all__ = ["BUNDLE_FORMAT", "Bundle", "default_bundle_path", "load_bundle", "save_bundle", "save_ensemble"]
+__all__ = ["BUNDLE_FORMAT", "DECODER_FORMAT", "META_FILE", "Bundle", "BundleFormatError", "default_bundle_path",
+           "load_bundle", "read_bundle_meta", "save_bundle", "save_ensemble"]
 
 BUNDLE_FORMAT = "artlens-bundle/1"
 WEIGHTS_FILE = "model.safetensors"
@@ -42,6 +43,7 @@ META_FILE = "artlens.json"
 #: The ``format`` of an AdaIN decoder bundle (:mod:`artlens.style.adain`): also an ``artlens.json`` folder,
 #: recognised here so that the classifier loader can say what it was given.
 DECODER_FORMAT = "artlens-adain-decoder/1"
+DECODER_WEIGHTS_FILE = "decoder.safetensors"
 DEFAULT_MODEL = "wikiart11-style"
 
 
@@ -179,28 +181,56 @@ def _build_ensemble(meta: dict[str, Any]) -> EnsembleClassifier:
                               [int(m["preprocessing"]["input_size"]) for m in members])
 
 
-def load_bundle(path: str | os.PathLike | None = None, *, device: str | torch.device = "cpu") -> Bundle:
-    """Load a bundle directory (``None`` = the built-in default model), in eval mode."""
-    path = Path(path) if path is not None else default_bundle_path()
-    meta_path, weights_path = path / META_FILE, path / WEIGHTS_FILE
-    if not path.is_dir():
-        raise ArtlensError(f"{path}: not a model bundle directory (expected {META_FILE} and {WEIGHTS_FILE})")
-    if not meta_path.is_file():
-        raise ArtlensError(f"{path}: bundle is missing {META_FILE}")
+class BundleFormatError(ArtlensError):
+    """An ``artlens.json`` of another format than the one asked for (``found``: its format, or ``None``)."""
+
+    def __init__(self, message: str, found: Any) -> None:
+        super().__init__(message)
+        self.found = found
+
+
+#: The formats of an ``artlens.json`` folder: the weights file beside it, and what messages call it.
+_FORMATS = {BUNDLE_FORMAT: (WEIGHTS_FILE, "a model bundle"),
+            DECODER_FORMAT: (DECODER_WEIGHTS_FILE, "an AdaIN decoder bundle")}
+
+
+def read_bundle_meta(path: str | os.PathLike, *, format: str = BUNDLE_FORMAT) -> dict[str, Any]:
+    """The ``artlens.json`` of the bundle folder ``path``, checked, without loading any weights: it is JSON
+    of ``format`` (a classifier bundle by default, or :data:`DECODER_FORMAT`) and its weights file is there.
+    Anything else is a one-line :class:`ArtlensError` (:class:`BundleFormatError` for another format).
+
+    >>> read_bundle_meta(default_bundle_path())["format"]
+    'artlens-bundle/1'
+    """
+    path = Path(path)
+    meta_path = path / META_FILE
+    weights, what = _FORMATS[format]
+    if not path.is_dir() or not meta_path.is_file():
+        raise ArtlensError(f"{path}: not {what} directory (expected {META_FILE} and {weights})")
     try:
         meta = json.loads(meta_path.read_text())
     except json.JSONDecodeError as err:
         raise ArtlensError(f"{meta_path}: invalid JSON ({err.msg} at line {err.lineno})") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ArtlensError(f"{meta_path}: unreadable ({err})") from None
     # The format first: an AdaIN decoder folder also has an artlens.json, and "missing model.safetensors"
     # would send its owner looking for a file it never had.
-    if isinstance(meta, dict) and meta.get("format") == DECODER_FORMAT:
-        raise ArtlensError(f"{path}: is an AdaIN decoder bundle, not a classifier bundle (artlens stylize adain "
-                           "takes it as --decoder)")
-    if not isinstance(meta, dict) or meta.get("format") != BUNDLE_FORMAT:
-        found = meta.get("format") if isinstance(meta, dict) else None
-        raise ArtlensError(f"{meta_path}: unsupported bundle format {found!r} (expected {BUNDLE_FORMAT})")
-    if not weights_path.is_file():
-        raise ArtlensError(f"{path}: bundle is missing {WEIGHTS_FILE}")
+    found = meta.get("format") if isinstance(meta, dict) else None
+    if found != format:
+        if format == BUNDLE_FORMAT and found == DECODER_FORMAT:
+            raise BundleFormatError(f"{path}: is an AdaIN decoder bundle, not a classifier bundle (artlens stylize "
+                                    "adain takes it as --decoder)", found)
+        raise BundleFormatError(f"{meta_path}: format {found!r} is not {what} (expected {format})", found)
+    if not (path / weights).is_file():
+        raise ArtlensError(f"{path}: bundle is missing {weights}")
+    return meta
+
+
+def load_bundle(path: str | os.PathLike | None = None, *, device: str | torch.device = "cpu") -> Bundle:
+    """Load a bundle directory (``None`` = the built-in default model), in eval mode."""
+    path = Path(path) if path is not None else default_bundle_path()
+    meta_path, weights_path = path / META_FILE, path / WEIGHTS_FILE
+    meta = read_bundle_meta(path)
     missing = [k for k in ("classes", "preprocessing") if k not in meta]
     if missing:
         raise ArtlensError(f"{meta_path}: bundle lacks {' and '.join(missing)}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import ArtlensError
+from .. import ArtlensError
 
 __all__ = ["ServeConfig"]
 

@@ -1,7 +1,7 @@
 """Explain and stylise for the service: the library's explainers and stylisers, loaded once, shared.
 
-Both features live in optional modules (``artlens.explain.cam``, ``artlens.style.adain`` /
-``gatys``) imported lazily; when one is missing, or no AdaIN decoder is installed, the endpoint
+The objects are the public API's (:class:`artlens.explain.CamExplainer`, :class:`artlens.AdainStylizer`,
+:func:`artlens.stylize_gatys`). AdaIN needs a decoder in the models folder: without one its endpoint
 answers 503 with :class:`FeatureUnavailable`'s one-line reason and ``GET /v1/models`` says so, so the
 page can grey the option out instead of failing later.
 
@@ -12,7 +12,6 @@ never sit on the model that the predict batcher is running.
 
 from __future__ import annotations
 
-import importlib
 import io
 import os
 import threading
@@ -22,7 +21,9 @@ from typing import Any
 
 from PIL import Image
 
-from ..errors import ArtlensError
+from .. import AdainStylizer, ArtlensError, GatysConfig, stylize_gatys
+from ..explain import CAM_METHODS, CamExplainer, CamResult
+from ..style import find_decoders
 from .registry import ModelEntry, unloadable
 
 __all__ = ["SLOW_CAM_METHODS", "Explainers", "FeatureUnavailable", "Stylizers", "gatys_estimate_s", "png_bytes"]
@@ -66,13 +67,6 @@ def png_bytes(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def _module(name: str, feature: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except ImportError as err:
-        raise FeatureUnavailable(f"{feature} is not available in this installation ({name}: {err})") from None
-
-
 class _Shared:
     """Objects built once per key, each used under its own lock."""
 
@@ -88,49 +82,44 @@ class _Shared:
 
 
 class Explainers:
-    """Class activation maps (``artlens.explain.cam``) per model and method."""
+    """Class activation maps (:class:`artlens.explain.CamExplainer`) per model and method."""
 
     def __init__(self, *, device: str = "cpu") -> None:
         self.device = device
         self._shared = _Shared()
 
     def status(self) -> dict[str, Any]:
-        try:
-            cam = _module("artlens.explain.cam", "explain")
-        except FeatureUnavailable as err:
-            return {"available": False, "reason": str(err), "methods": []}
-        methods = cam.CAM_METHODS.names()
+        methods = CAM_METHODS.names()
         return {"available": True, "methods": methods, "default_method": "gradcam",
                 "slow_methods": [m for m in SLOW_CAM_METHODS if m in methods]}
 
     def methods(self) -> list[str]:
-        """The CAM method names (empty when the feature is not installed)."""
-        return list(self.status()["methods"])
+        """The CAM method names."""
+        return CAM_METHODS.names()
 
     def check(self, method: str) -> None:
-        """An unknown method is an :class:`ArtlensError` listing the valid ones (503 if CAMs are not installed)."""
-        _module("artlens.explain.cam", "explain").CAM_METHODS.get(method)
+        """An unknown method is an :class:`ArtlensError` listing the valid ones."""
+        CAM_METHODS.get(method)
 
     def estimate_s(self, entry: ModelEntry) -> float:
         """A slow CAM's run time guessed up front: it grows with the model's input pixels."""
         side = (entry.decode_size or 448) / 2  # the model's input size (uploads decode at twice it)
         return SLOW_CAM_S * (side / 224) ** 2 * _gpu_factor(self.device)
 
-    def _explainer(self, entry: ModelEntry, method: str) -> tuple[Any, threading.Lock]:
-        cam = _module("artlens.explain.cam", "explain")
-        cam.CAM_METHODS.get(method)  # unknown method: ArtlensError listing the valid ones
+    def _explainer(self, entry: ModelEntry, method: str) -> tuple[CamExplainer, threading.Lock]:
+        self.check(method)
 
-        def make():
+        def make() -> CamExplainer:
             try:
-                return cam.CamExplainer(entry.path, method=method, device=self.device)
+                return CamExplainer(entry.path, method=method, device=self.device)
             except ArtlensError as err:
                 raise unloadable(entry, err) from None
 
         return self._shared.get((entry.id, method), make)
 
     def explain(self, entry: ModelEntry, image: Image.Image, *, method: str = "gradcam",
-                target: str | None = None, progress: Callable[[float, str], None] | None = None) -> Any:
-        """The library's ``CamResult`` for ``image``; ``target`` = a class name or None (predicted).
+                target: str | None = None, progress: Callable[[float, str], None] | None = None) -> CamResult:
+        """The library's :class:`~artlens.explain.CamResult` for ``image``; ``target`` = a class name or None (predicted).
 
         ``progress(fraction, message)`` is called before each forward pass of the model (slow
         methods make dozens); a job's progress function raises to cancel, which ends the CAM there.
@@ -189,31 +178,20 @@ class Stylizers:
     def decoders(self) -> dict[str, Path]:
         """Decoder name -> folder (found once; a decoder is a folder name, never a client path)."""
         if self._decoders is None:
-            adain = _module("artlens.style.adain", "AdaIN style transfer")
-            found: Sequence[Path] = adain.find_decoders(self.models_dir) if self.models_dir else []
+            found: Sequence[Path] = find_decoders(self.models_dir) if self.models_dir else []
             self._decoders = decoder_names(found, self.models_dir)
         return self._decoders
 
     def status(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        try:
-            names = list(self.decoders())
-            out["adain"] = {"available": bool(names), "decoders": names,
-                            **({} if names else {"reason": "no AdaIN decoder installed: put a decoder folder "
-                                                           "(artlens.json format artlens-adain-decoder/1) in --models DIR"})}
-        except FeatureUnavailable as err:
-            out["adain"] = {"available": False, "decoders": [], "reason": str(err)}
-        try:
-            _module("artlens.style.gatys", "Gatys style transfer")
-            out["gatys"] = {"available": True}
-        except FeatureUnavailable as err:
-            out["gatys"] = {"available": False, "reason": str(err)}
-        return out
+        names = list(self.decoders())
+        return {"adain": {"available": bool(names), "decoders": names,
+                          **({} if names else {"reason": "no AdaIN decoder installed: put a decoder folder "
+                                                         "(artlens.json format artlens-adain-decoder/1) in --models DIR"})},
+                "gatys": {"available": True}}
 
     def adain(self, content: Image.Image, styles: Sequence[Image.Image], *, decoder: str | None = None,
               alpha: float = 1.0, preserve_color: bool = False, content_size: int = 512,
               weights: Sequence[float] | None = None) -> Image.Image:
-        adain = _module("artlens.style.adain", "AdaIN style transfer")
         decoders = self.decoders()
         if not decoders:
             raise FeatureUnavailable(self.status()["adain"]["reason"])
@@ -224,7 +202,7 @@ class Stylizers:
             raise ArtlensError(f"style_weights: one weight per style image ({len(styles)}), not all zero; "
                                f"got {len(weights)}")
         stylizer, lock = self._shared.get(("adain", name),
-                                          lambda: adain.AdainStylizer.load(decoders[name], device=self.device))
+                                          lambda: AdainStylizer.load(decoders[name], device=self.device))
         with lock:
             return stylizer.stylize(content, list(styles), alpha=alpha, preserve_color=preserve_color,
                                     content_size=content_size, weights=weights)
@@ -232,8 +210,7 @@ class Stylizers:
     def gatys_job(self, content: Image.Image, styles: Sequence[Image.Image], *, extractor: str, steps: int,
                   size: int, preserve_color: bool) -> Callable[[Callable[[float, str], None]], bytes]:
         """A job function for :class:`~artlens.serve.jobs.JobQueue` (config validated now, run later)."""
-        gatys = _module("artlens.style.gatys", "Gatys style transfer")
-        cfg = gatys.GatysConfig(extractor=extractor, steps=steps, size=size, device=self.device,
+        cfg = GatysConfig(extractor=extractor, steps=steps, size=size, device=self.device,
                                 preserve_color="luminance" if preserve_color else "none")
 
         def run(report: Callable[[float, str], None]) -> bytes:
@@ -242,6 +219,6 @@ class Stylizers:
             def on_step(step: int, total: int, losses: dict[str, float]) -> None:
                 report(step / total, f"step {step}/{total}, loss {losses.get('total', float('nan')):.3g}")
 
-            return png_bytes(gatys.stylize_gatys(content, list(styles), cfg, callback=on_step))
+            return png_bytes(stylize_gatys(content, list(styles), cfg, callback=on_step))
 
         return run

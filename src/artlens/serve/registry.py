@@ -6,7 +6,10 @@ Several versions of one model sit side by side (``name@version``, the version fr
 ``unknown`` when it has none, plus ``+folder`` when two bundles would otherwise share an id), and each
 task has a default (classification: the built-in style
 model unless ``--default-model`` says otherwise). A model is loaded on first use, once, and shared by
-all requests through a :class:`~artlens.serve.batching.MicroBatcher` that owns it.
+all requests through a :class:`~artlens.serve.batching.MicroBatcher` that owns it. The registry reads
+bundles as a notebook would: :func:`artlens.read_bundle_meta` to list them, :func:`artlens.load_bundle`
+and :class:`artlens.Predictor` (its :meth:`~artlens.Predictor.views`, :meth:`~artlens.Predictor.probs`
+and :meth:`~artlens.Predictor.rank`) to answer.
 
 >>> import tempfile
 >>> reg = ModelRegistry(tempfile.mkdtemp())   # an empty models folder: the built-in model alone
@@ -22,7 +25,6 @@ With bundles of two versions of an ``artists`` model in ``models/``::
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -37,10 +39,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..data.transforms import Preprocessing
-from ..errors import ArtlensError
-from ..inference import batch_probs, bundle_tta, default_device, tta_mode, view_transform
-from ..models.bundle import BUNDLE_FORMAT, META_FILE, WEIGHTS_FILE, Bundle, default_bundle_path, load_bundle
+from .. import (BUNDLE_FORMAT, META_FILE, ArtlensError, BundleFormatError, Predictor, default_device, load_bundle,
+                read_bundle_meta, uncertain_threshold)
+from ..data import Preprocessing
+from ..models import default_bundle_path
 from .batching import MicroBatcher
 from .catalogue import model_card
 
@@ -80,8 +82,6 @@ class ModelEntry:
     """How the model frames an image (``crop`` | ``squash``), to map its CAMs back onto the picture."""
     decode_size: int | None = None
     """Uploads decode at a reduced scale keeping this many pixels a side, as ``artlens predict`` does."""
-    tta: str = "none"
-    """The test-time augmentation the bundle asks for (its ``artlens.json``)."""
     trained_on: str | None = None
     """What the bundle says it learnt from (``trained_on`` in ``artlens.json``), for its card."""
     description: str | None = None
@@ -117,24 +117,12 @@ def _age(entry: ModelEntry) -> tuple[bool, str]:
     return entry.created != "unknown", entry.created
 
 
-def _tta(meta: dict[str, Any]) -> str:
-    try:
-        return tta_mode(meta.get("tta"))
-    except ArtlensError:  # listed all the same; loading it says what is wrong
-        return str(meta.get("tta"))
-
-
 def served_name(text: str, limit: int) -> str:
     """``text`` as a name a request can send back (:data:`MODEL_NAME`): accents dropped, any other
     character outside letters, digits and ``._+-`` as ``-``. ``artlens train --out "runs/Stile Barock"``
     names its bundle after the folder, and a listed model that no request can name is useless."""
     plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^A-Za-z0-9._+-]+", "-", plain).lstrip("._+-")[:limit].rstrip("-") or "model"
-
-
-def _uncertain_below(meta: dict[str, Any]) -> float | None:
-    value = (meta.get("calibration") or {}).get("uncertain_below") if isinstance(meta.get("calibration"), dict) else None
-    return float(value) if isinstance(value, (int, float)) and 0 < value < 1 else None
 
 
 def _text(value: Any) -> str | None:
@@ -153,22 +141,18 @@ def _entry(path: Path, meta: dict[str, Any], builtin: bool) -> ModelEntry:
                       classes=tuple(meta.get("classes") or ()), metrics=_summary(meta.get("metrics") or {}),
                       created=str(meta.get("created") or "unknown"), backbone=str(meta.get("backbone") or "unknown"),
                       builtin=builtin, path=path, resize=str(pre.get("resize", "crop")), decode_size=decode_size,
-                      tta=_tta(meta), trained_on=_text(meta.get("trained_on")), description=_text(meta.get("description")),
-                      uncertain_below=_uncertain_below(meta))
+                      trained_on=_text(meta.get("trained_on")), description=_text(meta.get("description")),
+                      uncertain_below=uncertain_threshold(meta))
 
 
 def _read_meta(path: Path) -> dict[str, Any] | None:
     try:
-        meta = json.loads((path / META_FILE).read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        log.warning("%s: skipped, unreadable %s (%s)", path, META_FILE, err)
-        return None
-    if not isinstance(meta, dict) or meta.get("format") != BUNDLE_FORMAT:
+        return read_bundle_meta(path)
+    except BundleFormatError:
         return None  # another kind of artlens file (e.g. a style decoder): not a classifier bundle
-    if not (path / WEIGHTS_FILE).is_file():
-        log.warning("%s: skipped, no %s", path, WEIGHTS_FILE)
+    except ArtlensError as err:
+        log.warning("%s: skipped: %s", path, err)
         return None
-    return meta
 
 
 def find_bundles(models_dir: str | os.PathLike) -> list[tuple[Path, dict[str, Any]]]:
@@ -185,26 +169,26 @@ def find_bundles(models_dir: str | os.PathLike) -> list[tuple[Path, dict[str, An
 
 
 class LoadedModel:
-    """A bundle in memory and the batcher thread that runs it."""
+    """A bundle's :class:`~artlens.Predictor` and the batcher thread that runs it."""
 
-    def __init__(self, entry: ModelEntry, bundle: Bundle, *, device: torch.device, max_batch: int,
-                 max_wait_ms: float) -> None:
+    def __init__(self, entry: ModelEntry, predictor: Predictor, *, max_batch: int, max_wait_ms: float) -> None:
         self.entry = entry
-        self.bundle = bundle
-        self.device = device
-        self.tta = bundle_tta(bundle)
-        self.transform = view_transform(bundle.preprocessing, self.tta)
+        self.predictor = predictor
         self.batcher: MicroBatcher[torch.Tensor, np.ndarray] = MicroBatcher(
-            self._run, max_batch=max_batch, max_wait_ms=max_wait_ms, name=f"model-{entry.id}")
+            predictor.probs, max_batch=max_batch, max_wait_ms=max_wait_ms, name=f"model-{entry.id}")
+
+    @property
+    def tta(self) -> str:
+        return self.predictor.tta
 
     def predict(self, image: Image.Image, *, timeout: float = 120.0) -> np.ndarray:
         """Class probabilities for one RGB image (batched with concurrent callers)."""
-        return self.batcher.submit(self.transform(image)).result(timeout=timeout)
+        return self.batcher.submit(self.predictor.views(image)).result(timeout=timeout)
 
-    def _run(self, xs: Sequence[torch.Tensor]) -> list[np.ndarray]:
-        p = batch_probs(self.bundle.model, torch.cat(list(xs)), self.device, tta=self.tta,
-                        counts=[len(x) for x in xs])
-        return list(p.cpu().numpy())
+    def answer(self, probs: np.ndarray, k: int) -> dict[str, Any]:
+        """``{"predictions", "uncertain"}`` as ``artlens predict`` words it, but exactly ``k`` labels
+        (``top_k`` is the client's to choose; the page asks for three when it needs the runners-up)."""
+        return self.predictor.rank(probs, k, runners_up=0)
 
     def close(self) -> None:
         self.batcher.close()
@@ -293,11 +277,10 @@ class ModelRegistry:
                     return self._loaded[entry.id]
             log.info("loading model %s from %s on %s", entry.id, entry.path, self.device)
             try:
-                bundle = load_bundle(entry.path, device=self.device)
+                predictor = Predictor(load_bundle(entry.path, device=self.device), device=self.device)
             except ArtlensError as err:
                 raise unloadable(entry, err) from None
-            model = LoadedModel(entry, bundle, device=self.device,
-                                max_batch=self.max_batch, max_wait_ms=self.max_wait_ms)
+            model = LoadedModel(entry, predictor, max_batch=self.max_batch, max_wait_ms=self.max_wait_ms)
             with self._lock:
                 self._loaded[entry.id] = model
             return model

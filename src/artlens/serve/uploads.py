@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from ..data.images import to_rgb, upright  # also keeps Pillow's LOAD_TRUNCATED_IMAGES off
+from .. import upright  # artlens keeps Pillow's LOAD_TRUNCATED_IMAGES off
+from ..data import to_rgb
 
 __all__ = ["ACCEPTED_FORMATS", "MAX_ASPECT", "DecodedImage", "UploadError", "decode_upload"]
 

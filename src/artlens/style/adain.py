@@ -20,7 +20,6 @@ through the decoder, ``alpha=1`` the full transfer).
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -42,7 +41,7 @@ from .._version import __version__
 from ..data.images import UnreadableImage, iter_image_files, load_image
 from ..errors import ArtlensError
 from ..inference import default_device
-from ..models.bundle import DECODER_FORMAT, write_bundle_dir
+from ..models.bundle import DECODER_FORMAT, DECODER_WEIGHTS_FILE, META_FILE, read_bundle_meta, write_bundle_dir
 from ..models.layers import layer_aliases, resolve_layer
 from ..outputs import replaceable_folder
 from .extractor import DEFAULT_EXTRACTOR, Extractor, load_extractor
@@ -54,8 +53,7 @@ __all__ = ["DECODERS", "DECODER_FORMAT", "AdainStylizer", "AdainTrainConfig", "b
 
 log = logging.getLogger(__name__)
 
-WEIGHTS_FILE = "decoder.safetensors"
-META_FILE = "artlens.json"
+WEIGHTS_FILE = DECODER_WEIGHTS_FILE
 CHECKPOINT_FILE = "checkpoint.pt"
 
 
@@ -166,23 +164,10 @@ def save_decoder_bundle(decoder: nn.Module, path: str | os.PathLike, meta: dict)
     return write_bundle_dir(path, state, meta, weights_file=WEIGHTS_FILE)
 
 
-def _read_meta(path: Path) -> dict:
-    meta_path = path / META_FILE
-    if not path.is_dir() or not meta_path.is_file() or not (path / WEIGHTS_FILE).is_file():
-        raise ArtlensError(f"{path}: not an AdaIN decoder bundle (expected {WEIGHTS_FILE} and {META_FILE})")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as err:
-        raise ArtlensError(f"{meta_path}: invalid JSON ({err.msg} at line {err.lineno})") from None
-    if meta.get("format") != DECODER_FORMAT:
-        raise ArtlensError(f"{meta_path}: format {meta.get('format')!r} is not an AdaIN decoder ({DECODER_FORMAT})")
-    return meta
-
-
 def load_decoder_bundle(path: str | os.PathLike) -> tuple[nn.Sequential, dict]:
     """Rebuild the decoder described by the bundle's JSON and load its tensors (safetensors, no pickle)."""
     path = Path(path)
-    meta = _read_meta(path)
+    meta = read_bundle_meta(path, format=DECODER_FORMAT)
     decoder = DECODERS.get(meta["decoder"]["kind"])(meta["decoder"])
     try:
         decoder.load_state_dict(load_file(str(path / WEIGHTS_FILE)), strict=True)
@@ -200,10 +185,10 @@ def find_decoders(models_dir: str | os.PathLike) -> list[Path]:
     found = []
     for meta_path in sorted(root.rglob(META_FILE)):
         try:
-            if json.loads(meta_path.read_text()).get("format") == DECODER_FORMAT and (meta_path.parent / WEIGHTS_FILE).is_file():
-                found.append(meta_path.parent)
-        except (OSError, json.JSONDecodeError):
+            read_bundle_meta(meta_path.parent, format=DECODER_FORMAT)
+        except ArtlensError:
             continue
+        found.append(meta_path.parent)
     return found
 
 
@@ -457,7 +442,7 @@ def _check_resume_steps(ckpt_path: Path, done: int, steps: int) -> None:
 def _bundle_steps(bundle: Path) -> int | None:
     """The ``steps`` a saved decoder bundle says it was trained for (None: no readable bundle)."""
     try:
-        return int(_read_meta(bundle).get("steps"))
+        return int(read_bundle_meta(bundle, format=DECODER_FORMAT).get("steps"))
     except (ArtlensError, TypeError, ValueError):
         return None
 

@@ -3,7 +3,7 @@
 Every feature is one call here, taking a typed config and returning a result object; the command
 line (:mod:`artlens.cli`) and the web service (:mod:`artlens.serve`) are thin edges over these calls.
 
-Classify (:func:`fit`, :func:`predict`, :func:`evaluate`, :func:`calibrate`):
+Classify (:func:`fit`, :func:`predict`, :class:`Predictor`, :func:`top_k`, :func:`evaluate`, :func:`calibrate`):
 
 >>> import artlens
 >>> cfg = artlens.TrainConfig.from_dict({"data": {"path": "paintings/"}, "strategy": {"name": "frozen"}})
@@ -11,14 +11,18 @@ Classify (:func:`fit`, :func:`predict`, :func:`evaluate`, :func:`calibrate`):
 >>> preds = artlens.predict(["painting.jpg"])          # built-in style model  # doctest: +SKIP
 >>> report = artlens.evaluate(None, artlens.DataConfig(path="labelled/"), "eval-out")  # doctest: +SKIP
 >>> cal = artlens.calibrate("runs/artlens/model", artlens.load_collection(cfg.data).samples)  # doctest: +SKIP
+>>> artlens.top_k([0.2, 0.7, 0.1], ["Baroque", "Cubism", "Fauvism"], 2)["predictions"][1]
+{'label': 'Baroque', 'prob': 0.2}
 
-Models and data (:func:`list_backbones`, :func:`create_backbone`, :func:`load_bundle`,
+Models and data (:func:`list_backbones`, :func:`create_backbone`, :func:`load_bundle`, :func:`read_bundle_meta`,
 :func:`load_collection`, :func:`describe_datasets`, :func:`profile_collection`):
 
 >>> "efficientnet_lite0" in [b.name for b in artlens.list_backbones()]
 True
 >>> "wikiart" in [d["name"] for d in artlens.describe_datasets()]
 True
+>>> artlens.read_bundle_meta(artlens.models.default_bundle_path())["task"]  # artlens.json, checked, no weights read
+'classification'
 >>> profile = artlens.profile_collection(artlens.load_collection(cfg.data), "profile-out")  # doctest: +SKIP
 
 Explain (:func:`run_explain`, :func:`run_probe`, :func:`run_similarity`, :func:`run_embed`):

@@ -80,6 +80,9 @@ def test_predict_flags_an_answer_below_the_calibrated_threshold(models_dir, seur
         for name, expected in (("unsure", True), ("sure", False)):
             body = c.post("/v1/predict", files=upload(seurat), data={"model": name}).json()
             assert body["uncertain"] is expected, body
+        # top_k is the client's: an uncertain answer is not widened (the page asks for three itself).
+        one = c.post("/v1/predict", files=upload(seurat), data={"model": "unsure", "top_k": "1"}).json()
+        assert one["uncertain"] is True and len(one["predictions"]) == 1
         cards = {m["name"]: m["card"] for m in c.get("/v1/models").json()["models"]}
         assert cards["unsure"]["uncertain_below"] == 0.99
         builtin = c.post("/v1/predict", files=upload(seurat)).json()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from artlens import ArtlensError
-from artlens.serve.registry import ModelRegistry, UnknownModel
+from artlens.serve.registry import ModelRegistry, UnknownModel, find_bundles
 
 
 def test_same_name_and_version_are_told_apart_by_folder(models_dir, tmp_path):
@@ -86,3 +87,33 @@ def test_a_broken_model_file_is_the_servers_fault_and_its_path_stays_private(mod
         registry.loaded("tiny-styles")
     assert err.value.status == 503 and str(tmp_path) not in str(err.value)
     assert "tiny-styles@2 is installed but cannot be loaded" in str(err.value)
+
+
+def test_bundles_are_found_with_the_librarys_reader(models_dir, caplog):
+    """``artlens.read_bundle_meta`` decides: a broken bundle is skipped with its reason in the log, a
+    folder of another format (an AdaIN decoder, say) is no bundle at all and is passed over silently."""
+    with caplog.at_level(logging.WARNING, logger="artlens.serve"):
+        found = [path.name for path, _ in find_bundles(models_dir)]
+    assert found == ["tiny-v1", "tiny-v2"]
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "broken: skipped" in warnings[0] and "invalid JSON" in warnings[0]
+
+
+def test_a_loaded_model_answers_with_the_librarys_predictor(models_dir, seurat):
+    """The served model is an ``artlens.Predictor``: same probabilities as ``predictor.probs``, same words as ``artlens.top_k``."""
+    import io
+
+    from PIL import Image
+
+    from artlens import Predictor, top_k
+
+    reg = ModelRegistry(models_dir, device="cpu", include_builtin=False)
+    try:
+        served = reg.loaded("tiny-styles@1")
+        assert isinstance(served.predictor, Predictor)
+        image = Image.open(io.BytesIO(seurat)).convert("RGB")
+        probs = served.predict(image)
+        assert probs.tolist() == served.predictor.probs([served.predictor.views(image)])[0].tolist()
+        assert served.answer(probs, 2) == top_k(probs, served.entry.classes, 2)
+    finally:
+        reg.close()

@@ -30,7 +30,6 @@ import os
 import re
 import threading
 import unicodedata
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

@@ -28,29 +28,30 @@ def _file(items: dict[str, Artwork], name: str, what: str) -> FileResponse:
     return FileResponse(items[name].path, headers={"Cache-Control": "public, max-age=86400"})
 
 
+def _add(routes: APIRouter, items: dict[str, Artwork], route: str, *, what: str, licence: bool,
+         model: type, listing_doc: str, image_doc: str) -> None:
+    """``GET route`` lists ``items`` (as ``model``), ``GET route/{name}`` answers one's image."""
+    key = route.rsplit("/", 1)[-1]
+
+    def listing() -> dict[str, Any]:
+        return {key: _listing(items, route, licence=licence)}
+
+    def image(name: Annotated[str, PathParam(json_schema_extra={"pattern": _ASSET_NAME})]) -> FileResponse:
+        return _file(items, name, what)
+
+    routes.add_api_route(route, listing, methods=["GET"], name=f"list_{key}", response_model=model,
+                         responses=errors(), description=listing_doc)
+    routes.add_api_route(f"{route}/{{name}}", image, methods=["GET"], name=f"{what}_image", response_class=FileResponse,
+                         responses=_IMAGE, description=image_doc)
+
+
 def router(service: Service) -> APIRouter:
     routes = APIRouter(tags=["catalogue"])
-    examples = {a.name: a for a in catalogue("examples", default_licence="CC0")}
-    styles = {a.name: a for a in catalogue("styles")}
-
-    @routes.get("/v1/examples", response_model=ExamplesResponse, responses=errors())
-    def list_examples() -> dict[str, Any]:
-        """The example paintings shipped with artlens (public domain), to try the classifier on."""
-        return {"examples": _listing(examples, "/v1/examples", licence=False)}
-
-    @routes.get("/v1/examples/{name}", response_class=FileResponse, responses=_IMAGE)
-    def example_image(name: Annotated[str, PathParam(json_schema_extra={"pattern": _ASSET_NAME})]) -> FileResponse:
-        """One example painting (a name from GET /v1/examples)."""
-        return _file(examples, name, "example")
-
-    @routes.get("/v1/styles", response_model=StylesResponse, responses=errors())
-    def list_styles() -> dict[str, Any]:
-        """Preset style images (public-domain paintings from CC0 and MIT-licensed copies)."""
-        return {"styles": _listing(styles, "/v1/styles", licence=True)}
-
-    @routes.get("/v1/styles/{name}", response_class=FileResponse, responses=_IMAGE)
-    def style_image(name: Annotated[str, PathParam(json_schema_extra={"pattern": _ASSET_NAME})]) -> FileResponse:
-        """One preset style image (a name from GET /v1/styles)."""
-        return _file(styles, name, "style")
-
+    _add(routes, {a.name: a for a in catalogue("examples", default_licence="CC0")}, "/v1/examples", what="example",
+         licence=False, model=ExamplesResponse,
+         listing_doc="The example paintings shipped with artlens (public domain), to try the classifier on.",
+         image_doc="One example painting (a name from GET /v1/examples).")
+    _add(routes, {a.name: a for a in catalogue("styles")}, "/v1/styles", what="style", licence=True,
+         model=StylesResponse, listing_doc="Preset style images (public-domain paintings from CC0 and MIT-licensed copies).",
+         image_doc="One preset style image (a name from GET /v1/styles).")
     return routes

@@ -211,7 +211,7 @@ class Stylizers:
                   size: int, preserve_color: bool) -> Callable[[Callable[[float, str], None]], bytes]:
         """A job function for :class:`~artlens.serve.jobs.JobQueue` (config validated now, run later)."""
         cfg = GatysConfig(extractor=extractor, steps=steps, size=size, device=self.device,
-                                preserve_color="luminance" if preserve_color else "none")
+                          preserve_color="luminance" if preserve_color else "none")
 
         def run(report: Callable[[float, str], None]) -> bytes:
             report(0.0, f"loading {extractor}")

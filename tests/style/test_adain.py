@@ -121,7 +121,7 @@ def test_training_input_errors(tmp_path, small_refs):
 
 
 def test_unreadable_training_images_are_skipped(small_refs, tmp_path):
-    from artlens.style.adain import _Sampler
+    from artlens.style.adain_train import _Sampler
 
     bad = tmp_path / "page.jpg"
     bad.write_text("<html>not an image</html>")
@@ -208,3 +208,14 @@ def test_resuming_a_finished_run_changes_nothing(decoder_bundle, small_refs, tmp
                                            r"pass --steps 4 or more"):
         train_decoder(adain_config(small_refs, run, steps=2, resume=True))
     assert (run / "decoder" / "artlens.json").read_text() == before
+
+
+def test_with_an_ema_the_bundle_holds_the_averaged_decoder(small_refs, tmp_path):
+    """``--ema-decay``: the engine averages the decoder's weights; the bundle (and the grids) hold the average."""
+    bundle = train_decoder(adain_config(small_refs, tmp_path / "run", steps=2, ema_decay=0.5))
+    saved = load_file(str(bundle / "decoder.safetensors"))
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    raw, ema = state["models"]["decoder"], state["ema"]["decoder"]
+    assert all(torch.equal(saved[k], ema[f"module.{k}"]) for k in saved)
+    assert any(not torch.equal(saved[k], raw[k]) for k in saved)
+    assert json.loads((bundle / "artlens.json").read_text())["training"]["ema_decay"] == 0.5

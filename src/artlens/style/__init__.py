@@ -4,8 +4,9 @@
   ResNet50 or EfficientNet-Lite0 layer sets, L-BFGS/Adam, multi-scale for high resolution).
 * :func:`reconstruction_grid` (:class:`ReconstructConfig`) — content or style of an image rebuilt
   from one layer of one or more models.
-* :class:`AdainStylizer` — ``AdainStylizer.load(bundle).stylize(content, [style], alpha=0.5)``, and
-  :func:`train_decoder` (:class:`AdainTrainConfig`) to train its decoder.
+* :class:`AdainStylizer` — ``AdainStylizer.load(bundle).stylize(content, [style], alpha=0.5)``; its
+  decoders and their bundles are in :mod:`~artlens.style.decoder`, and :func:`train_decoder`
+  (:class:`AdainTrainConfig`, :mod:`~artlens.style.adain_train`) trains one on the generative engine.
 * :func:`run_trajectory` (:class:`TrajectoryConfig`) — AdaIN results at several alphas traced through
   a classifier's PCA spaces.
 
@@ -17,7 +18,9 @@
 
 from __future__ import annotations
 
-from .adain import AdainStylizer, AdainTrainConfig, find_decoders, load_decoder_bundle, train_decoder
+from .adain import AdainStylizer
+from .adain_train import AdainTrainConfig, train_decoder
+from .decoder import find_decoders, load_decoder_bundle
 from .extractor import DEFAULT_EXTRACTOR, Extractor, load_extractor
 from .gatys import GatysConfig, GatysResult, level_plan, run_gatys, stylize_gatys
 from .images import open_image

@@ -122,7 +122,7 @@ def test_resume_refusals_are_one_line(paintings, tmp_path):
         resume_state(tmp_path / "run", resume=True, steps=2)
     with pytest.raises(ArtlensError, match="no checkpoint to resume from"):
         resume_state(tmp_path / "missing", resume=True, steps=2)
-    with pytest.raises(ArtlensError, match="resume it with the same --ema-decay"):
+    with pytest.raises(ArtlensError, match="was trained with --ema-decay 0.9, not 0.0; resume it with the same --ema-decay"):
         run(paintings, tmp_path / "run", steps=6, resume=True, ema_decay=0.0)
 
 

@@ -78,7 +78,7 @@ class AdainTrainConfig:
     """Decay of an exponential moving average of the decoder's weights (e.g. 0.999; 0: none). With one,
     the sample grids and the bundle hold the averaged weights."""
     amp: str = field(default="auto", metadata={"choices": AMP_MODES})
-    """Mixed precision: ``auto`` (on a GPU), ``on`` or ``off``."""
+    """Mixed precision (``auto``: on a GPU); the losses stay in float32."""
     checkpoint_every: int = 500
     """Write ``checkpoint.pt`` every N steps."""
     sample_every: int = 500

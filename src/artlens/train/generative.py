@@ -39,7 +39,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -250,7 +250,7 @@ class GenerativeTrainer:
         if not self.ctx.is_main:
             return
         save_checkpoint({
-            "format": CHECKPOINT_FORMAT, "step": step, "info": self.info,
+            "format": CHECKPOINT_FORMAT, "step": step, "info": self.info, "ema_decay": self.ema_decay,
             "models": {n: m.state_dict() for n, m in task.models.items()},
             "optimizers": {n: o.state_dict() for n, o in task.optimizers.items()},
             "schedulers": {n: s.state_dict() for n, s in task.schedulers.items()},
@@ -264,9 +264,9 @@ class GenerativeTrainer:
         if len(state["rng"]) != self.ctx.world_size:
             raise ArtlensError(f"{self.checkpoint_path}: written by {len(state['rng'])} process(es), resumed by "
                                f"{self.ctx.world_size}; resume with the same number of processes")
-        if set(state["ema"]) != set(self.ema):
-            raise ArtlensError(f"{self.checkpoint_path}: was trained {'with' if state['ema'] else 'without'} an "
-                               "EMA of the weights; resume it with the same --ema-decay")
+        if state["ema_decay"] != self.ema_decay or set(state["ema"]) != set(self.ema):
+            raise ArtlensError(f"{self.checkpoint_path}: was trained with --ema-decay {state['ema_decay']}, not "
+                               f"{self.ema_decay}; resume it with the same --ema-decay")
         for group, live in (("models", task.models), ("optimizers", task.optimizers),
                             ("schedulers", task.schedulers), ("ema", self.ema)):
             for name, obj in live.items():
@@ -335,7 +335,7 @@ class StepLog:
 
 
 @contextmanager
-def _eval(modules: Iterator[nn.Module] | Any) -> Iterator[None]:
+def _eval(modules: Iterable[nn.Module]) -> Iterator[None]:
     modules = list(modules)
     was = [m.training for m in modules]
     for m in modules:

@@ -36,6 +36,7 @@ screenshot: install-test browser
 bench: install
 	$(BIN)/python benchmarks/frozen_cache.py
 	$(BIN)/python benchmarks/predict_throughput.py
+	$(BIN)/python benchmarks/default_model_predict.py
 	$(BIN)/python benchmarks/profile_speed.py
 	$(BIN)/python benchmarks/probe_speed.py
 	$(BIN)/python benchmarks/cam_speed.py

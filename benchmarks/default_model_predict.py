@@ -1,0 +1,56 @@
+"""Throughput of the built-in style model: ``artlens.Predictor`` on real paintings, CPU.
+
+The issue's floor is 20 images/s on the 2-core CPU of the development machines. The built-in model
+asks for flip test-time augmentation (two forward passes per painting), so it is measured as it
+ships, and with ``tta="none"`` beside it for comparison. Same warm-up on both sides (one full pass),
+then ``--repeats`` timed passes over the same folder; the median and the spread (min-max) are
+reported, with the thread count.
+
+    python benchmarks/default_model_predict.py [--images 330 --repeats 5 --batch-size 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from _common import wikiart_subset
+
+from artlens import Predictor
+
+
+def timed(predictor: Predictor, folder: Path, batch_size: int, repeats: int) -> list[float]:
+    """Images per second of ``repeats`` passes, after one untimed pass."""
+    predictor([folder], batch_size=batch_size)
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        results, _ = predictor([folder], batch_size=batch_size)
+        rates.append(len(results) / (time.perf_counter() - start))
+    return rates
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", type=int, default=330)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--batch-size", type=int, default=32)
+    args = ap.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = wikiart_subset(Path(tmp) / "paintings", 11, max(1, args.images // 11))
+        n = len(list(folder.rglob("*.jpg")))
+        for tta in (None, "none"):
+            predictor = Predictor(None, device="cpu", tta=tta)
+            rates = timed(predictor, folder, args.batch_size, args.repeats)
+            label = f"as shipped (tta={predictor.tta})" if tta is None else "tta=none"
+            print(f"{label:28s} {n} paintings x {args.repeats}: median {statistics.median(rates):6.1f} images/s "
+                  f"(min {min(rates):.1f}, max {max(rates):.1f})")
+
+
+if __name__ == "__main__":
+    main()

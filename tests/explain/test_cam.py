@@ -15,7 +15,8 @@ from pytorch_grad_cam import GradCAM
 from artlens.data.dataset import Sample
 from artlens.errors import ArtlensError
 from artlens.explain.cam import CAM_METHODS, CamExplainer, CamResult, default_target_layer
-from artlens.models import create_backbone, load_bundle
+from artlens import ModelConfig
+from artlens.models import build_classifier, create_backbone, load_bundle, save_bundle
 from artlens.models.layers import LayerTaps
 from artlens.predict import Predictor
 
@@ -112,15 +113,23 @@ def test_target_layer_is_the_last_conv_block_and_can_be_overridden(tiny_bundle):
     assert CamExplainer(str(tiny_bundle), layer="1").layer == "1"
 
 
-def test_layers_a_cam_cannot_use_are_refused_in_one_line(frozen_builtin, monet, caplog):
+@pytest.fixture()
+def style_statistics_bundle(tmp_path):
+    """A Lite0 classifier whose head also reads every block's channel mean and std (random weights)."""
+    cfg = ModelConfig(backbone="efficientnet_lite0", pretrained="none",
+                      style_layers=[f"blocks.{i}" for i in range(7)], power_norm=True)
+    return save_bundle(build_classifier(cfg, 3), tmp_path / "stats", classes=["a", "b", "c"], model_cfg=cfg)
+
+
+def test_layers_a_cam_cannot_use_are_refused_in_one_line(frozen_builtin, style_statistics_bundle, monet, caplog):
     with pytest.raises(ArtlensError, match=r"layer 'global_pool' gives a vector \(1280,\), not a feature map; "
                                            r"CAM methods need a convolutional layer such as 'bn2'"):
         CamExplainer(frozen_builtin, layer="global_pool")
     with pytest.raises(ArtlensError, match=r"layer 'embed' is the pooled feature vector, not a feature map"):
         CamExplainer(frozen_builtin, layer="embed")  # `artlens layers` lists it, for probes
-    # AblationCAM swaps the layer out, and with it the hook the built-in model reads style statistics through.
+    # AblationCAM swaps the layer out, and with it the hook a model with style statistics reads them through.
     with pytest.raises(ArtlensError, match=r"ablationcam cannot explain layer 'blocks.2'.*blocks\.2\.1\.bn3"):
-        CamExplainer(frozen_builtin, method="ablationcam", layer="blocks.2")
+        CamExplainer(style_statistics_bundle, method="ablationcam", layer="blocks.2")
     heat = CamExplainer(frozen_builtin, method="ablationcam", layer="blocks.2.1.bn3").explain(monet).heatmap
     assert heat.max() > 0
     with caplog.at_level("WARNING", logger="artlens.explain.cam"):
@@ -185,14 +194,15 @@ def test_memory_stays_flat_over_200_images(tiny_bundle, artdata, tmp_path):
 
 @pytest.mark.parametrize("tta", ["flip", "crops"])
 def test_explanations_name_the_class_predict_answers_with_test_time_augmentation(frozen_builtin, artdata, tta):
-    """On this photo the mirrored view changes the built-in model's top label (Impressionism alone, Pop Art
-    averaged with its mirror): an explanation reports the averaged class and probability, as predict does,
-    also when another class is explained and on the folder path."""
-    photo = artdata / "style_refs" / "content" / "jcjohnson__tubingen.jpg"
+    """On this photo (a CC BY photograph, photos_ccby) the mirrored view changes the built-in model's top
+    label (Ukiyo-e alone, Minimalism averaged with its mirror or over crops): an explanation reports the
+    averaged class and probability, as predict does, also when another class is explained and on the
+    folder path."""
+    photo = artdata / "photos_ccby" / "11954d93a7051cb5.jpg"
     top = Predictor(frozen_builtin, tta=tta)([str(photo)], top_k=1)[0][0]["predictions"][0]
     explainer = CamExplainer(frozen_builtin, tta=tta)
     with Image.open(photo) as img:
-        single_view = CamExplainer(frozen_builtin).explain(img)
+        single_view = CamExplainer(frozen_builtin, tta="none").explain(img)
         result = explainer.explain(img)
         other = explainer.explain(img, target="Baroque")
     (_, from_folder), = explainer.explain_samples([Sample(str(photo), "")])

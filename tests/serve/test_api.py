@@ -10,7 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from PIL import Image
 
+from artlens.models import default_bundle_path
+
 from .conftest import jpeg_bytes, test_config, upload
+
+#: The built-in model's id as the registry lists it (its version is the time it was shipped).
+BUILTIN = "wikiart11-style@" + json.loads((default_bundle_path() / "artlens.json").read_text())["version"]
 
 
 def assert_json_error(response, status: int, *fragments: str) -> dict:
@@ -34,8 +39,8 @@ def test_healthz_echoes_the_client_request_id(client):
 def test_models_lists_builtin_and_versions_side_by_side(client, models_dir):
     body = client.get("/v1/models").json()
     ids = [m["id"] for m in body["models"]]
-    assert ids == ["wikiart11-style@20261122-073716", "tiny-styles@2", "tiny-styles@1"]  # broken/other files skipped
-    assert body["defaults"] == {"classification": "wikiart11-style@20261122-073716"}  # style by default
+    assert ids == [BUILTIN, "tiny-styles@2", "tiny-styles@1"]  # broken/other files skipped
+    assert body["defaults"] == {"classification": BUILTIN}  # style by default
     builtin = body["models"][0]
     assert builtin["source"] == "built-in" and len(builtin["classes"]) == 11 and builtin["metrics"]["accuracy"] > 0.6
     assert str(models_dir) not in json.dumps(body)  # clients see names, never paths
@@ -46,7 +51,7 @@ def test_predict_labels_a_real_painting_with_the_default_model(client, seurat):
     response = client.post("/v1/predict", files=upload(seurat), data={"top_k": "3"})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["model"] == "wikiart11-style@20261122-073716"
+    assert body["model"] == BUILTIN
     assert [p["label"] for p in body["predictions"]][0] == "Pointillism"
     probs = [p["prob"] for p in body["predictions"]]
     assert len(probs) == 3 and probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
@@ -63,7 +68,7 @@ def test_a_model_name_means_its_newest_version(client, seurat):
 @pytest.mark.parametrize(("model", "status", "fragment"), [
     ("../../etc/passwd", 422, "paths are not accepted"),
     ("/work/main/src/artlens/assets/models/wikiart11-style", 422, "paths are not accepted"),
-    ("nope", 404, "available: wikiart11-style@20261122-073716, tiny-styles@2"),
+    ("nope", 404, f"available: {BUILTIN}, tiny-styles@2"),
     ("tiny-styles@3", 404, "unknown model 'tiny-styles@3'"),
 ])
 def test_model_names_are_validated_against_the_registry(client, seurat, model, status, fragment):
@@ -210,27 +215,28 @@ def test_explain_errors_are_json(client, seurat):
     assert_json_error(client.post("/v1/explain", files=upload(seurat), data={"method": "magic"}), 422,
                       "unknown CAM method 'magic'", "gradcam")
     assert_json_error(client.post("/v1/explain", files=upload(seurat), data={"target": "Cubismo"}), 404,
-                      "unknown class 'Cubismo' for wikiart11-style@20261122-073716; the model's classes: Abstract_")
+                      f"unknown class 'Cubismo' for {BUILTIN}; the model's classes: Abstract_")
     assert_json_error(client.post("/v1/explain", files=upload(b"GIF89a-but-not-really")), 415)
 
 
 def test_explain_maps_the_class_predict_answers_for_a_bundle_with_tta(artdata, tmp_path):
-    """The built-in model asking for flip TTA: on this photo the mirrored view changes the top label
-    (Impressionism alone, Pop Art averaged), and /v1/explain reports /v1/predict's class and probability."""
+    """The built-in model asks for flip TTA: on this photo (photos_ccby, CC BY) the mirrored view changes the
+    top label (Ukiyo-e alone, Minimalism averaged), and /v1/explain reports /v1/predict's class and probability."""
     from fastapi.testclient import TestClient
 
     from artlens.models import default_bundle_path
     from artlens.serve import create_app
 
-    shutil.copytree(default_bundle_path(), tmp_path / "flip")
-    meta = json.loads((tmp_path / "flip" / "artlens.json").read_text())
-    (tmp_path / "flip" / "artlens.json").write_text(json.dumps({**meta, "name": "style-flip", "tta": "flip"}))
-    photo = (artdata / "style_refs" / "content" / "jcjohnson__tubingen.jpg").read_bytes()
+    shutil.copytree(default_bundle_path(), tmp_path / "plain")
+    meta = json.loads((tmp_path / "plain" / "artlens.json").read_text())
+    assert meta["tta"] == "flip"
+    (tmp_path / "plain" / "artlens.json").write_text(json.dumps({**meta, "name": "style-plain", "tta": "none"}))
+    photo = (artdata / "photos_ccby" / "11954d93a7051cb5.jpg").read_bytes()
     with TestClient(create_app(test_config(models_dir=str(tmp_path)))) as c:
-        top = c.post("/v1/predict", files=upload(photo), data={"model": "style-flip"}).json()["predictions"][0]
-        cam = c.post("/v1/explain", files=upload(photo), data={"model": "style-flip"})
-        other = c.post("/v1/explain", files=upload(photo), data={"model": "style-flip", "target": "Baroque"})
-        plain = c.post("/v1/explain", files=upload(photo)).headers["x-label"]  # the built-in model, no TTA
+        top = c.post("/v1/predict", files=upload(photo)).json()["predictions"][0]  # the built-in model, flip
+        cam = c.post("/v1/explain", files=upload(photo))
+        other = c.post("/v1/explain", files=upload(photo), data={"target": "Baroque"})
+        plain = c.post("/v1/explain", files=upload(photo), data={"model": "style-plain"}).headers["x-label"]
     assert cam.status_code == 200, cam.text
     assert cam.headers["x-label"] == cam.headers["x-predicted"] == top["label"] != plain
     assert float(cam.headers["x-prob"]) == pytest.approx(top["prob"], abs=2e-3)

@@ -1,6 +1,6 @@
 """Prediction throughput of ``artlens predict`` on a folder vs a plain timm loop on the same images.
 
-Both use the built-in model (EfficientNet-Lite0 + style statistics) at the same batch size; the
+Both use the built-in model (fine-tuned EfficientNet-Lite0, one view) at the same batch size; the
 plain loop decodes and transforms images in the main thread, as a notebook would. Twice: on WikiArt's
 224 px paintings, then on 12-megapixel photographs (4000 x 3000 JPEGs made by enlarging real museum
 paintings: decoding costs what the pixel count costs, whatever the picture), where artlens decodes

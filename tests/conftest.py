@@ -71,3 +71,21 @@ def tiny_config(data: Path, out: Path, **overrides):
         else:
             raw[key] = value
     return TrainConfig.from_dict(raw)
+
+
+def fit_killed_after(cfg, monkeypatch, saves: int = 2) -> None:
+    """Run ``fit(cfg)`` as if the process were killed right after its ``saves``-th checkpoint."""
+    from artlens.train import loop
+
+    real_save, done = loop.save_checkpoint, {"n": 0}
+
+    def save_then_die(state, path):
+        real_save(state, path)
+        done["n"] += 1
+        if done["n"] == saves:
+            raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        loop.fit(cfg, show_progress=False)
+    monkeypatch.setattr(loop, "save_checkpoint", real_save)

@@ -16,7 +16,7 @@ from artlens.train import loop
 from artlens.train.loop import fit
 from artlens.train.optim import build_optimizer, build_scheduler, param_groups
 
-from .conftest import tiny_config
+from .conftest import fit_killed_after, tiny_config
 
 RECIPE = dict(strategy__name="full", optim__scheduler="onecycle", optim__backbone_lr_scale=0.1,
               optim__warmup_fraction=0.3, data__mixup=0.2, data__cutmix=1.0, ema_decay=0.9, epochs=3,
@@ -81,18 +81,7 @@ def test_the_bundle_keeps_the_moving_average_of_the_weights(tiny_tree, tiny_weig
 def test_a_killed_run_with_every_option_resumes_to_the_same_weights(tiny_tree, tiny_weights, tmp_path, monkeypatch):
     common = dict(model__pretrained=str(tiny_weights), **RECIPE)
     reference = fit(tiny_config(tiny_tree, tmp_path / "straight", **common), show_progress=False)
-    real_save, saves = loop.save_checkpoint, {"n": 0}
-
-    def save_then_die(state, path):
-        real_save(state, path)
-        saves["n"] += 1
-        if saves["n"] == 2:
-            raise KeyboardInterrupt("killed")
-
-    monkeypatch.setattr(loop, "save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        fit(tiny_config(tiny_tree, tmp_path / "killed", **common), show_progress=False)
-    monkeypatch.setattr(loop, "save_checkpoint", real_save)
+    fit_killed_after(tiny_config(tiny_tree, tmp_path / "killed", **common), monkeypatch)
     resumed = fit(tiny_config(tiny_tree, tmp_path / "killed", resume=True, **common), show_progress=False)
     a = load_file(str(reference.bundle / "model.safetensors"))
     b = load_file(str(resumed.bundle / "model.safetensors"))

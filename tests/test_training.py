@@ -16,7 +16,7 @@ from artlens import ArtlensError, fit
 from artlens.models import load_bundle
 from artlens.train import loop
 
-from .conftest import tiny_config
+from .conftest import fit_killed_after, tiny_config
 
 
 def _changed(before: dict, after: dict) -> set[str]:
@@ -200,18 +200,7 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tiny_tree, tiny_weights
                   strategy__head_epochs=1, data__augment="flip-rotate", model__dropout=0.2)
     reference = fit(tiny_config(tiny_tree, tmp_path / "straight", **common), show_progress=False)
 
-    real_save, saves = loop.save_checkpoint, {"n": 0}
-
-    def save_then_die(state, path):
-        real_save(state, path)
-        saves["n"] += 1
-        if saves["n"] == 2:
-            raise KeyboardInterrupt("killed")
-
-    monkeypatch.setattr(loop, "save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        fit(tiny_config(tiny_tree, tmp_path / "killed", **common), show_progress=False)
-    monkeypatch.setattr(loop, "save_checkpoint", real_save)
+    fit_killed_after(tiny_config(tiny_tree, tmp_path / "killed", **common), monkeypatch)
     with pytest.raises(ArtlensError, match="--resume"):
         fit(tiny_config(tiny_tree, tmp_path / "killed", **common), show_progress=False)
     resumed = fit(tiny_config(tiny_tree, tmp_path / "killed", resume=True, **common), show_progress=False)

@@ -39,7 +39,7 @@ from torch.utils.data import DataLoader
 from ..data.dataset import ImageDataset, Sample
 from ..errors import ArtlensError
 from ..inference import bundle_tta, collate_views, default_device, tta_mode, view_transform
-from ..models.bundle import META_FILE, Bundle, load_bundle
+from ..models.bundle import META_FILE, Bundle, load_bundle, read_bundle_meta
 from ..progress import progress_bar
 
 __all__ = ["Calibration", "calibrate", "expected_calibration_error", "fit_temperature", "tempered_probs",
@@ -211,7 +211,7 @@ def calibrate(model: str | os.PathLike | Bundle, samples: Sequence[Sample], *, u
         if not bundle.path:
             raise ArtlensError("calibrate(write=True) needs a bundle loaded from a folder")
         meta_path = Path(bundle.path) / META_FILE
-        meta = json.loads(meta_path.read_text())
+        meta = read_bundle_meta(bundle.path)  # the file as it is now, checked as every loader checks it
         meta["calibration"] = result.to_dict()
         tmp = meta_path.with_name(meta_path.name + ".tmp")
         tmp.write_text(json.dumps(meta, indent=2))

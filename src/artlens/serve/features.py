@@ -23,7 +23,7 @@ from PIL import Image
 
 from .. import AdainStylizer, ArtlensError, GatysConfig, stylize_gatys
 from ..explain import CAM_METHODS, CamExplainer, CamResult
-from ..style import find_decoders
+from ..style import builtin_decoder, find_decoders
 from .registry import ModelEntry, unloadable
 
 __all__ = ["SLOW_CAM_METHODS", "Explainers", "FeatureUnavailable", "Stylizers", "gatys_estimate_s", "png_bytes"]
@@ -167,7 +167,8 @@ def decoder_names(folders: Sequence[Path], root: Path | None) -> dict[str, Path]
 
 
 class Stylizers:
-    """AdaIN decoders found in the models folder (sync) and Gatys' optimisation (run as a job)."""
+    """AdaIN decoders (sync): the built-in one first, then those found in the models folder; and Gatys'
+    optimisation (run as a job)."""
 
     def __init__(self, models_dir: str | os.PathLike | None, *, device: str = "cpu") -> None:
         self.models_dir = Path(models_dir) if models_dir else None
@@ -179,7 +180,10 @@ class Stylizers:
         """Decoder name -> folder (found once; a decoder is a folder name, never a client path)."""
         if self._decoders is None:
             found: Sequence[Path] = find_decoders(self.models_dir) if self.models_dir else []
-            self._decoders = decoder_names(found, self.models_dir)
+            builtin = builtin_decoder()
+            named = decoder_names(found, self.models_dir)
+            self._decoders = {**({builtin.name: builtin} if builtin else {}),
+                              **{k: v for k, v in named.items() if not builtin or k != builtin.name}}
         return self._decoders
 
     def status(self) -> dict[str, Any]:

@@ -43,7 +43,7 @@ SHIPPED = ROOT / "src" / "artlens" / "assets" / "models" / "adain-lite0"
 CONTENT = [("photos_ccby", 1), ("wikiart11", 4)]
 STYLE = [("wikiart11", 1), ("aic_periods", 1), ("style_refs", 1), ("artists49", 3)]
 
-CPU = dict(size=128, load_size=192, batch_size=4, steps=8000, lr=3e-4, lr_decay=1e-4)
+CPU = dict(size=128, load_size=192, batch_size=4, steps=14000, lr=3e-4, lr_decay=1e-4)
 GPU = dict(size=256, load_size=512, batch_size=8, steps=20000, lr=1e-4, lr_decay=5e-5)
 
 

@@ -194,8 +194,9 @@ class Stylizers:
                 "gatys": {"available": True}}
 
     def adain(self, content: Image.Image, styles: Sequence[Image.Image], *, decoder: str | None = None,
-              alpha: float = 1.0, preserve_color: bool = False, content_size: int = 512,
+              alpha: float = 1.0, preserve_color: bool = False, size: int = 512,
               weights: Sequence[float] | None = None) -> Image.Image:
+        """The stylised picture with its longer side ``size`` px (as Gatys' result), the styles' shorter side ``size``."""
         decoders = self.decoders()
         if not decoders:
             raise FeatureUnavailable(self.status()["adain"]["reason"])
@@ -208,8 +209,9 @@ class Stylizers:
         stylizer, lock = self._shared.get(("adain", name),
                                           lambda: AdainStylizer.load(decoders[name], device=self.device))
         with lock:
+            shorter = max(16, round(size * min(content.size) / max(content.size)))
             return stylizer.stylize(content, list(styles), alpha=alpha, preserve_color=preserve_color,
-                                    content_size=content_size, weights=weights)
+                                    content_size=shorter, style_size=size, weights=weights)
 
     def gatys_job(self, content: Image.Image, styles: Sequence[Image.Image], *, extractor: str, steps: int,
                   size: int, preserve_color: bool) -> Callable[[Callable[[float, str], None]], bytes]:

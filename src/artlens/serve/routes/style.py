@@ -70,7 +70,7 @@ def router(service: Service) -> APIRouter:
             def work() -> bytes:
                 content_img, *style_imgs = (d.image for d in decode_all())
                 out = stylizers.adain(content_img, style_imgs, decoder=decoder or None, alpha=alpha,
-                                      preserve_color=preserve_color, content_size=size, weights=weights)
+                                      preserve_color=preserve_color, size=size, weights=weights)
                 return png_bytes(out)
 
             png = await service.compute_work.run(work, is_disconnected=request.is_disconnected)

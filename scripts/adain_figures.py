@@ -65,7 +65,7 @@ def grid(stylizer: AdainStylizer, contents: dict, styles: dict, size: int, out: 
     for j, (name, img) in enumerate(styles.items(), start=1):
         _show(axes[0, j], fit_size(img, 256, crop=True, longer=False), name)
     for i, (cname, cimg) in enumerate(contents.items(), start=1):
-        _show(axes[i, 0], fit_size(cimg, 256, crop=True, longer=False), cname if i == 1 else "")
+        _show(axes[i, 0], fit_size(cimg, 256, crop=True, longer=False))
         axes[i, 0].set_ylabel(cname, fontsize=9)
         for j, simg in enumerate(styles.values(), start=1):
             result = stylizer.stylize(cimg, [simg], alpha=1.0, content_size=size, style_size=size)

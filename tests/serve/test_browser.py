@@ -435,11 +435,13 @@ def test_styles_are_picked_from_a_gallery_and_a_queued_job_shows_its_place_and_c
     expect(chosen).to_have_count(2)
     expect(gallery.nth(2)).to_have_attribute("aria-pressed", "false")
     expect(chosen.first.locator("output")).to_have_text("50%")
-    expect(page.locator("#weights-note")).to_contain_text("equal")
 
-    # No AdaIN decoder in the test models: the page says so and uses Gatys (no balance slider there).
-    expect(page.locator("#method")).to_have_value("gatys")
-    expect(page.locator("#method-note")).to_contain_text("AdaIN is not installed")
+    # AdaIN (the built-in decoder) is the default, with its balance slider; Gatys mixes styles equally.
+    expect(page.locator("#method")).to_have_value("adain")
+    expect(page.locator("#alpha-box")).to_be_visible()
+    page.select_option("#method", "gatys")
+    expect(page.locator("#weights-note")).to_contain_text("equal")
+    expect(page.locator("#method-note")).to_contain_text("background job")
     expect(page.locator("#alpha-box")).to_be_hidden()
 
     # A job of someone else's runs first: ours waits, says its place, and can be cancelled.

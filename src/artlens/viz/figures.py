@@ -49,15 +49,28 @@ def plot_confusion_matrix(cm: Sequence[Sequence[int]], classes: Sequence[str], p
     return _save(fig, path)
 
 
-def plot_curves(history: Sequence[dict], path: str | os.PathLike) -> Path:
-    """Loss and accuracy per epoch (train and validation), with phase changes marked."""
+def plot_curves(history: Sequence[dict], path: str | os.PathLike, *, title: str = "", best_epoch: int | None = None,
+                best_label: str = "best epoch") -> Path:
+    """Loss and accuracy per epoch (train and validation), with phase changes marked.
+
+    ``title`` names the run (a folder of curves.png files is otherwise anonymous); ``best_epoch`` (the
+    epoch the bundle holds) gets a vertical line and a marker on each validation curve, labelled
+    ``best_label`` (e.g. "best val_loss").
+    """
     epochs = [h["epoch"] for h in history]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.3 if title else 4))
     for key, ax in (("loss", ax_loss), ("acc", ax_acc)):
         for split, style in (("train", "-o"), ("val", "-s")):
             values = [h.get(f"{split}_{key}") for h in history]
             if any(v is not None for v in values):
                 ax.plot(epochs, [np.nan if v is None else v for v in values], style, label=split, ms=3)
+        best = next((h for h in history if h["epoch"] == best_epoch), None)
+        if best is not None:
+            ax.axvline(best_epoch, color="tab:green", lw=1.2, alpha=0.6, zorder=0)
+            value = best.get(f"val_{key}", best.get(f"train_{key}"))
+            if value is not None:
+                ax.plot([best_epoch], [value], marker="*", ms=14, color="tab:green", mec="black", ls="none",
+                        label=f"{best_label} (epoch {best_epoch})", zorder=5)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 2.5
         ax.set_ylabel("accuracy" if key == "acc" else "loss")
@@ -67,6 +80,8 @@ def plot_curves(history: Sequence[dict], path: str | os.PathLike) -> Path:
         if prev.get("phase") != cur.get("phase"):
             for ax in (ax_loss, ax_acc):
                 ax.axvline(cur["epoch"] - 0.5, color="grey", ls="--", lw=1)
+    if title:
+        fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return _save(fig, path)
 

@@ -19,7 +19,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from ..data.images import UnreadableImage, load_image  # noqa: E402
 
-__all__ = ["plot_confusion_matrix", "plot_curves", "plot_gallery", "plot_reliability"]
+__all__ = ["plot_confusion_matrix", "plot_curves", "plot_gallery", "plot_pairs", "plot_reliability"]
 
 
 def plot_confusion_matrix(cm: Sequence[Sequence[int]], classes: Sequence[str], path: str | os.PathLike,
@@ -107,6 +107,38 @@ def plot_gallery(items: Sequence[tuple[str, str]], path: str | os.PathLike, *, c
         ax.set_title(caption, fontsize=7.5)
     if title:
         fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_pairs(pairs: Sequence[tuple[tuple[str, str], tuple[str, str], str]], path: str | os.PathLike, *,
+               title: str = "", per_row: int = 2) -> Path:
+    """Image pairs side by side, each ``((path_a, caption_a), (path_b, caption_b), pair_caption)``.
+
+    Each pair is framed and titled as one unit (``pair_caption``: what the two have in common or where
+    they disagree), so a pair is never read across the neighbouring one.
+    """
+    n = max(1, len(pairs))
+    cols = min(per_row, n)
+    rows = (n + cols - 1) // cols
+    fig = plt.figure(figsize=(5.4 * cols, 3.5 * rows + (0.4 if title else 0)), layout="constrained")
+    subfigs = np.atleast_1d(fig.subfigures(rows, cols, wspace=0.04, hspace=0.04)).ravel()
+    for sub in subfigs:
+        sub.set_facecolor("white")
+    for sub, ((path_a, cap_a), (path_b, cap_b), pair_caption) in zip(subfigs, pairs):
+        sub.set_facecolor("0.95")
+        axes = sub.subplots(1, 2)
+        for ax, img_path, caption in zip(axes, (path_a, path_b), (cap_a, cap_b)):
+            ax.axis("off")
+            try:
+                img = load_image(img_path, draft_size=256)
+                img.thumbnail((256, 256))
+                ax.imshow(img)
+            except UnreadableImage:
+                ax.imshow(np.full((8, 8, 3), 0.5))
+            ax.set_title(caption, fontsize=7)
+        sub.suptitle(pair_caption, fontsize=8.5)
+    if title:
+        fig.suptitle(title, fontsize=11)
     return _save(fig, path)
 
 

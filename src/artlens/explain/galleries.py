@@ -85,6 +85,8 @@ class ExplainReport:
     files: dict[str, Path]
     skipped: list[SkippedImage]
     layer: str
+    galleries: dict[str, list[str]] = field(default_factory=dict)
+    """``{"<class>_correct" | "<class>_wrong": [paths shown, in gallery order]}``."""
 
 
 def _samples(cfg: ExplainConfig) -> list[Sample]:
@@ -211,6 +213,7 @@ def run_explain(cfg: ExplainConfig, explainer: CamExplainer | None = None) -> Ex
         raise ArtlensError("no readable images: " + "; ".join(f"{s.path}: {s.reason}" for s in skipped[:3]))
     files = {"predictions": _write_csv(rows, out / "predictions.csv")}
     correct = None
+    shown: dict[str, list[str]] = {}
     if cfg.galleries:
         correct = sum(bool(r["correct"]) for r in rows)
         how = "most confident" if cfg.pick == "confident" else f"random, seed {cfg.seed}"
@@ -218,13 +221,15 @@ def run_explain(cfg: ExplainConfig, explainer: CamExplainer | None = None) -> Ex
             for ok, word in ((True, "correct"), (False, "wrong")):
                 chosen = picks[(label, ok)].chosen() if (label, ok) in picks else []
                 if chosen:
+                    shown[f"{label}_{word}"] = [item[0].path for item in chosen]
                     total = picks[(label, ok)].seen
                     files[f"{label}_{word}"] = plot_overlay_grid(
                         [_gallery_tile(explainer, *item) for item in chosen],
                         out / "galleries" / f"{_slug(label)}_{word}.png",
                         title=f"{label}: {len(chosen)} of {total} {word} predictions ({how}); "
                               f"{cfg.method} on {explainer.layer}")
-    return ExplainReport(n_explained=len(rows), correct=correct, files=files, skipped=skipped, layer=explainer.layer)
+    return ExplainReport(n_explained=len(rows), correct=correct, files=files, skipped=skipped, layer=explainer.layer,
+                         galleries=shown)
 
 
 def _gallery_tile(explainer: CamExplainer, sample: Sample, heatmap: np.ndarray, label: str, prob: float,

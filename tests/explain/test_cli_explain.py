@@ -27,8 +27,9 @@ def test_explain_a_labelled_folder_writes_overlays_predictions_and_galleries(tin
     assert len(rows) == 30 and {r["label"] for r in rows} == {"Baroque", "Pop_Art", "Ukiyo_e"}
     overlays = sorted((tmp_path / "overlays").glob("*.png"))
     assert len(overlays) == 30
-    with Image.open(overlays[0]) as overlay:
-        assert overlay.size == (64, 64)  # a centre-cropping model's overlay is the crop it saw
+    painting = tiny_tree / rows[0]["path"].split("/")[-2] / rows[0]["path"].split("/")[-1]
+    with Image.open(tmp_path / rows[0]["overlay"]) as overlay, Image.open(painting) as src:
+        assert overlay.size == src.size  # drawn on the painting itself, not on the 64 px crop the model saw
     galleries = {p.stem for p in (tmp_path / "galleries").glob("*.png")}
     for r in rows:  # every class that has a correct (or wrong) prediction has that gallery
         assert f"{r['label']}_{'correct' if r['correct'] == 'True' else 'wrong'}" in galleries

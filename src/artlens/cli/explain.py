@@ -25,12 +25,16 @@ def explain(
     model: Annotated[Optional[str], typer.Option(help="Model bundle folder (default: built-in style model).")] = None,
     method: Annotated[str, typer.Option(help="CAM method (`featuremap` = channel-summed activations): "
                                              "gradcam, gradcam++, scorecam, eigencam, ...")] = "gradcam",
-    layer: Annotated[Optional[str], typer.Option(help="Target layer (default: last conv block; see `artlens layers`).")] = None,
+    layer: Annotated[Optional[str], typer.Option(help="Target layer (default: last conv block; `fine`: the deepest "
+                                                      "layer twice as fine, e.g. 14x14; see `artlens layers`).")] = None,
     target: Annotated[Optional[str], typer.Option(help="Class to explain (default: the predicted class).")] = None,
     out: Annotated[str, typer.Option(help="Folder for overlays, predictions.csv and galleries.")] = "artlens-explain",
     galleries: Annotated[bool, typer.Option("--galleries", help="Input is a labelled folder: per-class galleries of correct and wrong predictions.")] = False,
     per_class: Annotated[int, typer.Option(min=1, help="Images per gallery.")] = 8,
+    pick: Annotated[str, typer.Option(help="Which images a gallery shows: confident (highest probability) or random (seeded).")] = "confident",
+    seed: Annotated[int, typer.Option(help="Seed of --pick random.")] = 0,
     no_overlays: Annotated[bool, typer.Option("--no-overlays", help="Do not save one overlay PNG per image.")] = False,
+    no_panels: Annotated[bool, typer.Option("--no-panels", help="Do not save one captioned painting|map panel per image.")] = False,
     batch_size: Annotated[int, typer.Option(min=1)] = 8,
     input_size: InputSize = None,
     tta: TTAOption = None,
@@ -41,7 +45,8 @@ def explain(
 
     CAM_METHODS.get(method)  # an unknown method fails before the model loads
     cfg = ExplainConfig(inputs=inputs, out=out, model=model, method=method, layer=layer, target=target,
-                        galleries=galleries, per_class=per_class, save_overlays=not no_overlays,
+                        galleries=galleries, per_class=per_class, pick=pick, seed=seed,
+                        save_overlays=not no_overlays, panels=not no_panels,
                         batch_size=batch_size, input_size=input_size, tta=tta, device=device)
     report = run_explain(cfg)
     _print_skipped(report.skipped)

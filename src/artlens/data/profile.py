@@ -193,17 +193,41 @@ def _plot_class_counts(counts: dict[str, dict[str, int]], classes: Sequence[str]
 
 
 def _plot_sizes(headers: Sequence[_Header], path: Path) -> Path:
-    """Histograms of width, height and aspect ratio, plus a width-vs-height scatter."""
+    """Histograms of width, height and aspect ratio, plus a width-vs-height scatter.
+
+    A quantity every image shares (a resized set: all 224 px wide) is said in words in its panel
+    ("all 38 images: 224 px") instead of a single bar on a made-up axis.
+    """
     from ..viz.figures import _save, plt
 
     good = [h for h in headers if h.error is None and h.height]
     w = np.array([h.width for h in good], float)
     h = np.array([h.height for h in good], float)
+    n = len(good)
+    if n and np.ptp(w) == 0 and np.ptp(h) == 0:  # one size for all: a sentence, not four degenerate plots
+        fig, ax = plt.subplots(figsize=(6.5, 1.0))
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"Image sizes: all {n} readable images are {int(w[0])}×{int(h[0])} px (aspect ratio {w[0] / h[0]:.3g})",
+                ha="center", va="center", fontsize=11, transform=ax.transAxes)
+        return _save(fig, path)
     fig, axes = plt.subplots(2, 2, figsize=(9, 7))
-    for ax, values, title in ((axes[0, 0], w, "width (px)"), (axes[0, 1], h, "height (px)"),
-                              (axes[1, 0], w / h if len(h) else h, "aspect ratio (w/h)")):
-        ax.hist(values, bins=min(40, max(5, len(values) // 3)))
+
+    def say(ax, text: str, title: str) -> None:
+        ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=12, transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
         ax.set_title(title)
+
+    for ax, values, title, unit in ((axes[0, 0], w, "width (px)", " px"), (axes[0, 1], h, "height (px)", " px"),
+                                    (axes[1, 0], w / h if len(h) else h, "aspect ratio (w/h)", "")):
+        if not len(values):
+            say(ax, "no readable images", title)
+        elif np.ptp(values) == 0:
+            say(ax, f"all {n} images: {values[0]:.4g}{unit}", title)
+        else:
+            ax.hist(values, bins=min(40, max(5, len(values) // 3)))
+            ax.set_ylabel("images")
+            ax.set_title(title)
     axes[1, 1].scatter(w, h, s=6, alpha=0.5)
     axes[1, 1].set_xlabel("width (px)")
     axes[1, 1].set_ylabel("height (px)")
@@ -212,19 +236,27 @@ def _plot_sizes(headers: Sequence[_Header], path: Path) -> Path:
     return _save(fig, path)
 
 
+def _pair_captions(e: dict[str, Any]) -> tuple[tuple[str, str], tuple[str, str], str]:
+    """Each side names its file, label and split; the pair's title says how close and whether labels agree."""
+    def side(s: str) -> tuple[str, str]:
+        name = Path(e["path_" + s]).name
+        name = name if len(name) <= 36 else name[:35] + "…"
+        return e["path_" + s], f"{s.upper()}: {name}\n{e['label_' + s]} / {e['split_' + s] or 'no split'}"
+
+    same = e["label_a"] == e["label_b"]
+    verdict = f"both {e['label_a']}" if same else f"labels differ: {e['label_a']} ≠ {e['label_b']}"
+    return side("a"), side("b"), f"pHash distance {e['phash_distance']}; {verdict}"
+
+
 def _plot_duplicates(kind: str, entries: Sequence[dict[str, Any]], out: Path) -> list[Path]:
     """Side-by-side pairs, :data:`PAIRS_PER_FIGURE` per PNG: ``duplicates_<kind>.png``, ``..._2.png``."""
-    from ..viz.figures import plot_gallery
+    from ..viz.figures import plot_pairs
 
     paths = []
     for page, start in enumerate(range(0, len(entries), PAIRS_PER_FIGURE), start=1):
-        items = []
-        for e in entries[start:start + PAIRS_PER_FIGURE]:
-            for side in ("a", "b"):
-                caption = f"{e['label_' + side]} / {e['split_' + side] or '-'}\nd={e['phash_distance']}"
-                items.append((e["path_" + side], caption))
+        pairs = [_pair_captions(e) for e in entries[start:start + PAIRS_PER_FIGURE]]
         name = f"duplicates_{kind}.png" if page == 1 else f"duplicates_{kind}_{page}.png"
-        paths.append(plot_gallery(items, out / name, columns=4, title=kind.replace("_", " ")))
+        paths.append(plot_pairs(pairs, out / name, title=f"near-duplicates {kind.replace('_', ' ')}"))
     return paths
 
 

@@ -28,6 +28,7 @@ from ..errors import ArtlensError
 from ..inference import bundle_tta, predict_probs, tta_mode
 from ..models.bundle import Bundle, load_bundle
 from ..outputs import output_dir
+from ..data.metadata import artwork_caption
 from ..viz.figures import plot_confusion_matrix, plot_gallery
 from .metrics import classification_metrics
 
@@ -122,8 +123,8 @@ def _plot_mistakes(samples: Sequence[Sample], y_true: np.ndarray, probs: np.ndar
     pred = probs.argmax(1)
     wrong = np.flatnonzero(pred != y_true)
     wrong = wrong[np.argsort(-probs[wrong, pred[wrong]])][:limit]
-    items = [(samples[i].path, f"true: {classes[y_true[i]]}\npred: {classes[pred[i]]} ({probs[i, pred[i]]:.2f})")
-             for i in wrong]
+    items = [(samples[i].path, f"{artwork_caption(samples[i].path)}\ntrue: {classes[y_true[i]]}\n"
+                               f"pred: {classes[pred[i]]} ({probs[i, pred[i]]:.2f})") for i in wrong]
     if items:
         plot_gallery(items, path, title="Most confident mistakes")
 

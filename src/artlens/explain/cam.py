@@ -35,7 +35,6 @@ import numpy as np
 import pytorch_grad_cam as gc
 import torch
 from PIL import Image
-from pytorch_grad_cam.utils.image import show_cam_on_image
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 from torch.utils.data import DataLoader
@@ -49,11 +48,16 @@ from ..inference import batch_probs, bundle_tta, collate_views, default_device, 
 from ..models.backbones import Backbone
 from ..models.bundle import Bundle, load_bundle
 from ..models.layers import resolve_layer
+from ..viz.overlays import heat_on_picture
 from .featuremaps import FeatureMapSum
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CAM_METHODS", "CLASS_AGNOSTIC", "CamExplainer", "CamResult", "default_target_layer", "in_picture_shape"]
+__all__ = ["CAM_METHODS", "CLASS_AGNOSTIC", "FINE", "CamExplainer", "CamResult", "default_target_layer",
+           "finer_target_layer", "in_picture_shape"]
+
+FINE = "fine"
+"""``--layer fine``: the deepest named layer at least twice as fine as the default one (14x14 instead of 7x7)."""
 
 #: Method name -> a ``pytorch_grad_cam`` class (``cls(model=..., target_layers=[...])``).
 CAM_METHODS: Registry[type] = Registry("CAM method")
@@ -83,7 +87,8 @@ class CamResult:
     heatmap: np.ndarray
     """``float32 (H, W)`` in [0, 1] at the model's input resolution."""
     overlay: Image.Image
-    """The heatmap over the image as the model saw it (resized, RGB)."""
+    """The heatmap over the image as the model saw it (resized, RGB); :meth:`CamExplainer.on_picture` draws
+    it on the whole painting at its own resolution instead."""
     predicted: str = ""
     """The model's top class (differs from ``label`` when another class was asked for)."""
     path: str = ""
@@ -122,6 +127,33 @@ def default_target_layer(backbone: Backbone) -> str:
     if not spatial:
         raise ArtlensError(f"backbone {backbone.name!r} has no convolutional feature map to explain; pass --layer")
     return spatial[-1]
+
+
+@torch.no_grad()
+def finer_target_layer(backbone: Backbone) -> str:
+    """The deepest named layer (``artlens layers``) whose map is at least twice as fine as the default's.
+
+    The last block of most backbones is 7x7 at 224 px: one cell covers a seventh of the painting, so the
+    map can say "the sky", not "the stars". One stage earlier (``blocks.4`` of EfficientNet, ``layer3`` of
+    ResNet, ``relu5_4`` of VGG) is 14x14 and still deep enough to be about the class.
+    """
+    from ..models.layers import LayerTaps, layer_names
+
+    default = default_target_layer(backbone)
+    size = backbone.preprocessing.input_size
+    device = next(backbone.parameters()).device
+    names = [n for n in layer_names(backbone)]
+    was_training = backbone.training
+    try:
+        outs = LayerTaps(backbone.eval(), [*names, default])(torch.zeros(1, 3, size, size, device=device))
+    finally:
+        backbone.train(was_training)
+    coarse = max(outs[default].shape[2:])
+    fine = [n for n in names if outs[n].dim() == 4 and max(outs[n].shape[2:]) >= 2 * coarse]
+    if not fine:
+        raise ArtlensError(f"backbone {backbone.name!r} has no named layer finer than {default!r} "
+                           f"({coarse}x{coarse}); pass a module path with --layer (see `artlens layers`)")
+    return fine[-1]
 
 
 def _check_cam_layer(backbone: Backbone, layer: str, size: int) -> None:
@@ -214,7 +246,10 @@ class CamExplainer:
         if layer == "embed":  # what `artlens layers` lists last, for probes
             raise ArtlensError(f"layer 'embed' is the pooled feature vector, not a feature map; CAM methods need a "
                                f"convolutional layer such as {default_target_layer(backbone)!r}")
-        self.layer = resolve_layer(backbone, layer) if layer else default_target_layer(backbone)
+        if layer == FINE:
+            self.layer = finer_target_layer(backbone)
+        else:
+            self.layer = resolve_layer(backbone, layer) if layer else default_target_layer(backbone)
         self.target_module = backbone.body.get_submodule(self.layer)
         if layer or input_size is not None:  # the default layer is spatial at the bundle's own size
             _check_cam_layer(backbone, self.layer, self.preprocessing.input_size)
@@ -243,6 +278,26 @@ class CamExplainer:
         if str(target).isdigit():  # "--target 3" from a command line: an index, unless a class has that name
             return self.class_index(int(target))
         raise ArtlensError(f"unknown class {target!r}; the model's classes: {', '.join(self.classes)}")
+
+    def on_picture(self, picture: Image.Image, result: CamResult, *, max_side: int | None = 4096) -> Image.Image:
+        """``result``'s map over ``picture`` at the picture's own size (longest side at most ``max_side``).
+
+        The map is placed where the model looked: stretched over the whole picture for a model that
+        squashes, over the centre square for one that crops (the rest of the picture greyed).
+        """
+        pre = self.preprocessing
+        return heat_on_picture(to_rgb(upright(picture)), result.heatmap, resize=pre.resize, input_size=pre.input_size,
+                               crop_pct=pre.crop_pct, max_side=max_side)
+
+    def caption(self, result: CamResult, *, true_label: str | None = None) -> str:
+        """What a figure says about a map: explained class and probability, prediction, truth, method, layer."""
+        if result.label == result.predicted:
+            head = f"predicted {result.label} ({result.prob:.2f})"
+        else:
+            head = f"map for {result.label} ({result.prob:.2f}); predicted {result.predicted}"
+        if true_label:
+            head += f"; true {true_label}" + (" ✓" if true_label == result.predicted else " ✗")
+        return f"{head}\n{self.method} on {self.layer}"
 
     # -- explaining --------------------------------------------------------------------------------
 
@@ -301,7 +356,7 @@ class CamExplainer:
         results = []
         for k, i in enumerate(idx):
             heat = np.nan_to_num(heatmaps[k].astype(np.float32), nan=0.0).clip(0, 1)
-            overlay = Image.fromarray(show_cam_on_image(seen[k], heat, use_rgb=True, image_weight=0.55))
+            overlay = heat_on_picture(Image.fromarray((seen[k] * 255).round().astype(np.uint8)), heat)
             top = int(probs[k].argmax())
             results.append(CamResult(label=self.classes[i], prob=float(probs[k, i]), class_index=i, heatmap=heat,
                                      overlay=overlay, predicted=self.classes[top]))

@@ -9,25 +9,34 @@ one of wrongly classified paintings with their maps, plus every overlay and a CS
 from __future__ import annotations
 
 import csv
+import heapq
 import logging
 import os
+import random
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from ..data.dataset import Sample, discover
-from ..data.images import SkippedImage, displayed_size, iter_image_files
+from ..data.images import SkippedImage, UnreadableImage, iter_image_files, load_image
+from ..data.metadata import artwork_caption
 from ..errors import ArtlensError
+from ..outputs import output_dir
 from ..progress import progress_bar
-from .cam import CLASS_AGNOSTIC, CamExplainer, CamResult, in_picture_shape
+from ..viz.overlays import plot_cam_panel
+from .cam import CLASS_AGNOSTIC, CamExplainer, CamResult
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ExplainConfig", "ExplainReport", "plot_overlay_grid", "run_explain"]
+PICKS = ("confident", "random")
+"""How a gallery chooses its images (``ExplainConfig.pick``)."""
+
+__all__ = ["PICKS", "ExplainConfig", "ExplainReport", "plot_overlay_grid", "run_explain"]
 
 
 @dataclass
@@ -48,12 +57,24 @@ class ExplainConfig:
     """Treat the (single) input folder as labelled (one sub-folder per class) and draw galleries."""
     per_class: int = 8
     """Images per gallery."""
+    pick: str = "confident"
+    """Which images a gallery shows: ``confident`` (the highest probabilities) or ``random`` (seeded)."""
+    seed: int = 0
+    """Seed of ``pick="random"``."""
+    panels: bool = True
+    """Also write ``panels/<name>.png``: painting and map side by side under a caption."""
     save_overlays: bool = True
     batch_size: int = 8
     input_size: int | None = None
     tta: str | None = None
     """Test-time augmentation for the predicted class and probabilities; ``None`` = what the bundle asks for."""
     device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.pick not in PICKS:
+            raise ArtlensError(f"--pick: {self.pick!r} is not one of {', '.join(PICKS)}")
+        if self.per_class < 1:
+            raise ArtlensError(f"--per-class must be >= 1, got {self.per_class}")
 
 
 @dataclass
@@ -64,6 +85,8 @@ class ExplainReport:
     files: dict[str, Path]
     skipped: list[SkippedImage]
     layer: str
+    galleries: dict[str, list[str]] = field(default_factory=dict)
+    """``{"<class>_correct" | "<class>_wrong": [paths shown, in gallery order]}``."""
 
 
 def _samples(cfg: ExplainConfig) -> list[Sample]:
@@ -102,8 +125,43 @@ def _unique(name: str, used: set[str]) -> str:
     return name
 
 
+class _Picks:
+    """The images one gallery will show, chosen as they stream by in bounded memory.
+
+    ``confident``: the ``n`` with the highest probability (a min-heap); ``random``: a seeded uniform
+    sample of ``n`` (reservoir sampling, Vitter's algorithm R), so a gallery is not the first files of
+    the alphabet (painters whose names start with A and B).
+    """
+
+    def __init__(self, n: int, pick: str, rng: random.Random) -> None:
+        self.n, self.pick, self.rng, self.seen = n, pick, rng, 0
+        self.items: list[tuple[float, int, Any]] = []
+
+    def offer(self, score: float, item: Any) -> None:
+        self.seen += 1
+        entry = (score, self.seen, item)
+        if len(self.items) < self.n:
+            heapq.heappush(self.items, entry) if self.pick == "confident" else self.items.append(entry)
+        elif self.pick == "confident":
+            heapq.heappushpop(self.items, entry)
+        else:
+            k = self.rng.randrange(self.seen)
+            if k < self.n:
+                self.items[k] = entry
+
+    def chosen(self) -> list[Any]:
+        """Most confident first (``confident``), or in the order the files came (``random``)."""
+        key = (lambda e: (-e[0], e[1])) if self.pick == "confident" else (lambda e: e[1])
+        return [e[2] for e in sorted(self.items, key=key)]
+
+
 def run_explain(cfg: ExplainConfig, explainer: CamExplainer | None = None) -> ExplainReport:
-    """Explain every input image; write overlays, ``predictions.csv`` and (labelled) galleries."""
+    """Explain every input image; write overlays, captioned panels, ``predictions.csv`` and (labelled) galleries.
+
+    ``overlays/<name>.png`` is the map over the painting at the painting's own size;
+    ``panels/<name>.png`` shows painting and map side by side under a caption (class, probability,
+    true label when known, method, layer).
+    """
     samples = _samples(cfg)
     explainer = explainer or CamExplainer(cfg.model, method=cfg.method, layer=cfg.layer, device=cfg.device,
                                           input_size=cfg.input_size, tta=cfg.tta)
@@ -115,10 +173,12 @@ def run_explain(cfg: ExplainConfig, explainer: CamExplainer | None = None) -> Ex
     if cfg.target is not None and cfg.method in CLASS_AGNOSTIC:
         log.warning("%s gives the same map whatever the class: --target changes only the probability reported",
                     cfg.method)
-    out = Path(cfg.out)
-    if cfg.save_overlays:
-        (out / "overlays").mkdir(parents=True, exist_ok=True)
-    picks: dict[tuple[str, bool], list[tuple[Image.Image, str]]] = defaultdict(list)
+    out = output_dir(cfg.out)
+    for sub, wanted in (("overlays", cfg.save_overlays), ("panels", cfg.panels)):
+        if wanted:
+            (out / sub).mkdir(parents=True, exist_ok=True)
+    rng = random.Random(cfg.seed)
+    picks: dict[tuple[str, bool], _Picks] = defaultdict(lambda: _Picks(cfg.per_class, cfg.pick, rng))
     skipped: list[SkippedImage] = []
     rows: list[dict[str, Any]] = []
     used: set[str] = set()  # overlay names given so far: two inputs called img.jpg get img.png and img_2.png
@@ -127,19 +187,25 @@ def run_explain(cfg: ExplainConfig, explainer: CamExplainer | None = None) -> Ex
                                                         skipped=skipped):
             row = {"path": sample.path, "explained": result.label, "prob": round(result.prob, 4),
                    "predicted": result.predicted}
-            if explainer.preprocessing.resize == "squash":
-                with Image.open(sample.path) as img:  # the header only: the size it is shown at
-                    result.overlay = in_picture_shape(result.overlay, displayed_size(img))
-            if cfg.save_overlays:
+            if cfg.save_overlays or cfg.panels:
                 name = _unique(_overlay_name(sample.path, cfg.inputs), used)
-                result.overlay.save(out / "overlays" / name)
-                row["overlay"] = f"overlays/{name}"
+                picture = load_image(sample.path)  # full resolution: the map goes on the painting, not the 224 px input
+                overlay = explainer.on_picture(picture, result)
+                if cfg.save_overlays:
+                    overlay.save(out / "overlays" / name)
+                    row["overlay"] = f"overlays/{name}"
+                if cfg.panels:
+                    caption = f"{artwork_caption(sample.path, width=60)}\n" + explainer.caption(
+                        result, true_label=sample.label or None)
+                    plot_cam_panel(picture, overlay, out / "panels" / name, caption=caption)
+                    row["panel"] = f"panels/{name}"
+                del picture, overlay
             if sample.label:
                 correct = result.predicted == sample.label
                 row.update(label=sample.label, correct=correct)
-                bucket = picks[(sample.label, correct)]
-                if len(bucket) < cfg.per_class:  # keep only what a gallery shows: memory stays flat
-                    bucket.append((result.overlay, _caption(sample, result)))
+                # Only what a gallery shows is kept (the small map, not an image): memory stays flat.
+                picks[(sample.label, correct)].offer(result.prob, (sample, result.heatmap.astype(np.float16),
+                                                                   result.label, result.prob, result.predicted))
             rows.append(row)
             advance(1)
         advance(len(skipped))
@@ -147,21 +213,40 @@ def run_explain(cfg: ExplainConfig, explainer: CamExplainer | None = None) -> Ex
         raise ArtlensError("no readable images: " + "; ".join(f"{s.path}: {s.reason}" for s in skipped[:3]))
     files = {"predictions": _write_csv(rows, out / "predictions.csv")}
     correct = None
+    shown: dict[str, list[str]] = {}
     if cfg.galleries:
         correct = sum(bool(r["correct"]) for r in rows)
+        how = "most confident" if cfg.pick == "confident" else f"random, seed {cfg.seed}"
         for label in sorted({s.label for s in samples}):
             for ok, word in ((True, "correct"), (False, "wrong")):
-                items = picks.get((label, ok), [])
-                if items:
+                chosen = picks[(label, ok)].chosen() if (label, ok) in picks else []
+                if chosen:
+                    shown[f"{label}_{word}"] = [item[0].path for item in chosen]
+                    total = picks[(label, ok)].seen
                     files[f"{label}_{word}"] = plot_overlay_grid(
-                        items, out / "galleries" / f"{_slug(label)}_{word}.png",
-                        title=f"{label}: {word} predictions ({cfg.method} on {explainer.layer})")
-    return ExplainReport(n_explained=len(rows), correct=correct, files=files, skipped=skipped, layer=explainer.layer)
+                        [_gallery_tile(explainer, *item) for item in chosen],
+                        out / "galleries" / f"{_slug(label)}_{word}.png",
+                        title=f"{label}: {len(chosen)} of {total} {word} predictions ({how}); "
+                              f"{cfg.method} on {explainer.layer}")
+    return ExplainReport(n_explained=len(rows), correct=correct, files=files, skipped=skipped, layer=explainer.layer,
+                         galleries=shown)
+
+
+def _gallery_tile(explainer: CamExplainer, sample: Sample, heatmap: np.ndarray, label: str, prob: float,
+                  predicted: str) -> tuple[Image.Image, str]:
+    result = CamResult(label=label, prob=prob, class_index=-1, heatmap=heatmap.astype(np.float32),
+                       overlay=None, predicted=predicted, path=sample.path)  # type: ignore[arg-type]
+    try:
+        picture = load_image(sample.path, draft_size=512)
+    except UnreadableImage:  # removed or changed since it was explained: a grey tile, not a crash
+        picture = Image.new("RGB", (64, 64), "grey")
+    picture.thumbnail((512, 512))
+    return explainer.on_picture(picture, result), _caption(sample, result)
 
 
 def _caption(sample: Sample, result: CamResult) -> str:
     shown = f"{result.label} {result.prob:.2f}"
-    return f"{Path(sample.path).name[:28]}\n{shown}" + ("" if result.predicted == sample.label else f" (true {sample.label})")
+    return f"{artwork_caption(sample.path)}\n{shown}" + ("" if result.predicted == sample.label else f" (true {sample.label})")
 
 
 def _slug(label: str) -> str:

@@ -1,7 +1,7 @@
 """PCA per layer and the grid of PC1/PC2 scatter plots coloured by class (the ArtBench study's Figure 6).
 
-Fitted on the test features, as in the study, so the picture shows how well a layer separates
-images the probes never trained on.
+Fitted on the test features, as in the study, so the axes show how a layer spreads images the probes
+never trained on; the training images are projected onto the same axes and drawn apart.
 """
 
 from __future__ import annotations
@@ -53,40 +53,66 @@ class LayerPCA(TransformerMixin, BaseEstimator):
 
 
 def plot_pca_grid(points: dict[str, np.ndarray], labels: Sequence[str], path: str | os.PathLike, *,
-                  explained: dict[str, np.ndarray] | None = None, title: str = "", axis: str = "PC") -> Path:
+                  explained: dict[str, np.ndarray] | None = None, title: str = "", axis: str = "PC",
+                  split: Sequence[str] | None = None) -> Path:
     """One panel per layer: PC1 vs PC2, one colour per class, explained variance in the axis labels.
 
-    A panel without an ``explained`` entry gets bare axis names (``axis`` + 1, 2: ``UMAP 1`` for a
-    UMAP map), never a made-up 0 %.
+    The grid is as square as the panels allow (6 layers: 3 x 2, no empty slots in a 5-wide row); the
+    legend sits beside it. With ``split`` (``"train"``/``"test"`` per point), test points are filled
+    circles and training points small hollow ones, so one sees whether the held-out images fall where
+    the training images of their class lie; each class's centroid (over all its points) is a large
+    outlined star. A panel without an ``explained`` entry gets bare axis names (``axis`` + 1, 2:
+    ``UMAP 1`` for a UMAP map), never a made-up 0 %.
     """
+    from matplotlib.lines import Line2D
+
     from ..viz.figures import _save, plt
 
     labels = np.asarray(labels)
+    split = np.asarray(split) if split is not None else np.full(len(labels), "test")
     classes = sorted(set(labels.tolist()))
     cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+    colour = {c: cmap(i % cmap.N) for i, c in enumerate(classes)}
     n = len(points)
-    cols = min(n, 5)
+    cols = int(np.ceil(np.sqrt(n)))
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.3 * rows + 0.6), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
+    side = 3.6 if n > 1 else 5.0
+    legend_width = 1.9 + 0.06 * max((len(c) for c in classes), default=0)
+    fig, axes = plt.subplots(rows, cols, figsize=(side * cols + legend_width, side * rows + 0.5), squeeze=False,
+                             layout="constrained")
+    for ax in axes.flat[n:]:
+        ax.remove()
+    both = len(set(split.tolist())) > 1
+    few = len(labels) <= 400
     for ax, (name, P) in zip(axes.flat, points.items()):
-        ax.axis("on")
         P = P if P.shape[1] >= 2 else np.c_[P, np.zeros(len(P))]
-        for i, c in enumerate(classes):
+        for c in classes:
             m = labels == c
-            ax.scatter(P[m, 0], P[m, 1], s=10, alpha=0.75, color=cmap(i % cmap.N), label=c.replace("_", " "))
+            train, test = m & (split != "test"), m & (split == "test")
+            if train.any():
+                ax.scatter(P[train, 0], P[train, 1], s=18 if few else 6, facecolors="none", edgecolors=[colour[c]],
+                           linewidths=0.9, alpha=0.7)
+            if test.any():
+                ax.scatter(P[test, 0], P[test, 1], s=30 if few else 8, color=colour[c], edgecolors="white" if few else "none",
+                           linewidths=0.4, alpha=0.9)
+            centre = P[m, :2].mean(0)
+            ax.scatter(*centre, s=260, marker="*", color=colour[c], edgecolors="black", linewidths=1.0, zorder=5)
         ratio = list((explained or {}).get(name, []))
         xlabel, ylabel = (f"{axis}{k} ({ratio[k - 1]:.0%})" if len(ratio) >= k else f"{axis}{k}" for k in (1, 2))
         ax.set_xlabel(xlabel, fontsize=8)
         ax.set_ylabel(ylabel, fontsize=8)
         ax.set_title(name, fontsize=10)
         ax.tick_params(labelsize=7)
-    handles, names = axes.flat[0].get_legend_handles_labels()
-    ncol = max(1, min(len(classes), 6, 2 * cols))  # about two legend entries fit under each panel
-    fig.legend(handles, names, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
+        ax.grid(alpha=0.2)
+    handles = [Line2D([], [], ls="none", marker="o", ms=7, color=colour[c], label=c.replace("_", " ")) for c in classes]
+    handles.append(Line2D([], [], ls="none", marker="*", ms=13, color="white", markeredgecolor="black",
+                          label="class centroid"))
+    if both:
+        handles += [Line2D([], [], ls="none", marker="o", ms=6, color="grey", label="test image"),
+                    Line2D([], [], ls="none", marker="o", ms=5, markerfacecolor="none", markeredgecolor="grey",
+                           label="training image")]
+    fig.legend(handles=handles, loc="outside right center", fontsize=8, frameon=False,
+               ncol=1 if len(classes) <= 24 else 2)
     if title:
         fig.suptitle(title, fontsize=11)
-    legend_rows = -(-len(classes) // ncol)
-    fig.tight_layout(rect=(0, (0.1 + 0.2 * legend_rows) / fig.get_figheight(), 1, 1))
     return _save(fig, path)

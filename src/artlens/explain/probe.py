@@ -34,7 +34,7 @@ from ..outputs import output_dir
 from .features import DEFAULT_MAX_BYTES, FeaturesConfig, check_extraction_options, extract_features
 from .source import load_source
 
-__all__ = ["LayerProbes", "ProbeConfig", "ProbeReport", "run_probe"]
+__all__ = ["LayerProbes", "ProbeConfig", "ProbeReport", "accuracy_interval", "run_probe"]
 
 
 class LayerProbes(BaseEstimator):
@@ -129,7 +129,8 @@ class ProbeConfig(FeaturesConfig):
 @dataclass
 class ProbeReport:
     rows: list[dict[str, Any]]
-    """One per layer: layer, dim, train_accuracy, test_accuracy (+ PCA explained variance)."""
+    """One per layer: layer, dim, train_accuracy, test_accuracy, its 95 % Wilson interval (test_ci_low,
+    test_ci_high) and, with PCA, the explained variance of PC1 and PC2."""
     n_train: int
     n_test: int
     classes: list[str]
@@ -168,8 +169,12 @@ def run_probe(cfg: ProbeConfig) -> ProbeReport:
     probes = LayerProbes(C=cfg.C, max_iter=cfg.max_iter).fit({k: v[train] for k, v in feats.features.items()}, y[train])
     train_acc = probes.score({k: v[train] for k, v in feats.features.items()}, y[train])
     test_acc = probes.score({k: v[test] for k, v in feats.features.items()}, y[test])
-    rows = [{"layer": name, "dim": int(feats.features[name].shape[1]), "train_accuracy": round(train_acc[name], 4),
-             "test_accuracy": round(test_acc[name], 4)} for name in cfg.layers]
+    n_test = int(test.sum())
+    rows = []
+    for name in cfg.layers:
+        low, high = accuracy_interval(test_acc[name], n_test)
+        rows.append({"layer": name, "dim": int(feats.features[name].shape[1]), "train_accuracy": round(train_acc[name], 4),
+                     "test_accuracy": round(test_acc[name], 4), "test_ci_low": round(low, 4), "test_ci_high": round(high, 4)})
     files = {}
     if cfg.pca:
         from .pca import LayerPCA, plot_pca_grid
@@ -178,9 +183,12 @@ def run_probe(cfg: ProbeConfig) -> ProbeReport:
         for row in rows:
             ratio = pca.explained_variance_ratio_[row["layer"]]
             row["pc1_var"], row["pc2_var"] = (round(float(r), 4) for r in (list(ratio) + [0.0])[:2])
-        files["pca"] = plot_pca_grid(pca.transform({k: v[test] for k, v in feats.features.items()}), y[test],
+        shown = train | test
+        files["pca"] = plot_pca_grid(pca.transform({k: v[shown] for k, v in feats.features.items()}), y[shown],
                                      out / "pca.png", explained=pca.explained_variance_ratio_,
-                                     title=f"{source.name}: PCA of test features per layer ({cfg.pooling})")
+                                     split=np.where(test[shown], "test", "train"),
+                                     title=f"{source.name}: PCA per layer ({cfg.pooling}; axes fitted on the "
+                                           f"{int(test.sum())} test images)")
     else:
         _remove_stale_pca(out)
     classes = sorted(set(y.tolist()))
@@ -223,18 +231,40 @@ def _write_table(rows: list[dict[str, Any]], out: Path, *, meta: dict[str, Any])
     return {"csv": out / "probe.csv", "md": out / "probe.md", "json": out / "probe.json"}
 
 
+def accuracy_interval(accuracy: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of an accuracy measured on ``n`` images (scipy's ``binomtest``).
+
+    With 30 test images an accuracy of 0.70 is anything from 0.52 to 0.83: two layers 0.05 apart are
+    not told apart, and the table and plot should say so.
+    """
+    from scipy.stats import binomtest
+
+    if n <= 0:
+        return 0.0, 1.0
+    k = int(round(accuracy * n))
+    ci = binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
 def plot_probe_accuracy(rows: list[dict[str, Any]], path: Path, *, chance: float, title: str = "") -> Path:
-    """Train and test accuracy per layer, shallow to deep, with the chance level."""
+    """Train and test accuracy per layer, shallow to deep, with the chance level and (when the rows carry
+    them) the test accuracies' 95 % Wilson intervals as error bars."""
     from ..viz.figures import _save, plt
 
     names = [r["layer"] for r in rows]
     fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(names) + 2), 3.8))
-    ax.plot(names, [r["test_accuracy"] for r in rows], "-o", label="test")
+    test = np.array([r["test_accuracy"] for r in rows])
+    if all("test_ci_low" in r for r in rows):
+        err = np.array([test - [r["test_ci_low"] for r in rows], [r["test_ci_high"] for r in rows] - test])
+        ax.errorbar(range(len(names)), test, yerr=err, fmt="-o", capsize=4, label="test (95% Wilson interval)")
+    else:
+        ax.plot(names, test, "-o", label="test")
     ax.plot(names, [r["train_accuracy"] for r in rows], "--s", alpha=0.6, label="train")
     ax.axhline(chance, color="grey", ls=":", label="chance")
     for i, r in enumerate(rows):
         ax.annotate(f"{r['test_accuracy']:.2f}", (i, r["test_accuracy"]), textcoords="offset points",
-                    xytext=(0, 6), ha="center", fontsize=8)
+                    xytext=(8, -3), ha="left", fontsize=8)
+    ax.set_xticks(range(len(names)), names)
     ax.set_ylim(0, 1.05)
     ax.set_xlabel("layer")
     ax.set_ylabel("accuracy")

@@ -15,7 +15,7 @@ by side shows what fine-tuning changed in each layer.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +31,7 @@ from .gatys import OPTIMIZERS, default_preset, optimise_image
 from .images import as_rgb, fit_size, open_image, to_pil, to_tensor
 from .losses import gram_matrix, tv_loss
 
-__all__ = ["TARGETS", "ReconstructConfig", "figure_out", "grid_layers", "load_extractors", "reconstruct",
+__all__ = ["RECON_INITS", "TARGETS", "ReconstructConfig", "column_layers", "figure_out", "grid_layers", "load_extractors", "reconstruct",
            "reconstruction_grid"]
 
 
@@ -44,6 +44,28 @@ def _relative(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 TARGETS: Registry[Callable[[torch.Tensor], torch.Tensor]] = Registry("reconstruction kind")
 TARGETS.add("content", lambda fmap: fmap)
 TARGETS.add("style", gram_matrix)
+
+
+def _init_noise(shape: torch.Size, gen: torch.Generator) -> torch.Tensor:
+    return torch.rand(shape, generator=gen)
+
+
+def _init_grey(shape: torch.Size, gen: torch.Generator) -> torch.Tensor:
+    # Mid-grey with a faint trace of noise (a perfectly flat start has no gradient to break symmetry).
+    return 0.5 + 0.02 * (torch.rand(shape, generator=gen) - 0.5)
+
+
+def _init_smooth(shape: torch.Size, gen: torch.Generator) -> torch.Tensor:
+    # Noise with no pixel-scale frequencies: uniform noise at 1/8 of the size, upsampled bilinearly.
+    small = torch.rand((*shape[:-2], max(2, shape[-2] // 8), max(2, shape[-1] // 8)), generator=gen)
+    return 0.5 + 0.5 * (F.interpolate(small, size=shape[-2:], mode="bilinear", align_corners=False) - 0.5)
+
+
+#: Where the pixels start (``--init``).
+RECON_INITS: Registry[Callable[[torch.Size, torch.Generator], torch.Tensor]] = Registry("reconstruction init")
+RECON_INITS.add("grey", _init_grey)
+RECON_INITS.add("smooth", _init_smooth)
+RECON_INITS.add("noise", _init_noise)
 
 
 @dataclass
@@ -61,8 +83,16 @@ class ReconstructConfig:
     optimizer: str = "lbfgs"
     lr: float | None = None
     """Step size; None = 1.0 for L-BFGS, 0.02 for Adam."""
-    tv_weight: float = 0.0
-    """Total-variation regulariser (Mahendran & Vedaldi): suppresses pixel noise in deep-layer images."""
+    tv_weight: float = 0.5
+    """Total-variation prior (Mahendran & Vedaldi), weighed against the match loss, which is relative (1 at
+    the start): 0.5 keeps deep layers from filling the image with pixel noise while the first layer still
+    comes back sharp. 0 = none (the bare optimisation; noise from ``blocks.1`` on)."""
+    init: str = "grey"
+    """Where the pixels start: ``grey`` (mid-grey, a faint trace of noise: an image prior), ``smooth``
+    (low-frequency noise) or ``noise`` (uniform pixel noise, what the optimisation cannot undo in deep layers)."""
+    cumulative: bool = True
+    """Style only: column k matches the Gram matrices of layers 1..k together (Gatys et al. 2016, Fig. 1),
+    not layer k alone, whose statistics say little about colour or fine texture."""
     weights: str | None = None
     """Weights for backbone-name extractors (file, ``none``, or None for the default source)."""
     device: str = "cpu"
@@ -71,6 +101,9 @@ class ReconstructConfig:
 
     def __post_init__(self) -> None:
         TARGETS.get(self.kind)
+        RECON_INITS.get(self.init)
+        if self.tv_weight < 0:
+            raise ArtlensError(f"--tv-weight must be >= 0, got {self.tv_weight:g}")
         OPTIMIZERS.get(self.optimizer)
         if not self.models:
             raise ArtlensError("reconstruction needs at least one model")
@@ -80,24 +113,33 @@ class ReconstructConfig:
 
 register_names(ReconstructConfig, "kind", TARGETS.names)
 register_names(ReconstructConfig, "optimizer", OPTIMIZERS.names)
+register_names(ReconstructConfig, "init", RECON_INITS.names)
 
 
-def reconstruct(image: Image.Image, extractor: Extractor, layer: str, *, kind: str = "content", size: int = 128,
+def reconstruct(image: Image.Image, extractor: Extractor, layer: str | Sequence[str], *, kind: str = "content", size: int = 128,
                 steps: int = 200, optimizer: str = "lbfgs", lr: float | None = None, seed: int = 0,
-                tv_weight: float = 0.0, callback: Callable[[int, int, dict[str, float]], None] | None = None
-                ) -> tuple[Image.Image, float]:
-    """Pixels, from noise, whose ``layer`` matches ``image``'s content or style; returns (image, final loss)."""
+                tv_weight: float = 0.5, callback: Callable[[int, int, dict[str, float]], None] | None = None,
+                init: str = "grey") -> tuple[Image.Image, float]:
+    """Pixels whose ``layer`` matches ``image``'s content or style; returns (image, final loss).
+
+    ``layer`` may be several layers, matched together with equal weight (the mean of their relative
+    losses): Gatys et al.'s style reconstructions use the sets conv1_1, conv1_1..conv2_1, ... ``init``
+    (:data:`RECON_INITS`) is where the pixels start; ``tv_weight`` a total-variation prior.
+    """
     target_of = TARGETS.get(kind)
+    layers = [layer] if isinstance(layer, str) else list(layer)
     device = extractor.mean.device
     x = to_tensor(fit_size(as_rgb(image), size)).to(device)
     with torch.no_grad():
-        target = target_of(extractor(x, [layer])[layer])
+        feats = extractor(x, layers)
+        targets = {name: target_of(feats[name]) for name in layers}
     gen = torch.Generator().manual_seed(seed)
-    noise = torch.rand(x.shape, generator=gen).to(device)
+    noise = RECON_INITS.get(init)(x.shape, gen).to(device)
     final = {"loss": float("nan")}
 
     def loss_fn(img: torch.Tensor) -> dict[str, torch.Tensor]:
-        terms = {"match": _relative(target_of(extractor(img, [layer])[layer]), target)}
+        feats = extractor(img, layers)
+        terms = {"match": sum(_relative(target_of(feats[n]), targets[n]) for n in layers) / len(layers)}
         if tv_weight:
             terms["tv"] = tv_weight * tv_loss(img)
         terms["total"] = sum(terms.values())
@@ -129,6 +171,11 @@ def grid_layers(cfg: ReconstructConfig, extractors: list[Extractor]) -> list[str
     for ext in extractors:
         ext.check_layers(layers)
     return layers
+
+
+def column_layers(cfg: ReconstructConfig, layers: list[str], column: int) -> list[str]:
+    """The layers one grid column matches: its own, or for a cumulative style grid all up to it."""
+    return layers[: column + 1] if cfg.kind == "style" and cfg.cumulative else [layers[column]]
 
 
 def load_extractors(cfg: ReconstructConfig) -> list[Extractor]:
@@ -181,9 +228,9 @@ def reconstruction_grid(image: str | os.PathLike | Image.Image, cfg: Reconstruct
                 if callback:
                     callback(offset + step, total, losses)
 
-            row.append(reconstruct(img, ext, layer, kind=cfg.kind, size=cfg.size, steps=cfg.steps,
-                                   optimizer=cfg.optimizer, lr=cfg.lr, seed=cfg.seed,
-                                   tv_weight=cfg.tv_weight, callback=cb))
+            row.append(reconstruct(img, ext, column_layers(cfg, layers, c), kind=cfg.kind, size=cfg.size,
+                                   steps=cfg.steps, optimizer=cfg.optimizer, lr=cfg.lr, seed=cfg.seed,
+                                   tv_weight=cfg.tv_weight, init=cfg.init, callback=cb))
         cells.append(row)
     n_rows, n_cols = len(extractors), len(layers) + 1
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.2 * n_cols, 2.3 * n_rows), squeeze=False)
@@ -196,10 +243,14 @@ def reconstruction_grid(image: str | os.PathLike | Image.Image, cfg: Reconstruct
         for c, layer in enumerate(layers):
             rec, loss = cells[r][c]
             axes[r][c + 1].imshow(rec)
-            axes[r][c + 1].set_title(f"{cfg.kind} {layer}\nloss {loss:.3g}", fontsize=8)
+            span = column_layers(cfg, layers, c)
+            name = layer if len(span) == 1 else f"{span[0]}…{layer}"
+            axes[r][c + 1].set_title(f"{cfg.kind} {name}\nloss {loss:.3g}", fontsize=8)
         for ax in axes[r]:
             ax.set_xticks([])
             ax.set_yticks([])
+    prior = f"start {cfg.init}, TV {cfg.tv_weight:g}, {cfg.steps} {cfg.optimizer} steps, {cfg.size} px"
+    fig.suptitle(f"{cfg.kind} reconstructions ({prior})", fontsize=9)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)

@@ -480,7 +480,8 @@ def _finish(cfg: TrainConfig, model: ArtClassifier, collection: Collection, hist
     fingerprint = collection.fingerprint()  # stats every file: compute once
     bundle = save_bundle(model, out / "model", classes=classes, model_cfg=cfg.model, recipe=cfg.to_dict(),
                          metrics=metrics, data_fingerprint=fingerprint, name=Path(cfg.out).name)
-    plot_curves(history, out / "curves.png")
+    plot_curves(history, out / "curves.png", title=f"{Path(cfg.out).name}: {cfg.model.backbone} ({cfg.strategy.name})",
+                best_epoch=best["epoch"], best_label=f"best {cfg.monitor}")
     run_report = {
         "config": cfg.to_dict(), "classes": classes, "counts": collection.counts(),
         "dropped_classes": collection.dropped_classes,

@@ -19,7 +19,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from ..data.images import UnreadableImage, load_image  # noqa: E402
 
-__all__ = ["plot_confusion_matrix", "plot_curves", "plot_gallery", "plot_reliability"]
+__all__ = ["plot_confusion_matrix", "plot_curves", "plot_gallery", "plot_pairs", "plot_reliability"]
 
 
 def plot_confusion_matrix(cm: Sequence[Sequence[int]], classes: Sequence[str], path: str | os.PathLike,
@@ -49,15 +49,28 @@ def plot_confusion_matrix(cm: Sequence[Sequence[int]], classes: Sequence[str], p
     return _save(fig, path)
 
 
-def plot_curves(history: Sequence[dict], path: str | os.PathLike) -> Path:
-    """Loss and accuracy per epoch (train and validation), with phase changes marked."""
+def plot_curves(history: Sequence[dict], path: str | os.PathLike, *, title: str = "", best_epoch: int | None = None,
+                best_label: str = "best epoch") -> Path:
+    """Loss and accuracy per epoch (train and validation), with phase changes marked.
+
+    ``title`` names the run (a folder of curves.png files is otherwise anonymous); ``best_epoch`` (the
+    epoch the bundle holds) gets a vertical line and a marker on each validation curve, labelled
+    ``best_label`` (e.g. "best val_loss").
+    """
     epochs = [h["epoch"] for h in history]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.3 if title else 4))
     for key, ax in (("loss", ax_loss), ("acc", ax_acc)):
         for split, style in (("train", "-o"), ("val", "-s")):
             values = [h.get(f"{split}_{key}") for h in history]
             if any(v is not None for v in values):
                 ax.plot(epochs, [np.nan if v is None else v for v in values], style, label=split, ms=3)
+        best = next((h for h in history if h["epoch"] == best_epoch), None)
+        if best is not None:
+            ax.axvline(best_epoch, color="tab:green", lw=1.2, alpha=0.6, zorder=0)
+            value = best.get(f"val_{key}", best.get(f"train_{key}"))
+            if value is not None:
+                ax.plot([best_epoch], [value], marker="*", ms=14, color="tab:green", mec="black", ls="none",
+                        label=f"{best_label} (epoch {best_epoch})", zorder=5)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 2.5
         ax.set_ylabel("accuracy" if key == "acc" else "loss")
@@ -67,6 +80,8 @@ def plot_curves(history: Sequence[dict], path: str | os.PathLike) -> Path:
         if prev.get("phase") != cur.get("phase"):
             for ax in (ax_loss, ax_acc):
                 ax.axvline(cur["epoch"] - 0.5, color="grey", ls="--", lw=1)
+    if title:
+        fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -92,6 +107,38 @@ def plot_gallery(items: Sequence[tuple[str, str]], path: str | os.PathLike, *, c
         ax.set_title(caption, fontsize=7.5)
     if title:
         fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_pairs(pairs: Sequence[tuple[tuple[str, str], tuple[str, str], str]], path: str | os.PathLike, *,
+               title: str = "", per_row: int = 2) -> Path:
+    """Image pairs side by side, each ``((path_a, caption_a), (path_b, caption_b), pair_caption)``.
+
+    Each pair is framed and titled as one unit (``pair_caption``: what the two have in common or where
+    they disagree), so a pair is never read across the neighbouring one.
+    """
+    n = max(1, len(pairs))
+    cols = min(per_row, n)
+    rows = (n + cols - 1) // cols
+    fig = plt.figure(figsize=(5.4 * cols, 3.5 * rows + (0.4 if title else 0)), layout="constrained")
+    subfigs = np.atleast_1d(fig.subfigures(rows, cols, wspace=0.04, hspace=0.04)).ravel()
+    for sub in subfigs:
+        sub.set_facecolor("white")
+    for sub, ((path_a, cap_a), (path_b, cap_b), pair_caption) in zip(subfigs, pairs):
+        sub.set_facecolor("0.95")
+        axes = sub.subplots(1, 2)
+        for ax, img_path, caption in zip(axes, (path_a, path_b), (cap_a, cap_b)):
+            ax.axis("off")
+            try:
+                img = load_image(img_path, draft_size=256)
+                img.thumbnail((256, 256))
+                ax.imshow(img)
+            except UnreadableImage:
+                ax.imshow(np.full((8, 8, 3), 0.5))
+            ax.set_title(caption, fontsize=7)
+        sub.suptitle(pair_caption, fontsize=8.5)
+    if title:
+        fig.suptitle(title, fontsize=11)
     return _save(fig, path)
 
 

@@ -58,13 +58,18 @@ def test_pairs_file_errors(tmp_path, style_refs):
 def test_a_strip_shows_a_portrait_style_painting_whole(style_refs, tmp_path):
     from PIL import Image
 
-    from artlens.style.trajectory import _strip
+    from artlens.style.trajectory import CAPTION_PX, _strip
 
     scream = Image.open(style_refs / "style" / "jcjohnson__the_scream.jpg").convert("RGB")  # 1200 x 1528
     results = [Image.new("RGB", (80, 64), "grey")] * 2
     strip = Image.open(_strip(scream, scream, results, [0.0, 1.0], tmp_path / "strip.png"))
     style_tile = round(1200 * 64 / 1528)  # the whole painting at the strip's height
-    assert strip.size == (80 + 80 + 80 + style_tile + 3 * 4, 64)
+    assert strip.size == (80 + 80 + 80 + style_tile + 3 * 4, 64 + CAPTION_PX)
+    # each tile is captioned (content, alpha 0, alpha 1, style): dark text in the band under every tile
+    band = np.asarray(strip.convert("L"))[64:]
+    starts = [0, 84, 168, 252]
+    widths = [80, 80, 80, style_tile]
+    assert all(band[:, x:x + w].min() < 100 for x, w in zip(starts, widths))
 
 
 def test_a_pairs_file_saved_by_excel_with_a_bom_is_read(style_refs, tmp_path):

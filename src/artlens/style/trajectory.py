@@ -148,16 +148,27 @@ class _Embedder:
         return {k: np.concatenate(v) for k, v in out.items()}
 
 
+#: Height of the caption band under a strip's tiles (content, alpha 0, ..., style).
+CAPTION_PX = 20
+
+
 def _strip(content: Image.Image, style: Image.Image, results: list[Image.Image], alphas: list[float], path: Path) -> Path:
-    """Figure 10: content, the stylised images at each alpha, then the style image."""
+    """Figure 10: content, the stylised images at each alpha, then the style image, each captioned."""
+    from PIL import ImageDraw, ImageFont
+
     h = results[0].height
     whole_style = style.resize((max(1, round(style.width * h / style.height)), h), Image.BICUBIC)  # portraits too
     tiles = [fit_size(content, h, longer=False).resize(results[0].size)] + results + [whole_style]
-    strip = Image.new("RGB", (sum(t.width for t in tiles) + 4 * (len(tiles) - 1), h), "white")
+    captions = ["content", *(f"alpha {a:g}" for a in alphas), "style"]
+    strip = Image.new("RGB", (sum(t.width for t in tiles) + 4 * (len(tiles) - 1), h + CAPTION_PX), "white")
+    draw = ImageDraw.Draw(strip)
+    font = ImageFont.load_default(size=12)
     x = 0
-    for t in tiles:
-        strip.paste(t, (x, 0))
-        x += t.width + 4
+    for tile, caption in zip(tiles, captions):
+        strip.paste(tile, (x, 0))
+        width = draw.textlength(caption, font=font)
+        draw.text((x + max(0.0, (tile.width - width) / 2), h + 3), caption, fill="black", font=font)
+        x += tile.width + 4
     path.parent.mkdir(parents=True, exist_ok=True)
     strip.save(path)
     return path
@@ -177,10 +188,12 @@ def _plot(data: dict, alphas: list[float], path: Path) -> Path:
         for k, (cls, pts) in enumerate(d["reference"].items()):
             pts = np.asarray(pts)
             ax.scatter(pts[:, 0], pts[:, 1], s=10, alpha=0.35, color=f"C{k}", label=cls)
-        for path_pts in d["paths"]:
+        for i, path_pts in enumerate(d["paths"], start=1):
             p = np.asarray(path_pts)
             ax.plot(p[:, 0], p[:, 1], color="black", lw=1, alpha=0.7)
             ax.scatter(p[:, 0], p[:, 1], c=[cmap(norm(a)) for a in alphas], s=28, edgecolors="black", linewidths=0.5, zorder=3)
+            # The pair's number (strips/pairNN, the JSON's "pairs") at its last alpha, where the path ends.
+            ax.annotate(str(i), p[-1], xytext=(4, 4), textcoords="offset points", fontsize=8, weight="bold", zorder=4)
         ev = d["explained_variance"]
         ax.set_title(f"{layer} (PC1 {ev[0]:.0%}, PC2 {ev[1]:.0%})", fontsize=10)
         ax.set_xticks([])
@@ -188,7 +201,8 @@ def _plot(data: dict, alphas: list[float], path: Path) -> Path:
     axes[0][0].legend(fontsize=8, loc="best")
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=norm)
     fig.colorbar(sm, ax=axes[0].tolist(), label="alpha", shrink=0.8)
-    fig.suptitle("AdaIN style trajectories in each layer's PCA space", fontsize=11)
+    fig.suptitle("AdaIN style trajectories in each layer's PCA space (numbers: pairs, at their last alpha)",
+                 fontsize=11)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)

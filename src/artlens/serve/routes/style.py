@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
-from ... import ArtlensError, Registry
+from ... import AdainConfig, ArtlensError, GatysConfig, Registry
 from ..features import gatys_estimate_s, png_bytes
+from ..forms import config_default, config_form
 from ..schemas import JobEnvelope, errors
 from ..service import MAX_STYLES, Service, client_of
 from ..uploads import DecodedImage
@@ -37,11 +38,12 @@ def router(service: Service) -> APIRouter:
                                                               json_schema_extra={"minItems": 1, "maxItems": MAX_STYLES})],
                       method: Annotated[str, Form(description="adain (immediate) | gatys (background job)",
                                                   json_schema_extra={"enum": STYLE_METHODS.names()})] = "adain",
-                      alpha: Annotated[float, Form(ge=0.0, le=1.0, description="AdaIN: 0 = content, 1 = full style.")] = 1.0,
+                      alpha: Annotated[float, config_form(AdainConfig, "alpha", prefix="AdaIN: ", ge=0.0, le=1.0)
+                                       ] = config_default(AdainConfig, "alpha"),
                       preserve_color: Annotated[bool, Form()] = False,
                       decoder: Annotated[str, Form(description="AdaIN decoder name; empty = the first installed.")] = "",
-                      steps: Annotated[int, Form(ge=1, description="Gatys iterations.",
-                                                 json_schema_extra={"maximum": cfg.max_gatys_steps})] = 100,
+                      steps: Annotated[int, config_form(GatysConfig, "steps", prefix="Gatys: ", ge=1,
+                                                        json_schema_extra={"maximum": cfg.max_gatys_steps})] = 100,
                       size: Annotated[int, Form(ge=32, description="Longer side of the result in pixels.",
                                                 json_schema_extra={"maximum": cfg.max_style_size})] = 384,
                       style_weights: Annotated[str, Form(description="AdaIN: one weight per style image, comma-separated "

@@ -1,0 +1,161 @@
+"""Input drift: are the images people send still like the images the model learnt from?
+
+At training time the bundle keeps a *reference* of its training images as the model sees them
+(:func:`drift_reference`): the per-dimension mean and standard deviation of their embeddings (the
+pooled features the classifier's head reads), a small sample of the embeddings themselves, and the
+images' sizes and formats. ``artlens.json`` carries it under ``drift_reference``.
+
+Incoming embeddings are compared with it two ways (:func:`drift_score`):
+
+* ``shift``: the root-mean-square over dimensions of the standardised difference of means,
+  ``sqrt(mean_d ((mu_in - mu_ref) / sd_ref)^2)``; near ``1/sqrt(n)`` for images like the training
+  ones, about 1 when the incoming mean sits a reference standard deviation away in every dimension.
+  This is the score that is flagged (``threshold``, 0.5 by default).
+* ``auc``: how well a logistic regression tells the reference sample from the incoming images
+  (5-fold cross-validated ROC AUC): 0.5 = indistinguishable, 1 = a different collection. It needs the
+  sample and ten or more images on each side.
+
+>>> rng = np.random.default_rng(0)
+>>> ref = drift_reference(rng.normal(size=(200, 16)))
+>>> drift_score(ref, rng.normal(size=(50, 16)))["shift"] < 0.5
+True
+>>> drift_score(ref, rng.normal(2.0, 1.0, size=(50, 16)))["shift"] > 0.5
+True
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data import UnreadableImage, load_image
+from ..errors import ArtlensError
+from ..inference import default_device, view_transform
+
+__all__ = ["DRIFT_THRESHOLD", "drift_reference", "drift_score", "embed_images", "reference_from_images",
+           "size_format_drift"]
+
+#: ``shift`` above this is flagged as drift.
+DRIFT_THRESHOLD = 0.5
+#: Embeddings kept as a sample in the reference (float16, base64 in ``artlens.json``).
+SAMPLE_SIZE = 64
+
+
+def _encode(a: np.ndarray) -> str:
+    return base64.b64encode(np.asarray(a, np.float16).tobytes()).decode()
+
+
+def _decode(text: str, dims: int) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), np.float16).astype(np.float32).reshape(-1, dims)
+
+
+def drift_reference(embeddings: np.ndarray, *, sizes: Sequence[tuple[int, int]] = (), formats: Sequence[str] = (),
+                    sample: int = SAMPLE_SIZE, seed: int = 0) -> dict[str, Any]:
+    """The reference summary of ``embeddings`` (rows = images) that a bundle keeps for drift checks."""
+    emb = np.asarray(embeddings, np.float32)
+    if emb.ndim != 2 or len(emb) < 2:
+        raise ArtlensError(f"a drift reference needs two or more embeddings, got shape {emb.shape}")
+    rng = np.random.default_rng(seed)
+    picked = emb[rng.choice(len(emb), size=min(sample, len(emb)), replace=False)]
+    out: dict[str, Any] = {"n": int(len(emb)), "dims": int(emb.shape[1]),
+                           "mean": [round(float(x), 5) for x in emb.mean(0)],
+                           "std": [round(float(x), 5) for x in emb.std(0)],
+                           "sample": _encode(picked), "threshold": DRIFT_THRESHOLD}
+    if sizes:
+        long_side = np.array([max(w, h) for w, h in sizes], float)
+        out["long_side"] = {q: float(np.percentile(long_side, p)) for q, p in (("p10", 10), ("p50", 50), ("p90", 90))}
+    if formats:
+        out["formats"] = {k: v / len(formats) for k, v in Counter(formats).items()}
+    return out
+
+
+def drift_score(reference: dict[str, Any], embeddings: np.ndarray) -> dict[str, Any]:
+    """How far ``embeddings`` (rows = incoming images) are from ``reference``: ``shift``, ``auc``
+    (``None`` without enough images), ``n`` and whether ``shift`` passes the reference's threshold."""
+    emb = np.asarray(embeddings, np.float32)
+    dims = int(reference["dims"])
+    if emb.ndim != 2 or emb.shape[1] != dims:
+        raise ArtlensError(f"embeddings of shape {emb.shape} do not match the reference's {dims} dimensions")
+    mu, sd = np.asarray(reference["mean"], np.float32), np.asarray(reference["std"], np.float32)
+    sd = np.maximum(sd, 1e-3 * float(sd.mean()) + 1e-8)  # dead dimensions do not divide by zero
+    shift = float(np.sqrt(np.mean(((emb.mean(0) - mu) / sd) ** 2))) if len(emb) else 0.0
+    auc = None
+    sample = _decode(reference["sample"], dims) if reference.get("sample") else None
+    if sample is not None and len(sample) >= 10 and len(emb) >= 10:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import cross_val_score
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        x = np.concatenate([sample, emb[: 4 * len(sample)]])
+        y = np.r_[np.zeros(len(sample)), np.ones(min(len(emb), 4 * len(sample)))]
+        clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=500))
+        auc = float(np.mean(cross_val_score(clf, x, y, cv=5, scoring="roc_auc")))
+    threshold = float(reference.get("threshold", DRIFT_THRESHOLD))
+    return {"n": int(len(emb)), "shift": round(shift, 4), "auc": None if auc is None else round(auc, 4),
+            "threshold": threshold, "drift": shift > threshold}
+
+
+def size_format_drift(reference: dict[str, Any], sizes: Sequence[tuple[int, int]], formats: Sequence[str]) -> dict[str, Any]:
+    """Incoming sizes and formats against the reference's: the median long side of each, and the
+    total variation distance between the format shares (0 = same mix, 1 = nothing in common)."""
+    out: dict[str, Any] = {}
+    if sizes:
+        out["long_side_p50"] = float(np.median([max(w, h) for w, h in sizes]))
+    if "long_side" in reference:
+        out["reference_long_side_p50"] = reference["long_side"]["p50"]
+    if formats and "formats" in reference:
+        seen = {k: v / len(formats) for k, v in Counter(formats).items()}
+        keys = set(seen) | set(reference["formats"])
+        out["format_distance"] = round(0.5 * sum(abs(seen.get(k, 0.0) - reference["formats"].get(k, 0.0)) for k in keys), 4)
+        out["formats"] = seen
+    return out
+
+
+def embed_images(model: torch.nn.Module, preprocessing: Any, paths: Sequence[str | os.PathLike], *,
+                 device: str = "auto", batch_size: int = 16) -> tuple[np.ndarray, list[tuple[int, int]], list[str]]:
+    """Embeddings (``model.embed``) of the readable images among ``paths``, with their sizes and formats."""
+    dev = default_device(device)
+    transform = view_transform(preprocessing, "none")
+    model = model.eval().to(dev)
+    rows, sizes, formats = [], [], []
+    batch: list[torch.Tensor] = []
+
+    def flush() -> None:
+        if batch:
+            with torch.inference_mode():
+                rows.append(model.embed(torch.cat(batch).to(dev)).float().cpu().numpy())
+            batch.clear()
+
+    for p in paths:
+        try:
+            img = load_image(p)
+        except UnreadableImage:
+            continue
+        sizes.append(img.size)
+        formats.append((os.path.splitext(str(p))[1].lstrip(".").upper() or "unknown").replace("JPG", "JPEG"))
+        batch.append(transform(img))
+        if len(batch) >= batch_size:
+            flush()
+    flush()
+    if not rows:
+        raise ArtlensError("none of the images could be read for the drift reference")
+    return np.concatenate(rows), sizes, formats
+
+
+def reference_from_images(model: torch.nn.Module, preprocessing: Any, paths: Sequence[str | os.PathLike], *,
+                          limit: int = 256, seed: int = 0, device: str = "auto") -> dict[str, Any]:
+    """A drift reference from up to ``limit`` of ``paths`` (a random, seeded choice): what
+    :func:`artlens.fit` stores in the bundle, from its training split."""
+    paths = list(paths)
+    if len(paths) > limit:
+        rng = np.random.default_rng(seed)
+        paths = [paths[i] for i in sorted(rng.choice(len(paths), size=limit, replace=False))]
+    emb, sizes, formats = embed_images(model, preprocessing, paths, device=device)
+    return drift_reference(emb, sizes=sizes, formats=formats, seed=seed)

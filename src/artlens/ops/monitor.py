@@ -146,7 +146,7 @@ def run_monitor(cfg: MonitorConfig, *, store: Store | None = None) -> MonitorRep
             figures.append(plot_confusion_matrix(cm, labels, out / f"confusion_{_slug(model_id)}.png",
                                                  title=f"{model_id}: feedback ({len(answers)} answers)"))
         weeks: dict[str, dict[str, Any]] = defaultdict(dict)
-        for week, group in _group(answers, "created").items():
+        for week, group in _group(answers, "predicted_at").items():  # the week the answer was given
             acc = sum(a["correct"] for a in group) / len(group)
             weeks[week].update(feedback=len(group), accuracy=acc)
             ref = info["reference_accuracy"]
@@ -171,8 +171,9 @@ def run_monitor(cfg: MonitorConfig, *, store: Store | None = None) -> MonitorRep
                     d = drift_score(reference, emb)
                     weeks[week]["drift"] = d
                     if d["drift"]:
-                        flags.append(f"{model_id} {week}: drift shift {d['shift']:.2f} > {d['threshold']:g} "
-                                     f"({d['n']} images" + (f", AUC {d['auc']:.2f}" if d["auc"] is not None else "") + ")")
+                        why = (f"reference-vs-incoming AUC {d['auc']:.2f} >= {d['auc_threshold']:g}"
+                               if d["decided_by"] == "auc" else f"embedding shift {d['shift']:.2f} > {d['threshold']:g}")
+                        flags.append(f"{model_id} {week}: input drift, {why} ({d['n']} images, shift {d['shift']:.2f})")
         info["drift_reference"] = bool(reference)
         info["weeks"] = dict(sorted(weeks.items()))
         if rows:
@@ -281,19 +282,27 @@ def _plot_classes(model_id: str, classes: list[str], weeks: dict[str, dict[str, 
 
 
 def _plot_drift(model_id: str, weeks: dict[str, dict[str, Any]], path: Path) -> Path:
+    """Per week: the reference-vs-incoming AUC (bars, red when flagged) and the embedding shift (line)."""
     plt = _plt()
     names = [w for w, v in weeks.items() if "drift" in v]
-    shifts = [weeks[w]["drift"]["shift"] for w in names]
-    threshold = weeks[names[0]]["drift"]["threshold"]
+    d = [weeks[w]["drift"] for w in names]
     fig, ax = plt.subplots(figsize=(max(6, 1.0 * len(names) + 3), 4))
-    colors = ["tab:red" if s > threshold else "tab:blue" for s in shifts]
-    ax.bar(names, shifts, color=colors)
-    ax.axhline(threshold, color="tab:red", linestyle="--", label=f"threshold {threshold:g}")
-    for i, w in enumerate(names):
-        ax.text(i, shifts[i], f"n={weeks[w]['drift']['n']}", ha="center", va="bottom", fontsize=8)
-    ax.set_ylabel("embedding shift (reference std units)")
+    aucs = [x["auc"] if x["auc"] is not None else 0.0 for x in d]
+    ax.bar(names, aucs, color=["tab:red" if x["drift"] else "tab:blue" for x in d], label="AUC reference vs incoming")
+    ax.axhline(d[0]["auc_threshold"], color="tab:red", linestyle="--", label=f"AUC threshold {d[0]['auc_threshold']:g}")
+    ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
+    for i, x in enumerate(d):
+        ax.text(i, aucs[i], f"n={x['n']}" + ("" if x["auc"] is not None else " (too few for AUC)"), ha="center",
+                va="bottom", fontsize=8)
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("AUC (0.5 = like the training images)")
+    twin = ax.twinx()
+    twin.plot(names, [x["shift"] for x in d], color="black", marker="o", label="embedding shift")
+    twin.set_ylabel("embedding shift (reference std units)")
+    twin.set_ylim(0, max(1.0, max(x["shift"] for x in d) * 1.2))
     ax.set_title(f"{model_id}: input drift per week")
-    ax.legend()
+    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+    ax.legend(handles=handles, fontsize=8, loc="upper left")
     return _save(fig, path)
 
 

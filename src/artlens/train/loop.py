@@ -478,8 +478,10 @@ def _finish(cfg: TrainConfig, model: ArtClassifier, collection: Collection, hist
         metrics["n"] = report["n_evaluated"]
         metrics["eval_images_per_s"] = round(report["n_evaluated"] / max(time.time() - eval_started, 1e-9), 1)
     fingerprint = collection.fingerprint()  # stats every file: compute once
+    extra = {"drift_reference": reference} if (reference := _drift_reference(cfg, model, collection, split)) else None
     bundle = save_bundle(model, out / "model", classes=classes, model_cfg=cfg.model, recipe=cfg.to_dict(),
-                         metrics=metrics, data_fingerprint=fingerprint, name=Path(cfg.out).name)
+                         metrics=metrics, data_fingerprint=fingerprint, name=cfg.name or Path(cfg.out).name,
+                         version=cfg.version, extra=extra)
     plot_curves(history, out / "curves.png")
     run_report = {
         "config": cfg.to_dict(), "classes": classes, "counts": collection.counts(),
@@ -494,6 +496,32 @@ def _finish(cfg: TrainConfig, model: ArtClassifier, collection: Collection, hist
     (out / "report.json").write_text(json.dumps(run_report, indent=2, default=str))
     return RunResult(out=out, bundle=bundle, history=history, test_metrics=metrics, skipped=skipped,
                      best_epoch=best["epoch"])
+
+
+def _drift_reference(cfg: TrainConfig, model: ArtClassifier, collection: Collection,
+                     split: str | None) -> dict[str, Any] | None:
+    """What the served images are compared with (:mod:`artlens.ops.drift`): embeddings of up to
+    ``drift_images`` training images, and the class shares of the split the metrics come from."""
+    if cfg.drift_images == 0 or not collection.split("train"):
+        return None
+    from ..ops.drift import reference_from_images
+
+    was_training = model.training
+    try:
+        reference = reference_from_images(model, model.backbone.preprocessing,
+                                          [s.path for s in collection.split("train")], limit=cfg.drift_images,
+                                          seed=cfg.seed, device=str(next(model.parameters()).device))
+    except ArtlensError as err:
+        log.warning("no drift reference in the bundle: %s", err)
+        return None
+    finally:
+        model.train(was_training)
+    counts = collection.counts().get(split or "train") or collection.counts().get("train") or {}
+    total = sum(counts.values())
+    if total:
+        reference["class_shares"] = {c: n / total for c, n in counts.items()}
+        reference["class_shares_split"] = split or "train"
+    return reference
 
 
 def run_costs(model: nn.Module, history: list[dict[str, Any]]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ __all__ = ["ExportConfig", "ExportResult", "export_feedback"]
 class ExportConfig:
     """Which feedback becomes training examples, and where the manifest goes."""
 
-    db: str
+    db: str = ""
     """The operations database (a SQLite path or an SQLAlchemy URL), as given to ``artlens serve --db``."""
     out: str = "feedback.csv"
     """Manifest to write: ``path,label,request_id,model,predicted`` (CSV)."""
@@ -46,6 +46,8 @@ class ExportResult:
 
 def export_feedback(cfg: ExportConfig, *, store: Store | None = None) -> ExportResult:
     """Write the manifest of labelled, stored images; fails (naming why) when there is none."""
+    if store is None and not cfg.db:
+        raise ArtlensError("--db is required: the operations database artlens serve --db records into")
     own = store is None
     store = store or open_store(cfg.db)
     try:

@@ -46,7 +46,7 @@ __all__ = ["MonitorConfig", "MonitorReport", "run_monitor"]
 class MonitorConfig:
     """What to read, where to write, and when a week is flagged."""
 
-    db: str
+    db: str = ""
     """The operations database (a SQLite path or an SQLAlchemy URL), as given to ``artlens serve --db``."""
     out: str = "artlens-monitor"
     """Folder for report.json, report.md and the figures."""
@@ -56,7 +56,10 @@ class MonitorConfig:
     accuracy_drop: float = 0.10
     """Flag a week whose feedback accuracy is this far below the model's reference accuracy."""
     drift_threshold: float = 0.0
-    """Flag a week whose drift shift is above this (0 = the threshold stored in the bundle's reference)."""
+    """Flag a week whose embedding shift is above this when it has too few images for the AUC test
+    (0 = the threshold stored in the bundle's reference, 0.5)."""
+    drift_auc: float = 0.0
+    """Flag a week whose reference-vs-incoming AUC is at least this (0 = the bundle's reference's, 0.8)."""
     min_feedback: int = 5
     """Weeks with fewer feedback answers are shown but never flagged for accuracy."""
 
@@ -102,6 +105,8 @@ def _bundles(models_dir: str) -> dict[str, dict[str, Any]]:
 
 def run_monitor(cfg: MonitorConfig, *, store: Store | None = None) -> MonitorReport:
     """Read the database, write the report and figures, return what was found and flagged."""
+    if store is None and not cfg.db:
+        raise ArtlensError("--db is required: the operations database artlens serve --db records into")
     own = store is None
     store = store or open_store(cfg.db)
     try:
@@ -168,6 +173,8 @@ def run_monitor(cfg: MonitorConfig, *, store: Store | None = None) -> MonitorRep
                 if len(emb) and emb.shape[1] == reference["dims"]:
                     if cfg.drift_threshold > 0:
                         reference = {**reference, "threshold": cfg.drift_threshold}
+                    if cfg.drift_auc > 0:
+                        reference = {**reference, "auc_threshold": cfg.drift_auc}
                     d = drift_score(reference, emb)
                     weeks[week]["drift"] = d
                     if d["drift"]:

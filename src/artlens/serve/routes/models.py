@@ -54,7 +54,10 @@ def router(service: Service) -> APIRouter:
         def work() -> dict[str, Any]:
             loaded = registry.loaded(entry.id)
             img = service.decode(data, "file", entry.decode_size)
-            probs, embedding = loaded.predict_with_embedding(img.image, timeout=cfg.predict_timeout_s)
+            if ops is not None and ops.enabled:  # the embedding is recorded for drift monitoring
+                probs, embedding = loaded.predict_with_embedding(img.image, timeout=cfg.predict_timeout_s)
+            else:
+                probs = loaded.predict(img.image, timeout=cfg.predict_timeout_s)
             answer = loaded.answer(probs, top_k)
             if ops is not None and ops.enabled:
                 shadows = ops.shadow_score(request_id=request_id, entry=entry, img=img, top_k=top_k)

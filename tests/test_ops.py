@@ -156,3 +156,18 @@ def test_a_database_that_cannot_be_opened_fails_in_one_line(tmp_path):
         open_store(str(tmp_path / "missing" / "ops.db"))
     with pytest.raises(ArtlensError, match="cannot open the database"):
         open_store("postgresql://nobody@127.0.0.1:1/none")
+
+
+def test_a_bundle_trained_before_references_gets_one_from_its_images(tiny_tree, tmp_path):
+    from typer.testing import CliRunner
+
+    from artlens.cli import app
+
+    cfg = ModelConfig(backbone="tiny_cnn", pretrained="none")
+    save_bundle(build_classifier(cfg, 3), tmp_path / "old", classes=["Baroque", "Pop_Art", "Ukiyo_e"], model_cfg=cfg)
+    assert "drift_reference" not in read_bundle_meta(tmp_path / "old")
+    result = CliRunner().invoke(app, ["models", "reference", str(tmp_path / "old"), "--data", str(tiny_tree),
+                                      "--device", "cpu"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    ref = read_bundle_meta(tmp_path / "old")["drift_reference"]
+    assert ref["n"] == 30 and ref["class_shares"] == {"Baroque": 1 / 3, "Pop_Art": 1 / 3, "Ukiyo_e": 1 / 3}

@@ -151,3 +151,17 @@ def models_rollback(
     finally:
         store.close()
     out_console.print(f"{name}@{alias}: {before} -> {after} (rolled back)")
+
+
+@models_app.command("reference")
+def models_reference(
+    bundle: Annotated[str, typer.Argument(help="Model bundle folder (a copy, for the built-in model).")],
+    data: Annotated[str, typer.Option(help="Folder of the images the model was trained on (class subfolders give class shares too).")],
+    limit: Annotated[int, typer.Option(min=2, help="Images embedded at most (a seeded random choice).")] = 256,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:1")] = "auto",
+) -> None:
+    """Store a drift reference in a bundle trained before artlens kept one (artlens train does it itself)."""
+    from ..ops import add_drift_reference
+
+    ref = add_drift_reference(bundle, data, limit=limit, device=device)
+    out_console.print(f"{bundle}: drift reference of {ref['n']} images ({ref['dims']} dimensions) stored")

@@ -17,7 +17,7 @@ True
 
 from ..data.dedupe import perceptual_hash
 from .ab import ABSplit, compare_arms, wilson_interval
-from .drift import (DRIFT_THRESHOLD, drift_reference, drift_score, embed_images, reference_from_images,
+from .drift import (AUC_THRESHOLD, DRIFT_THRESHOLD, add_drift_reference, drift_reference, drift_score, embed_images, reference_from_images,
                     size_format_drift)
 from .export import ExportConfig, export_feedback
 from .monitor import MonitorConfig, MonitorReport, run_monitor
@@ -26,6 +26,7 @@ from .store import (ALIASES, FeedbackError, FeedbackRecord, PredictionRecord, St
 
 __all__ = [
     "ALIASES",
+    "AUC_THRESHOLD",
     "DRIFT_THRESHOLD",
     "ABSplit",
     "ExportConfig",
@@ -35,6 +36,7 @@ __all__ = [
     "MonitorReport",
     "PredictionRecord",
     "Store",
+    "add_drift_reference",
     "compare_arms",
     "database_url",
     "drift_reference",

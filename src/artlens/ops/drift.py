@@ -41,7 +41,7 @@ from ..data import UnreadableImage, load_image
 from ..errors import ArtlensError
 from ..inference import default_device, view_transform
 
-__all__ = ["AUC_THRESHOLD", "DRIFT_THRESHOLD", "drift_reference", "drift_score", "embed_images", "reference_from_images",
+__all__ = ["AUC_THRESHOLD", "DRIFT_THRESHOLD", "add_drift_reference", "drift_reference", "drift_score", "embed_images", "reference_from_images",
            "size_format_drift"]
 
 #: ``shift`` above this is flagged as drift (when too few images for the AUC).
@@ -170,3 +170,37 @@ def reference_from_images(model: torch.nn.Module, preprocessing: Any, paths: Seq
         paths = [paths[i] for i in sorted(rng.choice(len(paths), size=limit, replace=False))]
     emb, sizes, formats = embed_images(model, preprocessing, paths, device=device)
     return drift_reference(emb, sizes=sizes, formats=formats, seed=seed)
+
+
+def add_drift_reference(bundle: str | os.PathLike, images: str | os.PathLike, *, limit: int = 256, seed: int = 0,
+                        device: str = "auto") -> dict[str, Any]:
+    """Store a drift reference made from the images under ``images`` in an existing bundle (one trained
+    before artlens kept references, or a copy of the built-in model); ``artlens.json`` is rewritten
+    atomically. A labelled folder (``images/<class>/...``) also gives the class shares."""
+    import json
+    from pathlib import Path
+
+    from ..data import iter_image_files
+    from ..models import load_bundle
+    from ..models.bundle import META_FILE
+
+    loaded = load_bundle(bundle)
+    if not hasattr(loaded.model, "embed"):
+        raise ArtlensError(f"{bundle}: an ensemble has no single embedding to keep a drift reference of")
+    root = Path(images)
+    paths = iter_image_files(root) if root.is_dir() else []
+    if not paths:
+        raise ArtlensError(f"{images}: no image files found for the drift reference")
+    reference = reference_from_images(loaded.model, loaded.preprocessing, paths, limit=limit, seed=seed, device=device)
+    labels = Counter(p.relative_to(root).parts[0] for p in paths if len(p.relative_to(root).parts) > 1)
+    if labels and set(labels) <= set(loaded.classes):
+        total = sum(labels.values())
+        reference["class_shares"] = {c: n / total for c, n in labels.items()}
+        reference["class_shares_split"] = str(root)
+    meta_path = Path(bundle) / META_FILE
+    meta = json.loads(meta_path.read_text())
+    meta["drift_reference"] = reference
+    tmp = meta_path.with_name(META_FILE + ".part")
+    tmp.write_text(json.dumps(meta, indent=2))
+    os.replace(tmp, meta_path)
+    return reference

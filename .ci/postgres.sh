@@ -9,7 +9,11 @@ PORT=${ARTLENS_PG_PORT:-54329}
 DIR=${ARTLENS_PG_DIR:-/tmp/artlens-pg-$PORT}
 SUDO=$( [ "$(id -u)" = 0 ] || echo sudo )
 BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
-as_postgres() { if [ "$(id -un)" = postgres ]; then "$@"; else $SUDO -u postgres "$@" 2>/dev/null || $SUDO su postgres -s /bin/sh -c "$(printf '%q ' "$@")"; fi; }
+as_postgres() {  # PostgreSQL refuses to run as root
+  if [ "$(id -un)" = postgres ]; then "$@"
+  elif [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "$(printf '%q ' "$@")"
+  else sudo -u postgres "$@"; fi
+}
 
 if [ "${1:-start}" = stop ]; then
   [ -n "$BIN" ] && [ -d "$DIR" ] && as_postgres "$BIN/pg_ctl" -D "$DIR" -m fast stop >/dev/null || true

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import (JSON, Boolean, Column, DateTime, Engine, Float, ForeignKey, Integer, LargeBinary, MetaData,
-                        String, Table, Text, create_engine, event, func, insert, select, update)
+                        String, Table, Text, create_engine, event, func, insert, select, text, update)
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..errors import ArtlensError
@@ -408,6 +408,8 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":  # servers starting together on a new database migrate one at a time
+            conn.execute(text("SELECT pg_advisory_xact_lock(36036036)"))
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 

@@ -24,6 +24,7 @@ False
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
@@ -402,6 +403,9 @@ def _alive(pid: int) -> bool:
 
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision`` with the migrations shipped in :mod:`artlens.ops.migrations`."""
+    alembic_log = logging.getLogger("alembic")
+    if alembic_log.level == logging.NOTSET:  # its plugin and context lines are noise in every command's output
+        alembic_log.setLevel(logging.WARNING)
     from alembic import command
     from alembic.config import Config
 

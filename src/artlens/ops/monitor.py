@@ -262,9 +262,13 @@ def _plot_accuracy(models: dict[str, dict[str, Any]], path: Path) -> Path:
         line, = ax.plot([w for w, _ in weeks], [a for _, a in weeks], marker="o", label=model_id)
         if info.get("reference_accuracy") is not None:
             ax.axhline(info["reference_accuracy"], color=line.get_color(), linestyle=":", linewidth=1)
+        flagged = [(w, v["accuracy"]) for w, v in info["weeks"].items() if v.get("flag_accuracy")]
+        if flagged:
+            ax.scatter([w for w, _ in flagged], [a for _, a in flagged], s=160, facecolors="none",
+                       edgecolors="tab:red", linewidths=2, zorder=3, label=f"{model_id}: flagged")
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("accuracy from feedback")
-    ax.set_title("Accuracy per week (dotted: reference)")
+    ax.set_title("Accuracy from feedback per week (dotted: reference; circled: flagged)")
     ax.legend(fontsize=8)
     return _save(fig, path)
 
@@ -323,10 +327,12 @@ def _markdown(report: MonitorReport) -> str:
         lines.append(f"| {m} | {info['predictions']} | {info['feedback']} | {acc} | {ref} |")
     lines.append("")
     for m, info in report.models.items():
-        lines += [f"### {m}", "", "| week | predictions | feedback | accuracy | drift shift |", "|---|---|---|---|---|"]
+        lines += [f"### {m}", "", "| week | predictions | feedback | accuracy | drift: AUC / shift |", "|---|---|---|---|---|"]
         for w, v in info["weeks"].items():
-            acc = f"{v['accuracy']:.3f}" if "accuracy" in v else "-"
-            drift = f"{v['drift']['shift']:.3f}" if "drift" in v else "-"
+            acc = f"{v['accuracy']:.3f}" + (" (flagged)" if v.get("flag_accuracy") else "") if "accuracy" in v else "-"
+            d = v.get("drift")
+            drift = "-" if d is None else ("n/a" if d["auc"] is None else f"{d['auc']:.2f}") + f" / {d['shift']:.2f}" \
+                + (" (flagged)" if d["drift"] else "")
             lines.append(f"| {w} | {v.get('predictions', 0)} | {v.get('feedback', 0)} | {acc} | {drift} |")
         lines.append("")
     if report.ab:

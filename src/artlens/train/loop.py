@@ -478,10 +478,9 @@ def _finish(cfg: TrainConfig, model: ArtClassifier, collection: Collection, hist
         metrics["n"] = report["n_evaluated"]
         metrics["eval_images_per_s"] = round(report["n_evaluated"] / max(time.time() - eval_started, 1e-9), 1)
     fingerprint = collection.fingerprint()  # stats every file: compute once
-    extra = {"drift_reference": reference} if (reference := _drift_reference(cfg, model, collection, split)) else None
-    bundle = save_bundle(model, out / "model", classes=classes, model_cfg=cfg.model, recipe=cfg.to_dict(),
-                         metrics=metrics, data_fingerprint=fingerprint, name=cfg.name or Path(cfg.out).name,
-                         version=cfg.version, extra=extra)
+    extra = _bundle_extra(cfg, model, collection, split)
+    bundle = save_bundle(model, out / "model", classes=classes, model_cfg=cfg.model, recipe=cfg.to_dict(), extra=extra,
+                         metrics=metrics, data_fingerprint=fingerprint, name=Path(cfg.out).name)
     plot_curves(history, out / "curves.png")
     run_report = {
         "config": cfg.to_dict(), "classes": classes, "counts": collection.counts(),
@@ -496,6 +495,16 @@ def _finish(cfg: TrainConfig, model: ArtClassifier, collection: Collection, hist
     (out / "report.json").write_text(json.dumps(run_report, indent=2, default=str))
     return RunResult(out=out, bundle=bundle, history=history, test_metrics=metrics, skipped=skipped,
                      best_epoch=best["epoch"])
+
+
+def _bundle_extra(cfg: TrainConfig, model: ArtClassifier, collection: Collection, split: str | None) -> dict[str, Any]:
+    """``artlens.json`` fields beyond the usual: ``--name``/``--version`` when given (they override the
+    folder name and the time), and the drift reference."""
+    extra: dict[str, Any] = {k: v for k, v in (("name", cfg.name), ("version", cfg.version)) if v}
+    reference = _drift_reference(cfg, model, collection, split)
+    if reference:
+        extra["drift_reference"] = reference
+    return extra
 
 
 def _drift_reference(cfg: TrainConfig, model: ArtClassifier, collection: Collection,

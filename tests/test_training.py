@@ -66,9 +66,10 @@ def test_frozen_epochs_never_run_the_backbone(tiny_tree, tiny_weights, tmp_path,
 
     monkeypatch.setattr(Backbone, "forward", counting)
     cfg = tiny_config(tiny_tree, tmp_path / "run", strategy__name="frozen", model__pretrained=str(tiny_weights),
-                      epochs=4, data__test_fraction=0.0)
+                      epochs=4, data__test_fraction=0.0, drift_images=0)
     fit(cfg, show_progress=False)
-    # train + val embedded once, then the best model is evaluated once on the val split: 30 + 3 images.
+    # train + val embedded once, then the best model is evaluated once on the val split: 30 + 3 images
+    # (drift_images=0: the bundle's drift reference would embed up to that many training images once more).
     assert calls["n"] == 30 + 3
 
 

@@ -421,12 +421,22 @@ class TrainConfig:
     cache_dir: str = ""
     """Where cached embeddings live (default ``<out>/features``); share one between runs that only
     differ in head or optimiser settings to embed the images once."""
+    name: str = ""
+    """Model name written into the bundle (default: the ``out`` folder's name); ``artlens serve`` offers
+    ``name@version`` and ``artlens models promote`` points aliases at it."""
+    version: str = ""
+    """Model version written into the bundle (default: the UTC time of saving, ``YYYYMMDD-HHMMSS``)."""
+    drift_images: int = 128
+    """Training images whose embeddings make the bundle's drift reference (``artlens monitor`` compares
+    the served images with it); 0 = keep no reference."""
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise ArtlensError(f"epochs: {self.epochs} must be >= 1")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ArtlensError(f"label_smoothing: {self.label_smoothing} must be in [0, 1)")
+        if self.drift_images < 0:
+            raise ArtlensError(f"drift_images: {self.drift_images} must be >= 0 (0 = no drift reference)")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ArtlensError(f"ema_decay: {self.ema_decay} must be in [0, 1) (0 = off)")
         _validate(self, "train")

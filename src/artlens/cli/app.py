@@ -214,21 +214,6 @@ def ensemble(
     out_console.print(f"wrote {path} ({len(bundles)} members)")
 
 
-@app.command()
-def models(
-    all_: Annotated[bool, typer.Option("--all", help="Also list every timm and torchvision name.")] = False,
-) -> None:
-    """List backbones and whether pretrained weights are available offline."""
-    from .. import list_backbones
-
-    table = Table(title="backbones (any timm or torchvision name also works)")
-    for col in ("name", "source", "pretrained weights"):
-        table.add_column(col)
-    for info in list_backbones(include_all=all_):
-        table.add_row(info.name, info.source, info.weights)
-    out_console.print(table)
-
-
 data_app = typer.Typer(no_args_is_help=True, help="Inspect and split datasets: profile, split.")
 app.add_typer(data_app, name="data")
 

@@ -32,7 +32,7 @@ from scipy.fft import dctn
 
 from .images import UnreadableImage, load_image
 
-__all__ = ["Signatures", "duplicate_pairs", "image_signatures"]
+__all__ = ["Signatures", "duplicate_pairs", "image_signatures", "perceptual_hash"]
 
 PHASH_EXACT = 2
 PHASH_CLOSE, NCC_CLOSE = 8, 0.85
@@ -48,14 +48,30 @@ class Signatures:
     ok: np.ndarray  # (n,) bool
 
 
+def _phash_bits(grey: Image.Image) -> np.ndarray:
+    """The 64-bit pHash of a greyscale image as 8 packed bytes."""
+    g32 = np.asarray(grey.resize((32, 32), Image.LANCZOS), np.float32)
+    low = dctn(g32, norm="ortho")[:8, :8].ravel()
+    return np.packbits(low > np.median(low[1:]))
+
+
+def perceptual_hash(img: Image.Image) -> str:
+    """The image's 64-bit pHash as 16 hex digits: the same painting re-encoded or resized keeps (nearly)
+    the same hash, so logs can find repeats without keeping the image.
+
+    >>> flat = perceptual_hash(Image.new("RGB", (64, 48), "white"))
+    >>> flat, perceptual_hash(Image.new("RGB", (640, 480), "white")) == flat
+    ('8000000000000000', True)
+    """
+    return _phash_bits(img.convert("L")).tobytes().hex()
+
+
 def _signature(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray] | None:
     try:
         img = load_image(path, draft_size=64).convert("L")
     except UnreadableImage:
         return None
-    g32 = np.asarray(img.resize((32, 32), Image.LANCZOS), np.float32)
-    low = dctn(g32, norm="ortho")[:8, :8].ravel()
-    p = np.packbits(low > np.median(low[1:]))
+    p = _phash_bits(img)
     t = np.asarray(img.resize((16, 16), Image.BOX), np.float32).ravel()
     t = t - t.mean()
     return p, t / (np.linalg.norm(t) + 1e-6)

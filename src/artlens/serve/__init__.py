@@ -6,5 +6,6 @@
 
 from .app import create_app
 from .config import ServeConfig
+from .registry import ModelRegistry
 
-__all__ = ["ServeConfig", "create_app"]
+__all__ = ["ModelRegistry", "ServeConfig", "create_app"]

@@ -40,7 +40,9 @@ from .config import ServeConfig
 from .features import Explainers, FeatureUnavailable, Stylizers
 from .guard import HostAndOriginGuard
 from .jobs import JobQueue, QueueFull
+from .metrics import Metrics, MetricsMiddleware
 from .middleware import BodyLimit, RequestContext
+from .operations import Operations
 from .registry import ModelRegistry, UnknownModel
 from .routes import FEATURES
 from .routes.page import web_root
@@ -162,6 +164,8 @@ def create_app(config: ServeConfig | None = None, *, models_dir: str | os.PathLi
         yield
         stop_work()
         registry.close()
+        if service.ops is not None:
+            service.ops.close()
 
     # FastAPIOffline: FastAPI whose /docs (Swagger UI) and /redoc load their scripts from this app, not a CDN.
     app = FastAPIOffline(title="artlens", version=__version__, lifespan=lifespan,
@@ -183,6 +187,8 @@ def create_app(config: ServeConfig | None = None, *, models_dir: str | os.PathLi
     app.add_middleware(HostAndOriginGuard, bound_host=cfg.host, allowed_hosts=cfg.allowed_hosts,
                        allow_origins=cfg.allow_origins)
     app.add_middleware(RequestContext)
+    if service.metrics is not None:  # outermost: counts every answer, refusals by the guards included
+        app.add_middleware(MetricsMiddleware, metrics=service.metrics)
     _install_error_handlers(app)
 
     app.mount("/static", StaticFiles(directory=web_root()), name="static")
@@ -203,5 +209,8 @@ def _service(cfg: ServeConfig) -> Service:
                                  timeout_s=cfg.predict_timeout_s, retry_after_s=5),
             "compute": CostClass("explain/adain", workers=cfg.compute_workers, waiting=cfg.compute_queue,
                                  timeout_s=cfg.compute_timeout_s, retry_after_s=10)}
+    ops = Operations(cfg, registry)
+    if ops.store is not None:
+        jobs.journal = ops.store  # jobs are kept in the database: a restart loses none
     return Service(config=cfg, registry=registry, jobs=jobs, work=work, explainers=Explainers(device=device),
-                   stylizers=Stylizers(cfg.models_dir, device=device))
+                   stylizers=Stylizers(cfg.models_dir, device=device), ops=ops, metrics=Metrics())

@@ -64,9 +64,36 @@ class ServeConfig:
     allow_origins: tuple[str, ...] = field(default_factory=tuple)
     """Other web origins (``https://example.org``) whose pages may POST and DELETE here (CORS)."""
 
+    # Operations (issue 36): what is recorded, who may change what is served.
+    db: str | None = None
+    """Operations database: a SQLite file path or an SQLAlchemy URL (``postgresql://user@host/db``) shared
+    by several servers. Every prediction is recorded there (hashes, size, format, top-k; not the image),
+    ``POST /v1/feedback`` is offered, jobs survive a restart and model aliases choose the served version.
+    ``None``: nothing is recorded."""
+    store_uploads: str | None = None
+    """Folder where uploaded images are kept (by SHA-256) for retraining on feedback; ``None``: never kept."""
+    admin_token: str | None = None
+    """Bearer token of the admin routes (promote, rollback, A/B weights, feedback export); ``None``: those
+    routes do not exist."""
+    ab: tuple[str, ...] = field(default_factory=tuple)
+    """A/B tests, ``NAME=ARM:WEIGHT,ARM:WEIGHT`` each (arms are aliases or versions): requests that name no
+    version of NAME are split by a sticky hash of the client."""
+    shadow: tuple[str, ...] = field(default_factory=tuple)
+    """``NAME=ARM``: that version of NAME scores every request for NAME too; its answer is only logged."""
+    feedback_per_minute: int = 30
+    """Feedback one client address may send per minute (429 beyond)."""
+    alias_refresh_s: float = 2.0
+    """How often the aliases are re-read from the database: a promotion is served within this long."""
+
     def __post_init__(self) -> None:
         self.allowed_hosts = tuple(self.allowed_hosts)
         self.allow_origins = tuple(self.allow_origins)
+        self.ab = tuple(self.ab)
+        self.shadow = tuple(self.shadow)
+        if self.feedback_per_minute <= 0:
+            raise ArtlensError(f"serve.feedback_per_minute must be positive, got {self.feedback_per_minute!r}")
+        if self.admin_token is not None and len(self.admin_token) < 16:
+            raise ArtlensError("serve.admin_token: use 16 or more characters (e.g. `openssl rand -hex 24`)")
         for key in ("max_upload_mb", "max_pixels", "max_batch", "queue_size", "job_workers", "keep_jobs",
                     "max_gatys_steps", "max_style_size", "jobs_per_client", "job_timeout_s", "predict_queue",
                     "predict_timeout_s", "compute_workers", "compute_queue", "compute_timeout_s"):

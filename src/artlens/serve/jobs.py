@@ -14,7 +14,11 @@ waiting for an hour (issue 28). So:
 * :meth:`JobQueue.close` drops every waiting job and asks the running ones to stop.
 
 Jobs live in server memory keyed by a random id, so a browser that reloads the page can ask for the
-same job again; the ``keep`` most recent finished jobs are kept.
+same job again; the ``keep`` most recent finished jobs are kept. With a ``journal`` (the operations
+database of ``artlens serve --db``, issue 36) every job is also written there when it is queued,
+starts and ends, result included: after a restart :meth:`JobQueue.get` finds a finished job and its
+result in the database, and a job the stopped server left queued or running is reported failed
+(:meth:`artlens.ops.Store.recover_jobs`) instead of being polled for ever.
 
 >>> jobs = JobQueue(max_pending=2)
 >>> job = jobs.submit("echo", lambda report: (report(1.0, "done"), b"ok")[1])
@@ -105,6 +109,8 @@ class JobQueue:
         self.workers = workers
         self._threads: list[threading.Thread] = []
         self._generation = 0
+        self.journal: Any = None
+        """Where jobs are also kept (``save_job``, ``load_job``, ``delete_job``: :class:`artlens.ops.Store`)."""
         self._stop.set()
         self.open()
 
@@ -141,13 +147,20 @@ class JobQueue:
             self._waiting.append((job, fn))
             self._jobs[job.id] = job
             self._reorder()
+            self._journal(job)
             self._changed.notify_all()
         log.info("[%s] job %s (%s, about %.0f s) queued", request_id or "-", job.id, kind, estimate_s)
         return job
 
     def get(self, job_id: str) -> Job | None:
+        """The job, from memory or (after a restart, or once forgotten here) from the journal."""
         with self._lock:
-            return self._jobs.get(job_id)
+            job = self._jobs.get(job_id)
+        if job is None and self.journal is not None:
+            row = self.journal.load_job(job_id)
+            if row is not None:
+                job = Job(**{k: v for k, v in row.items() if k in Job.__dataclass_fields__ and v is not None})
+        return job
 
     def cancel(self, job_id: str) -> Job | None:
         """Cancel a job: a queued one is removed now, a running one stops at its next progress report,
@@ -155,7 +168,12 @@ class JobQueue:
         with self._changed:
             job = self._jobs.get(job_id)
             if job is None:
-                return None
+                job = self.get(job_id) if self.journal is not None else None
+                if job is None or job.state not in FINISHED:  # another server's live job is not ours to stop
+                    return None
+                self.journal.delete_job(job_id)
+                job.result = None
+                return job
             if job.state == "queued":
                 self._waiting = [(j, f) for j, f in self._waiting if j is not job]
                 self._finish(job, state="cancelled", message="cancelled before it started")
@@ -166,6 +184,8 @@ class JobQueue:
             else:
                 del self._jobs[job_id]
                 job.result = None
+                if self.journal is not None:
+                    self.journal.delete_job(job_id)
             self._changed.notify_all()
             return job
 
@@ -219,9 +239,20 @@ class JobQueue:
         for key, value in changes.items():
             setattr(job, key, value)
         job.finished, job.position = time.time(), None
+        self._journal(job)
         finished = [j.id for j in self._jobs.values() if j.state in FINISHED]
         for job_id in finished[: max(0, len(finished) - self.keep)]:
             del self._jobs[job_id]
+
+    def _journal(self, job: Job) -> None:
+        """Write the job to the journal; a database failure is logged, never the job's."""
+        if self.journal is None:
+            return
+        try:
+            self.journal.save_job({k: getattr(job, k) for k in Job.__dataclass_fields__
+                                   if k not in ("position", "cancel_requested")})
+        except Exception:  # noqa: BLE001
+            log.exception("[%s] job %s: writing it to the database failed", job.request_id or "-", job.id)
 
     def _update(self, job: Job, **changes: Any) -> None:
         with self._changed:
@@ -242,6 +273,7 @@ class JobQueue:
             now = time.time()
             self._last_served[job.client] = now
             job.state, job.started, job.position, job.message = "running", now, None, "started"
+            self._journal(job)
             self._reorder()
             self._changed.notify_all()
             return job, fn

@@ -30,6 +30,7 @@ import os
 import re
 import threading
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,16 +174,40 @@ class LoadedModel:
     def __init__(self, entry: ModelEntry, predictor: Predictor, *, max_batch: int, max_wait_ms: float) -> None:
         self.entry = entry
         self.predictor = predictor
-        self.batcher: MicroBatcher[torch.Tensor, np.ndarray] = MicroBatcher(
-            predictor.probs, max_batch=max_batch, max_wait_ms=max_wait_ms, name=f"model-{entry.id}")
+        self.batcher: MicroBatcher[torch.Tensor, tuple[np.ndarray, np.ndarray | None]] = MicroBatcher(
+            self._probs_and_embeddings, max_batch=max_batch, max_wait_ms=max_wait_ms, name=f"model-{entry.id}")
 
     @property
     def tta(self) -> str:
         return self.predictor.tta
 
+    def _probs_and_embeddings(self, views: list[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """:meth:`artlens.Predictor.probs` of a batch, and each image's embedding (what the head reads,
+        for drift monitoring) caught on the way by a hook on the classifier's ``norm``: no second pass.
+        An ensemble has no single embedding (``None``)."""
+        captured: list[torch.Tensor] = []
+        norm = getattr(self.predictor.bundle.model, "norm", None)
+        handle = norm.register_forward_hook(lambda _m, inputs, _o: captured.append(inputs[0].detach())) \
+            if isinstance(norm, torch.nn.Module) else None
+        try:
+            probs = self.predictor.probs(views)
+        finally:
+            if handle is not None:
+                handle.remove()
+        counts = [len(v) for v in views]
+        embeddings: list[np.ndarray | None] = [None] * len(views)
+        if captured and len(captured[0]) == sum(counts):  # the first pass: the unflipped views
+            rows = captured[0].float().cpu().split(counts)
+            embeddings = [r.mean(0).numpy() for r in rows]
+        return list(zip(probs, embeddings))
+
+    def predict_with_embedding(self, image: Image.Image, *, timeout: float = 120.0) -> tuple[np.ndarray, np.ndarray | None]:
+        """Class probabilities for one RGB image (batched with concurrent callers) and its embedding."""
+        return self.batcher.submit(self.predictor.views(image)).result(timeout=timeout)
+
     def predict(self, image: Image.Image, *, timeout: float = 120.0) -> np.ndarray:
         """Class probabilities for one RGB image (batched with concurrent callers)."""
-        return self.batcher.submit(self.predictor.views(image)).result(timeout=timeout)
+        return self.predict_with_embedding(image, timeout=timeout)[0]
 
     def answer(self, probs: np.ndarray, k: int) -> dict[str, Any]:
         """``{"predictions", "uncertain"}`` as ``artlens predict`` words it, but exactly ``k`` labels
@@ -220,6 +245,9 @@ class ModelRegistry:
             self._entries[entry.id] = entry
         if not self._entries:
             raise ArtlensError(f"--models {self.models_dir}: no model bundles found (artlens.json with format {BUNDLE_FORMAT})")
+        self.alias_source: Callable[[], dict[str, dict[str, str]]] | None = None
+        """``{name: {alias: version}}`` (the operations database): ``name`` alone and the default follow
+        ``production``, and ``name@production`` / ``name@candidate`` are understood."""
         self.defaults = self._defaults(default_model, include_builtin)
         self._loaded: dict[str, LoadedModel] = {}
         self._load_locks: dict[str, threading.Lock] = {}
@@ -249,19 +277,35 @@ class ModelRegistry:
                 defaults: dict[str, str] | None = None) -> ModelEntry:
         """``None``/"" -> the task's default; ``name@version`` -> that one; ``name`` -> its newest version."""
         defaults = self.defaults if defaults is None else defaults
+        aliases = self.alias_source() if self.alias_source is not None else {}
         if not name:
             if task not in defaults:
                 raise UnknownModel(f"no model for task {task!r} is installed", 404)
-            return self._entries[defaults[task]]
+            chosen = self._entries[defaults[task]]
+            return self._aliased(chosen.name, "production", aliases) or chosen
         if not MODEL_NAME.match(name):
             raise UnknownModel(f"model {name[:80]!r} is not a model name (letters, digits, '._+-' and one "
                                "'@version'; paths are not accepted)", 422)
         if name in self._entries:
             return self._entries[name]
+        base, _, version = name.partition("@")
+        if version:
+            found = self._aliased(base, version, aliases)
+            if found is None:
+                raise UnknownModel(f"unknown model {name!r}; available: {', '.join(e.id for e in self.entries())}", 404)
+            return found
         versions = [e for e in self._entries.values() if e.name == name]
         if not versions:
             raise UnknownModel(f"unknown model {name!r}; available: {', '.join(e.id for e in self.entries())}", 404)
-        return max(versions, key=_age)
+        return self._aliased(name, "production", aliases) or max(versions, key=_age)
+
+    def _aliased(self, name: str, alias: str, aliases: dict[str, dict[str, str]]) -> ModelEntry | None:
+        """The entry ``name@alias`` points at, if the alias is set to a version this server has."""
+        version = aliases.get(name, {}).get(alias)
+        entry = self._entries.get(f"{name}@{version}") if version else None
+        if version and entry is None:
+            log.warning("%s@%s points at version %s, which this server does not have", name, alias, version)
+        return entry
 
     def loaded(self, name: str | None, *, task: str = "classification") -> LoadedModel:
         """The model ready to run, loading it on first use (concurrent first uses load it once)."""

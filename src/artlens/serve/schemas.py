@@ -10,8 +10,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ["ERROR_TEXT", "ErrorBody", "ExamplesResponse", "JobEnvelope", "JobView", "ModelsResponse",
-           "PredictResponse", "StylesResponse", "errors"]
+__all__ = ["ABWeights", "AliasChange", "ERROR_TEXT", "ErrorBody", "ExamplesResponse", "FeedbackRequest",
+           "FeedbackResponse", "JobEnvelope", "JobView", "ModelsResponse", "PredictResponse", "Rollback",
+           "StylesResponse", "errors"]
 
 
 class ErrorBody(BaseModel):
@@ -23,11 +24,12 @@ class ErrorBody(BaseModel):
 
 
 ERROR_TEXT = {
+    401: "The admin token is missing or wrong (Authorization: Bearer ...).",
     400: "The Host header is not a name this server answers to (DNS rebinding guard).",
     403: "A cross-origin POST or DELETE: only this server's own page (or --allow-origin) may send it.",
     404: "No such model, job, image or route.",
     405: "Wrong method for this route.",
-    409: "The job has no result (yet): it is queued, running, failed or cancelled.",
+    409: "The job has no result (yet), or the request already has its feedback.",
     413: "An upload or the whole request is larger than the limit, or the image has too many pixels.",
     415: "An upload is not an image (the type is found by decoding it).",
     422: "A field is missing, out of range or unknown; an image is corrupt, empty or too thin.",
@@ -67,6 +69,9 @@ class PredictResponse(BaseModel):
     uncertain: bool = Field(description="The top probability is below the model's calibrated 'uncertain_below' "
                                         "(always false for a model without calibration).")
     image: ImageInfo = Field(description="The picture as uploaded (upright).")
+    request_id: str = Field(description="This answer's id: what POST /v1/feedback names.")
+    arm: str | None = Field(description="The A/B arm that answered (an alias or version), if a test runs.")
+    feedback: bool = Field(description="Whether this server records answers and takes feedback on them.")
     latency_ms: float
 
 
@@ -112,11 +117,55 @@ class ModelInfo(BaseModel):
     card: ModelCard
 
 
+class Operations(BaseModel):
+    feedback: bool = Field(description="Answers are recorded and POST /v1/feedback is offered.")
+    stores_images: bool = Field(description="Uploaded images are kept (for retraining); otherwise only hashes.")
+    ab: list[str] = Field(description="A/B tests running: NAME=ARM:WEIGHT,...")
+    feedback_per_minute: int
+
+
 class ModelsResponse(BaseModel):
     models: list[ModelInfo]
     defaults: dict[str, str]
     features: dict[str, Any]
     limits: dict[str, Any]
+    operations: Operations
+
+
+class FeedbackRequest(BaseModel):
+    """What a visitor says about an answer: the model is the one that answered, never named here."""
+
+    model_config = {"extra": "forbid"}
+    request_id: str = Field(pattern=r"^[A-Za-z0-9._:-]{1,64}$", description="The request_id of the predict answer.")
+    label: str = Field(min_length=1, max_length=200,
+                       description="The right class (one of the model's classes), or 'correct' when the top-1 was right.")
+
+
+class FeedbackResponse(BaseModel):
+    request_id: str
+    model: str = Field(description="The model that answered the request.")
+    predicted: str
+    label: str
+    correct: bool
+
+
+class AliasChange(BaseModel):
+    model_config = {"extra": "forbid"}
+    model: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}@[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$",
+                       description="NAME@VERSION to point the alias at.")
+    alias: Literal["production", "candidate"] = "production"
+
+
+class Rollback(BaseModel):
+    model_config = {"extra": "forbid"}
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
+    alias: Literal["production", "candidate"] = "production"
+
+
+class ABWeights(BaseModel):
+    model_config = {"extra": "forbid"}
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
+    weights: dict[str, float] = Field(description="ARM -> weight (>= 0; normalised).")
 
 
 class Example(BaseModel):

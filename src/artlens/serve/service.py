@@ -18,6 +18,8 @@ from fastapi.responses import JSONResponse
 from .config import ServeConfig
 from .features import Explainers, Stylizers
 from .jobs import Job, JobQueue
+from .metrics import Metrics
+from .operations import Operations
 from .registry import MODEL_NAME, ModelRegistry
 from .uploads import DecodedImage, decode_upload
 from .work import CostClass
@@ -41,6 +43,10 @@ class Service:
     """``predict`` (decoding and the micro-batcher) and ``compute`` (fast CAMs, AdaIN): see :mod:`.work`."""
     explainers: Explainers
     stylizers: Stylizers
+    ops: Operations | None = None
+    """The operations database, A/B splits and shadow models (issue 36); ``None`` when nothing is recorded."""
+    metrics: Metrics | None = None
+    """The app's Prometheus counters (``GET /metrics``)."""
 
     @property
     def device(self) -> str:

@@ -478,7 +478,8 @@ def _finish(cfg: TrainConfig, model: ArtClassifier, collection: Collection, hist
         metrics["n"] = report["n_evaluated"]
         metrics["eval_images_per_s"] = round(report["n_evaluated"] / max(time.time() - eval_started, 1e-9), 1)
     fingerprint = collection.fingerprint()  # stats every file: compute once
-    bundle = save_bundle(model, out / "model", classes=classes, model_cfg=cfg.model, recipe=cfg.to_dict(),
+    extra = _bundle_extra(cfg, model, collection, split)
+    bundle = save_bundle(model, out / "model", classes=classes, model_cfg=cfg.model, recipe=cfg.to_dict(), extra=extra,
                          metrics=metrics, data_fingerprint=fingerprint, name=Path(cfg.out).name)
     plot_curves(history, out / "curves.png", title=f"{Path(cfg.out).name}: {cfg.model.backbone} ({cfg.strategy.name})",
                 best_epoch=best["epoch"], best_label=f"best {cfg.monitor}")
@@ -495,6 +496,42 @@ def _finish(cfg: TrainConfig, model: ArtClassifier, collection: Collection, hist
     (out / "report.json").write_text(json.dumps(run_report, indent=2, default=str))
     return RunResult(out=out, bundle=bundle, history=history, test_metrics=metrics, skipped=skipped,
                      best_epoch=best["epoch"])
+
+
+def _bundle_extra(cfg: TrainConfig, model: ArtClassifier, collection: Collection, split: str | None) -> dict[str, Any]:
+    """``artlens.json`` fields beyond the usual: ``--name``/``--version`` when given (they override the
+    folder name and the time), and the drift reference."""
+    extra: dict[str, Any] = {k: v for k, v in (("name", cfg.name), ("version", cfg.version)) if v}
+    reference = _drift_reference(cfg, model, collection, split)
+    if reference:
+        extra["drift_reference"] = reference
+    return extra
+
+
+def _drift_reference(cfg: TrainConfig, model: ArtClassifier, collection: Collection,
+                     split: str | None) -> dict[str, Any] | None:
+    """What the served images are compared with (:mod:`artlens.ops.drift`): embeddings of up to
+    ``drift_images`` training images, and the class shares of the split the metrics come from."""
+    if cfg.drift_images == 0 or not collection.split("train"):
+        return None
+    from ..ops.drift import reference_from_images
+
+    was_training = model.training
+    try:
+        reference = reference_from_images(model, model.backbone.preprocessing,
+                                          [s.path for s in collection.split("train")], limit=cfg.drift_images,
+                                          seed=cfg.seed, device=str(next(model.parameters()).device))
+    except ArtlensError as err:
+        log.warning("no drift reference in the bundle: %s", err)
+        return None
+    finally:
+        model.train(was_training)
+    counts = collection.counts().get(split or "train") or collection.counts().get("train") or {}
+    total = sum(counts.values())
+    if total:
+        reference["class_shares"] = {c: n / total for c, n in counts.items()}
+        reference["class_shares_split"] = split or "train"
+    return reference
 
 
 def run_costs(model: nn.Module, history: list[dict[str, Any]]) -> dict[str, Any]:

@@ -309,6 +309,7 @@ function topK() {
 
 /** Forget the previous prediction, heatmap and error: a new upload starts from a clean page. */
 function clearPrediction() {
+  document.dispatchEvent(new CustomEvent("artlens:cleared"));  // feedback.js
   $("results").textContent = "";
   $("uncertain").hidden = true;
   $("uncertain").textContent = "";
@@ -450,6 +451,7 @@ function renderCurrent() {
   if (item.pending) { $("status").textContent = `${where}thinking...`; return; }
   if (item.error) { $("status").textContent = `${where}not classified: ${item.error}`; return; }
   renderPredictions(item.result);
+  document.dispatchEvent(new CustomEvent("artlens:prediction", { detail: item.result }));  // feedback.js
   const image = item.result.image || {};
   const model = state.models.get(item.result.model);
   $("status").textContent = `${where}${image.width}x${image.height} ${image.format || ""}, answered by `

@@ -8,11 +8,14 @@
 * :mod:`.explain` - class activation maps (slow methods as jobs)
 * :mod:`.style` - AdaIN (immediate) and Gatys (a job)
 * :mod:`.jobs` - a job's status, cancelling it, its result
+* :mod:`.feedback` - ``POST /v1/feedback`` (with ``--db``)
+* :mod:`.monitoring` - ``/metrics`` (Prometheus)
+* :mod:`.admin` - promote, rollback, A/B weights, feedback export (with ``--admin-token``)
 """
 
-from . import catalogue, explain, health, jobs, models, page, style
+from . import admin, catalogue, explain, feedback, health, jobs, models, monitoring, page, style
 
 #: In the order their paths appear in ``/openapi.json``.
-FEATURES = (page, health, models, catalogue, explain, style, jobs)
+FEATURES = (page, health, models, catalogue, explain, style, jobs, feedback, monitoring, admin)
 
 __all__ = ["FEATURES"]

@@ -1,0 +1,78 @@
+"""Feedback through the real page (issue 36): a visitor classifies a painting, says the best guess
+was wrong and picks the right label; the server files it under the request and the model that
+answered, and it is read back from the database. Chromium as in :mod:`.test_browser`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import uvicorn
+from playwright.sync_api import expect
+
+from artlens.ops import open_store
+from artlens.serve import ServeConfig, create_app
+
+from .conftest import SEURAT
+from .test_browser import WAIT, Visit, _free_port, browser, classify  # noqa: F401 - browser is a fixture
+
+
+@pytest.fixture(scope="module")
+def recording_server(models_dir, tmp_path_factory):
+    """``artlens serve --db ops.db`` on loopback (images not kept)."""
+    db = str(tmp_path_factory.mktemp("ops") / "ops.db")
+    port = _free_port()
+    app = create_app(ServeConfig(models_dir=str(models_dir), device="cpu", db=db))
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not srv.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", db
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_a_visitor_corrects_a_prediction_and_it_is_stored(browser, recording_server, artdata):
+    server, db = recording_server
+    visit = Visit(browser, server)
+    try:
+        page = visit.open()
+        classify(page, artdata / SEURAT)
+        control = page.locator("#feedback")
+        expect(control).to_be_visible(timeout=WAIT)
+        expect(control).to_contain_text("keeps a fingerprint of each image")  # no --store-uploads: the page says so
+        best = page.locator("#results li").first.get_attribute("data-label")
+        choice = "Baroque" if best != "Baroque" else "Rococo"
+        expect(page.locator("#feedback-send")).to_be_disabled()
+        page.select_option("#feedback-label", choice)
+        page.click("#feedback-send")
+        expect(control).to_contain_text(f"recorded as {choice}", timeout=WAIT)
+        assert visit.problems == []
+    finally:
+        visit.close()
+    store = open_store(db)
+    rows = store.feedback_rows()
+    store.close()
+    assert [(r["label"], r["predicted"], r["correct"]) for r in rows] == [(choice, best, False)]
+    assert rows[0]["model_id"].startswith("wikiart11-style@")
+
+
+def test_a_visitor_confirms_a_prediction(browser, recording_server, artdata):
+    server, db = recording_server
+    visit = Visit(browser, server)
+    try:
+        page = visit.open()
+        classify(page, artdata / "aic_periods/renaissance_baroque/100342.jpg")
+        page.click("#feedback-right", timeout=WAIT)
+        expect(page.locator("#feedback")).to_contain_text("recorded as right", timeout=WAIT)
+        assert visit.problems == []
+    finally:
+        visit.close()
+    store = open_store(db)
+    assert [r["correct"] for r in store.feedback_rows()][-1] is True
+    store.close()

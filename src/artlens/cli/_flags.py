@@ -10,6 +10,7 @@ to lay over a recipe or to build the config. Types map to flags as follows:
 ``list[int]``        ``--name 512,128``
 ``list[float]``      ``--name 0.7,0.3``
 ``list[str]``        ``--name a,b``
+``tuple[str, ...]``  ``--name a --name b`` (repeatable)
 ``dict[str, Any]``   ``--name key=value`` (repeatable; values read as YAML scalars)
 label maps           ``--name FILE.yaml`` or ``--name 'old=new,drop='``
 ==================== =================================================================
@@ -142,7 +143,7 @@ DeviceOption = Annotated[str, typer.Option(help=DEVICE_HELP, callback=check_devi
 
 
 def _shown_default(value: Any) -> str | bool:
-    if value in ("", None) or value == [] or value == {}:
+    if value in ("", None) or value == [] or value == {} or value == ():
         return False
     return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
@@ -155,6 +156,8 @@ def _kind(hint: Any, flag: str) -> tuple[Any, Callable[[Any], Any], str]:
     if origin is list:
         parse = {(int,): csv_ints, (float,): functools.partial(csv_floats, flag=flag)}.get(args, csv_strs)
         return str, parse, "comma-separated"
+    if origin is tuple:  # tuple[str, ...]: the flag is given once per value
+        return list[str], tuple, "repeatable"
     if origin is dict:
         if args and args[1] != Any:  # dict[str, str | None]: a label map
             return str, label_map, "a YAML file or 'old=new,drop=' pairs"

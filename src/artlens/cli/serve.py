@@ -2,47 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+import os
+from typing import Annotated, Any
 
 import typer
 from rich.text import Text
 
-from .app import app, check_device, err_console
+from ..serve import ServeConfig
+from ._flags import config_flags, with_flags
+from .app import app, err_console
+
+
+#: The flags of ``artlens serve``: fields of :class:`~artlens.serve.ServeConfig` (their help is the field's
+#: docstring); the rest of its fields (timeouts, worker counts, ...) are for the Python API and tests.
+SERVE_FLAGS = config_flags(ServeConfig, only={
+    "models_dir", "host", "default_model", "device", "max_upload_mb", "max_batch", "queue_size", "jobs_per_client",
+    "compute_queue", "allowed_hosts", "allow_origins", "shutdown_grace", "db", "store_uploads", "admin_token", "ab",
+    "shadow", "feedback_per_minute"},
+    rename={"models_dir": "models", "allowed_hosts": "allowed_host", "allow_origins": "allow_origin"},
+    defaults={"host": "127.0.0.1"})
 
 
 @app.command()
+@with_flags(SERVE_FLAGS)
 def serve(
-    models: Annotated[Optional[str], typer.Option("--models", help="Folder of model bundles (and style decoders) to offer besides the built-in model.")] = None,
-    host: Annotated[str, typer.Option(help="Interface to listen on (127.0.0.1 = this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    default_model: Annotated[Optional[str], typer.Option(help="Model used when a request names none.")] = None,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:1", callback=check_device)] = "auto",
-    max_upload_mb: Annotated[float, typer.Option(help="Largest accepted image file (413 above).")] = 10.0,
-    max_batch: Annotated[int, typer.Option(help="Concurrent predict requests run through the model together.")] = 16,
-    queue_size: Annotated[int, typer.Option(help="Background jobs (Gatys, slow CAMs) allowed to wait (429 above).")] = 4,
-    jobs_per_client: Annotated[int, typer.Option(help="Background jobs one client address may have queued or running.")] = 2,
-    compute_queue: Annotated[int, typer.Option(help="Fast CAM / AdaIN requests allowed to wait for the compute thread (429 above).")] = 4,
-    allowed_host: Annotated[Optional[list[str]], typer.Option("--allowed-host", help="Another name the Host header may carry (repeatable; localhost and IP addresses always may). Guards against DNS rebinding.")] = None,
-    allow_origin: Annotated[Optional[list[str]], typer.Option("--allow-origin", help="Another web origin (https://example.org) whose pages may POST and DELETE here (repeatable).")] = None,
-    shutdown_grace: Annotated[float, typer.Option(help="Seconds a stop (Ctrl+C, SIGTERM) waits for requests already running; waiting ones are answered 503 at once.")] = 5.0,
-    db: Annotated[Optional[str], typer.Option(help="Operations database: a SQLite file (e.g. ops.db) or an SQLAlchemy URL (postgresql://user@host/db) shared by several servers. Records every prediction (hashes, size, format, top-k; not the image), takes feedback, keeps jobs and model aliases.")] = None,
-    store_uploads: Annotated[Optional[str], typer.Option(help="Folder where uploaded images are kept for retraining on feedback (otherwise only their hashes are).")] = None,
-    admin_token: Annotated[Optional[str], typer.Option(envvar="ARTLENS_ADMIN_TOKEN", help="Token of the admin routes (promote, rollback, A/B weights, export); without one they do not exist.")] = None,
-    ab: Annotated[Optional[list[str]], typer.Option("--ab", help="A/B test: NAME=ARM:WEIGHT,ARM:WEIGHT (arms: aliases or versions, e.g. styles=production:0.9,candidate:0.1); sticky per client (repeatable).")] = None,
-    shadow: Annotated[Optional[list[str]], typer.Option("--shadow", help="NAME=ARM: that version scores every request for NAME too, its answer only logged (repeatable).")] = None,
-    feedback_per_minute: Annotated[int, typer.Option(help="Feedback one client address may send per minute.")] = 30,
+    *, given: dict[str, Any],
 ) -> None:
     """Serve the REST API (OpenAPI at /docs) and the web page: classify, explain and stylise."""
     import uvicorn
 
-    from ..serve import ServeConfig, create_app
+    from ..serve import create_app
 
-    cfg = ServeConfig(models_dir=models, default_model=default_model, device=device, max_upload_mb=max_upload_mb,
-                      max_batch=max_batch, queue_size=queue_size, jobs_per_client=jobs_per_client,
-                      compute_queue=compute_queue, host=host, allowed_hosts=tuple(allowed_host or ()),
-                      allow_origins=tuple(allow_origin or ()), db=db, store_uploads=store_uploads,
-                      admin_token=admin_token, ab=tuple(ab or ()), shadow=tuple(shadow or ()),
-                      feedback_per_minute=feedback_per_minute)
+    given = {"host": "127.0.0.1", **given}
+    if given.get("admin_token") is None and os.environ.get("ARTLENS_ADMIN_TOKEN"):
+        given["admin_token"] = os.environ["ARTLENS_ADMIN_TOKEN"]
+    cfg = ServeConfig(**given)
+    host = cfg.host
     web = create_app(cfg)
 
     class Server(uvicorn.Server):
@@ -56,4 +52,4 @@ def serve(
     err_console.print(Text.assemble(f"serving {names} on ", (f"http://{host}:{port}/", "bold"),
                                     " (API docs: /docs); Ctrl+C stops"))
     Server(uvicorn.Config(web, host=host, port=port, access_log=False, log_config=None,
-                          timeout_graceful_shutdown=max(1, round(shutdown_grace)))).run()
+                          timeout_graceful_shutdown=max(1, round(cfg.shutdown_grace)))).run()

@@ -63,6 +63,8 @@ class ServeConfig:
     """More names the ``Host`` header may carry (``localhost`` and IP addresses always may; ``*`` = any)."""
     allow_origins: tuple[str, ...] = field(default_factory=tuple)
     """Other web origins (``https://example.org``) whose pages may POST and DELETE here (CORS)."""
+    shutdown_grace: float = 5.0
+    """Seconds a stop (Ctrl+C, SIGTERM) waits for requests already running; waiting ones are answered 503 at once."""
 
     # Operations (issue 36): what is recorded, who may change what is served.
     db: str | None = None

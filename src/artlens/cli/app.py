@@ -77,6 +77,9 @@ def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug l
     _setup_logging(verbose)
 
 
+#: ``--model`` and ``--batch-size`` of the commands that run a trained bundle over images.
+ModelOption = Annotated[Optional[str], typer.Option(help="Model bundle folder (default: built-in style model).")]
+BatchSizeOption = Annotated[int, typer.Option(min=1, help="Images per forward pass.")]
 TTAOption = Annotated[Optional[str], typer.Option(
     help="Test-time augmentation: none | flip (with the mirror image) | crops (the whole image and 5 crops "
          "of 0.8 of each side, for images whose shorter side is at least the model's input size, e.g. 224 px). "
@@ -122,11 +125,11 @@ def train(
 @app.command()
 @with_flags(data_flags("label_map"))
 def evaluate(
-    model: Annotated[Optional[str], typer.Option(help="Model bundle folder (default: built-in style model).")] = None,
+    model: ModelOption = None,
     data: Annotated[str, typer.Option(help="Labelled image folder or manifest.")] = ...,
     out: Annotated[str, typer.Option(help="Folder for report.json/.md and figures.")] = "artlens-eval",
     split: Annotated[str, typer.Option(help="auto | all | train | val | test")] = "auto",
-    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    batch_size: BatchSizeOption = 32,
     device: DeviceOption = "auto",
     tta: TTAOption = None,
     *, given: dict[str, Any],
@@ -150,10 +153,10 @@ def evaluate(
 @app.command()
 def predict(
     images: Annotated[list[str], typer.Argument(help="Image files and/or folders.")],
-    model: Annotated[Optional[str], typer.Option(help="Model bundle folder (default: built-in style model).")] = None,
+    model: ModelOption = None,
     top_k: Annotated[int, typer.Option(min=1, help="How many labels per image (more than 3 are listed down a column).")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    batch_size: BatchSizeOption = 32,
     device: DeviceOption = "auto",
     tta: TTAOption = None,
 ) -> None:

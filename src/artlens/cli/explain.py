@@ -14,7 +14,7 @@ from rich.table import Table
 
 from .. import EmbedConfig, ProbeConfig, SimilarityConfig
 from ._flags import DeviceOption, config_flags, with_flags
-from .app import TTAOption, app, err_console, out_console, styled
+from .app import ModelOption, TTAOption, app, err_console, out_console, styled
 
 InputSize = Annotated[Optional[int], typer.Option(help="Override the model's input size in pixels (smaller = faster).")]
 
@@ -22,7 +22,7 @@ InputSize = Annotated[Optional[int], typer.Option(help="Override the model's inp
 @app.command()
 def explain(
     inputs: Annotated[list[str], typer.Argument(help="Image files and/or folders.")],
-    model: Annotated[Optional[str], typer.Option(help="Model bundle folder (default: built-in style model).")] = None,
+    model: ModelOption = None,
     method: Annotated[str, typer.Option(help="CAM method (`featuremap` = channel-summed activations): "
                                              "gradcam, gradcam++, scorecam, eigencam, ...")] = "gradcam",
     layer: Annotated[Optional[str], typer.Option(help="Target layer (default: last conv block; `fine`: the deepest "

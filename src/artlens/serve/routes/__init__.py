@@ -8,11 +8,12 @@
 * :mod:`.explain` - class activation maps (slow methods as jobs)
 * :mod:`.style` - AdaIN (immediate) and Gatys (a job)
 * :mod:`.jobs` - a job's status, cancelling it, its result
+* :mod:`.detect` - Human or AI? (``/v1/detect``)
 """
 
-from . import catalogue, explain, health, jobs, models, page, style
+from . import catalogue, detect, explain, health, jobs, models, page, style
 
 #: In the order their paths appear in ``/openapi.json``.
-FEATURES = (page, health, models, catalogue, explain, style, jobs)
+FEATURES = (page, health, models, catalogue, explain, style, jobs, detect)
 
 __all__ = ["FEATURES"]

@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install install-test browser screenshot bench default-model clean
+.PHONY: demo test install install-test browser screenshot bench default-model detector clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ bench: install
 
 default-model: install
 	$(BIN)/python scripts/train_default_model.py --ship
+
+# The built-in Human-or-AI detector (add DEVICE=cuda on a GPU: the same recipe).
+detector: install
+	$(BIN)/python scripts/train_detector.py --ship --device $(or $(DEVICE),auto)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

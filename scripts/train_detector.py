@@ -100,16 +100,14 @@ def build_manifest(out: Path, *, max_per_folder: int | None = None, seed: int = 
     return training, {**info, "rows": manifest + held_out}
 
 
-def scores_by(detector: Detector, rows: list[dict], threshold: float) -> dict:
-    """Scores of ``rows`` as a whole and per source folder (images the run dropped are left out)."""
-    detections, _skipped = detector([r["path"] for r in rows])
-    p = {d.path: d.p_ai for d in detections}
-    kept = [r for r in rows if r["path"] in p]
-    out = score_origins([p[r["path"]] for r in kept], [r["label"] == "ai" for r in kept], threshold)
+def scores_by(p_ai: dict[str, float], rows: list[dict], threshold: float) -> dict:
+    """Scores of ``rows`` as a whole and per source folder (unreadable images are left out)."""
+    kept = [r for r in rows if r["path"] in p_ai]
+    out = score_origins([p_ai[r["path"]] for r in kept], [r["label"] == "ai" for r in kept], threshold)
     sources = defaultdict(list)
     for r in kept:
         sources[r["source"]].append(r)
-    out["by_source"] = {s: score_origins([p[r["path"]] for r in rs], [r["label"] == "ai" for r in rs], threshold)
+    out["by_source"] = {s: score_origins([p_ai[r["path"]] for r in rs], [r["label"] == "ai" for r in rs], threshold)
                         for s, rs in sorted(sources.items())}
     return out
 
@@ -142,21 +140,21 @@ def main() -> None:
     calibration = calibrate(bundle_path, [Sample(r["path"], r["label"]) for r in val], device=args.device,
                             plot=out / "reliability.png", source="15 % of each training source folder (seed 0)")
     detector = Detector(bundle_path, device=args.device, threshold=0.5)
-    detections, _ = detector([r["path"] for r in val])
+    test = [r for r in rows if r["split"] == "test"]
+    held = [r for r in rows if r["split"] == "held_out"]
+    detections, _ = detector([r["path"] for r in val + test + held])  # one pass: calibrated p_ai of each image
     p = {d.path: d.p_ai for d in detections}
     choice = choose_threshold([p[r["path"]] for r in val if r["path"] in p],
                               [r["label"] == "ai" for r in val if r["path"] in p])
     t = choice.threshold
-    test = [r for r in rows if r["split"] == "test"]
-    held = [r for r in rows if r["split"] == "held_out"]
     summary = {
         "data": info["counts"], "duplicates_dropped": len(dropped), "best_epoch": report.get("best_epoch"),
         "calibration": calibration.to_dict(), "threshold": choice.to_dict(),
-        "upstream_validation_split": scores_by(detector, test, t),
-        f"unseen_sd2_batch_{HELD_OUT_BATCH}": scores_by(detector, held, t),
-        "upstream_validation_plus_unseen_batch": scores_by(detector, test + held, t),
-        "at_threshold_0.5": {"upstream_validation_split": scores_by(detector, test, 0.5),
-                             f"unseen_sd2_batch_{HELD_OUT_BATCH}": scores_by(detector, held, 0.5)},
+        "upstream_validation_split": scores_by(p, test, t),
+        f"unseen_sd2_batch_{HELD_OUT_BATCH}": scores_by(p, held, t),
+        "upstream_validation_plus_unseen_batch": scores_by(p, test + held, t),
+        "at_threshold_0.5": {"upstream_validation_split": scores_by(p, test, 0.5),
+                             f"unseen_sd2_batch_{HELD_OUT_BATCH}": scores_by(p, held, 0.5)},
         "train_seconds": report.get("train_seconds"),
     }
     (out / "detector_summary.json").write_text(json.dumps(summary, indent=2))

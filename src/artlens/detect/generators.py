@@ -211,7 +211,7 @@ def run_cross_generator(cfg: CrossGeneratorConfig, *, show_progress: bool = True
     files = {"json": str(out / "cross_generator.json"), "md": str(out / "cross_generator.md"),
              "figure": str(out / "cross_generator.png")}
     plot_generator_matrix(bal, names, generators, files["figure"],
-                          title=f"Human or AI, across generators ({source.name}, frozen, logistic regression)")
+                          title=f"Human or AI, across generators\n({source.name}, frozen, logistic regression)")
     report = CrossGeneratorReport(generators=generators, rows=names, balanced_accuracy=bal, ai_recall=ai_rec,
                                   human_recall=human_rec, unseen=unseen, counts=counts, skipped=feats.skipped,
                                   files=files)

@@ -43,7 +43,7 @@ def plot_interventions(rows: Sequence[dict], path: str | os.PathLike, *, title: 
     colours = ["#2c3e50"] + ["#c0392b" if r.get("drop", 0) >= 0.05 else "#95a5a6" for r in rows[1:]]
     ax.bar(names, values, color=colours)
     for i, r in enumerate(rows):
-        drop = "" if i == 0 else f"\n({-r['drop']:+.3f})"
+        drop = "" if i == 0 else f"\n({0.0 - r['drop'] + 0.0:+.3f})"
         ax.text(i, r[metric] + 0.01, f"{r[metric]:.3f}{drop}", ha="center", va="bottom", fontsize=8)
     ax.set_ylim(0, 1.12)
     ax.set_ylabel(metric.replace("_", " "))

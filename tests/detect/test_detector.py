@@ -73,3 +73,14 @@ def test_detect_json_has_the_documented_fields(artdata, tmp_path):
         assert Path(a["cam"]).parent == tmp_path / "cams" and Path(a["cam"]).stat().st_size > 0
     table = CliRunner().invoke(app, ["detect", images[0], "--threshold", "0"])
     assert table.exit_code == 0 and " AI " in table.stdout and "grayscale" in table.output
+
+
+def test_colour_is_never_a_cue_the_detector_sees_a_colour_image_in_grayscale(artdata):
+    from PIL import Image
+
+    detector = Detector()
+    with Image.open(artdata / "aic_periods/golden_age_1880s/61616.jpg") as img:
+        colour = img.convert("RGB")
+    gray = colour.convert("L").convert("RGB")
+    p_colour, p_gray = detector.p_ai_of([colour, gray])
+    assert abs(p_colour - p_gray) < 0.01

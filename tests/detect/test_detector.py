@@ -84,3 +84,25 @@ def test_colour_is_never_a_cue_the_detector_sees_a_colour_image_in_grayscale(art
     gray = colour.convert("L").convert("RGB")
     p_colour, p_gray = detector.p_ai_of([colour, gray])
     assert abs(p_colour - p_gray) < 0.01
+
+
+def test_the_recipe_and_its_split_keep_the_held_out_images_out_of_training(tmp_path):
+    import csv
+    import importlib.util
+
+    from artlens import load_config
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = load_config(root / "configs" / "detector.yaml")
+    assert (cfg.model.grayscale, cfg.model.resize, cfg.model.input_size, cfg.strategy.name) == (True, "squash", 224, "full")
+    spec = importlib.util.spec_from_file_location("train_detector", root / "scripts" / "train_detector.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    training, info = script.build_manifest(tmp_path, max_per_folder=20)
+    with training.open() as f:
+        rows = list(csv.DictReader(f))
+    assert {r["split"] for r in rows} == {"train", "val", "test"}
+    assert not [r for r in rows if "TISD3" in r["path"]]  # the unseen SD2 batch never reaches fit
+    assert all("/valid__" in r["path"] for r in rows if r["split"] == "test")  # test = the upstream validation split
+    assert not [r for r in rows if r["split"] != "test" and "/valid__" in r["path"]]
+    assert info["counts"]["held_out"] == {"ai": 20}

@@ -17,7 +17,7 @@
 5. With ``--ship``, write the model (float16, about 7 MB) into
    ``src/artlens/assets/models/cezanne-ai-detector``.
 
-    nice -n 10 python scripts/train_detector.py --ship                  # CPU: about 15-25 minutes
+    nice -n 10 python scripts/train_detector.py --ship                  # CPU: an hour on 2 shared cores
     python scripts/train_detector.py --ship --device cuda               # the same recipe on a GPU
     python scripts/train_detector.py --epochs 1 --max-per-folder 6 --out /tmp/smoke   # a smoke test
 """

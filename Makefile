@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install install-test browser screenshot bench default-model adain-model clean
+.PHONY: demo test install install-test browser screenshot bench default-model adain-model detector clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ default-model: install
 adain-model: install
 	$(BIN)/python scripts/train_adain_model.py --ship $(ARGS)
 	$(BIN)/python scripts/adain_figures.py
+
+# The built-in Human-or-AI detector (add DEVICE=cuda on a GPU: the same recipe).
+detector: install
+	$(BIN)/python scripts/train_detector.py --ship --device $(or $(DEVICE),auto)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

@@ -32,6 +32,11 @@ Explain (:func:`run_explain`, :func:`run_probe`, :func:`run_similarity`, :func:`
 >>> report = artlens.run_similarity(artlens.SimilarityConfig(data="paintings/"))  # doctest: +SKIP
 >>> report = artlens.run_embed(artlens.EmbedConfig(data="paintings/", out="paintings.parquet"))  # doctest: +SKIP
 
+Human or AI? (:func:`detect`, :class:`Detector`, :func:`run_audit`, :func:`run_cross_generator`):
+
+>>> report = artlens.detect(artlens.DetectConfig(inputs=["painting.jpg"]))   # built-in detector  # doctest: +SKIP
+>>> audit = artlens.run_audit(artlens.AuditConfig(data="ai-vs-human/", out="audit"))  # doctest: +SKIP
+
 Stylise (:func:`stylize_gatys`, :func:`stylize_adain` / :class:`AdainStylizer`, :func:`train_decoder`,
 :func:`reconstruction_grid`, :func:`run_trajectory`):
 
@@ -53,6 +58,8 @@ from .config import (DataConfig, ModelConfig, OptimConfig, StrategyConfig, Train
                      read_recipe, recipe_config)
 from .data import DATASETS, describe_datasets, load_collection, profile_collection, write_split_manifest
 from .data.images import upright
+from .detect import (AuditConfig, CrossGeneratorConfig, DetectConfig, Detector, detect, run_audit,
+                     run_cross_generator)
 from .errors import ArtlensError, yaml_error
 from .evaluate import evaluate
 from .evaluate.calibration import calibrate
@@ -72,6 +79,13 @@ from .train import fit
 from .train.distributed import is_main_process
 
 __all__ = [
+    "AuditConfig",
+    "CrossGeneratorConfig",
+    "DetectConfig",
+    "Detector",
+    "detect",
+    "run_audit",
+    "run_cross_generator",
     "BACKBONES",
     "BUNDLE_FORMAT",
     "DATASETS",

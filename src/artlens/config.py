@@ -290,6 +290,10 @@ class ModelConfig:
     input_size: int = 0
     """Side of the square network input in pixels; 0 keeps the backbone's own (224 for most ImageNet
     models, 32 for ``simple_cnn``). The AI-ArtBench study compares 32 px against 224 px this way."""
+    grayscale: bool = False
+    """Convert every image to grayscale (copied into three channels) before the network, in training
+    and prediction alike, and record it in the bundle: for data that is grayscale on one side (the
+    Cezanne AI-vs-human set), so colour can never become the cue."""
     tta: str = _choice("none", TTA_MODES)
     """Test-time augmentation the bundle asks for when it predicts (``predict``, ``evaluate``, the web
     service, the final test of ``fit``; see :data:`artlens.inference.TTA`); ``--tta`` of predict and

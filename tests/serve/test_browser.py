@@ -593,3 +593,25 @@ def test_the_api_docs_render_offline(server, browser):
     expect(page.locator(".opblock-summary-path", has_text="/v1/predict")).to_have_count(1)
     assert not failed, failed  # Swagger UI's scripts come from the server, not a CDN
     page.close()
+
+
+def test_the_human_or_ai_tab_judges_dropped_images(visit, artdata):
+    """The third tab: two images judged by the built-in detector, each with a verdict and a bar, the
+    detector's limits beside them; the other tabs hide while it shows."""
+    v = visit()
+    page = v.open()
+    page.click("#tab-detect")
+    expect(page.locator("#panel-detect")).to_be_visible()
+    assert page.locator("#panel-classify").is_hidden() and page.locator("#panel-style").is_hidden()
+    images = [artdata / "cezanne_ai_vs_human/ai_sd15_cezanne_guidance8/valid__15.jpg",
+              artdata / "cezanne_ai_vs_human/human_cezanne_original/valid__0.jpg"]
+    page.set_input_files("#detect-file", [str(p) for p in images])
+    expect(page.locator("#detect-results .verdict")).to_have_count(2, timeout=WAIT)
+    for text in page.locator("#detect-results .verdict").all_inner_texts():
+        assert text in ("AI", "Human")
+    expect(page.locator("#detect-results .p-ai")).to_have_count(2)
+    expect(page.locator("#detect-notes")).to_contain_text("grayscale")
+    assert page.locator("#detect-error").is_hidden()
+    page.click("#tab-classify")
+    expect(page.locator("#panel-detect")).to_be_hidden()
+    assert [p for p in v.problems if "script error" in p or "left the server" in p] == []

@@ -16,8 +16,8 @@ def test_the_page_and_its_assets_come_from_this_server(client):
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text)
-    assert sorted(set(assets)) == ["/static/app.css", "/static/app.js", "/static/favicon.svg", "/static/feedback.css",
-                                   "/static/feedback.js"]
+    assert sorted(set(assets)) == ["/static/app.css", "/static/app.js", "/static/detect.css", "/static/detect.js",
+                                   "/static/favicon.svg", "/static/feedback.css", "/static/feedback.js"]
     for asset in set(assets):
         assert client.get(asset).status_code == 200
     for path in web_root().iterdir():  # nothing is fetched from elsewhere: the machine may be offline

@@ -58,6 +58,8 @@ class Preprocessing:
     resize: str = "crop"
     """``crop``: shorter side to ``input_size / crop_pct``, centre crop (timm's evaluation transform);
     ``squash``: the whole picture resized to a square, keeping every edge of the composition."""
+    grayscale: bool = False
+    """Convert to grayscale (three equal channels) first: the model was trained on grayscale images."""
 
     @property
     def decode_size(self) -> int:
@@ -78,7 +80,7 @@ class Preprocessing:
     def from_dict(cls, d: dict[str, Any]) -> "Preprocessing":
         return cls(input_size=int(d["input_size"]), mean=tuple(d["mean"]), std=tuple(d["std"]),
                    interpolation=d.get("interpolation", "bicubic"), crop_pct=float(d.get("crop_pct", 0.875)),
-                   resize=d.get("resize", "crop"))
+                   resize=d.get("resize", "crop"), grayscale=bool(d.get("grayscale", False)))
 
 
 class RandomDownscale(torch.nn.Module):
@@ -166,4 +168,5 @@ def build_transform(pre: Preprocessing, *, train: bool = False, augment: str = "
         base = [T.Resize(math.floor(size / pre.crop_pct), interpolation=interp, antialias=True), T.CenterCrop(size)]
     finish = [T.ToImage(), T.ToDtype(torch.float32, scale=True), T.Normalize(pre.mean, pre.std)]
     ops = _PRESET_OPS[augment](base, size, interp) if train else base
-    return T.Compose([*ops, *finish])
+    gray = [T.Grayscale(num_output_channels=3)] if pre.grayscale else []
+    return T.Compose([*gray, *ops, *finish])

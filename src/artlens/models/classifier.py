@@ -121,7 +121,7 @@ def build_classifier(cfg: ModelConfig, num_classes: int, *, pretrained: str | No
     """
     if backbone is None:
         backbone = create_backbone(cfg.backbone, pretrained=pretrained or cfg.pretrained, **(backbone_kwargs or {}))
-    backbone.preprocessing = replace(backbone.preprocessing, resize=cfg.resize)
+    backbone.preprocessing = replace(backbone.preprocessing, resize=cfg.resize, grayscale=cfg.grayscale)
     return ArtClassifier(backbone, num_classes, head=cfg.head, hidden=cfg.hidden, dropout=cfg.dropout,
                          head_norm=cfg.head_norm, style_layers=cfg.style_layers,
                          power_norm=cfg.power_norm)

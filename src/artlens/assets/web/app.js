@@ -115,7 +115,8 @@ function wireDrop(zone, onFiles) {
 
 // ---- tabs --------------------------------------------------------------------------------------
 
-const TABS = ["classify", "style"];
+// Every tab of the page, in order (a feature with its own script, such as detect.js, adds one in index.html).
+const TABS = Array.from(document.querySelectorAll("[role=tab]"), (button) => button.id.replace(/^tab-/, ""));
 
 function selectTab(name, focus = false) {
   for (const tab of TABS) {

@@ -8,14 +8,15 @@
 * :mod:`.explain` - class activation maps (slow methods as jobs)
 * :mod:`.style` - AdaIN (immediate) and Gatys (a job)
 * :mod:`.jobs` - a job's status, cancelling it, its result
+* :mod:`.detect` - Human or AI? (``/v1/detect``)
 * :mod:`.feedback` - ``POST /v1/feedback`` (with ``--db``)
 * :mod:`.monitoring` - ``/metrics`` (Prometheus)
 * :mod:`.admin` - promote, rollback, A/B weights, feedback export (with ``--admin-token``)
 """
 
-from . import admin, catalogue, explain, feedback, health, jobs, models, monitoring, page, style
+from . import admin, catalogue, detect, explain, feedback, health, jobs, models, monitoring, page, style
 
 #: In the order their paths appear in ``/openapi.json``.
-FEATURES = (page, health, models, catalogue, explain, style, jobs, feedback, monitoring, admin)
+FEATURES = (page, health, models, catalogue, explain, style, jobs, detect, feedback, monitoring, admin)
 
 __all__ = ["FEATURES"]

@@ -12,8 +12,8 @@ image-translation bundle (:mod:`artlens.translate.bundle`).
 >>> from artlens.translate import CycleGANConfig, train_cyclegan
 >>> cfg = CycleGANConfig(a=["photos/"], b=["impressionism/", "monet/"], out="runs/photo2monet", steps=100000)
 >>> result = train_cyclegan(cfg)                                             # doctest: +SKIP
->>> result.bundle
-PosixPath('runs/photo2monet/model')                                          # doctest: +SKIP
+>>> result.bundle                                                            # doctest: +SKIP
+PosixPath('runs/photo2monet/model')
 """
 
 from __future__ import annotations

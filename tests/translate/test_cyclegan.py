@@ -12,8 +12,8 @@ from safetensors.torch import load_file
 from artlens.errors import ArtlensError
 from artlens.style import open_image
 from artlens.train.generative import GenerativeTrainer
-from artlens.translate import (CycleGANTask, Translator, find_translators, read_translator_meta, train_cyclegan,
-                               translate_images, TranslateConfig)
+from artlens.translate import (CycleGANTask, TranslateConfig, Translator, find_translators, read_translator_meta,
+                               train_cyclegan, translate_images)
 from artlens.style.images import to_tensor
 from artlens.translate.apply import _starts, fixed_norm, norm_statistics, run_padded, run_tiled
 from artlens.translate.networks import to_signed

@@ -38,9 +38,9 @@ from ..errors import ArtlensError
 from ..inference import default_device
 from ..models.bundle import META_FILE, WEIGHTS_FILE, read_bundle_meta
 from ..outputs import replaceable_folder
+from ..style.images import fit_size, to_tensor
 from ..train.distributed import init_distributed
 from ..train.generative import LOG_FILE, GenerativeTask, GenerativeTrainer, SampleGrids, resume_state
-from ..style.images import fit_size, to_tensor
 from .bundle import save_translator_bundle
 from .networks import ImagePool, PatchDiscriminator, ResnetGenerator, init_weights, to_signed, to_unit
 

@@ -146,11 +146,13 @@ def test_apply_writes_full_size_pngs_and_skips_unreadable_files(translator_bundl
 
 
 def test_bundles_and_inputs_are_checked(translator_bundle, domains, tmp_path):
-    from artlens.models import default_bundle_path
+    from artlens.models import default_bundle_path, load_bundle
 
     with pytest.raises(ArtlensError, match="classification bundle, not an image-translation"):
         Translator.load(default_bundle_path())
     assert find_translators(translator_bundle.parent.parent) == [translator_bundle]
+    with pytest.raises(ArtlensError, match="is an image-translation bundle, not a classifier"):
+        load_bundle(translator_bundle)  # artlens predict --model RUN/model says what it was given
     with pytest.raises(ArtlensError, match="--b .*no such folder"):
         train_cyclegan(tiny_config(domains, tmp_path / "x", b=[str(tmp_path / "missing")]))
     with pytest.raises(ArtlensError, match="multiple of 4"):

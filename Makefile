@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install install-test browser screenshot bench default-model clean
+.PHONY: demo test install install-test browser screenshot bench default-model adain-model clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,10 +41,16 @@ bench: install
 	$(BIN)/python benchmarks/probe_speed.py
 	$(BIN)/python benchmarks/cam_speed.py
 	$(BIN)/python benchmarks/style_speed.py
+	$(BIN)/python benchmarks/adain_speed.py
 	$(BIN)/python benchmarks/serve_load.py
 
 default-model: install
 	$(BIN)/python scripts/train_default_model.py --ship
+
+# The built-in AdaIN decoder (CPU recipe; add ARGS="--gpu --device cuda" on a GPU), then its figures.
+adain-model: install
+	$(BIN)/python scripts/train_adain_model.py --ship $(ARGS)
+	$(BIN)/python scripts/adain_figures.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

@@ -2,12 +2,12 @@
 the built-in WikiArt style classifier calls Impressionism (the Best Artworks study's "Good / Best /
 Worst", as a number).
 
-    python benchmarks/style_compare.py --cyclegan runs/photo2impressionism/model [--decoder runs/adain/decoder]
+    python benchmarks/style_compare.py --cyclegan runs/photo2impressionism/model [--decoder DECODER]
         [--photos 4] [--size 512] [--gatys-steps 100] [--style PAINTING] [--out style-compare]
 
 Each photo (the first ``--photos`` of ``shared/artdata/style_refs/content``) is resized to ``--size`` px
-on its longer side and translated by the CycleGAN bundle (A->B), stylised by AdaIN (``--decoder``; an
-untrained one, timed only, without it) and by Gatys (EfficientNet-Lite0, L-BFGS, ``--gatys-steps`` iterations) with
+on its longer side and translated by the CycleGAN bundle (A->B), stylised by AdaIN (``--decoder``, default
+the built-in decoder) and by Gatys (EfficientNet-Lite0, L-BFGS, ``--gatys-steps`` iterations) with
 ``--style`` (default: Monet's *Cliff Walk at Pourville*, shipped with artlens). The untouched photo is
 the baseline row. Times exclude loading the models and follow one warm-up image. Writes each result
 and ``compare.png`` (one row per photo: photo, CycleGAN, AdaIN unless untrained, Gatys) into ``--out``.
@@ -24,6 +24,7 @@ import torch
 from _common import ARTDATA
 
 from artlens import AdainStylizer, GatysConfig, Predictor, open_image, stylize_gatys
+from artlens.style import builtin_decoder
 from artlens.style.images import fit_size
 from artlens.translate import Translator
 
@@ -34,8 +35,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cyclegan", required=True, help="image-translation bundle (photo = domain A)")
     ap.add_argument("--decoder", default=None,
-                    help="AdaIN decoder bundle (default: an untrained EfficientNet-Lite0 decoder: its time is right, "
-                         "its pictures and labels mean nothing)")
+                    help="AdaIN decoder bundle (default: the built-in one; without one, an untrained decoder of the "
+                         "same shape: its time is right, its pictures and labels mean nothing)")
     ap.add_argument("--style", default=None, help="style painting for AdaIN and Gatys")
     ap.add_argument("--photos", type=int, default=4)
     ap.add_argument("--size", type=int, default=512)
@@ -55,10 +56,12 @@ def main() -> None:
     painter = Translator.load(args.cyclegan, device=device)
     methods = {"photo (no method)": lambda img: img,
                "CycleGAN": lambda img: painter.translate(img, direction="a2b")}
-    decoder = args.decoder or _untrained_decoder(out / "untrained-decoder")
+    builtin = builtin_decoder()
+    decoder = args.decoder or builtin or _untrained_decoder(out / "untrained-decoder")
     adain = AdainStylizer.load(decoder, device=device)
-    methods["AdaIN" if args.decoder else "AdaIN (untrained)"] = (
-        lambda img: adain.stylize(img, [style], alpha=1.0, content_size=min(img.size), style_size=512))
+    adain_name = "AdaIN" if args.decoder else "AdaIN (built-in)" if builtin else "AdaIN (untrained)"
+    methods[adain_name] = lambda img: adain.stylize(img, [style], alpha=1.0, content_size=min(img.size),
+                                                    style_size=512)
     gatys_cfg = GatysConfig(extractor="efficientnet_lite0", size=args.size, steps=args.gatys_steps, device=device)
     methods["Gatys"] = lambda img: stylize_gatys(img, [style], gatys_cfg)
 

@@ -32,11 +32,12 @@ Explain (:func:`run_explain`, :func:`run_probe`, :func:`run_similarity`, :func:`
 >>> report = artlens.run_similarity(artlens.SimilarityConfig(data="paintings/"))  # doctest: +SKIP
 >>> report = artlens.run_embed(artlens.EmbedConfig(data="paintings/", out="paintings.parquet"))  # doctest: +SKIP
 
-Stylise (:func:`stylize_gatys`, :class:`AdainStylizer`, :func:`train_decoder`, :func:`reconstruction_grid`,
-:func:`run_trajectory`):
+Stylise (:func:`stylize_gatys`, :func:`stylize_adain` / :class:`AdainStylizer`, :func:`train_decoder`,
+:func:`reconstruction_grid`, :func:`run_trajectory`):
 
 >>> photo, monet = artlens.open_image("photo.jpg"), artlens.open_image("monet.jpg")  # doctest: +SKIP
 >>> image = artlens.stylize_gatys(photo, [monet], artlens.GatysConfig(steps=100))  # doctest: +SKIP
+>>> image = artlens.stylize_adain(photo, [monet], artlens.AdainConfig(alpha=0.5))  # built-in decoder; doctest: +SKIP
 >>> image = artlens.AdainStylizer.load("runs/adain/decoder").stylize(photo, [monet], alpha=0.5)  # doctest: +SKIP
 
 Study recipes (:func:`reproduce`, :func:`tune`, :func:`compare_runs`):
@@ -64,8 +65,9 @@ from .models.bundle import BUNDLE_FORMAT, META_FILE, BundleFormatError, read_bun
 from .predict import Predictor, expand_inputs, predict, top_k, uncertain_threshold
 from .progress import progress_bar
 from .recipes import ReproduceOptions, TuneOptions, compare_runs, list_recipes, load_recipe, reproduce, tune
-from .style import (AdainStylizer, AdainTrainConfig, GatysConfig, ReconstructConfig, TrajectoryConfig, open_image,
-                    reconstruction_grid, run_gatys, run_trajectory, stylize_gatys, train_decoder)
+from .style import (AdainConfig, AdainStylizer, AdainTrainConfig, GatysConfig, ReconstructConfig, TrajectoryConfig,
+                    open_image, reconstruction_grid, run_adain, run_gatys, run_trajectory, stylize_adain, stylize_gatys,
+                    train_decoder)
 from .train import fit
 from .train.distributed import is_main_process
 
@@ -76,6 +78,7 @@ __all__ = [
     "HEADS",
     "META_FILE",
     "STRATEGIES",
+    "AdainConfig",
     "AdainStylizer",
     "AdainTrainConfig",
     "ArtlensError",
@@ -125,12 +128,14 @@ __all__ = [
     "reproduce",
     "run_embed",
     "run_explain",
+    "run_adain",
     "run_gatys",
     "run_probe",
     "run_similarity",
     "run_trajectory",
     "save_bundle",
     "save_ensemble",
+    "stylize_adain",
     "stylize_gatys",
     "top_k",
     "train_decoder",

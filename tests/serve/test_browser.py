@@ -435,11 +435,13 @@ def test_styles_are_picked_from_a_gallery_and_a_queued_job_shows_its_place_and_c
     expect(chosen).to_have_count(2)
     expect(gallery.nth(2)).to_have_attribute("aria-pressed", "false")
     expect(chosen.first.locator("output")).to_have_text("50%")
-    expect(page.locator("#weights-note")).to_contain_text("equal")
 
-    # No AdaIN decoder in the test models: the page says so and uses Gatys (no balance slider there).
-    expect(page.locator("#method")).to_have_value("gatys")
-    expect(page.locator("#method-note")).to_contain_text("AdaIN is not installed")
+    # AdaIN (the built-in decoder) is the default, with its balance slider; Gatys mixes styles equally.
+    expect(page.locator("#method")).to_have_value("adain")
+    expect(page.locator("#alpha-box")).to_be_visible()
+    page.select_option("#method", "gatys")
+    expect(page.locator("#weights-note")).to_contain_text("equal")
+    expect(page.locator("#method-note")).to_contain_text("background job")
     expect(page.locator("#alpha-box")).to_be_hidden()
 
     # A job of someone else's runs first: ours waits, says its place, and can be cancelled.
@@ -473,8 +475,8 @@ def test_a_style_job_survives_a_page_reload_and_its_result_downloads(server, vis
     v = visit()
     page = v.open()
     page.click("#tab-style")
-    expect(page.locator("#method option[value=adain]")).to_have_text(re.compile("not installed$"))
-    expect(page.locator("#method")).to_have_value("gatys")
+    expect(page.locator("#method")).to_have_value("adain")  # the built-in decoder: AdaIN is the default
+    page.select_option("#method", "gatys")
     page.fill("#steps", "200")
     page.fill("#size", "96")
     page.set_input_files("#content", str(content))
@@ -497,8 +499,29 @@ def test_a_style_job_survives_a_page_reload_and_its_result_downloads(server, vis
     assert not v.problems, v.problems
 
 
+def test_the_built_in_decoder_paints_with_adain_at_once(server, visit, artdata):
+    """No stand-ins: the server stylises with the decoder shipped in the package."""
+    v = visit()
+    page = v.open()
+    page.click("#tab-style")
+    expect(page.locator("#method")).to_have_value("adain")
+    expect(page.locator("#method option[value=adain]")).not_to_have_text(re.compile("not installed$"))
+    expect(page.locator("#alpha-box")).to_be_visible()
+    set_range(page, "#alpha", 0.6)
+    page.fill("#size", "128")
+    page.set_input_files("#content", str(artdata / "style_refs" / "content" / "jcjohnson__tubingen.jpg"))
+    page.locator("#style-gallery .thumb").nth(0).click()
+    page.click("#go")
+    expect(page.locator("#stylized")).to_be_visible(timeout=WAIT)
+    expect(page.locator("#job-status")).to_contain_text("Done in")
+    name, data = downloaded(page, "#style-download")
+    with Image.open(io.BytesIO(data)) as img:
+        assert name.endswith(".png") and max(img.size) == 128  # the longer side at the size asked
+    assert not v.problems, v.problems
+
+
 def test_adain_sends_the_balance_and_offers_gatys_when_the_server_has_no_decoder(visit, artdata):
-    """The test models have no AdaIN decoder: the server's answers are stood in for, the page is real."""
+    """The server's answers are stood in for (weights allowed, then no decoder), the page is real."""
     v = visit(viewport={"width": 1180, "height": 900})
     page = v.page
 

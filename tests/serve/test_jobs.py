@@ -164,14 +164,22 @@ def test_stylize_errors_are_json(client, content_and_style):
     assert response.status_code == 422 and "alpha" in response.json()["error"]
 
 
-def test_adain_needs_an_installed_decoder(client, content_and_style):
+def test_adain_works_out_of_the_box_with_the_built_in_decoder(client, content_and_style):
     adain = client.get("/v1/models").json()["features"]["stylize"]["adain"]
+    assert adain == {"available": True, "decoders": ["adain-lite0"]}  # the test models folder holds none
     response = stylize(client, *content_and_style, method="adain", alpha=0.5, size=128)
-    if adain["available"]:
-        assert response.status_code == 200 and response.headers["content-type"] == "image/png"
-    else:  # the test models folder holds no decoder: a clear 503, and /v1/models says why
-        assert response.status_code == 503, response.text
-        assert response.json()["error"] == adain["reason"] and "decoder" in adain["reason"].lower() + "adain"
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+
+
+def test_without_any_decoder_adain_says_why(monkeypatch):
+    from artlens.serve import features
+
+    monkeypatch.setattr(features, "builtin_decoder", lambda: None)  # an installation without the asset
+    stylizers = features.Stylizers(None)
+    status = stylizers.status()["adain"]
+    assert status["available"] is False and "no AdaIN decoder installed" in status["reason"]
+    with pytest.raises(features.FeatureUnavailable, match="no AdaIN decoder installed"):
+        stylizers.adain(Image.new("RGB", (64, 64)), [Image.new("RGB", (64, 64))])
 
 
 @pytest.fixture(scope="module")
@@ -199,14 +207,15 @@ def adain_client(artdata, tmp_path_factory):
 
 def test_adain_answers_the_stylised_png_at_once(adain_client, content_and_style):
     adain = adain_client.get("/v1/models").json()["features"]["stylize"]["adain"]
-    assert adain == {"available": True, "decoders": ["starry"]}  # named after its run folder, not "decoder"
+    # the built-in decoder first, then the models folder's, named after its run folder (not "decoder")
+    assert adain == {"available": True, "decoders": ["adain-lite0", "starry"]}
     images = {}
     for alpha in (0.0, 1.0):
         response = stylize(adain_client, *content_and_style, method="adain", alpha=alpha, size=64)
         assert response.status_code == 200, response.text
         assert response.headers["content-type"] == "image/png"
         images[alpha] = Image.open(io.BytesIO(response.content)).convert("RGB")
-    assert min(images[1.0].size) == 64
+    assert max(images[1.0].size) == 64  # size is the longer side, for AdaIN as for Gatys
     assert images[0.0].tobytes() != images[1.0].tobytes()  # alpha reaches the decoder
     content, style = content_and_style
     files = [("content", ("c.jpg", content, "image/jpeg"))] + [("style", (f"s{i}.jpg", style, "image/jpeg")) for i in (0, 1)]

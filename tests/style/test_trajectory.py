@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from artlens.errors import ArtlensError
+from artlens.style import AdainConfig
 from artlens.style.trajectory import TrajectoryConfig, read_pairs, run_trajectory
 
 
@@ -21,9 +22,9 @@ def pairs_file(style_refs, tmp_path):
 
 
 def test_paths_one_panel_per_layer(pairs_file, tiny_classifier, decoder_bundle, two_styles, tmp_path):
-    cfg = TrajectoryConfig(classifier=str(tiny_classifier), decoder=str(decoder_bundle), pairs=str(pairs_file),
-                           reference=str(two_styles), out=str(tmp_path / "traj"), alphas=[0, 0.5, 1],
-                           layers=["1", "2"], content_size=48)
+    cfg = TrajectoryConfig(classifier=str(tiny_classifier), pairs=str(pairs_file), reference=str(two_styles),
+                           adain=AdainConfig(decoder=str(decoder_bundle), content_size=48, style_size=48),
+                           out=str(tmp_path / "traj"), alphas=[0, 0.5, 1], layers=["1", "2"])
     calls = []
     result = run_trajectory(cfg, callback=lambda done, total: calls.append((done, total)))
     assert calls[-1] == (6, 6)
@@ -47,11 +48,11 @@ def test_pairs_file_errors(tmp_path, style_refs):
     with pytest.raises(ArtlensError, match="expected 'content,style'"):
         read_pairs(bad)
     with pytest.raises(ArtlensError, match="--alphas"):
-        TrajectoryConfig(classifier="c", decoder="d", pairs="p", reference="r", alphas=[0, 2])
+        TrajectoryConfig(classifier="c", pairs="p", reference="r", alphas=[0, 2])
     with pytest.raises(ArtlensError, match="--reference is required"):
-        TrajectoryConfig(classifier="c", decoder="d", pairs="p")
+        TrajectoryConfig(classifier="c", pairs="p")
     with pytest.raises(ArtlensError, match="--content-size must be 0 .* or at least 16 pixels, got -1"):
-        TrajectoryConfig(classifier="c", decoder="d", pairs="p", reference="r", content_size=-1)
+        TrajectoryConfig(classifier="c", pairs="p", reference="r", adain={"content_size": -1})
 
 
 def test_a_strip_shows_a_portrait_style_painting_whole(style_refs, tmp_path):
@@ -76,7 +77,7 @@ def test_a_pairs_file_saved_by_excel_with_a_bom_is_read(style_refs, tmp_path):
 
 
 def test_a_decoder_bundle_given_as_the_classifier_is_named_as_such(decoder_bundle, pairs_file, two_styles, tmp_path):
-    cfg = TrajectoryConfig(classifier=str(decoder_bundle), decoder=str(decoder_bundle), pairs=str(pairs_file),
-                           reference=str(two_styles), out=str(tmp_path / "traj"), device="auto")
+    cfg = TrajectoryConfig(classifier=str(decoder_bundle), adain=AdainConfig(decoder=str(decoder_bundle)),
+                           pairs=str(pairs_file), reference=str(two_styles), out=str(tmp_path / "traj"), device="auto")
     with pytest.raises(ArtlensError, match="--classifier .*: is an AdaIN decoder bundle, not a classifier bundle"):
         run_trajectory(cfg)

@@ -1,4 +1,4 @@
-"""Commands: ``artlens stylize gatys|reconstruct|adain-train|adain`` and ``artlens trajectory`` (issue 6).
+"""Commands: ``artlens stylize gatys|reconstruct|adain-train|adain`` and ``artlens trajectory``.
 
 Thin wrappers: their flags are the fields of the config dataclasses of :mod:`artlens.style` (via
 ``cli/_flags.py``); each builds its config, calls one library function with a progress bar and prints
@@ -13,7 +13,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from .. import ArtlensError, default_device
-from ..style import AdainTrainConfig, GatysConfig, ReconstructConfig, TrajectoryConfig, open_image
+from ..style import AdainConfig, AdainTrainConfig, GatysConfig, ReconstructConfig, TrajectoryConfig, open_image
 from ._flags import DeviceOption, config_flags, csv_floats, with_flags
 from .app import app, out_console
 
@@ -156,37 +156,37 @@ def adain_train(*, given: dict[str, Any]) -> None:
 
 
 @stylize_app.command()
+@with_flags(config_flags(AdainConfig, defaults=CLI_DEFAULTS))
 def adain(
-    decoder: Annotated[Path, typer.Option(help="Decoder bundle folder (from adain-train).")],
     content: ContentImage,
     style: Annotated[list[Path], typer.Option(help="Style image (repeat to interpolate several).")],
     out: ImageOut,
-    alpha: Annotated[float, typer.Option(help="Style strength in [0, 1].")] = 1.0,
-    style_weights: Annotated[Optional[str], typer.Option(help="Interpolation weights of the styles.")] = None,
-    preserve_color: Annotated[bool, typer.Option("--preserve-color", help="Keep the content's colours.")] = False,
-    content_size: Annotated[int, typer.Option(help="Shorter side of the content (0 = original).")] = 512,
-    style_size: Annotated[int, typer.Option(help="Shorter side of the styles (0 = original).")] = 512,
-    crop: Annotated[bool, typer.Option("--crop", help="Centre-crop square images of those sizes.")] = False,
-    weights: Annotated[Optional[str], typer.Option(help="Encoder weights file when the decoder's encoder is VGG19.")] = None,
-    device: DeviceOption = "auto",
+    *, given: dict[str, Any],
 ) -> None:
-    """AdaIN arbitrary style transfer with a trained decoder."""
+    """AdaIN arbitrary style transfer in one pass (the built-in decoder unless --decoder is given)."""
     _image_out(out)
-    from .. import AdainStylizer
+    from ..style import AdainStylizer, run_adain
 
-    stylizer = AdainStylizer.load(decoder, device=_device(device), weights=weights)
-    img = stylizer.stylize(open_image(content, "content image"), [open_image(p, "style image") for p in style],
-                           alpha=alpha, weights=None if style_weights is None else csv_floats(style_weights, "--style-weights"),
-                           preserve_color=preserve_color, content_size=content_size, style_size=style_size, crop=crop)
+    cfg = AdainConfig(**_resolved(given))
+    stylizer = AdainStylizer.load(cfg.decoder or None, device=cfg.device, weights=cfg.weights)
+    result = run_adain(open_image(content, "content image"), [open_image(p, "style image") for p in style], cfg,
+                       stylizer=stylizer)
     out.parent.mkdir(parents=True, exist_ok=True)
-    img.save(out)
-    out_console.print(f"wrote {out} ({img.width}x{img.height}, alpha {alpha}, encoder {stylizer.meta['encoder']} "
-                      f"{stylizer.layer})", highlight=False)
+    result.image.save(out)
+    out_console.print(f"wrote {out} ({result.image.width}x{result.image.height}, alpha {cfg.alpha}, "
+                      f"{result.seconds:.2f}s; decoder {stylizer.meta.get('name', cfg.decoder)}, encoder "
+                      f"{stylizer.meta['encoder']} {stylizer.layer})", highlight=False)
+
+
+#: The trajectory's own sizes for its stylisations (the classifier sees 224 px).
+_TRAJECTORY_ADAIN = TrajectoryConfig.__dataclass_fields__["adain"].default_factory()  # type: ignore[misc]
 
 
 @app.command()
-@with_flags(config_flags(TrajectoryConfig, rename={"decoder_weights": "weights"},
-                         required={"decoder", "pairs", "reference"}, defaults=CLI_DEFAULTS))
+@with_flags(config_flags(TrajectoryConfig, skip={"adain.alpha", "adain.style_weights", "adain.device"},
+                         required={"pairs", "reference"},
+                         defaults={**CLI_DEFAULTS, "adain.content_size": _TRAJECTORY_ADAIN.content_size,
+                                   "adain.style_size": _TRAJECTORY_ADAIN.style_size}))
 def trajectory(*, given: dict[str, Any]) -> None:
     """Trace AdaIN results at several alphas through a classifier's per-layer PCA spaces (one panel per layer)."""
     from ..progress import progress_bar  # looked up at call time: tests swap it

@@ -45,6 +45,8 @@ META_FILE = "artlens.json"
 DECODER_FORMAT = "artlens-adain-decoder/1"
 DECODER_WEIGHTS_FILE = "decoder.safetensors"
 DEFAULT_MODEL = "wikiart11-style"
+#: The AdaIN decoder shipped inside the package (``scripts/train_adain_model.py``).
+DEFAULT_DECODER = "adain-lite0"
 
 
 @dataclass
@@ -266,3 +268,8 @@ def load_bundle(path: str | os.PathLike | None = None, *, device: str | torch.de
 def default_bundle_path() -> Path:
     """The style classifier shipped inside the package."""
     return Path(str(resources.files("artlens") / "assets" / "models" / DEFAULT_MODEL))
+
+
+def default_decoder_path() -> Path:
+    """The AdaIN decoder shipped inside the package (for EfficientNet-Lite0, ImageNet weights)."""
+    return Path(str(resources.files("artlens") / "assets" / "models" / DEFAULT_DECODER))

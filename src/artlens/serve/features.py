@@ -23,7 +23,7 @@ from PIL import Image
 
 from .. import AdainStylizer, ArtlensError, GatysConfig, stylize_gatys
 from ..explain import CAM_METHODS, CamExplainer, CamResult
-from ..style import find_decoders
+from ..style import builtin_decoder, find_decoders
 from ..translate import DIRECTIONS, Translator, find_translators
 from .registry import ModelEntry, unloadable
 
@@ -168,7 +168,8 @@ def decoder_names(folders: Sequence[Path], root: Path | None) -> dict[str, Path]
 
 
 class Stylizers:
-    """AdaIN decoders and CycleGAN bundles found in the models folder (sync) and Gatys' optimisation (a job)."""
+    """AdaIN decoders (sync): the built-in one first, then those found in the models folder; CycleGAN bundles
+    found there (sync); and Gatys' optimisation (run as a job)."""
 
     def __init__(self, models_dir: str | os.PathLike | None, *, device: str = "cpu") -> None:
         self.models_dir = Path(models_dir) if models_dir else None
@@ -181,7 +182,10 @@ class Stylizers:
         """Decoder name -> folder (found once; a decoder is a folder name, never a client path)."""
         if self._decoders is None:
             found: Sequence[Path] = find_decoders(self.models_dir) if self.models_dir else []
-            self._decoders = decoder_names(found, self.models_dir)
+            builtin = builtin_decoder()
+            named = decoder_names(found, self.models_dir)
+            self._decoders = {**({builtin.name: builtin} if builtin else {}),
+                              **{k: v for k, v in named.items() if not builtin or k != builtin.name}}
         return self._decoders
 
     def translators(self) -> dict[str, Path]:
@@ -217,8 +221,9 @@ class Stylizers:
             return painter.translate(content, direction=direction, size=size)
 
     def adain(self, content: Image.Image, styles: Sequence[Image.Image], *, decoder: str | None = None,
-              alpha: float = 1.0, preserve_color: bool = False, content_size: int = 512,
+              alpha: float = 1.0, preserve_color: bool = False, size: int = 512,
               weights: Sequence[float] | None = None) -> Image.Image:
+        """The stylised picture with its longer side ``size`` px (as Gatys' result), the styles' shorter side ``size``."""
         decoders = self.decoders()
         if not decoders:
             raise FeatureUnavailable(self.status()["adain"]["reason"])
@@ -231,8 +236,9 @@ class Stylizers:
         stylizer, lock = self._shared.get(("adain", name),
                                           lambda: AdainStylizer.load(decoders[name], device=self.device))
         with lock:
+            shorter = max(16, round(size * min(content.size) / max(content.size)))
             return stylizer.stylize(content, list(styles), alpha=alpha, preserve_color=preserve_color,
-                                    content_size=content_size, weights=weights)
+                                    content_size=shorter, style_size=size, weights=weights)
 
     def gatys_job(self, content: Image.Image, styles: Sequence[Image.Image], *, extractor: str, steps: int,
                   size: int, preserve_color: bool) -> Callable[[Callable[[float, str], None]], bytes]:

@@ -4,7 +4,8 @@
   ResNet50 or EfficientNet-Lite0 layer sets, L-BFGS/Adam, multi-scale for high resolution).
 * :func:`reconstruction_grid` (:class:`ReconstructConfig`) — content or style of an image rebuilt
   from one layer of one or more models.
-* :class:`AdainStylizer` — ``AdainStylizer.load(bundle).stylize(content, [style], alpha=0.5)``; its
+* :func:`stylize_adain` / :func:`run_adain` (:class:`AdainConfig`) and :class:`AdainStylizer` —
+  ``AdainStylizer.load().stylize(content, [style], alpha=0.5)`` with the built-in decoder; its
   decoders and their bundles are in :mod:`~artlens.style.decoder`, and :func:`train_decoder`
   (:class:`AdainTrainConfig`, :mod:`~artlens.style.adain_train`) trains one on the generative engine.
 * :func:`run_trajectory` (:class:`TrajectoryConfig`) — AdaIN results at several alphas traced through
@@ -18,7 +19,7 @@
 
 from __future__ import annotations
 
-from .adain import AdainStylizer
+from .adain import AdainConfig, AdainResult, AdainStylizer, builtin_decoder, run_adain, stylize_adain
 from .adain_train import AdainTrainConfig, train_decoder
 from .decoder import find_decoders, load_decoder_bundle
 from .extractor import DEFAULT_EXTRACTOR, Extractor, load_extractor
@@ -30,6 +31,8 @@ from .trajectory import TrajectoryConfig, TrajectoryResult, read_pairs, run_traj
 
 __all__ = [
     "DEFAULT_EXTRACTOR",
+    "AdainConfig",
+    "AdainResult",
     "AdainStylizer",
     "AdainTrainConfig",
     "Extractor",
@@ -38,6 +41,7 @@ __all__ = [
     "ReconstructConfig",
     "TrajectoryConfig",
     "TrajectoryResult",
+    "builtin_decoder",
     "channel_stats",
     "figure_out",
     "find_decoders",
@@ -50,8 +54,10 @@ __all__ = [
     "open_image",
     "read_pairs",
     "reconstruction_grid",
+    "run_adain",
     "run_gatys",
     "run_trajectory",
+    "stylize_adain",
     "stylize_gatys",
     "train_decoder",
 ]

@@ -34,7 +34,7 @@ from .decoder import (DECODER_FORMAT, WEIGHTS_FILE, build_decoder, default_layer
                       style_layers_for)
 from .extractor import DEFAULT_EXTRACTOR, Extractor, load_extractor
 from .images import fit_size, to_tensor
-from .losses import adain, channel_stats, moment_loss
+from .losses import adain, channel_stats, moment_loss, tv_loss
 
 __all__ = ["AdainTask", "AdainTrainConfig", "train_decoder"]
 
@@ -74,6 +74,9 @@ class AdainTrainConfig:
     """Content loss weight."""
     style_weight: float = 10.0
     """Style loss weight (the paper: 10)."""
+    tv_weight: float = 0.0
+    """Weight of a total-variation penalty on the decoded image (0: none, as in the paper). A small one
+    suppresses the stripes a strided, depthwise encoder lets through its losses unseen."""
     ema_decay: float = 0.0
     """Decay of an exponential moving average of the decoder's weights (e.g. 0.999; 0: none). With one,
     the sample grids and the bundle hold the averaged weights."""
@@ -95,6 +98,8 @@ class AdainTrainConfig:
                 raise ArtlensError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.size < 16 or self.load_size < self.size:
             raise ArtlensError(f"--size must be >= 16 and --load-size >= --size (got {self.size}, {self.load_size})")
+        if min(self.content_weight, self.style_weight, self.tv_weight) < 0:
+            raise ArtlensError("--content-weight, --style-weight and --tv-weight must be non-negative")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ArtlensError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
         if self.amp not in AMP_MODES:
@@ -176,7 +181,7 @@ class AdainTask(GenerativeTask):
     """One step: encode random content and style crops, AdaIN, decode, and score the decoding with the
     encoder (content loss on the AdaIN target, style loss on the channel statistics of ``style_layers``)."""
 
-    loss_names = ("content", "style", "total")
+    loss_names = ("content", "style", "tv", "total")
 
     def __init__(self, cfg: AdainTrainConfig, extractor: Extractor, decoder: nn.Module, *, layer: str,
                  contents: _Sampler, styles: _Sampler) -> None:
@@ -204,12 +209,14 @@ class AdainTask(GenerativeTask):
             c_feat = self.extractor(c, [layer])[layer]
             s_feats = self.extractor(s, names)
             t = adain(c_feat, *channel_stats(s_feats[layer]))
-        g_feats = self.extractor(nets["decoder"](t), names)
+        out = nets["decoder"](t)
+        g_feats = self.extractor(out, names)
         # Losses in float32 under AMP too: channel statistics of half-precision maps lose the small stds.
         loss_c = F.mse_loss(g_feats[layer].float(), t.float())
         loss_s = moment_loss([g_feats[n].float() for n in names], [s_feats[n].float() for n in names])
-        total = self.cfg.content_weight * loss_c + self.cfg.style_weight * loss_s
-        return {"content": loss_c, "style": loss_s, "total": total}
+        loss_tv = tv_loss(out.float())
+        total = self.cfg.content_weight * loss_c + self.cfg.style_weight * loss_s + self.cfg.tv_weight * loss_tv
+        return {"content": loss_c, "style": loss_s, "tv": loss_tv, "total": total}
 
     def sample(self, nets: Mapping[str, nn.Module]) -> tuple[torch.Tensor, int]:
         """Rows: content crops; columns: the content, then each style applied (first row: the styles)."""

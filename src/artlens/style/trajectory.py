@@ -8,8 +8,8 @@ every path starts in the content's class and ends in the style's, and deeper lay
 intermediate alphas along a clean gradient.
 
 >>> from artlens.style.trajectory import TrajectoryConfig, run_trajectory
->>> cfg = TrajectoryConfig(classifier="runs/vgg/model", decoder="runs/adain/decoder",
-...                        pairs="pairs.csv", reference="paintings/test", out="runs/traj")
+>>> cfg = TrajectoryConfig(classifier="runs/vgg/model", pairs="pairs.csv", reference="paintings/test",
+...                        adain=AdainConfig(decoder="runs/adain/decoder"), out="runs/traj")
 >>> run_trajectory(cfg)                                                    # doctest: +SKIP
 """
 
@@ -29,8 +29,8 @@ from PIL import Image
 from ..data.samples import read_utf8
 from ..errors import ArtlensError
 from ..inference import default_device
-from .adain import AdainStylizer
-from .images import check_side, fit_size, open_image
+from .adain import AdainConfig, AdainStylizer, builtin_decoder
+from .images import fit_size, open_image
 
 __all__ = ["TrajectoryConfig", "TrajectoryResult", "read_pairs", "run_trajectory"]
 
@@ -39,8 +39,6 @@ __all__ = ["TrajectoryConfig", "TrajectoryResult", "read_pairs", "run_trajectory
 class TrajectoryConfig:
     classifier: str = ""
     """Classifier bundle whose layers are studied ("" = the built-in WikiArt style model)."""
-    decoder: str = ""
-    """AdaIN decoder bundle that stylises the pairs."""
     pairs: str = ""
     """CSV/TSV file of ``content,style`` image paths (relative to the file's folder; header optional)."""
     reference: str = ""
@@ -55,19 +53,19 @@ class TrajectoryConfig:
     """Sub-folders of ``reference`` to use (default: all, ideally the two classes of the study)."""
     per_class: int = 100
     """Reference images per class."""
-    content_size: int = 256
-    """Shorter side of the content images (0 = original)."""
-    decoder_weights: str | None = None
-    """Weights file for the decoder's encoder when it is VGG19."""
+    adain: AdainConfig = field(default_factory=lambda: AdainConfig(content_size=256, style_size=256))
+    """How the pairs are stylised: the decoder (default: the built-in one) and the sizes (256 px here: the
+    classifier sees 224 px); its ``alpha`` is replaced by each of ``alphas``."""
     device: str = "cpu"
 
     def __post_init__(self) -> None:
         if not self.alphas or any(not 0.0 <= a <= 1.0 for a in self.alphas):
             raise ArtlensError(f"--alphas must be values in [0, 1], got {self.alphas}")
-        for name in ("decoder", "pairs", "reference"):
+        if isinstance(self.adain, dict):  # from a YAML file or the command line's nested values
+            self.adain = AdainConfig(**{"content_size": 256, "style_size": 256, **self.adain})
+        for name in ("pairs", "reference"):
             if not getattr(self, name):
                 raise ArtlensError(f"--{name} is required")
-        check_side(self.content_size, "--content-size")
 
 
 @dataclass
@@ -207,7 +205,7 @@ def run_trajectory(cfg: TrajectoryConfig, *, callback: Callable[[int, int], None
     pairs = read_pairs(cfg.pairs)
     reference = _reference_images(cfg.reference, cfg.classes, cfg.per_class)
     embedder = _Embedder(cfg.classifier, cfg.layers, device)
-    stylizer = AdainStylizer.load(cfg.decoder, device=device, weights=cfg.decoder_weights)
+    stylizer = AdainStylizer.load(cfg.adain.decoder or None, device=device, weights=cfg.adain.weights)
     out = Path(cfg.out)
     total, done = len(pairs) * len(cfg.alphas), 0
     stylised: list[list[Image.Image]] = []
@@ -216,8 +214,9 @@ def run_trajectory(cfg: TrajectoryConfig, *, callback: Callable[[int, int], None
         content, style = open_image(c_path, "content image"), open_image(s_path, "style image")
         row = []
         for a in cfg.alphas:
-            row.append(stylizer.stylize(content, [style], alpha=a, content_size=cfg.content_size,
-                                        style_size=cfg.content_size))
+            row.append(stylizer.stylize(content, [style], alpha=a, content_size=cfg.adain.content_size,
+                                        style_size=cfg.adain.style_size, preserve_color=cfg.adain.preserve_color,
+                                        crop=cfg.adain.crop))
             done += 1
             if callback:
                 callback(done, total)
@@ -234,7 +233,7 @@ def run_trajectory(cfg: TrajectoryConfig, *, callback: Callable[[int, int], None
     ref_feats = embedder(ref_images)
     path_feats = embedder([im for row in stylised for im in row])
     labels = np.asarray(ref_labels)
-    data: dict = {"classifier": embedder.bundle.path, "decoder": cfg.decoder, "alphas": cfg.alphas,
+    data: dict = {"classifier": embedder.bundle.path, "decoder": cfg.adain.decoder or str(builtin_decoder()), "alphas": cfg.alphas,
                   "pairs": [[str(c), str(s)] for c, s in pairs], "layers": {}}
     for layer in embedder.layers:
         pca = PCA(n_components=2, random_state=0).fit(ref_feats[layer])

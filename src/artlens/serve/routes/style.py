@@ -89,7 +89,7 @@ def router(service: Service) -> APIRouter:
                     return png_bytes(stylizers.cyclegan(content_img, translator=translator or None,
                                                         direction=direction, size=size))
                 out = stylizers.adain(content_img, style_imgs, decoder=decoder or None, alpha=alpha,
-                                      preserve_color=preserve_color, content_size=size, weights=weights)
+                                      preserve_color=preserve_color, size=size, weights=weights)
                 return png_bytes(out)
 
             png = await service.compute_work.run(work, is_disconnected=request.is_disconnected)

@@ -615,3 +615,37 @@ def test_the_human_or_ai_tab_judges_dropped_images(visit, artdata):
     page.click("#tab-classify")
     expect(page.locator("#panel-detect")).to_be_hidden()
     assert [p for p in v.problems if "script error" in p or "left the server" in p] == []
+
+
+def test_cyclegan_is_a_style_method_that_needs_no_style_image(visit, artdata):
+    """With a CycleGAN bundle installed (the server's answer stood in for), the Style tab offers it and
+    sends the photo alone."""
+    v = visit(viewport={"width": 1180, "height": 900})
+    page = v.page
+
+    def with_cyclegan(route):
+        answer = route.fetch()
+        body = answer.json()
+        body["features"]["stylize"]["cyclegan"] = {"available": True, "models": ["photo2monet"],
+                                                   "directions": ["a2b", "b2a"]}
+        route.fulfill(response=answer, body=json.dumps(body))
+
+    sent: list[bytes] = []
+
+    def cyclegan(route):
+        sent.append(route.request.post_data_buffer)
+        route.fulfill(status=200, body=png_bytes(), headers={"Content-Type": "image/png", "X-Latency-Ms": "800"})
+
+    page.route("**/v1/models", with_cyclegan)
+    page.route("**/v1/stylize", cyclegan)
+    v.open()
+    page.click("#tab-style")
+    expect(page.locator("#method option[value=cyclegan]")).not_to_have_text(re.compile("not installed$"))
+    page.select_option("#method", "cyclegan")
+    expect(page.locator("#method-note")).to_contain_text("no style image needed")
+    expect(page.locator("#alpha-box")).to_be_hidden()
+    page.set_input_files("#content", str(sorted((artdata / "style_refs" / "content").iterdir())[0]))
+    page.click("#go")  # no style picked: fine for CycleGAN
+    expect(page.locator("#stylized")).to_be_visible(timeout=WAIT)
+    assert b'name="method"\r\n\r\ncyclegan' in sent[0] and b'name="style"' not in sent[0]
+    assert not v.problems, v.problems

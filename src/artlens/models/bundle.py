@@ -233,6 +233,8 @@ def load_bundle(path: str | os.PathLike | None = None, *, device: str | torch.de
     path = Path(path) if path is not None else default_bundle_path()
     meta_path, weights_path = path / META_FILE, path / WEIGHTS_FILE
     meta = read_bundle_meta(path)
+    if meta.get("task", "classification") != "classification":  # e.g. a CycleGAN's image-translation bundle
+        raise ArtlensError(f"{path}: is an {meta['task']} bundle, not a classifier")
     missing = [k for k in ("classes", "preprocessing") if k not in meta]
     if missing:
         raise ArtlensError(f"{meta_path}: bundle lacks {' and '.join(missing)}")

@@ -24,6 +24,7 @@ from PIL import Image
 from .. import AdainStylizer, ArtlensError, GatysConfig, stylize_gatys
 from ..explain import CAM_METHODS, CamExplainer, CamResult
 from ..style import builtin_decoder, find_decoders
+from ..translate import DIRECTIONS, Translator, find_translators
 from .registry import ModelEntry, unloadable
 
 __all__ = ["SLOW_CAM_METHODS", "Explainers", "FeatureUnavailable", "Stylizers", "gatys_estimate_s", "png_bytes"]
@@ -153,8 +154,8 @@ def decoder_names(folders: Sequence[Path], root: Path | None) -> dict[str, Path]
     """Name each decoder folder for the API: ``adain-train`` writes ``RUN/decoder/``, so a folder
     called ``decoder`` is named after its run; clashes fall back to the path under ``root`` joined
     with ``-`` (a name, never a path a client could send back)."""
-    def short(p: Path) -> str:
-        return p.parent.name if p.name == "decoder" and p.parent != root else p.name
+    def short(p: Path) -> str:  # a CycleGAN run writes RUN/model/: named after its run too
+        return p.parent.name if p.name in ("decoder", "model") and p.parent != root else p.name
 
     shorts = [short(Path(p)) for p in folders]
     out: dict[str, Path] = {}
@@ -167,14 +168,15 @@ def decoder_names(folders: Sequence[Path], root: Path | None) -> dict[str, Path]
 
 
 class Stylizers:
-    """AdaIN decoders (sync): the built-in one first, then those found in the models folder; and Gatys'
-    optimisation (run as a job)."""
+    """AdaIN decoders (sync): the built-in one first, then those found in the models folder; CycleGAN bundles
+    found there (sync); and Gatys' optimisation (run as a job)."""
 
     def __init__(self, models_dir: str | os.PathLike | None, *, device: str = "cpu") -> None:
         self.models_dir = Path(models_dir) if models_dir else None
         self.device = device
         self._shared = _Shared()
         self._decoders: dict[str, Path] | None = None
+        self._translators: dict[str, Path] | None = None
 
     def decoders(self) -> dict[str, Path]:
         """Decoder name -> folder (found once; a decoder is a folder name, never a client path)."""
@@ -186,12 +188,37 @@ class Stylizers:
                               **{k: v for k, v in named.items() if not builtin or k != builtin.name}}
         return self._decoders
 
+    def translators(self) -> dict[str, Path]:
+        """CycleGAN bundle name -> folder (found once; named like decoders, never a client path)."""
+        if self._translators is None:
+            found: Sequence[Path] = find_translators(self.models_dir) if self.models_dir else []
+            self._translators = decoder_names(found, self.models_dir)
+        return self._translators
+
     def status(self) -> dict[str, Any]:
         names = list(self.decoders())
+        translators = list(self.translators())
         return {"adain": {"available": bool(names), "decoders": names,
                           **({} if names else {"reason": "no AdaIN decoder installed: put a decoder folder "
                                                          "(artlens.json format artlens-adain-decoder/1) in --models DIR"})},
-                "gatys": {"available": True}}
+                "gatys": {"available": True},
+                "cyclegan": {"available": bool(translators), "models": translators, "directions": list(DIRECTIONS),
+                             **({} if translators else {"reason": "no CycleGAN installed: put the model folder of an "
+                                                                  "artlens cyclegan train run in --models DIR"})}}
+
+    def cyclegan(self, content: Image.Image, *, translator: str | None = None, direction: str = "a2b",
+                 size: int = 512) -> Image.Image:
+        """``content`` (its longer side resized to ``size``) through a CycleGAN bundle's ``direction`` generator."""
+        translators = self.translators()
+        if not translators:
+            raise FeatureUnavailable(self.status()["cyclegan"]["reason"])
+        name = translator or next(iter(translators))
+        if name not in translators:
+            raise ArtlensError(f"unknown CycleGAN model {name!r}; installed: {', '.join(translators)}")
+        painter, lock = self._shared.get(("cyclegan", name),
+                                         lambda: Translator.load(translators[name], device=self.device))
+        with lock:
+            return painter.translate(content, direction=direction, size=size)
 
     def adain(self, content: Image.Image, styles: Sequence[Image.Image], *, decoder: str | None = None,
               alpha: float = 1.0, preserve_color: bool = False, size: int = 512,

@@ -730,6 +730,7 @@ function updateMethodNote() {
   else if (method === "gatys" && !(stylize.adain || {}).available) {
     note = "AdaIN is not installed on this server, so styles are painted by Gatys' method: a background job of a few minutes.";
   } else if (method === "gatys") note = "Gatys' method runs as a background job: you can leave the page and come back.";
+  else if (method === "cyclegan") note = "CycleGAN repaints the photo in the style of the paintings it was trained on: no style image needed.";
   $("method-note").querySelector(".text").textContent = note;
   $("use-gatys").hidden = !(method === "adain" && !feature.available && (stylize.gatys || {}).available);
   $("go").disabled = !feature.available || state.job.id != null;
@@ -886,12 +887,13 @@ function showStylized(blob, name) {
 async function stylize() {
   showError("style", "");
   if (!state.content) { showError("style", "Choose a content image first."); return; }
-  if (!state.styles.length) { showError("style", "Pick a style above or add a style image of your own."); return; }
   const method = $("method").value;
+  const needsStyles = method !== "cyclegan";  // a CycleGAN model is its own style
+  if (needsStyles && !state.styles.length) { showError("style", "Pick a style above or add a style image of your own."); return; }
   $("go").disabled = true;
-  $("job-status").textContent = method === "adain" ? "Painting..." : "Sending...";
+  $("job-status").textContent = method === "gatys" ? "Sending..." : "Painting...";
   try {
-    const styles = await Promise.all(state.styles.map((s) => s.file || fetchAsFile(s.url, s.name)));
+    const styles = needsStyles ? await Promise.all(state.styles.map((s) => s.file || fetchAsFile(s.url, s.name))) : [];
     const fields = { content: state.content.file, style: styles, method, alpha: $("alpha").value,
                      steps: $("steps").value, size: $("size").value, preserve_color: $("keep-color").checked };
     if (weightsApply() && styles.length > 1) {

@@ -1,4 +1,4 @@
-"""``POST /v1/stylize``: AdaIN answers the PNG (``compute`` work class); Gatys answers 202 and a job."""
+"""``POST /v1/stylize``: AdaIN and CycleGAN answer the PNG (``compute`` work class); Gatys answers 202 and a job."""
 
 import re
 import time
@@ -20,6 +20,7 @@ __all__ = ["STYLE_METHODS", "router"]
 STYLE_METHODS: Registry[str] = Registry("style method")
 STYLE_METHODS.add("adain", "sync")
 STYLE_METHODS.add("gatys", "job")
+STYLE_METHODS.add("cyclegan", "sync")  # a trained painter: no style image
 #: ``style_weights``: non-negative numbers, comma-separated.
 _WEIGHTS = r"^$|^[0-9]+(\.[0-9]+)?(,[0-9]+(\.[0-9]+)?)*$"
 
@@ -29,14 +30,20 @@ def router(service: Service) -> APIRouter:
     cfg, stylizers = service.config, service.stylizers
 
     @routes.post("/v1/stylize", response_class=Response, status_code=200,
-                 responses={200: {"content": {"image/png": {}}, "description": "AdaIN result"},
+                 responses={200: {"content": {"image/png": {}}, "description": "AdaIN or CycleGAN result"},
                             202: {"model": JobEnvelope, "description": "Gatys: a job to poll at GET /v1/jobs/{id}"},
-                            **errors(403, 413, 415, 422, 429, 503)})
+                            **errors(403, 413, 415, 422, 429, 503)},
+                 # Style images are required unless the method is cyclegan (JSON Schema's if/then, OpenAPI 3.1).
+                 openapi_extra={"requestBody": {"content": {"multipart/form-data": {"schema": {
+                     "if": {"properties": {"method": {"const": "cyclegan"}}, "required": ["method"]},
+                     "else": {"required": ["content", "style"], "properties": {"style": {"minItems": 1}}}}}}}})
     async def stylize(request: Request,
                       content: Annotated[UploadFile, File(description="The photo or painting to restyle.")],
-                      style: Annotated[list[UploadFile], File(description=f"1 to {MAX_STYLES} style images.",
-                                                              json_schema_extra={"minItems": 1, "maxItems": MAX_STYLES})],
-                      method: Annotated[str, Form(description="adain (immediate) | gatys (background job)",
+                      style: Annotated[list[UploadFile], File(description=f"1 to {MAX_STYLES} style images "
+                                                                          "(none for cyclegan, which ignores them).",
+                                                              json_schema_extra={"maxItems": MAX_STYLES})] = [],  # noqa: B006
+                      method: Annotated[str, Form(description="adain (immediate) | gatys (background job) | cyclegan "
+                                                              "(immediate, the style its model was trained on)",
                                                   json_schema_extra={"enum": STYLE_METHODS.names()})] = "adain",
                       alpha: Annotated[float, config_form(AdainConfig, "alpha", prefix="AdaIN: ", ge=0.0, le=1.0)
                                        ] = config_default(AdainConfig, "alpha"),
@@ -46,11 +53,20 @@ def router(service: Service) -> APIRouter:
                                                         json_schema_extra={"maximum": cfg.max_gatys_steps})] = 100,
                       size: Annotated[int, Form(ge=32, description="Longer side of the result in pixels.",
                                                 json_schema_extra={"maximum": cfg.max_style_size})] = 384,
+                      translator: Annotated[str, Form(description="CycleGAN model name; empty = the first installed.")] = "",
+                      direction: Annotated[str, Form(description="CycleGAN: a2b (e.g. photo to painting) or b2a.",
+                                                     json_schema_extra={"enum": ["a2b", "b2a"]})] = "a2b",
                       style_weights: Annotated[str, Form(description="AdaIN: one weight per style image, comma-separated "
                                                                      "('2,1'); empty = equal. Gatys weighs them equally.",
                                                          json_schema_extra={"pattern": _WEIGHTS})] = "") -> Response:
-        """AdaIN answers the PNG; Gatys answers 202 with a job (GET /v1/jobs/{id}) and its estimated run time."""
+        """AdaIN and CycleGAN answer the PNG; Gatys answers 202 with a job (GET /v1/jobs/{id}) and its estimated run time."""
         kind = STYLE_METHODS.get(method)
+        if method == "cyclegan":
+            style = []  # its model is its style: style images are neither read nor decoded
+        elif not style:
+            raise ArtlensError(f"style: {method} needs 1 to {MAX_STYLES} style images, got none")
+        if direction not in ("a2b", "b2a"):
+            raise ArtlensError(f"direction: a2b or b2a, got {direction[:20]!r}")
         if len(style) > MAX_STYLES:
             raise ArtlensError(f"style: at most {MAX_STYLES} style images, got {len(style)}")
         if size > cfg.max_style_size:
@@ -71,6 +87,9 @@ def router(service: Service) -> APIRouter:
 
             def work() -> bytes:
                 content_img, *style_imgs = (d.image for d in decode_all())
+                if method == "cyclegan":
+                    return png_bytes(stylizers.cyclegan(content_img, translator=translator or None,
+                                                        direction=direction, size=size))
                 out = stylizers.adain(content_img, style_imgs, decoder=decoder or None, alpha=alpha,
                                       preserve_color=preserve_color, size=size, weights=weights)
                 return png_bytes(out)

@@ -48,7 +48,9 @@ def router(service: Service) -> APIRouter:
                       alpha: Annotated[float, config_form(AdainConfig, "alpha", prefix="AdaIN: ", ge=0.0, le=1.0)
                                        ] = config_default(AdainConfig, "alpha"),
                       preserve_color: Annotated[bool, Form()] = False,
-                      decoder: Annotated[str, Form(description="AdaIN decoder name; empty = the first installed.")] = "",
+                      decoder: Annotated[str, Form(description="AdaIN decoder name; empty = the first installed "
+                                                               "(the built-in one).",
+                                                   json_schema_extra={"enum": ["", *stylizers.decoders()]})] = "",
                       steps: Annotated[int, config_form(GatysConfig, "steps", prefix="Gatys: ", ge=1,
                                                         json_schema_extra={"maximum": cfg.max_gatys_steps})] = 100,
                       size: Annotated[int, Form(ge=32, description="Longer side of the result in pixels.",

@@ -12,17 +12,18 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from ..ops import ALIASES, ExportConfig, MonitorConfig, export_feedback, open_store, run_monitor
+from ..ops import ALIASES, ExportConfig, MonitorConfig, default_database, export_feedback, open_store, run_monitor
 from ._flags import config_flags, with_flags
 from .app import app, err_console, out_console, styled
 
 DbOption = Annotated[str, typer.Option("--db", help="Operations database: a SQLite file or an SQLAlchemy URL "
-                                                    "(postgresql://user@host/db), as given to artlens serve --db.")]
+                                                    "(postgresql://user@host/db), as given to artlens serve --db "
+                                                    "(default: the file artlens serve records into).")]
 AliasOption = Annotated[str, typer.Option(help=f"Alias to move: {' | '.join(ALIASES)}.")]
 
 
 @app.command()
-@with_flags(config_flags(MonitorConfig, required={"db"}))
+@with_flags(config_flags(MonitorConfig))
 def monitor(*, given: dict[str, Any]) -> None:
     """Accuracy and confusion from feedback per model and week, predicted classes, input drift, A/B arms
     and shadow models: report.md, report.json and a PNG per figure; flagged weeks are listed."""
@@ -51,7 +52,7 @@ app.add_typer(feedback_app, name="feedback")
 
 
 @feedback_app.command("export")
-@with_flags(config_flags(ExportConfig, required={"db"}))
+@with_flags(config_flags(ExportConfig))
 def feedback_export(*, given: dict[str, Any]) -> None:
     """Write the labelled images kept with --store-uploads as a manifest (path,label,...) that
     `artlens train --data` reads."""
@@ -93,11 +94,11 @@ def _served(models_dir: str | None) -> dict[str, dict[str, Any]]:
 
 @models_app.command("list")
 def models_list(
-    db: DbOption,
+    db: DbOption = "",
     models_dir: Annotated[Optional[str], typer.Option("--models", help="Folder of bundles, as artlens serve --models.")] = None,
 ) -> None:
     """Every served version with its aliases, and the alias history."""
-    store = open_store(db)
+    store = open_store(db or default_database())
     try:
         aliases, history = store.aliases(), store.alias_log()
     finally:
@@ -118,7 +119,7 @@ def models_list(
 @models_app.command("promote")
 def models_promote(
     model: Annotated[str, typer.Argument(help="NAME@VERSION to serve.")],
-    db: DbOption,
+    db: DbOption = "",
     alias: AliasOption = "production",
     models_dir: Annotated[Optional[str], typer.Option("--models", help="Check that the version is installed in this folder of bundles.")] = None,
 ) -> None:
@@ -130,7 +131,7 @@ def models_promote(
         raise ArtlensError(f"{model!r}: give NAME@VERSION (see artlens models list)")
     if models_dir is not None and model not in _served(models_dir):
         raise ArtlensError(f"{model} is not in --models {models_dir}; installed: {', '.join(_served(models_dir))}")
-    store = open_store(db)
+    store = open_store(db or default_database())
     try:
         before = store.set_alias(name, alias, version)
     finally:
@@ -141,11 +142,11 @@ def models_promote(
 @models_app.command("rollback")
 def models_rollback(
     name: Annotated[str, typer.Argument(help="Model name.")],
-    db: DbOption,
+    db: DbOption = "",
     alias: AliasOption = "production",
 ) -> None:
     """Point an alias back at the version it had before the last promotion."""
-    store = open_store(db)
+    store = open_store(db or default_database())
     try:
         before, after = store.rollback(name, alias)
     finally:

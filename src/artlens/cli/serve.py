@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
+from ..ops import default_database
 from ..serve import ServeConfig
 from ._flags import config_flags, with_flags
 from .app import app, err_console
@@ -34,7 +35,10 @@ def serve(
 
     from ..serve import create_app
 
-    given = {"host": "127.0.0.1", **given}
+    # Recorded by default, into a SQLite file that needs no set-up; --db none records nothing.
+    given = {"host": "127.0.0.1", "db": default_database(), **given}
+    if str(given["db"]).lower() == "none":
+        given["db"] = None
     if given.get("admin_token") is None and os.environ.get("ARTLENS_ADMIN_TOKEN"):
         given["admin_token"] = os.environ["ARTLENS_ADMIN_TOKEN"]
     cfg = ServeConfig(**given)

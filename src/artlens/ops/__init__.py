@@ -21,7 +21,8 @@ from .drift import (AUC_THRESHOLD, DRIFT_THRESHOLD, add_drift_reference, drift_r
                     size_format_drift)
 from .export import ExportConfig, export_feedback
 from .monitor import MonitorConfig, MonitorReport, run_monitor
-from .store import (ALIASES, FeedbackError, FeedbackRecord, PredictionRecord, Store, database_url, iter_embeddings,
+from .store import (ALIASES, FeedbackError, FeedbackRecord, PredictionRecord, Store, database_url, default_database,
+                    iter_embeddings,
                     open_store)
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "add_drift_reference",
     "compare_arms",
     "database_url",
+    "default_database",
     "drift_reference",
     "drift_score",
     "embed_images",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ArtlensError
-from .store import Store, open_store
+from .store import Store, default_database, open_store
 
 __all__ = ["ExportConfig", "ExportResult", "export_feedback"]
 
@@ -27,7 +27,8 @@ class ExportConfig:
     """Which feedback becomes training examples, and where the manifest goes."""
 
     db: str = ""
-    """The operations database (a SQLite path or an SQLAlchemy URL), as given to ``artlens serve --db``."""
+    """The operations database (a SQLite path or an SQLAlchemy URL), as given to ``artlens serve --db``;
+    empty: the default one ``artlens serve`` records into (:func:`~artlens.ops.store.default_database`)."""
     out: str = "feedback.csv"
     """Manifest to write: ``path,label,request_id,model,predicted`` (CSV)."""
     corrections_only: bool = False
@@ -46,10 +47,8 @@ class ExportResult:
 
 def export_feedback(cfg: ExportConfig, *, store: Store | None = None) -> ExportResult:
     """Write the manifest of labelled, stored images; fails (naming why) when there is none."""
-    if store is None and not cfg.db:
-        raise ArtlensError("--db is required: the operations database artlens serve --db records into")
     own = store is None
-    store = store or open_store(cfg.db)
+    store = store or open_store(cfg.db or default_database())
     try:
         rows = store.feedback_rows(model_id=cfg.model or None)
     finally:

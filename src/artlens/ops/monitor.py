@@ -37,7 +37,7 @@ from ..errors import ArtlensError
 from ..models.bundle import META_FILE, BundleFormatError, read_bundle_meta
 from .ab import compare_arms
 from .drift import drift_score, size_format_drift
-from .store import Store, iter_embeddings, open_store
+from .store import Store, default_database, iter_embeddings, open_store
 
 __all__ = ["MonitorConfig", "MonitorReport", "run_monitor"]
 
@@ -47,7 +47,8 @@ class MonitorConfig:
     """What to read, where to write, and when a week is flagged."""
 
     db: str = ""
-    """The operations database (a SQLite path or an SQLAlchemy URL), as given to ``artlens serve --db``."""
+    """The operations database (a SQLite path or an SQLAlchemy URL), as given to ``artlens serve --db``;
+    empty: the default one ``artlens serve`` records into (:func:`~artlens.ops.store.default_database`)."""
     out: str = "artlens-monitor"
     """Folder for report.json, report.md and the figures."""
     models: str = ""
@@ -105,10 +106,8 @@ def _bundles(models_dir: str) -> dict[str, dict[str, Any]]:
 
 def run_monitor(cfg: MonitorConfig, *, store: Store | None = None) -> MonitorReport:
     """Read the database, write the report and figures, return what was found and flagged."""
-    if store is None and not cfg.db:
-        raise ArtlensError("--db is required: the operations database artlens serve --db records into")
     own = store is None
-    store = store or open_store(cfg.db)
+    store = store or open_store(cfg.db or default_database())
     try:
         preds = store.prediction_rows(with_embeddings=True)
         fb = store.feedback_rows()

@@ -41,8 +41,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..errors import ArtlensError
 
-__all__ = ["ALIASES", "FeedbackError", "FeedbackRecord", "PredictionRecord", "Store", "database_url", "metadata",
-           "open_store", "utcnow"]
+__all__ = ["ALIASES", "FeedbackError", "FeedbackRecord", "PredictionRecord", "Store", "database_url",
+           "default_database", "metadata", "open_store", "utcnow"]
 
 #: The aliases a model name may carry: what serves by default, and what is being tried.
 ALIASES = ("production", "candidate")
@@ -140,11 +140,22 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+def default_database() -> str:
+    """Where ``artlens serve`` records, and the ops commands read, when ``--db`` is not given: a SQLite file,
+    ``$ARTLENS_DB`` or ``$XDG_DATA_HOME/artlens/ops.sqlite`` (``~/.local/share/artlens/ops.sqlite``)."""
+    if os.environ.get("ARTLENS_DB"):
+        return os.environ["ARTLENS_DB"]
+    data = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return str(data / "artlens" / "ops.sqlite")
+
+
 def database_url(db: str | os.PathLike) -> str:
     """``--db`` as an SQLAlchemy URL: a path is a SQLite file; ``postgresql://`` uses psycopg 3."""
     text = str(db)
     if "://" not in text:
         path = Path(text).expanduser()
+        if text == default_database():  # zero set-up: the default file's folder is made on first use
+            path.parent.mkdir(parents=True, exist_ok=True)
         if path.parent and not path.parent.is_dir():
             raise ArtlensError(f"--db {text}: folder {path.parent} does not exist")
         return f"sqlite:///{path.resolve()}"

@@ -71,7 +71,8 @@ class ServeConfig:
     """Operations database: a SQLite file path or an SQLAlchemy URL (``postgresql://user@host/db``) shared
     by several servers. Every prediction is recorded there (hashes, size, format, top-k; not the image),
     ``POST /v1/feedback`` is offered, jobs survive a restart and model aliases choose the served version.
-    ``None``: nothing is recorded."""
+    ``None``: nothing is recorded. ``artlens serve`` records by default, into a SQLite file that needs no
+    set-up (``$ARTLENS_DB`` or ``~/.local/share/artlens/ops.sqlite``); ``--db none`` records nothing."""
     store_uploads: str | None = None
     """Folder where uploaded images are kept (by SHA-256) for retraining on feedback; ``None``: never kept."""
     admin_token: str | None = None

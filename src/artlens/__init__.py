@@ -42,7 +42,7 @@ Stylise (:func:`stylize_gatys`, :func:`stylize_adain` / :class:`AdainStylizer`, 
 
 >>> photo, monet = artlens.open_image("photo.jpg"), artlens.open_image("monet.jpg")  # doctest: +SKIP
 >>> image = artlens.stylize_gatys(photo, [monet], artlens.GatysConfig(steps=100))  # doctest: +SKIP
->>> image = artlens.stylize_adain(photo, [monet], artlens.AdainConfig(alpha=0.5))  # built-in decoder; doctest: +SKIP
+>>> image = artlens.stylize_adain(photo, [monet], artlens.AdainConfig(alpha=0.5))  # doctest: +SKIP
 >>> image = artlens.AdainStylizer.load("runs/adain/decoder").stylize(photo, [monet], alpha=0.5)  # doctest: +SKIP
 
 Study recipes (:func:`reproduce`, :func:`tune`, :func:`compare_runs`):

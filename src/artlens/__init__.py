@@ -39,6 +39,11 @@ Stylise (:func:`stylize_gatys`, :class:`AdainStylizer`, :func:`train_decoder`, :
 >>> image = artlens.stylize_gatys(photo, [monet], artlens.GatysConfig(steps=100))  # doctest: +SKIP
 >>> image = artlens.AdainStylizer.load("runs/adain/decoder").stylize(photo, [monet], alpha=0.5)  # doctest: +SKIP
 
+Diffusion zero-shot classifier (:func:`train_diffusion`, :func:`classify_diffusion`):
+
+>>> bundle = artlens.train_diffusion(artlens.DiffusionTrainConfig(data="paintings/", size=32))  # doctest: +SKIP
+>>> result = artlens.classify_diffusion(artlens.DiffusionClassifyConfig(model=str(bundle)))  # doctest: +SKIP
+
 Study recipes (:func:`reproduce`, :func:`tune`, :func:`compare_runs`):
 
 >>> "pandora-hybrid" in artlens.list_recipes()
@@ -52,6 +57,7 @@ from .config import (DataConfig, ModelConfig, OptimConfig, StrategyConfig, Train
                      read_recipe, recipe_config)
 from .data import DATASETS, describe_datasets, load_collection, profile_collection, write_split_manifest
 from .data.images import upright
+from .diffusion import DiffusionClassifyConfig, DiffusionTrainConfig, classify_diffusion, train_diffusion
 from .errors import ArtlensError, yaml_error
 from .evaluate import evaluate
 from .evaluate.calibration import calibrate
@@ -81,6 +87,8 @@ __all__ = [
     "ArtlensError",
     "BundleFormatError",
     "DataConfig",
+    "DiffusionClassifyConfig",
+    "DiffusionTrainConfig",
     "EmbedConfig",
     "ExplainConfig",
     "GatysConfig",
@@ -98,6 +106,7 @@ __all__ = [
     "TuneOptions",
     "__version__",
     "calibrate",
+    "classify_diffusion",
     "compare_runs",
     "config_fields",
     "create_backbone",
@@ -134,6 +143,7 @@ __all__ = [
     "stylize_gatys",
     "top_k",
     "train_decoder",
+    "train_diffusion",
     "tune",
     "uncertain_threshold",
     "upright",

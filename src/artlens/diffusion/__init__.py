@@ -11,7 +11,7 @@ zero-shot classifier of Li et al. ("Your Diffusion Model is Secretly a Zero-Shot
 
 >>> from artlens.diffusion import SCHEDULES
 >>> SCHEDULES.names()
-['cosine', 'linear']
+['linear', 'cosine']
 """
 
 from .classify import ClassifyCost, DiffusionClassifyConfig, DiffusionClassifyResult, classify_diffusion

@@ -59,13 +59,16 @@ class Stage:
 
 @dataclass
 class ImageScore:
-    """One image's Monte Carlo estimate: per class, the mean error over the pairs it was given and how many.
+    """One image's Monte Carlo estimate: per class, its error and how many pairs it was given.
 
-    Classes eliminated early keep the mean of the pairs they saw (higher, by the elimination rule).
+    ``errors`` rank the classes as the elimination did: the classes in the final stage by their means,
+    then each class dropped earlier no better than every class that went on past it (its own mean from
+    fewer pairs could otherwise undercut a finalist's by chance). ``raw_errors`` are the plain means.
     """
 
     errors: np.ndarray
     counts: np.ndarray
+    raw_errors: np.ndarray
     passes: int
     """Denoiser evaluations (rows of forward passes) spent on the image."""
     forwards: int
@@ -75,6 +78,7 @@ class ImageScore:
 
     @property
     def prediction(self) -> int:
+        """The class with the lowest error among those of the last stage."""
         return int(np.argmin(self.errors))
 
 
@@ -199,8 +203,22 @@ def estimate_errors(denoiser: nn.Module, diffusion: GaussianDiffusion, x0: torch
             kept = alive
         trace.append({"alive": alive.tolist(), "means": means.tolist(), "kept": kept.tolist()})
         alive = kept
-    errors = (sums / counts.clamp(min=1)).numpy()
-    return ImageScore(errors=errors, counts=counts.numpy(), passes=passes, forwards=forwards, trace=trace)
+    raw = (sums / counts.clamp(min=1)).numpy()
+    return ImageScore(errors=_ranked(raw, trace), counts=counts.numpy(), raw_errors=raw, passes=passes,
+                      forwards=forwards, trace=trace)
+
+
+def _ranked(raw: np.ndarray, trace: list[dict]) -> np.ndarray:
+    """Raw means with each eliminated class raised to at least the worst error of the classes kept over it."""
+    ranked = raw.copy()
+    final = trace[-1]["kept"]
+    floor = float(ranked[final].max())
+    for stage in reversed(trace):
+        dropped = [c for c in stage["alive"] if c not in set(stage["kept"])]
+        if dropped:
+            ranked[dropped] = np.maximum(ranked[dropped], np.nextafter(floor, np.inf))
+            floor = float(ranked[dropped].max())
+    return ranked
 
 
 def errors_to_logits(errors: np.ndarray, values_per_image: int) -> np.ndarray:

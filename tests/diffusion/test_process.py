@@ -81,3 +81,17 @@ def test_bad_shapes_and_options_are_one_line_errors():
         GaussianDiffusion(schedule="sigmoid")
     with pytest.raises(ArtlensError, match="prediction"):
         GaussianDiffusion(prediction="x0")
+
+
+@pytest.mark.parametrize("prediction", ["eps", "v"])
+def test_ddim_with_a_perfect_denoiser_lands_on_the_image_it_knows(prediction):
+    d = GaussianDiffusion(timesteps=1000, schedule="cosine", prediction=prediction)
+    x0 = torch.rand(2, 3, 8, 8) * 2 - 1
+
+    def oracle(x_t, t, y):  # the exact eps (or v) of x_t for this x0
+        a, s = d.sqrt_abar[t].view(-1, 1, 1, 1), d.sqrt_one_minus_abar[t].view(-1, 1, 1, 1)
+        eps = (x_t - a * x0) / s
+        return eps if prediction == "eps" else a * eps - s * x0
+
+    out = d.ddim_sample(oracle, torch.zeros(2, dtype=torch.long), torch.randn(2, 3, 8, 8), steps=20)
+    assert torch.allclose(out, x0, atol=1e-3)

@@ -68,10 +68,11 @@ def test_compare_puts_the_diffusion_model_beside_another_run(tiny_diffusion, tmp
 def test_a_killed_classify_run_resumes_without_recomputing_finished_images(tiny_diffusion, tmp_path, monkeypatch):
     from artlens.diffusion import classify as module
 
-    real, scored = module.estimate_errors, []
+    real, scored, killed = module.estimate_errors, [], []
 
     def counting(*args, **kwargs):
-        if len(scored) == 5:
+        if len(scored) == 5 and not killed:
+            killed.append(True)
             raise KeyboardInterrupt("killed")
         scored.append(args[2].sum().item())
         return real(*args, **kwargs)

@@ -259,7 +259,8 @@ def classify_diffusion(cfg: DiffusionClassifyConfig, *, on_cost: Callable[[Class
     if not targets:
         raise ArtlensError(f"{cfg.data or record.get('path')}: no images of the model's classes in split {split!r}")
     calib = [] if cfg.calibrate_on == "none" else _pick(samples, cfg.calibrate_on, cfg.limit)
-    calib = [s for s in calib if s.path not in {t.path for t in targets}]
+    scored_paths = {t.path for t in targets}
+    calib = [s for s in calib if s.path not in scored_paths]
     if cfg.calibrate_on != "none" and not calib:
         log.warning("no %s images to fit the temperature on: probabilities use T = 1", cfg.calibrate_on)
 

@@ -17,7 +17,8 @@ from .conftest import tiny_train_config
 
 
 def quick(model, out, **overrides) -> DiffusionClassifyConfig:
-    return DiffusionClassifyConfig(model=str(model), out=str(out), samples=[16, 48], device="cpu", **overrides)
+    return DiffusionClassifyConfig(**{"model": str(model), "out": str(out), "samples": [16, 48], "device": "cpu",
+                                      **overrides})
 
 
 def test_training_writes_a_diffusion_bundle_a_log_and_per_class_sample_grids(tiny_diffusion):

@@ -129,7 +129,7 @@ class ClassifyCost:
 
     def line(self) -> str:
         return (f"cost: {self.passes_per_image} denoiser passes per image in {self.forwards_per_image} forward "
-                f"call(s) (the study's estimator: {self.naive_passes_per_image}); about {self.seconds_per_image:.3g} s "
+                f"call(s) (every class at every stage: {self.naive_passes_per_image}); about {self.seconds_per_image:.3g} s "
                 f"per image on {self.device} ({self.precision}{', compiled' if self.compiled else ''}); "
                 f"{self.images} image(s) to score ({self.cached} cached): about {_duration(self.seconds)}")
 

@@ -57,7 +57,8 @@ def test_reproduce_trains_classifies_and_puts_the_study_beside_ours(artbench_pyt
     assert result.rows[0]["metric"] == "accuracy" and result.rows[0]["study"] == 0.81
     assert 0 <= result.rows[0]["ours"] <= 1
     report = json.loads((result.out / "report.json").read_text())
-    assert report["classes"] == ["surrealism", "ukiyo_e"] and report["test"]["n"] == 4  # the publisher's test batch: 2 per style
+    assert report["classes"] == ["surrealism", "ukiyo_e"]
+    assert report["test"]["n"] == 4  # the publisher's test batch: 2 per style
     meta = json.loads((result.bundle / "artlens.json").read_text())
     assert meta["task"] == "diffusion" and meta["data"]["dataset"] == "artbench10"
     for name in ("study.md", "study.png", "per_class.csv", "eval/confusion_matrix.png", "samples/step000003.png"):

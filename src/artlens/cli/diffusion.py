@@ -16,8 +16,9 @@ from ..diffusion import DiffusionClassifyConfig, DiffusionTrainConfig
 from ._flags import config_flags, with_flags
 from .app import app, err_console, out_console, styled
 
-diffusion_app = typer.Typer(no_args_is_help=True, help="Class-conditional diffusion models as zero-shot classifiers "
-                                                        "(Li et al.): train on any dataset, classify with the cost up front.")
+diffusion_app = typer.Typer(no_args_is_help=True,
+                            help="Class-conditional diffusion models as zero-shot classifiers (Li et al.): train on "
+                                 "any dataset, classify with the cost up front.")
 app.add_typer(diffusion_app, name="diffusion")
 
 
@@ -30,7 +31,8 @@ def train(*, given: dict[str, Any]) -> None:
 
     cfg = DiffusionTrainConfig(**given)
     state: dict[str, float] = {}
-    with progress_bar(cfg.steps, "diffusion", postfix=lambda: " ".join(f"{k} {v:.3g}" for k, v in state.items())) as advance:
+    postfix = lambda: " ".join(f"{k} {v:.3g}" for k, v in state.items())  # noqa: E731
+    with progress_bar(cfg.steps, "diffusion", postfix=postfix) as advance:
         def callback(step: int, _total: int, losses: dict[str, float]) -> None:
             if not state:  # first report after a resume: jump the bar to where the run is
                 advance(step - 1)

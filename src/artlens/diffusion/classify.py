@@ -14,8 +14,9 @@ puts the diffusion model beside the CNNs:
 * ``reliability.png``, ``scores.jsonl``.
 
 >>> from artlens.diffusion import DiffusionClassifyConfig, classify_diffusion
->>> result = classify_diffusion(DiffusionClassifyConfig(model="runs/diffusion/model", out="runs/zeroshot"))  # doctest: +SKIP
->>> result.metrics["accuracy"], result.cost.passes_per_image                                                # doctest: +SKIP
+>>> cfg = DiffusionClassifyConfig(model="runs/diffusion/model", out="runs/zeroshot")
+>>> result = classify_diffusion(cfg)                                   # doctest: +SKIP
+>>> result.metrics["accuracy"], result.cost.passes_per_image          # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -129,7 +130,8 @@ class ClassifyCost:
 
     def line(self) -> str:
         return (f"cost: {self.passes_per_image} denoiser passes per image in {self.forwards_per_image} forward "
-                f"call(s) (every class at every stage: {self.naive_passes_per_image}); about {self.seconds_per_image:.3g} s "
+                f"call(s) (every class at every stage: {self.naive_passes_per_image}); "
+                f"about {self.seconds_per_image:.3g} s "
                 f"per image on {self.device} ({self.precision}{', compiled' if self.compiled else ''}); "
                 f"{self.images} image(s) to score ({self.cached} cached): about {_duration(self.seconds)}")
 
@@ -299,7 +301,8 @@ def classify_diffusion(cfg: DiffusionClassifyConfig, *, on_cost: Callable[[Class
                 continue
             start = time.perf_counter()
             score = estimate_errors(model.denoiser, model.diffusion, to_model_range(images[0]).to(device), len(classes),
-                                    samples=cfg.samples, keep=cfg.keep or None, generator=_image_generator(cfg.seed, s.path),
+                                    samples=cfg.samples, keep=cfg.keep or None,
+                                    generator=_image_generator(cfg.seed, s.path),
                                     batch_size=cfg.batch_size, dtype=dtype)
             seconds = time.perf_counter() - start
             spent, scored_passes, scored = spent + seconds, scored_passes + score.passes, scored + 1

@@ -218,8 +218,8 @@ def build_model(unet: UNetConfig, *, classes: int, size: int, timesteps: int, sc
             GaussianDiffusion(timesteps=timesteps, schedule=schedule, prediction=prediction))
 
 
-def save_diffusion_bundle(denoiser: ClassUNet, diffusion: GaussianDiffusion, classes: list[str], path: str | os.PathLike,
-                          meta: Mapping[str, Any]) -> Path:
+def save_diffusion_bundle(denoiser: ClassUNet, diffusion: GaussianDiffusion, classes: list[str],
+                          path: str | os.PathLike, meta: Mapping[str, Any]) -> Path:
     """``model.safetensors`` + ``artlens.json`` (task ``diffusion``), written atomically."""
     path = Path(path)
     full = {"format": DIFFUSION_FORMAT, "task": "diffusion", "name": path.name, "artlens_version": __version__,
@@ -241,7 +241,8 @@ def load_diffusion_bundle(path: str | os.PathLike, *, device: str | torch.device
         denoiser, diffusion = build_model(UNetConfig(**meta["unet"]), classes=len(meta["classes"]),
                                           size=int(meta["image_size"]), **meta["diffusion"])
     except (KeyError, TypeError) as err:
-        raise ArtlensError(f"{path / META_FILE}: artlens {__version__} cannot read it ({type(err).__name__}: {err})") from None
+        raise ArtlensError(f"{path / META_FILE}: artlens {__version__} cannot read it "
+                           f"({type(err).__name__}: {err})") from None
     try:
         denoiser.load_state_dict(load_file(str(path / WEIGHTS_FILE)), strict=True)
     except Exception as err:  # noqa: BLE001 - safetensors and load_state_dict raise several types
@@ -360,7 +361,8 @@ def train_diffusion(cfg: DiffusionTrainConfig, *, callback: Callable[[int, int, 
                                       timesteps=cfg.timesteps, schedule=cfg.schedule, prediction=cfg.prediction)
     denoiser.to(device).train()
     batches = _Batches(images, labels, batch_size=cfg.batch_size, flip=cfg.flip, p_uncond=cfg.p_uncond,
-                       null_class=len(collection.classes), gen=torch.Generator().manual_seed(cfg.seed + 7919 * ctx.rank))
+                       null_class=len(collection.classes),
+                       gen=torch.Generator().manual_seed(cfg.seed + 7919 * ctx.rank))
     task = DiffusionTask(cfg, denoiser, diffusion, batches, device)
     report = [(lambda _trainer, step, losses: callback(step, cfg.steps, losses))] if callback else []
     trainer = GenerativeTrainer(

@@ -94,7 +94,8 @@ class SelfAttention(nn.Module):
         if channels % heads:
             raise ArtlensError(f"--num-heads {heads} must divide the {channels} channels of an attention layer")
         self.heads = heads
-        self.norm, self.qkv, self.proj = _norm(channels), nn.Conv2d(channels, 3 * channels, 1), nn.Conv2d(channels, channels, 1)
+        self.norm, self.qkv = _norm(channels), nn.Conv2d(channels, 3 * channels, 1)
+        self.proj = nn.Conv2d(channels, channels, 1)
         nn.init.zeros_(self.proj.weight)
         nn.init.zeros_(self.proj.bias)
 
@@ -111,7 +112,8 @@ class _Level(nn.Module):
     def __init__(self, blocks: list[ResBlock], attn: bool, heads: int) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(blocks)
-        self.attn = nn.ModuleList([SelfAttention(b.conv2.out_channels, heads) if attn else nn.Identity() for b in blocks])
+        self.attn = nn.ModuleList([SelfAttention(b.conv2.out_channels, heads) if attn else nn.Identity()
+                                   for b in blocks])
 
 
 class ClassUNet(nn.Module):

@@ -45,6 +45,11 @@ Stylise (:func:`stylize_gatys`, :func:`stylize_adain` / :class:`AdainStylizer`, 
 >>> image = artlens.stylize_adain(photo, [monet], artlens.AdainConfig(alpha=0.5))  # doctest: +SKIP
 >>> image = artlens.AdainStylizer.load("runs/adain/decoder").stylize(photo, [monet], alpha=0.5)  # doctest: +SKIP
 
+Diffusion zero-shot classifier (:func:`train_diffusion`, :func:`classify_diffusion`):
+
+>>> bundle = artlens.train_diffusion(artlens.DiffusionTrainConfig(data="paintings/", size=32))  # doctest: +SKIP
+>>> result = artlens.classify_diffusion(artlens.DiffusionClassifyConfig(model=str(bundle)))  # doctest: +SKIP
+
 Study recipes (:func:`reproduce`, :func:`tune`, :func:`compare_runs`):
 
 >>> "pandora-hybrid" in artlens.list_recipes()
@@ -60,6 +65,7 @@ from .data import DATASETS, describe_datasets, load_collection, profile_collecti
 from .data.images import upright
 from .detect import (AuditConfig, CrossGeneratorConfig, DetectConfig, Detector, detect, run_audit,
                      run_cross_generator)
+from .diffusion import DiffusionClassifyConfig, DiffusionTrainConfig, classify_diffusion, train_diffusion
 from .errors import ArtlensError, yaml_error
 from .evaluate import evaluate
 from .evaluate.calibration import calibrate
@@ -98,6 +104,8 @@ __all__ = [
     "ArtlensError",
     "BundleFormatError",
     "DataConfig",
+    "DiffusionClassifyConfig",
+    "DiffusionTrainConfig",
     "EmbedConfig",
     "ExplainConfig",
     "GatysConfig",
@@ -115,6 +123,7 @@ __all__ = [
     "TuneOptions",
     "__version__",
     "calibrate",
+    "classify_diffusion",
     "compare_runs",
     "config_fields",
     "create_backbone",
@@ -153,6 +162,7 @@ __all__ = [
     "stylize_gatys",
     "top_k",
     "train_decoder",
+    "train_diffusion",
     "tune",
     "uncertain_threshold",
     "upright",

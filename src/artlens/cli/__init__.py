@@ -4,7 +4,7 @@
 each other module adds the commands of one feature to the same app when imported here.
 """
 
-from . import cyclegan, detect, explain, ops, recipes, serve, style  # noqa: F401  (register their commands on ``app``)
+from . import cyclegan, detect, diffusion, explain, ops, recipes, serve, style  # noqa: F401  (register their commands on ``app``)
 from .app import app, main
 
 __all__ = ["app", "main"]

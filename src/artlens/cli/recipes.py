@@ -57,8 +57,10 @@ def reproduce(
         for name in list_recipes():
             r = load_recipe(name)
             headline = next(iter(r.study.reported.items()), None)  # the study's main number comes first
-            table.add_row(name, r.config["model"]["backbone"].removeprefix("torchvision/"),
-                          r.config.get("strategy", {}).get("name", "full"),
+            model, strategy = ((r.config["model"]["backbone"].removeprefix("torchvision/"),
+                                r.config.get("strategy", {}).get("name", "full")) if r.kind == "classifier"
+                               else (f"{r.kind} unet", "zero-shot"))
+            table.add_row(name, model, strategy,
                           f"{headline[0]} {headline[1]:.3f}" if headline else "–")
         out_console.print(table)
         return

@@ -34,7 +34,7 @@ from ..outputs import replaceable_folder, sibling_name
 from .classifier import ArtClassifier, build_classifier
 from .ensemble import EnsembleClassifier, ensemble_preprocessing
 
-__all__ = ["BUNDLE_FORMAT", "DECODER_FORMAT", "META_FILE", "Bundle", "BundleFormatError", "default_bundle_path",
+__all__ = ["BUNDLE_FORMAT", "DECODER_FORMAT", "DIFFUSION_FORMAT", "META_FILE", "Bundle", "BundleFormatError", "default_bundle_path",
            "load_bundle", "read_bundle_meta", "save_bundle", "save_ensemble"]
 
 BUNDLE_FORMAT = "artlens-bundle/1"
@@ -44,6 +44,9 @@ META_FILE = "artlens.json"
 #: recognised here so that the classifier loader can say what it was given.
 DECODER_FORMAT = "artlens-adain-decoder/1"
 DECODER_WEIGHTS_FILE = "decoder.safetensors"
+#: The ``format`` of a class-conditional diffusion model (:mod:`artlens.diffusion`, task ``diffusion``): the
+#: usual ``model.safetensors`` + ``artlens.json``, a format of its own so classifier loaders refuse it.
+DIFFUSION_FORMAT = "artlens-diffusion/1"
 DEFAULT_MODEL = "wikiart11-style"
 #: The AdaIN decoder shipped inside the package (``scripts/train_adain_model.py``).
 DEFAULT_DECODER = "adain-lite0"
@@ -193,7 +196,8 @@ class BundleFormatError(ArtlensError):
 
 #: The formats of an ``artlens.json`` folder: the weights file beside it, and what messages call it.
 _FORMATS = {BUNDLE_FORMAT: (WEIGHTS_FILE, "a model bundle"),
-            DECODER_FORMAT: (DECODER_WEIGHTS_FILE, "an AdaIN decoder bundle")}
+            DECODER_FORMAT: (DECODER_WEIGHTS_FILE, "an AdaIN decoder bundle"),
+            DIFFUSION_FORMAT: (WEIGHTS_FILE, "a diffusion model bundle")}
 
 
 def read_bundle_meta(path: str | os.PathLike, *, format: str = BUNDLE_FORMAT) -> dict[str, Any]:
@@ -222,6 +226,9 @@ def read_bundle_meta(path: str | os.PathLike, *, format: str = BUNDLE_FORMAT) ->
         if format == BUNDLE_FORMAT and found == DECODER_FORMAT:
             raise BundleFormatError(f"{path}: is an AdaIN decoder bundle, not a classifier bundle (artlens stylize "
                                     "adain takes it as --decoder)", found)
+        if format == BUNDLE_FORMAT and found == DIFFUSION_FORMAT:
+            raise BundleFormatError(f"{path}: is a diffusion model bundle, not a classifier bundle (artlens "
+                                    "diffusion classify takes it as --model)", found)
         raise BundleFormatError(f"{meta_path}: format {found!r} is not {what} (expected {format})", found)
     if not (path / weights).is_file():
         raise ArtlensError(f"{path}: bundle is missing {weights}")

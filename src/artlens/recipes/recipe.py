@@ -26,7 +26,7 @@ import yaml
 from ..config import TrainConfig, dataclass_from_dict
 from ..errors import ArtlensError, yaml_error
 
-__all__ = ["REPORTED_METRICS", "Recipe", "StudyInfo", "apply_overrides", "list_recipes", "load_recipe",
+__all__ = ["RECIPE_KINDS", "REPORTED_METRICS", "Recipe", "StudyInfo", "apply_overrides", "list_recipes", "load_recipe",
            "recipe_dir"]
 
 #: Numbers a study may report, and how ``reproduce`` finds ours (see :func:`ours`).
@@ -57,14 +57,23 @@ class StudyInfo:
                 raise ArtlensError(f"study.reported.{key}: expected a fraction in [0, 1], got {value!r}")
 
 
+#: What a recipe trains: a classifier (``config`` is a :class:`TrainConfig`) or a diffusion model used as a
+#: zero-shot classifier (``config`` has ``train`` and ``classify`` sections, see :mod:`artlens.diffusion`).
+RECIPE_KINDS = ("classifier", "diffusion")
+
+
 @dataclass
 class Recipe:
     """One study experiment: a title, the study's numbers and a training config."""
 
     title: str = ""
     study: StudyInfo = field(default_factory=StudyInfo)
+    kind: str = "classifier"
+    """``classifier`` or ``diffusion`` (:data:`RECIPE_KINDS`)."""
     config: dict[str, Any] = field(default_factory=dict)
-    """A :class:`TrainConfig` as a nested dict; ``data.path`` comes from ``--data``."""
+    """A :class:`TrainConfig` as a nested dict; ``data.path`` comes from ``--data``. For ``kind: diffusion``,
+    ``train`` (:class:`~artlens.diffusion.DiffusionTrainConfig`) and ``classify``
+    (:class:`~artlens.diffusion.DiffusionClassifyConfig`) sections."""
     space: dict[str, Any] = field(default_factory=dict)
     """Optional default search space for ``artlens tune`` (same format as ``--space``)."""
     name: str = ""
@@ -72,6 +81,9 @@ class Recipe:
 
     def train_config(self, overrides: dict[str, Any] | None = None) -> TrainConfig:
         """The validated :class:`TrainConfig` with dotted ``overrides`` (``{"optim.lr": 0.01}``) applied."""
+        if self.kind != "classifier":
+            raise ArtlensError(f"recipe {self.name!r} trains a {self.kind} model, not a classifier: "
+                               f"`artlens reproduce {self.name}` runs it; tune and train do not")
         raw = apply_overrides(self.config, overrides or {})
         try:
             return TrainConfig.from_dict(raw)
@@ -108,7 +120,14 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
         if recipe.name:
             raise ArtlensError("name: set from the file name; remove the key")
         recipe.name = path.stem
-        recipe.train_config()  # every key, type and combination is checked now, not after an hour of training
+        if recipe.kind not in RECIPE_KINDS:
+            raise ArtlensError(f"kind: {recipe.kind!r} is not one of {', '.join(RECIPE_KINDS)}")
+        if recipe.kind == "diffusion":
+            from .diffusion import diffusion_configs
+
+            diffusion_configs(recipe.config, data="(checked)")  # every key checked now, as below
+        else:
+            recipe.train_config()  # every key, type and combination is checked now, not after an hour of training
     except ArtlensError as err:
         raise ArtlensError(f"{path}: {err}".replace(f"recipe {path.stem!r}: ", "")) from None
     return recipe

@@ -25,9 +25,11 @@ from ..config import TrainConfig
 from ..errors import ArtlensError
 from ..models.strategies import STRATEGIES
 from ..train.distributed import is_main_process
-from .recipe import Recipe, load_recipe
+from .diffusion import diffusion_configs
+from .recipe import Recipe, apply_overrides, load_recipe
 
-__all__ = ["ReproduceOptions", "ReproduceResult", "build_config", "ours", "reproduce", "study_rows"]
+__all__ = ["ReproduceOptions", "ReproduceResult", "build_config", "ours", "reproduce", "reproduce_diffusion",
+           "study_rows"]
 
 
 @dataclass
@@ -132,6 +134,8 @@ def reproduce(recipe: str | Path | Recipe, opts: ReproduceOptions, *, show_progr
     from ..train import fit
 
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+    if recipe.kind == "diffusion":
+        return reproduce_diffusion(recipe, opts, show_progress=show_progress)
     cfg = build_config(recipe, opts)
     run = fit(cfg, show_progress=show_progress)
     report = json.loads((run.out / "report.json").read_text())
@@ -142,8 +146,11 @@ def reproduce(recipe: str | Path | Recipe, opts: ReproduceOptions, *, show_progr
                            bundle=run.bundle)
 
 
-def write_study_files(recipe: Recipe, cfg: TrainConfig, rows: list[dict[str, Any]], out: Path) -> None:
-    subset = cfg.data.max_per_class
+def write_study_files(recipe: Recipe, cfg: TrainConfig | None, rows: list[dict[str, Any]], out: Path, *,
+                      subset: int | None = None) -> None:
+    """``study.json``, ``study.md``, ``study.png`` and ``per_class.csv``; ``subset`` (when ``cfg`` is None: a
+    diffusion recipe) says the run was a quick one."""
+    subset = cfg.data.max_per_class if cfg is not None else subset
     (out / "study.json").write_text(json.dumps(
         {"recipe": recipe.name, "title": recipe.title, "study": asdict(recipe.study), "rows": rows,
          "max_per_class": subset}, indent=2))
@@ -196,3 +203,34 @@ def plot_study(rows: list[dict[str, Any]], path: Path, *, title: str, subset: in
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def reproduce_diffusion(recipe: Recipe, opts: ReproduceOptions, *, show_progress: bool = True) -> ReproduceResult:
+    """Train, classify the test split zero-shot, and write the study-vs-ours files."""
+    if not opts.data:
+        raise ArtlensError("--data: give the root of the dataset (see the recipe's study.dataset)")
+    if opts.epochs is not None or opts.weights is not None:
+        raise ArtlensError(f"recipe {recipe.name!r} trains a diffusion model: --epochs and --weights do not apply "
+                           "(use --set train.steps=N)")
+    changes: dict[str, Any] = dict(opts.overrides)
+    if opts.subset is not None:
+        if opts.subset < 1:
+            raise ArtlensError(f"--subset: {opts.subset} must be >= 1 image per class")
+        changes["train.max_per_class"] = opts.subset
+    if opts.image_size is not None:
+        changes["train.size"] = opts.image_size
+    if opts.device:
+        changes["train.device"] = changes["classify.device"] = opts.device
+    if opts.resume:
+        changes["train.resume"] = True
+    out = opts.out or f"runs/{recipe.name}"
+    train_cfg, classify_cfg = diffusion_configs(apply_overrides(recipe.config, changes), data=str(opts.data), out=out)
+    from ..diffusion import classify_diffusion, train_diffusion
+
+    bundle = train_diffusion(train_cfg, show_progress=show_progress)
+    result = classify_diffusion(classify_cfg, show_progress=show_progress and is_main_process())
+    report = json.loads((result.out / "report.json").read_text())
+    rows = study_rows(recipe, report)
+    if is_main_process():
+        write_study_files(recipe, None, rows, result.out, subset=opts.subset)
+    return ReproduceResult(recipe=recipe.name, out=result.out, rows=rows, test_metrics=result.metrics, bundle=bundle)

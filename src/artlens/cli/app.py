@@ -68,7 +68,7 @@ def _setup_logging(verbose: bool) -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)-8s %(message)s"))
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler], force=True)
-    for noisy in ("PIL", "matplotlib", "urllib3", "httpx", "huggingface_hub"):
+    for noisy in ("PIL", "matplotlib", "urllib3", "httpx", "huggingface_hub", "faiss"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

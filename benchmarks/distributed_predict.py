@@ -7,6 +7,7 @@ the scaling efficiency: images/s with P processes / (P x images/s with one). On 
 split between the processes (``OMP_NUM_THREADS`` = cores / P); with GPUs each process takes one.
 
     python benchmarks/distributed_predict.py [--images 512] [--procs 1,2] [--device cpu|cuda] [--what predict,embed]
+                                             [--repeats 3]
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,6 +48,7 @@ def main() -> None:
     ap.add_argument("--what", default="predict,embed")
     ap.add_argument("--shard-size", type=int, default=64)
     ap.add_argument("--workers", type=int, default=1, help="image-decoding workers per process (predict)")
+    ap.add_argument("--repeats", type=int, default=3, help="runs of each, alternating; the median is reported")
     args = ap.parse_args()
     procs = [int(p) for p in args.procs.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,15 +57,19 @@ def main() -> None:
         print(f"{n} paintings, built-in model (efficientnet_lite0, 224 px), device {args.device}, "
               f"{os.cpu_count()} CPU core(s), shards of {args.shard_size}")
         for what in args.what.split(","):
-            rates = {}
+            runs: dict[int, list[float]] = {p: [] for p in procs}
+            for _ in range(args.repeats):  # alternate, so a load that comes and goes hits both alike
+                for p in procs:
+                    out = Path(tmp) / f"{what}-{p}"
+                    summary = run(what, data, out, p, args.device, args.shard_size, args.workers)
+                    assert summary["n_rows"] == n, summary
+                    runs[p].append(summary["images_per_s"])
+                    shutil.rmtree(out)
+            rates = {p: statistics.median(r) for p, r in runs.items()}
             for p in procs:
-                out = Path(tmp) / f"{what}-{p}"
-                summary = run(what, data, out, p, args.device, args.shard_size, args.workers)
-                assert summary["n_rows"] == n, summary
-                rates[p] = summary["images_per_s"]
-                shutil.rmtree(out)
                 eff = f"; scaling efficiency {rates[p] / (p * rates[procs[0]] / procs[0]):.0%}" if p != procs[0] else ""
-                print(f"{what:8s} {p} process(es): {rates[p]:7.1f} images/s{eff}", flush=True)
+                spread = f" (runs: {', '.join(f'{r:.1f}' for r in runs[p])})" if args.repeats > 1 else ""
+                print(f"{what:8s} {p} process(es): {rates[p]:7.1f} images/s median{spread}{eff}", flush=True)
 
 
 if __name__ == "__main__":

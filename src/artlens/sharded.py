@@ -317,6 +317,7 @@ def _finish(fs, root: str, shards_dir: str, plan: dict[str, Any], options: Shard
             writer.write_table(table)
         writer.close()
         fs.move(tmp, merged)
+        merged = f"{str(out).rstrip('/')}/{merged_name}"  # as the user named the folder
     seconds = time.time() - started
     run = ShardedRun(out=out, merged=merged, n_images=plan["n_images"], n_rows=n_rows, n_skipped=len(skipped),
                      n_shards=plan["n_shards"], shards_resumed=resumed, seconds=round(seconds, 2),

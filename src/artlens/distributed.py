@@ -5,8 +5,8 @@ cache) joins the torchrun process group through :func:`init_distributed` and spl
 :func:`shard_indices`: rank ``r`` of ``w`` takes images ``r, r + w, r + 2w, ...``, so every image is
 scored exactly once. torch's ``DistributedSampler`` instead pads the last round with repeated images
 so that every rank gets as many, which counts those images twice in an evaluation (the fault of
-torchvision's reference scripts); :func:`gather_in_order` puts the ranks' results back in input order,
-so a report made under torchrun is the single-process report.
+torchvision's reference scripts); :func:`gather_objects` brings the ranks' results back to be put in input
+order, so a report made under torchrun is the single-process report.
 
 For training, ``fit`` reads the environment torchrun sets (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``); with more than
 one process it joins the process group (NCCL on GPUs, gloo on CPUs) and:
@@ -44,7 +44,7 @@ from torch import nn
 
 from .errors import ArtlensError
 
-__all__ = ["DistContext", "broadcast_object", "check_in_sync", "gather_in_order", "gather_objects", "init_distributed",
+__all__ = ["DistContext", "broadcast_object", "check_in_sync", "gather_objects", "init_distributed",
            "is_main_process", "reduce_sums", "shard_indices", "shared_counter"]
 
 
@@ -170,16 +170,6 @@ def gather_objects(ctx: DistContext, obj: Any) -> list[Any]:
         return [obj]
     out: list[Any] = [None] * ctx.world_size
     dist.all_gather_object(out, obj)
-    return out
-
-
-def gather_in_order(ctx: DistContext, n: int, items: list[Any]) -> list[Any]:
-    """This process' ``items`` (one per position of :func:`shard_indices`) -> all ``n`` of them in input order."""
-    if not ctx.enabled:
-        return items
-    out: list[Any] = [None] * n
-    for rank, part in enumerate(gather_objects(ctx, items)):
-        out[rank::ctx.world_size] = part
     return out
 
 

@@ -3,8 +3,8 @@
 Kept so that ``from artlens.train.distributed import init_distributed`` goes on working.
 """
 
-from ..distributed import (DistContext, broadcast_object, check_in_sync, gather_in_order, gather_objects,
+from ..distributed import (DistContext, broadcast_object, check_in_sync, gather_objects,
                            init_distributed, is_main_process, reduce_sums, shard_indices, shared_counter)
 
-__all__ = ["DistContext", "broadcast_object", "check_in_sync", "gather_in_order", "gather_objects", "init_distributed",
+__all__ = ["DistContext", "broadcast_object", "check_in_sync", "gather_objects", "init_distributed",
            "is_main_process", "reduce_sums", "shard_indices", "shared_counter"]

@@ -80,7 +80,26 @@ def image_signatures(paths: Sequence[str | os.PathLike], *, workers: int | None 
 
 
 #: Queries per faiss call: bounds the memory of one call's result lists.
-QUERY_CHUNK = 8192
+QUERY_CHUNK = 4096
+#: Candidate pairs whose thumbnails are correlated at once (1M pairs: 2 GB of gathered thumbnails).
+PAIR_CHUNK = 1 << 20
+
+
+def _binary_index(base: np.ndarray):
+    import faiss
+
+    index = faiss.IndexBinaryFlat(base.shape[1] * 8)
+    index.add(np.ascontiguousarray(base, dtype=np.uint8))
+    return index
+
+
+def _range_chunks(index, queries: np.ndarray, radius: int):
+    """``(i, j, distance)`` arrays, one query chunk at a time."""
+    for start in range(0, len(queries), QUERY_CHUNK):
+        q = np.ascontiguousarray(queries[start:start + QUERY_CHUNK], dtype=np.uint8)
+        lims, dist, ids = index.range_search(q, radius + 1)  # faiss keeps distances strictly below the radius
+        yield (start + np.repeat(np.arange(len(q)), np.diff(lims).astype(np.int64)), ids.astype(np.int64),
+               dist.astype(np.int32))
 
 
 def hamming_neighbours(queries: np.ndarray, base: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -90,22 +109,13 @@ def hamming_neighbours(queries: np.ndarray, base: np.ndarray, radius: int) -> tu
     times faster than comparing the pairs in numpy: about 0.3 s for all 30,000 x 30,000 pairs on one core.
     Multi-index hashing (faiss ``IndexBinaryMultiHash``, exact here with 4 tables of 16 bits and 3
     bit flips) needs no all-pairs scan but is slower at this radius: 14 of 64 bits is so wide a ball
-    that its buckets hold a large share of the collection (9 s at 30,000; ``benchmarks/dedupe_index.py``).
+    that its buckets hold a large share of the collection (22 s at 30,000 and 371 s at 100,000 real
+    hashes against 0.8 s and 4.8 s; ``benchmarks/profile_scale.py``).
     """
-    import faiss
-
-    index = faiss.IndexBinaryFlat(base.shape[1] * 8)
-    index.add(np.ascontiguousarray(base, dtype=np.uint8))
-    parts_i, parts_j, parts_d = [], [], []
-    for start in range(0, len(queries), QUERY_CHUNK):
-        q = np.ascontiguousarray(queries[start:start + QUERY_CHUNK], dtype=np.uint8)
-        lims, dist, ids = index.range_search(q, radius + 1)  # faiss keeps distances strictly below the radius
-        parts_i.append(start + np.repeat(np.arange(len(q)), np.diff(lims).astype(np.int64)))
-        parts_j.append(ids.astype(np.int64))
-        parts_d.append(dist.astype(np.int32))
-    if not parts_i:
+    parts = list(_range_chunks(_binary_index(base), queries, radius))
+    if not parts:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int32)
-    return np.concatenate(parts_i), np.concatenate(parts_j), np.concatenate(parts_d)
+    return tuple(np.concatenate([p[k] for p in parts]) for k in range(3))  # type: ignore[return-value]
 
 
 def duplicate_pairs(a: Signatures, b: Signatures, *, same: bool = False) -> list[tuple[int, int, int]]:
@@ -113,19 +123,26 @@ def duplicate_pairs(a: Signatures, b: Signatures, *, same: bool = False) -> list
 
     With ``same=True`` (``a is b``) each unordered pair is reported once and self-pairs are skipped.
     Only pairs within the loosest pHash distance are compared at all (:func:`hamming_neighbours`);
-    their thumbnails' correlation then decides, so the cost grows with the number of near pairs,
-    not with the square of the collection.
+    their thumbnails' correlation then decides, so the work beyond the index grows with the number
+    of near pairs, not with the square of the collection, in chunks of bounded memory.
     """
     ia, ib = np.flatnonzero(a.ok), np.flatnonzero(b.ok)
     if not len(ia) or not len(ib):
         return []
-    qi, qj, d = hamming_neighbours(a.phash[ia], b.phash[ib], PHASH_LOOSE)
-    i, j = ia[qi], ib[qj]
-    if same:
-        keep = i < j
-        i, j, d = i[keep], j[keep], d[keep]
-    ncc = np.einsum("nd,nd->n", a.thumb[i], b.thumb[j])
-    hit = (d <= PHASH_EXACT) | ((d <= PHASH_CLOSE) & (ncc >= NCC_CLOSE)) | ((d <= PHASH_LOOSE) & (ncc >= NCC_LOOSE))
-    i, j, d = i[hit], j[hit], d[hit]
-    order = np.lexsort((j, i))
-    return [(int(i[k]), int(j[k]), int(d[k])) for k in order]
+    found: list[np.ndarray] = []
+    for qi, qj, d in _range_chunks(_binary_index(b.phash[ib]), a.phash[ia], PHASH_LOOSE):
+        i, j = ia[qi], ib[qj]
+        if same:
+            keep = i < j
+            i, j, d = i[keep], j[keep], d[keep]
+        for s in range(0, len(i), PAIR_CHUNK):
+            ci, cj, cd = i[s:s + PAIR_CHUNK], j[s:s + PAIR_CHUNK], d[s:s + PAIR_CHUNK]
+            ncc = np.einsum("nd,nd->n", a.thumb[ci], b.thumb[cj])
+            hit = ((cd <= PHASH_EXACT) | ((cd <= PHASH_CLOSE) & (ncc >= NCC_CLOSE))
+                   | ((cd <= PHASH_LOOSE) & (ncc >= NCC_LOOSE)))
+            found.append(np.stack([ci[hit], cj[hit], cd[hit]], axis=1))
+    if not found:
+        return []
+    pairs = np.concatenate(found)
+    pairs = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
+    return [(int(i), int(j), int(d)) for i, j, d in pairs]

@@ -38,6 +38,8 @@ bench: install
 	$(BIN)/python benchmarks/predict_throughput.py
 	$(BIN)/python benchmarks/default_model_predict.py
 	$(BIN)/python benchmarks/profile_speed.py
+	$(BIN)/python benchmarks/profile_scale.py
+	$(BIN)/python benchmarks/distributed_predict.py
 	$(BIN)/python benchmarks/probe_speed.py
 	$(BIN)/python benchmarks/cam_speed.py
 	$(BIN)/python benchmarks/style_speed.py

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
 from artlens.train.distributed import init_distributed
 
 
@@ -45,14 +47,30 @@ def test_two_processes_share_each_epoch_and_write_one_run(tiny_tree, tmp_path):
     assert (out / "model" / "model.safetensors").is_file()
 
 
-def test_frozen_cache_is_computed_once_and_read_by_the_other_process(tiny_tree, tiny_weights, tmp_path):
+def test_frozen_cache_is_computed_in_shards_by_both_processes_and_joined_once(tiny_tree, tiny_weights, tmp_path):
+    from safetensors.torch import load_file
+
+    from artlens import TrainConfig
+    from artlens.models import build_classifier
+    from artlens.train.features import embed_samples
+    from artlens.train.loop import prepare_data
+
     out = tmp_path / "ddp-frozen"
     proc = torchrun_train(tmp_path, "--data", str(tiny_tree), "--backbone", "tiny_cnn", "--weights",
                           str(tiny_weights), "--strategy", "frozen", "--epochs", "2", "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     caches = sorted(p.name.split("-")[0] for p in (out / "features").glob("*.safetensors"))
-    assert caches == ["train", "val"]
+    assert caches == ["train", "val"]  # the per-process parts are joined and removed
     report = json.loads((out / "report.json").read_text())
+    # The joined cache is what one process embedding every training image in order computes.
+    cfg = TrainConfig.from_dict(report["config"])
+    collection, _ = prepare_data(cfg, show_progress=False)
+    model = build_classifier(cfg.model, len(collection.classes))
+    alone = embed_samples(model, collection.split("train"), collection.classes, cache_dir=tmp_path / "alone",
+                          name="train", show_progress=False)
+    joined = load_file(str(next((out / "features").glob("train-*.safetensors"))))
+    assert torch.equal(joined["labels"], alone.labels)
+    assert torch.allclose(joined["features"], alone.features, atol=1e-5)
     # The head trains on the whole cache in every process (no sharding, so no double counting).
     assert [row["train_images"] for row in report["history"]] == [sum(report["counts"]["train"].values())] * 2
     assert proc.stderr.count("done:") == 1

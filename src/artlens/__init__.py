@@ -3,7 +3,8 @@
 Every feature is one call here, taking a typed config and returning a result object; the command
 line (:mod:`artlens.cli`) and the web service (:mod:`artlens.serve`) are thin edges over these calls.
 
-Classify (:func:`fit`, :func:`predict`, :class:`Predictor`, :func:`top_k`, :func:`evaluate`, :func:`calibrate`):
+Classify (:func:`fit`, :func:`predict`, :class:`Predictor`, :func:`top_k`, :func:`evaluate`, :func:`calibrate`;
+a whole collection into resumable Parquet shards, under torchrun too: :func:`predict_collection`):
 
 >>> import artlens
 >>> cfg = artlens.TrainConfig.from_dict({"data": {"path": "paintings/"}, "strategy": {"name": "frozen"}})
@@ -25,12 +26,13 @@ True
 'classification'
 >>> profile = artlens.profile_collection(artlens.load_collection(cfg.data), "profile-out")  # doctest: +SKIP
 
-Explain (:func:`run_explain`, :func:`run_probe`, :func:`run_similarity`, :func:`run_embed`):
+Explain (:func:`run_explain`, :func:`run_probe`, :func:`run_similarity`, :func:`run_embed`, :func:`run_search`):
 
 >>> report = artlens.run_explain(artlens.ExplainConfig(inputs=["painting.jpg"], method="gradcam"))  # doctest: +SKIP
 >>> report = artlens.run_probe(artlens.ProbeConfig(data="paintings/", layers=["conv1_1"]))  # doctest: +SKIP
 >>> report = artlens.run_similarity(artlens.SimilarityConfig(data="paintings/"))  # doctest: +SKIP
 >>> report = artlens.run_embed(artlens.EmbedConfig(data="paintings/", out="paintings.parquet"))  # doctest: +SKIP
+>>> found = artlens.run_search(artlens.SearchConfig(index="embedded/", image="query.jpg"))  # doctest: +SKIP
 
 Human or AI? (:func:`detect`, :class:`Detector`, :func:`run_audit`, :func:`run_cross_generator`):
 
@@ -69,20 +71,21 @@ from .diffusion import DiffusionClassifyConfig, DiffusionTrainConfig, classify_d
 from .errors import ArtlensError, yaml_error
 from .evaluate import evaluate
 from .evaluate.calibration import calibrate
-from .explain import (EmbedConfig, ExplainConfig, ProbeConfig, SimilarityConfig, run_embed, run_explain, run_probe,
-                      run_similarity)
+from .explain import (EmbedConfig, ExplainConfig, ProbeConfig, SearchConfig, SimilarityConfig, run_embed, run_explain,
+                      run_probe, run_search, run_similarity)
 from .explain.cam import in_picture_shape
 from .inference import default_device
 from .models import BACKBONES, HEADS, STRATEGIES, create_backbone, list_backbones, load_bundle, save_bundle, save_ensemble
 from .models.bundle import BUNDLE_FORMAT, META_FILE, BundleFormatError, read_bundle_meta
-from .predict import Predictor, expand_inputs, predict, top_k, uncertain_threshold
+from .predict import PredictCollectionConfig, Predictor, expand_inputs, predict, predict_collection, top_k, uncertain_threshold
+from .sharded import ShardedRun, ShardOptions
 from .progress import progress_bar
 from .recipes import ReproduceOptions, TuneOptions, compare_runs, list_recipes, load_recipe, reproduce, tune
 from .style import (AdainConfig, AdainStylizer, AdainTrainConfig, GatysConfig, ReconstructConfig, TrajectoryConfig,
                     open_image, reconstruction_grid, run_adain, run_gatys, run_trajectory, stylize_adain, stylize_gatys,
                     train_decoder)
 from .train import fit
-from .train.distributed import is_main_process
+from .distributed import is_main_process
 
 __all__ = [
     "AuditConfig",
@@ -111,11 +114,15 @@ __all__ = [
     "GatysConfig",
     "ModelConfig",
     "OptimConfig",
+    "PredictCollectionConfig",
     "Predictor",
     "ProbeConfig",
     "ReconstructConfig",
     "Registry",
     "ReproduceOptions",
+    "SearchConfig",
+    "ShardOptions",
+    "ShardedRun",
     "SimilarityConfig",
     "StrategyConfig",
     "TrainConfig",
@@ -142,6 +149,7 @@ __all__ = [
     "load_recipe",
     "open_image",
     "predict",
+    "predict_collection",
     "profile_collection",
     "progress_bar",
     "read_bundle_meta",
@@ -154,6 +162,7 @@ __all__ = [
     "run_adain",
     "run_gatys",
     "run_probe",
+    "run_search",
     "run_similarity",
     "run_trajectory",
     "save_bundle",

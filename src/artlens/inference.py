@@ -22,6 +22,7 @@ from .config import TTA_MODES
 from .data.dataset import ImageDataset, Sample
 from .data.images import SkippedImage
 from .data.transforms import Preprocessing, build_transform
+from .distributed import DistContext, gather_objects, shard_indices
 from .errors import ArtlensError
 from .progress import progress_bar
 
@@ -158,8 +159,19 @@ def batch_probs(model: nn.Module, x: torch.Tensor, device: torch.device, *, tta:
 
 def predict_probs(model: nn.Module, samples: Sequence[Sample], pre: Preprocessing, *, classes: Sequence[str] = (),
                   batch_size: int = 32, num_workers: int | None = None, device: str | torch.device = "auto",
-                  tta: str | bool = "none", show_progress: bool = True, description: str = "predict") -> InferenceResult:
-    """Softmax probabilities for every readable image in ``samples``, averaged over its ``tta`` views."""
+                  tta: str | bool = "none", show_progress: bool = True, description: str = "predict",
+                  ctx: DistContext | None = None, on_batch: Callable[[int], None] | None = None) -> InferenceResult:
+    """Softmax probabilities for every readable image in ``samples``, averaged over its ``tta`` views.
+
+    Under torchrun (``ctx`` with more than one process) each process scores its own images
+    (:func:`artlens.distributed.shard_indices`: every image once, none repeated to even out the
+    shards) and every process gets the whole result back in input order, as one process computes it.
+    ``on_batch(n)`` is told of every ``n`` images done (a caller's own progress count).
+    """
+    if ctx is not None and ctx.enabled:
+        return _predict_probs_sharded(model, samples, pre, classes=classes, batch_size=batch_size,
+                                      num_workers=num_workers, device=device, tta=tta, show_progress=show_progress,
+                                      description=description, ctx=ctx)
     device = default_device(device) if isinstance(device, str) else device
     if num_workers is None:
         num_workers = min(4, os.cpu_count() or 1) if len(samples) > 2 * batch_size else 0
@@ -177,9 +189,28 @@ def predict_probs(model: nn.Module, samples: Sequence[Sample], pre: Preprocessin
                 probs.append(batch_probs(model, x, device, tta=tta, counts=counts).cpu())
                 indices.append(idx)
             advance(len(bad) + (0 if x is None else len(idx)))
+            if on_batch is not None:
+                on_batch(len(bad) + (0 if x is None else len(idx)))
     n_classes = getattr(model, "num_classes", 0)
     return InferenceResult(
         probs=torch.cat(probs).numpy() if probs else np.zeros((0, n_classes), dtype=np.float32),
         indices=torch.cat(indices).numpy() if indices else np.zeros(0, dtype=np.int64),
         skipped=skipped,
     )
+
+
+def _predict_probs_sharded(model: nn.Module, samples: Sequence[Sample], pre: Preprocessing, *, ctx: DistContext,
+                           **kwargs: Any) -> InferenceResult:
+    """:func:`predict_probs` of this process' shard, gathered from every process into input order."""
+    mine = shard_indices(len(samples), ctx)
+    part = predict_probs(model, [samples[i] for i in mine], pre, **kwargs)
+    positions = np.asarray(mine, dtype=np.int64)
+    parts = gather_objects(ctx, (positions[part.indices], part.probs, part.skipped))
+    indices = np.concatenate([p[0] for p in parts])
+    probs = np.concatenate([p[1] for p in parts])
+    order = np.argsort(indices, kind="stable")
+    first = {}
+    for i, s in enumerate(samples):
+        first.setdefault(str(s.path), i)
+    skipped = sorted((s for p in parts for s in p[2]), key=lambda s: first.get(str(s.path), len(samples)))
+    return InferenceResult(probs=probs[order], indices=indices[order], skipped=skipped)

@@ -7,8 +7,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -19,11 +21,14 @@ from PIL import Image
 
 from .data.dataset import Sample
 from .data.images import SkippedImage, iter_image_files
+from .distributed import init_distributed
 from .errors import ArtlensError
 from .inference import batch_probs, bundle_tta, default_device, predict_probs, view_transform
 from .models.bundle import Bundle, load_bundle
+from .sharded import ShardedRun, ShardOptions, collection_samples, run_sharded
 
-__all__ = ["Predictor", "expand_inputs", "predict", "top_k", "uncertain_threshold"]
+__all__ = ["PredictCollectionConfig", "Predictor", "expand_inputs", "predict", "predict_collection", "top_k",
+           "uncertain_threshold"]
 
 
 def expand_inputs(inputs: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
@@ -155,3 +160,80 @@ def predict(inputs: str | os.PathLike | Sequence[str | os.PathLike], *, model: s
             top_k: int = 3, device: str = "auto", tta: str | None = None) -> list[dict[str, Any]]:
     """Top-k predictions for files and folders; unreadable files are left out (see :class:`Predictor`)."""
     return Predictor(model, device=device, tta=tta)(inputs, top_k=top_k)[0]
+
+
+PREDICTIONS_FILE = "predictions.parquet"
+
+
+@dataclass
+class PredictCollectionConfig(ShardOptions):
+    """``artlens predict --out DIR``: label a whole collection into Parquet shards (see :mod:`artlens.sharded`)."""
+
+    data: str = ""
+    """Image folder (loose images or one sub-folder per label), manifest, or a ``dataset`` root."""
+    out: str = "artlens-predictions"
+    """Output folder or object-storage URL (s3://, gs://, any fsspec protocol): shards/, predictions.parquet."""
+    model: str | None = None
+    """Model bundle folder (default: the built-in style model)."""
+    top_k: int = 3
+    """Labels (and their probabilities) per image; every class's probability is in the ``probs`` column too."""
+    tta: str | None = None
+    """Test-time augmentation: none | flip | crops (default: what the bundle asks for)."""
+    batch_size: int = 32
+    """Images per forward pass."""
+    num_workers: int | None = None
+    """Processes decoding images for each process (default: up to 4)."""
+    device: str = "auto"
+    """auto | cpu | cuda | cuda:1 (under torchrun each process takes its own GPU)."""
+    dataset: str = "auto"
+    """``auto`` (folder tree or manifest) or a published layout from ``artlens datasets``."""
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    """Options of that dataset adapter, e.g. ``{"label": "origin"}``."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.top_k < 1:
+            raise ArtlensError(f"top_k must be at least 1, got {self.top_k}")
+        if not self.data:
+            raise ArtlensError("predict --out: give the collection (a folder, a manifest or a dataset root)")
+
+
+def predict_collection(cfg: PredictCollectionConfig, *, show_progress: bool = True) -> ShardedRun:
+    """Label every image of a collection into Parquet shards, resumably, alone or under torchrun.
+
+    One row per readable image: ``path, label, split`` (as the collection gives them), ``top_labels``
+    and ``top_probs`` (the ``top_k`` answer), ``probs`` (every class, in the order of the ``classes``
+    schema metadata), ``uncertain``, ``sha256`` and ``bytes``. Unreadable images go to each shard's
+    skipped log. Run it again on the same ``out`` after an interruption: finished shards are kept.
+
+    >>> run = predict_collection(PredictCollectionConfig(data="met/", out="s3://bucket/met-labels"))  # doctest: +SKIP
+    """
+    import pyarrow as pa
+
+    ctx, device = init_distributed(cfg.device)
+    samples = collection_samples(cfg.data, dataset=cfg.dataset, dataset_options=cfg.dataset_options)
+    predictor = Predictor(cfg.model, device=device, tta=cfg.tta)
+    classes = predictor.classes
+    k = min(cfg.top_k, len(classes))
+    metadata = {"model": predictor.bundle.name, "model_path": str(cfg.model or ""), "tta": predictor.tta,
+                "top_k": str(k), "classes": json.dumps(classes)}
+
+    def process(part: list[Sample], advance) -> tuple[dict[str, Any], list[SkippedImage]]:
+        res = predict_probs(predictor.bundle.model, part, predictor.bundle.preprocessing, classes=classes,
+                            batch_size=cfg.batch_size, num_workers=cfg.num_workers, device=predictor._device,
+                            tta=predictor.tta, show_progress=False, on_batch=advance)
+        answers = [predictor.rank(p, k) for p in res.probs]
+        kept = [part[i] for i in res.indices]
+        return {
+            "path": pa.array([s.path for s in kept], pa.string()),
+            "label": pa.array([s.label for s in kept], pa.string()),
+            "split": pa.array([s.split for s in kept], pa.string()),
+            "top_labels": pa.array([[p["label"] for p in a["predictions"]] for a in answers], pa.list_(pa.string())),
+            "top_probs": pa.array([[p["prob"] for p in a["predictions"]] for a in answers], pa.list_(pa.float32())),
+            "probs": pa.FixedSizeListArray.from_arrays(pa.array(res.probs.astype(np.float32).reshape(-1)),
+                                                       len(classes)),
+            "uncertain": pa.array([a["uncertain"] for a in answers], pa.bool_()),
+        }, res.skipped
+
+    return run_sharded(samples, cfg.out, process, kind="predict", options=cfg, merged_name=PREDICTIONS_FILE,
+                       metadata=metadata, ctx=ctx, show_progress=show_progress)

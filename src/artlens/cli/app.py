@@ -14,10 +14,10 @@ from rich.logging import RichHandler
 from rich.table import Table
 from rich.text import Text
 
-from .. import ArtlensError, DataConfig, TrainConfig, read_recipe, recipe_config
+from .. import ArtlensError, DataConfig, PredictCollectionConfig, TrainConfig, read_recipe, recipe_config
 from ._flags import DeviceOption, check_device, config_flags, merge, with_flags, yaml_value
 
-__all__ = ["app", "check_device", "err_console", "main", "out_console", "styled", "yaml_value"]
+__all__ = ["app", "check_device", "print_sharded", "err_console", "main", "out_console", "styled", "yaml_value"]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Study artworks with deep learning: train, evaluate, predict and explain.")
@@ -68,7 +68,7 @@ def _setup_logging(verbose: bool) -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)-8s %(message)s"))
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler], force=True)
-    for noisy in ("PIL", "matplotlib", "urllib3", "httpx", "huggingface_hub"):
+    for noisy in ("PIL", "matplotlib", "urllib3", "httpx", "huggingface_hub", "faiss"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -139,6 +139,10 @@ def evaluate(
 
     report = run_evaluate(model, DataConfig(path=data, **given), out, split=split, batch_size=batch_size,
                           device=device, tta=tta)
+    from .. import is_main_process
+
+    if not is_main_process():  # under torchrun every process scored its share; rank 0 reports
+        return
     m = report["metrics"]
     table = Table(title=report["title"])
     for col in ("images", "accuracy", "top-3", "top-5", "macro F1", "weighted F1", "skipped"):
@@ -150,18 +154,41 @@ def evaluate(
     out_console.print(f"report: {Path(out) / 'report.md'}")
 
 
+#: ``artlens predict`` flags that only a whole-collection run (``--out``) reads.
+COLLECTION_FLAGS = {"shard_size", "merge", "dataset", "dataset_options", "num_workers"}
+
+
 @app.command()
+@with_flags(config_flags(PredictCollectionConfig, only=COLLECTION_FLAGS))
 def predict(
-    images: Annotated[list[str], typer.Argument(help="Image files and/or folders.")],
+    images: Annotated[list[str], typer.Argument(help="Image files and/or folders; with --out, one collection "
+                                                     "(a folder, a manifest or a --dataset root).")],
     model: ModelOption = None,
     top_k: Annotated[int, typer.Option(min=1, help="How many labels per image (more than 3 are listed down a column).")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     batch_size: BatchSizeOption = 32,
     device: DeviceOption = "auto",
     tta: TTAOption = None,
+    out: Annotated[Optional[str], typer.Option(
+        help="Label a whole collection into this folder (or s3://, gs://, any fsspec URL) as Parquet shards and "
+             "one merged predictions.parquet; resumable (run again to finish), shared by the processes of torchrun.")] = None,
+    *, given: dict[str, Any],
 ) -> None:
     """Predict labels for images (the built-in WikiArt style model unless --model is given)."""
-    from .. import Predictor, expand_inputs
+    from .. import Predictor, expand_inputs, is_main_process
+
+    if out is not None:
+        if len(images) != 1:
+            raise ArtlensError("predict --out: give one collection (a folder, a manifest or a --dataset root)")
+        from .. import predict_collection
+
+        run = predict_collection(PredictCollectionConfig(data=images[0], out=out, model=model, top_k=top_k,
+                                                         batch_size=batch_size, device=device, tta=tta, **given))
+        if is_main_process():
+            print_sharded(run, "predictions")
+        return
+    if given:
+        raise ArtlensError(f"{', '.join('--' + k.replace('_', '-') for k in given)}: only with --out (a whole collection)")
 
     paths = expand_inputs(images)  # fail on a wrong path before loading a model
     predictor = Predictor(model, device=device, tta=tta)
@@ -174,6 +201,19 @@ def predict(
         sys.stdout.write(json.dumps(results, indent=2) + "\n")
         return
     out_console.print(_prediction_table(results, title=f"model: {predictor.bundle.name}"))
+
+
+def print_sharded(run: Any, what: str) -> None:
+    """One summary of a whole-collection run (``ShardedRun``): rows, skipped, speed, where."""
+    for s in run.skipped[:20]:
+        err_console.print(styled("skipped", "yellow", f" {s.path}: {s.reason}"))
+    if len(run.skipped) > 20:
+        err_console.print(styled("skipped", "yellow", f" ... and {len(run.skipped) - 20} more: {run.out}/skipped.tsv"))
+    resumed = f" ({run.shards_resumed} shard(s) kept from an earlier run)" if run.shards_resumed else ""
+    procs = f" over {run.world_size} processes" if run.world_size > 1 else ""
+    where = run.merged or f"{run.out}/shards/"
+    out_console.print(f"{run.n_rows} {what} of {run.n_images} images, {run.n_skipped} unreadable, in {run.n_shards} "
+                      f"shard(s){resumed}; {run.images_per_s} images/s{procs}; wrote {where}")
 
 
 def _image_cell(result: dict) -> str:

@@ -12,9 +12,9 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from .. import EmbedConfig, ProbeConfig, SimilarityConfig
+from .. import EmbedConfig, ProbeConfig, SearchConfig, SimilarityConfig
 from ._flags import DeviceOption, config_flags, with_flags
-from .app import ModelOption, TTAOption, app, err_console, out_console, styled
+from .app import ModelOption, TTAOption, app, err_console, out_console, print_sharded, styled
 
 InputSize = Annotated[Optional[int], typer.Option(help="Override the model's input size in pixels (smaller = faster).")]
 
@@ -127,9 +127,36 @@ def embed(*, given: dict[str, Any]) -> None:
 
     cfg = EmbedConfig(**given)
     report = run_embed(cfg)
+    if report.run is not None:  # a folder: a sharded, resumable run (torchrun too)
+        from .. import is_main_process
+
+        if is_main_process():
+            print_sharded(report.run, f"embeddings (dimension {report.dim})")
+            if report.map:
+                out_console.print(f"map: {report.map}")
+        return
     _print_skipped(report.skipped)
     extra = f"; map: {report.map}" if report.map else ""
     out_console.print(f"wrote {report.rows} embeddings of dimension {report.dim} to {report.path}{extra}")
+
+
+@app.command()
+@with_flags(config_flags(SearchConfig, skip={"image"}, required={"index"}))
+def search(
+    image: Annotated[str, typer.Argument(help="The query image.")],
+    *, given: dict[str, Any],
+) -> None:
+    """The k artworks of an embedded collection (artlens embed --out DIR) most similar to an image, with a contact sheet."""
+    from .. import run_search
+
+    result = run_search(SearchConfig(image=image, **given))
+    table = Table(title=f"most similar to {Path(image).name}")
+    for col in ("#", "similarity", "label", "path"):
+        table.add_column(col)
+    for n in result.neighbours:
+        table.add_row(str(n["rank"]), f"{n['similarity']:.4f}", n["label"], n["path"])
+    out_console.print(table)
+    out_console.print(f"contact sheet: {result.sheet}; table: {result.csv}")
 
 
 def _print_skipped(skipped) -> None:
@@ -137,4 +164,4 @@ def _print_skipped(skipped) -> None:
         err_console.print(styled("skipped", "yellow", f" {s.path}: {s.reason}"))
 
 
-__all__ = ["embed", "explain", "layers", "probe", "similarity"]
+__all__ = ["embed", "explain", "layers", "probe", "search", "similarity"]

@@ -14,6 +14,10 @@ Kaggle copies of the same works and inside WikiArt itself: a hash alone fires on
 works (monochromes, minimalist objects have near-identical dHashes) and on portraits with the same
 layout, so everything but a near-exact pHash match needs the thumbnails to agree too.
 
+Finding the pairs scales to whole collections: a faiss binary index returns the pairs within the
+loosest pHash distance (:func:`hamming_neighbours`) and only those are correlated, instead of the
+thumbnails of every pair (at 7,555 real images: 0.22 s instead of 6.8 s, the same 194 pairs).
+
 >>> from artlens.data.dedupe import image_signatures, duplicate_pairs
 >>> sig = image_signatures(["a.jpg", "b.jpg"])                 # doctest: +SKIP
 >>> duplicate_pairs(sig, sig)                                  # doctest: +SKIP
@@ -91,29 +95,70 @@ def image_signatures(paths: Sequence[str | os.PathLike], *, workers: int | None 
     return out
 
 
-_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], np.uint8)
+#: Queries per faiss call: bounds the memory of one call's result lists.
+QUERY_CHUNK = 4096
+#: Candidate pairs whose thumbnails are correlated at once (1M pairs: 2 GB of gathered thumbnails).
+PAIR_CHUNK = 1 << 20
 
 
-def _hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return _POPCOUNT[np.bitwise_xor(a[:, None, :], b[None, :, :])].sum(2, dtype=np.int32)
+def _binary_index(base: np.ndarray):
+    import faiss
+
+    index = faiss.IndexBinaryFlat(base.shape[1] * 8)
+    index.add(np.ascontiguousarray(base, dtype=np.uint8))
+    return index
 
 
-def duplicate_pairs(a: Signatures, b: Signatures, *, same: bool = False,
-                    chunk: int = 256) -> list[tuple[int, int, int]]:
-    """``(i, j, phash_distance)`` for every image ``i`` of ``a`` that duplicates image ``j`` of ``b``.
+def _range_chunks(index, queries: np.ndarray, radius: int):
+    """``(i, j, distance)`` arrays, one query chunk at a time."""
+    for start in range(0, len(queries), QUERY_CHUNK):
+        q = np.ascontiguousarray(queries[start:start + QUERY_CHUNK], dtype=np.uint8)
+        lims, dist, ids = index.range_search(q, radius + 1)  # faiss keeps distances strictly below the radius
+        yield (start + np.repeat(np.arange(len(q)), np.diff(lims).astype(np.int64)), ids.astype(np.int64),
+               dist.astype(np.int32))
+
+
+def hamming_neighbours(queries: np.ndarray, base: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(i, j, distance)`` for every query ``i`` and base code ``j`` (packed 64-bit codes) within ``radius`` bits.
+
+    A faiss binary index answers the range query with SIMD popcounts over packed codes, some 10,000
+    times faster than comparing the pairs in numpy: about 0.3 s for all 30,000 x 30,000 pairs on one core.
+    Multi-index hashing (faiss ``IndexBinaryMultiHash``, exact here with 4 tables of 16 bits and 3
+    bit flips) needs no all-pairs scan but is slower at this radius: 14 of 64 bits is so wide a ball
+    that its buckets hold a large share of the collection (22 s at 30,000 and 371 s at 100,000 real
+    hashes against 0.8 s and 4.8 s; ``benchmarks/profile_scale.py``).
+    """
+    parts = list(_range_chunks(_binary_index(base), queries, radius))
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int32)
+    return tuple(np.concatenate([p[k] for p in parts]) for k in range(3))  # type: ignore[return-value]
+
+
+def duplicate_pairs(a: Signatures, b: Signatures, *, same: bool = False) -> list[tuple[int, int, int]]:
+    """``(i, j, phash_distance)`` for every image ``i`` of ``a`` that duplicates image ``j`` of ``b``, sorted.
 
     With ``same=True`` (``a is b``) each unordered pair is reported once and self-pairs are skipped.
+    Only pairs within the loosest pHash distance are compared at all (:func:`hamming_neighbours`);
+    their thumbnails' correlation then decides, so the work beyond the index grows with the number
+    of near pairs, not with the square of the collection, in chunks of bounded memory.
     """
-    pairs = []
-    for start in range(0, len(a.ok), chunk):
-        sl = slice(start, start + chunk)
-        pd = _hamming(a.phash[sl], b.phash)
-        ncc = a.thumb[sl] @ b.thumb.T
-        hit = (pd <= PHASH_EXACT) | ((pd <= PHASH_CLOSE) & (ncc >= NCC_CLOSE)) | ((pd <= PHASH_LOOSE) & (ncc >= NCC_LOOSE))
-        hit &= a.ok[sl, None] & b.ok[None, :]
-        for i, j in zip(*np.nonzero(hit)):
-            gi = start + int(i)
-            if same and gi >= j:
-                continue
-            pairs.append((gi, int(j), int(pd[i, j])))
-    return pairs
+    ia, ib = np.flatnonzero(a.ok), np.flatnonzero(b.ok)
+    if not len(ia) or not len(ib):
+        return []
+    found: list[np.ndarray] = []
+    for qi, qj, d in _range_chunks(_binary_index(b.phash[ib]), a.phash[ia], PHASH_LOOSE):
+        i, j = ia[qi], ib[qj]
+        if same:
+            keep = i < j
+            i, j, d = i[keep], j[keep], d[keep]
+        for s in range(0, len(i), PAIR_CHUNK):
+            ci, cj, cd = i[s:s + PAIR_CHUNK], j[s:s + PAIR_CHUNK], d[s:s + PAIR_CHUNK]
+            ncc = np.einsum("nd,nd->n", a.thumb[ci], b.thumb[cj])
+            hit = ((cd <= PHASH_EXACT) | ((cd <= PHASH_CLOSE) & (ncc >= NCC_CLOSE))
+                   | ((cd <= PHASH_LOOSE) & (ncc >= NCC_LOOSE)))
+            found.append(np.stack([ci[hit], cj[hit], cd[hit]], axis=1))
+    if not found:
+        return []
+    pairs = np.concatenate(found)
+    pairs = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
+    return [(int(i), int(j), int(d)) for i, j, d in pairs]

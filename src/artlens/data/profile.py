@@ -49,6 +49,12 @@ DUPLICATE_KINDS = ("within_class", "across_classes", "across_splits")
 conflict and a leak is listed in both of those lists."""
 
 PAIRS_PER_FIGURE = 12
+#: Figure pages per kind of duplicate (the closest pairs first). A whole collection can hold 100,000
+#: pairs (30,000 images with edited copies: 120,838), one PNG per 12 of them took hours; every pair
+#: stays listed in ``profile.json``.
+MAX_FIGURE_PAGES = 5
+#: Rows per kind of duplicate in ``profile.md``, for the same reason.
+MAX_TABLE_ROWS = 500
 _SIGNATURE_CHUNK = 256
 
 
@@ -253,8 +259,9 @@ def _plot_duplicates(kind: str, entries: Sequence[dict[str, Any]], out: Path) ->
     from ..viz.figures import plot_pairs
 
     paths = []
-    for page, start in enumerate(range(0, len(entries), PAIRS_PER_FIGURE), start=1):
-        pairs = [_pair_captions(e) for e in entries[start:start + PAIRS_PER_FIGURE]]
+    shown = entries[:PAIRS_PER_FIGURE * MAX_FIGURE_PAGES]  # the closest pairs; profile.json keeps them all
+    for page, start in enumerate(range(0, len(shown), PAIRS_PER_FIGURE), start=1):
+        pairs = [_pair_captions(e) for e in shown[start:start + PAIRS_PER_FIGURE]]
         name = f"duplicates_{kind}.png" if page == 1 else f"duplicates_{kind}_{page}.png"
         paths.append(plot_pairs(pairs, out / name, title=f"near-duplicates {kind.replace('_', ' ')}"))
     return paths
@@ -304,7 +311,9 @@ def _markdown(report: dict[str, Any]) -> str:
         lines += ["", f"## Near-duplicates {kind.replace('_', ' ')} ({len(entries)})", ""]
         lines += _table(["path A", "label A", "split A", "path B", "label B", "split B", "pHash distance"],
                         [[e["path_a"], e["label_a"], e["split_a"], e["path_b"], e["label_b"], e["split_b"],
-                          e["phash_distance"]] for e in entries])
+                          e["phash_distance"]] for e in entries[:MAX_TABLE_ROWS]])
+        if len(entries) > MAX_TABLE_ROWS:
+            lines += ["", f"The {MAX_TABLE_ROWS} closest of {len(entries)} pairs; profile.json lists them all."]
     rows = report["skipped_rows"]
     lines += ["", f"## Skipped index rows ({len(rows)})", ""]
     keys = sorted({k for r in rows for k in r})
@@ -324,7 +333,8 @@ def profile_collection(collection: Collection, out: str | os.PathLike, *, worker
     (path, label, split, reason), ``duplicates`` (one list per :data:`DUPLICATE_KINDS`, each entry
     with ``path_a/label_a/split_a``, ``path_b/label_b/split_b`` and ``phash_distance``; for a leak the
     training image is side A) and ``skipped_rows``. Also writes ``profile.md``, ``class_counts.png``,
-    ``sizes.png`` and ``duplicates_<kind>.png`` for each kind that has pairs.
+    ``sizes.png`` and ``duplicates_<kind>.png`` for each kind that has pairs (its closest
+    ``PAIRS_PER_FIGURE * MAX_FIGURE_PAGES`` pairs).
     """
     out = output_dir(out)
     workers = workers or min(8, (os.cpu_count() or 1) * 2)

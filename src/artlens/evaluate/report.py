@@ -6,6 +6,10 @@ Outputs in ``out``: ``report.json`` (all numbers), ``report.md`` (tables), ``con
 >>> from artlens import evaluate
 >>> report = evaluate("runs/style/model", "paintings/", "runs/style/eval")   # doctest: +SKIP
 >>> report["metrics"]["accuracy"]                                            # doctest: +SKIP
+
+Under torchrun (``torchrun --nproc-per-node 4 -m artlens evaluate ...``) every process scores its own
+share of the images, each image exactly once, and rank 0 writes the report: the same report, to the
+last digit, as one process writes (``tests/test_distributed_collections.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from ..config import DataConfig
 from ..data.dataset import Sample, load_collection
 from ..data.images import SkippedImage
 from ..data.transforms import Preprocessing
+from ..distributed import DistContext, init_distributed
 from ..errors import ArtlensError
 from ..inference import bundle_tta, predict_probs, tta_mode
 from ..models.bundle import Bundle, load_bundle
@@ -44,7 +49,10 @@ def evaluate(model: str | os.PathLike | Bundle | None, data: str | os.PathLike |
 
     ``split``: ``auto`` uses the data's test split when it has one (a ``test/`` folder or a split
     column) and every image otherwise; ``all``, ``train``, ``val`` or ``test`` choose explicitly.
+
+    Under torchrun the processes share the images and rank 0 writes the report (see the module).
     """
+    ctx, device = init_distributed(device)
     bundle = model if isinstance(model, Bundle) else load_bundle(model)
     cfg = data if isinstance(data, DataConfig) else DataConfig(path=str(data))
     collection = load_collection(cfg, split=False)
@@ -71,18 +79,24 @@ def evaluate(model: str | os.PathLike | Bundle | None, data: str | os.PathLike |
         )
     return evaluate_samples(bundle.model, bundle.preprocessing, bundle.classes, samples, out,
                             batch_size=batch_size, device=device, num_workers=num_workers,
-                            tta=bundle_tta(bundle, tta), show_progress=show_progress,
-                            title=f"{bundle.name} on {Path(cfg.path).name} ({split})")
+                            tta=bundle_tta(bundle, tta), show_progress=show_progress and ctx.is_main,
+                            title=f"{bundle.name} on {Path(cfg.path).name} ({split})", ctx=ctx)
 
 
 def evaluate_samples(model: nn.Module, pre: Preprocessing, classes: Sequence[str], samples: Sequence[Sample],
                      out: str | os.PathLike, *, batch_size: int = 32, device: str = "auto",
                      num_workers: int | None = None, tta: str | bool = "none", show_progress: bool = True,
-                     title: str = "evaluation", extra_skipped: Sequence[SkippedImage] = ()) -> dict[str, Any]:
-    """Run the model on ``samples`` and write every report file into ``out``."""
-    out = output_dir(out)
+                     title: str = "evaluation", extra_skipped: Sequence[SkippedImage] = (),
+                     ctx: DistContext | None = None) -> dict[str, Any]:
+    """Run the model on ``samples`` and write every report file into ``out``.
+
+    With a distributed ``ctx`` every process must call it: each scores its share, all get the report,
+    and only rank 0 writes the files.
+    """
+    writes = ctx is None or ctx.is_main
+    out = output_dir(out) if writes else Path(out)
     result = predict_probs(model, samples, pre, classes=classes, batch_size=batch_size, num_workers=num_workers,
-                           device=device, tta=tta, show_progress=show_progress, description="evaluate")
+                           device=device, tta=tta, show_progress=show_progress, description="evaluate", ctx=ctx)
     index = {c: i for i, c in enumerate(classes)}
     kept = [samples[i] for i in result.indices]
     if not kept:
@@ -100,6 +114,8 @@ def evaluate_samples(model: nn.Module, pre: Preprocessing, classes: Sequence[str
         "tta": tta_mode(tta),
         "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
     }
+    if not writes:
+        return report
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "report.md").write_text(markdown_report(report, classes))
     _write_predictions(out / "predictions.csv", kept, result.probs, classes)

@@ -7,7 +7,10 @@ Each feature is one config and one call returning a report:
 * :func:`run_probe` (:class:`ProbeConfig`) - linear probes and PCA per layer (the ArtBench study)
 * :func:`run_similarity` (:class:`SimilarityConfig`) - class means, normalised similarity, heatmap,
   force graph, chord diagram
-* :func:`run_embed` (:class:`EmbedConfig`) - a collection's embeddings as Parquet, with a 2-D map
+* :func:`run_embed` (:class:`EmbedConfig`) - a collection's embeddings as Parquet, with a 2-D map;
+  a folder output runs in resumable shards, under torchrun too
+* :func:`run_search` (:class:`SearchConfig`) - the most similar artworks of an embedded collection
+  (a faiss index), with a contact sheet
 
 and the parts they share: :func:`load_source` (a bundle or a backbone as a :class:`ModelSource`),
 :func:`extract_features` (one-pass multi-layer pooled features with an on-disk cache), :class:`LayerPCA`.
@@ -25,6 +28,7 @@ from .features import POOLINGS, FeatureSet, extract_features, layer_shapes
 from .galleries import ExplainConfig, ExplainReport, run_explain
 from .pca import LayerPCA, plot_pca_grid
 from .probe import LayerProbes, ProbeConfig, ProbeReport, run_probe
+from .search import EmbeddingIndex, SearchConfig, SearchResult, run_search
 from .similarity import ClassSimilarity, SimilarityConfig, SimilarityReport, run_similarity
 from .source import EMBED, ModelSource, load_source
 
@@ -38,6 +42,7 @@ __all__ = [
     "ClassSimilarity",
     "EmbedConfig",
     "EmbedReport",
+    "EmbeddingIndex",
     "ExplainConfig",
     "ExplainReport",
     "FeatureMapSum",
@@ -47,6 +52,8 @@ __all__ = [
     "ModelSource",
     "ProbeConfig",
     "ProbeReport",
+    "SearchConfig",
+    "SearchResult",
     "SimilarityConfig",
     "SimilarityReport",
     "default_target_layer",
@@ -57,5 +64,6 @@ __all__ = [
     "run_embed",
     "run_explain",
     "run_probe",
+    "run_search",
     "run_similarity",
 ]

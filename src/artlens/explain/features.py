@@ -217,8 +217,13 @@ def _size(n_bytes: float) -> str:
 def extract_features(source: ModelSource, samples: Sequence[Sample], layers: Sequence[str], *,
                      pooling: str = "gap", batch_size: int = 32, num_workers: int = 0,
                      cache_dir: str | os.PathLike | None = None, device: str = "auto",
-                     max_bytes: int = DEFAULT_MAX_BYTES, show_progress: bool = True) -> FeatureSet:
-    """Pooled features of ``layers`` (names, aliases, module paths or ``embed``) for every readable sample."""
+                     max_bytes: int = DEFAULT_MAX_BYTES, show_progress: bool = True,
+                     on_batch: Callable[[int], None] | None = None, allow_empty: bool = False) -> FeatureSet:
+    """Pooled features of ``layers`` (names, aliases, module paths or ``embed``) for every readable sample.
+
+    ``on_batch(n)`` is told of every ``n`` images done; ``allow_empty`` returns no rows, rather than an
+    error, when no image could be read (one shard of a collection may hold only broken files).
+    """
     if not layers:
         raise ArtlensError("no layers requested")
     if not samples:
@@ -245,7 +250,8 @@ def extract_features(source: ModelSource, samples: Sequence[Sample], layers: Seq
     todo = [n for n in layers if n not in found]
     if todo:
         _check_memory(source, todo, pooling, len(samples), max_bytes)
-        new, kept, skipped = _run(source, samples, todo, pool, batch_size, num_workers, dev, show_progress)
+        new, kept, skipped = _run(source, samples, todo, pool, batch_size, num_workers, dev, show_progress,
+                                  on_batch=on_batch, allow_empty=allow_empty)
         index = kept
         found.update(new)
         if folder is not None:
@@ -263,7 +269,7 @@ def extract_features(source: ModelSource, samples: Sequence[Sample], layers: Seq
 
 
 def _run(source: ModelSource, samples: Sequence[Sample], layers: list[str], pool, batch_size: int,
-         num_workers: int, dev: torch.device, show_progress: bool):
+         num_workers: int, dev: torch.device, show_progress: bool, *, on_batch=None, allow_empty: bool = False):
     named = [n for n in layers if n != EMBED]
     taps = LayerTaps(source.backbone, named) if named else None
     loader = DataLoader(ImageDataset(samples, [], build_transform(source.preprocessing),
@@ -284,6 +290,10 @@ def _run(source: ModelSource, samples: Sequence[Sample], layers: list[str], pool
                     parts[name].append((f.float() if f.dim() == 2 else pool(f)).cpu().numpy().astype(np.float32))
                 kept.append(idx.numpy())
             advance(len(bad) + (0 if x is None else len(x)))
+            if on_batch is not None:
+                on_batch(len(bad) + (0 if x is None else len(x)))
+    if not kept and allow_empty:
+        return {n: np.zeros((0, 0), np.float32) for n in layers}, np.zeros(0, np.int64), skipped
     if not kept:
         raise ArtlensError("no readable images: every file was skipped (" + "; ".join(
             f"{s.path}: {s.reason}" for s in skipped[:3]) + ")")

@@ -57,7 +57,8 @@ from ..models.strategies import check_phases, freeze_all_but, plan_phases, set_f
 from ..progress import progress_bar, stderr_console
 from ..viz.figures import plot_curves
 from .checkpoint import atomic_save_tensors, capture_rng, load_checkpoint, load_tensors, restore_rng, save_checkpoint
-from .distributed import DistContext, broadcast_object, check_in_sync, init_distributed, reduce_sums
+from ..distributed import (DistContext, broadcast_object, check_in_sync, init_distributed, reduce_sums,
+                           shard_indices)
 from .features import CachedFeatures, embed_samples
 from .optim import build_optimizer, build_scheduler, param_groups, step_scheduler, steps_per_batch
 
@@ -357,13 +358,10 @@ def _fit(cfg: TrainConfig, ctx: DistContext, device_name: str, *, show_progress:
         if phase.cached:
             common = dict(cache_dir=Path(cfg.cache_dir) if cfg.cache_dir else out / "features", seed=cfg.seed, batch_size=cfg.data.batch_size,
                           num_workers=cfg.data.num_workers, device=device, show_progress=show_progress)
-            if not ctx.is_main:
-                ctx.barrier()  # rank 0 embeds; the others then read its cache from disk
+            # Every process embeds its shard of the images; rank 0 joins the parts into one cache.
             train_cache = embed_samples(model, train, classes, name="train", views=cfg.strategy.cache_views,
-                                        augment=cfg.data.augment, **common)
-            val_cache = embed_samples(model, val, classes, name="val", **common) if val else None
-            if ctx.is_main:
-                ctx.barrier()
+                                        augment=cfg.data.augment, ctx=ctx, **common)
+            val_cache = embed_samples(model, val, classes, name="val", ctx=ctx, **common) if val else None
         net = ctx.wrap(model, device) if not phase.cached else model
         for epoch in range(first_epoch, phase.epochs):
             tick = time.time()
@@ -375,9 +373,9 @@ def _fit(cfg: TrainConfig, ctx: DistContext, device_name: str, *, show_progress:
                 stats = train_one_epoch(model, batches, loss_fn, optimizer, scaler, device=device, amp=amp,
                                         cached=True, total=len(train_cache.labels), description=desc,
                                         show_progress=show_progress, after_step=after_step)
-                val_stats = validate(judged, _cached_batches(val_cache, 256, shuffle=False, epoch_seed=0), loss_fn,
-                                     device=device, amp=amp, cached=True) if val_cache is not None and ctx.is_main \
-                    else None
+                val_stats = validate(judged, _cached_batches(_cache_shard(val_cache, ctx), 256, shuffle=False,
+                                                             epoch_seed=0),
+                                     loss_fn, device=device, amp=amp, cached=True) if val_cache is not None else None
             else:
                 loader = _loader(train, classes, train_tf, cfg, shuffle=True, draft_size=pre.decode_size,
                                  epoch_seed=seed, ctx=ctx)
@@ -386,10 +384,11 @@ def _fit(cfg: TrainConfig, ctx: DistContext, device_name: str, *, show_progress:
                                             cached=False, total=len(loader.sampler), description=desc,
                                             show_progress=show_progress, mix=mix, after_step=after_step)
                 stats = _run_totals(ctx, stats)
-                val_loader = _loader(val, classes, eval_tf, cfg, shuffle=False, draft_size=pre.decode_size)
-                val_stats = validate(judged, val_loader, loss_fn, device=device, amp=amp,
-                                     cached=False) if val and ctx.is_main else None
-            val_stats = broadcast_object(ctx, val_stats)  # rank 0 validates; its numbers decide for every process
+                # Each process validates its own images, each image once (no padding as DistributedSampler's).
+                val_loader = _loader([val[i] for i in shard_indices(len(val), ctx)], classes, eval_tf, cfg,
+                                     shuffle=False, draft_size=pre.decode_size)
+                val_stats = validate(judged, val_loader, loss_fn, device=device, amp=amp, cached=False) if val else None
+            val_stats = _run_totals(ctx, val_stats) if val_stats is not None else None  # the same numbers everywhere
             monitored = _monitored(cfg.monitor, val_stats or stats)
             step_scheduler(scheduler, monitored)
             seconds = time.time() - tick
@@ -436,9 +435,18 @@ def _fit(cfg: TrainConfig, ctx: DistContext, device_name: str, *, show_progress:
         if phase.cached:
             ctx.sync_from_main(model)  # identical in theory; GPU kernels need not be bit-exact across processes
     check_in_sync(ctx, model)
-    result = _finish(cfg, model, collection, history, best, skipped, out, started, show_progress) if ctx.is_main \
-        else None
+    model.load_state_dict(load_tensors(out / BEST))  # rank 0 wrote it before the collective above
+    metrics = _test_metrics(cfg, model, collection, best, out, ctx, show_progress)
+    result = _finish(cfg, model, collection, history, best, metrics, skipped, out, started) if ctx.is_main else None
     return broadcast_object(ctx, result)
+
+
+def _cache_shard(cache: CachedFeatures, ctx: DistContext) -> CachedFeatures:
+    """This process' share of a cache for validation (every image in exactly one process)."""
+    if not ctx.enabled:
+        return cache
+    mine = torch.as_tensor(list(shard_indices(len(cache.labels), ctx)), dtype=torch.long)
+    return CachedFeatures(cache.features[:, mine], cache.labels[mine], [])
 
 
 def _joined(ctx: DistContext, net: nn.Module):
@@ -458,25 +466,31 @@ def _run_totals(ctx: DistContext, stats: dict[str, Any]) -> dict[str, Any]:
     return {**stats, "loss": loss / max(n, 1), "acc": correct / max(n, 1), "n": int(n)}
 
 
-def _finish(cfg: TrainConfig, model: ArtClassifier, collection: Collection, history: list[dict], best: dict,
-            skipped: list[SkippedImage], out: Path, started: float, show_progress: bool) -> RunResult:
-    """Restore the best epoch, evaluate on the test split, write the bundle, curves and report."""
-    model.load_state_dict(load_tensors(out / BEST))
-    classes = collection.classes
+def _test_metrics(cfg: TrainConfig, model: ArtClassifier, collection: Collection, best: dict, out: Path,
+                  ctx: DistContext, show_progress: bool) -> dict[str, Any]:
+    """Evaluate the best epoch on the test split (else validation); every process scores its share."""
     split = "test" if collection.split("test") else "val" if collection.split("val") else None
     metrics: dict[str, Any] = {"split": split, "best_epoch": best["epoch"]}
     if split is None:
-        log.warning("no validation or test images: the model is saved without an evaluation")
-    else:
-        eval_started = time.time()
-        report = evaluate_samples(model, model.backbone.preprocessing, classes, collection.split(split), out / "eval",
-                                  batch_size=cfg.data.batch_size, device=str(next(model.parameters()).device),
-                                  num_workers=cfg.data.num_workers, show_progress=show_progress, tta=cfg.model.tta,
-                                  title=f"{cfg.model.backbone} ({cfg.strategy.name}) on the {split} split")
-        m = report["metrics"]
-        metrics.update({k: m[k] for k in ("accuracy", "top3", "top5", "macro", "weighted") if k in m})
-        metrics["n"] = report["n_evaluated"]
-        metrics["eval_images_per_s"] = round(report["n_evaluated"] / max(time.time() - eval_started, 1e-9), 1)
+        if ctx.is_main:
+            log.warning("no validation or test images: the model is saved without an evaluation")
+        return metrics
+    eval_started = time.time()
+    report = evaluate_samples(model, model.backbone.preprocessing, collection.classes, collection.split(split),
+                              out / "eval", batch_size=cfg.data.batch_size, device=str(next(model.parameters()).device),
+                              num_workers=cfg.data.num_workers, show_progress=show_progress, tta=cfg.model.tta,
+                              title=f"{cfg.model.backbone} ({cfg.strategy.name}) on the {split} split", ctx=ctx)
+    m = report["metrics"]
+    metrics.update({k: m[k] for k in ("accuracy", "top3", "top5", "macro", "weighted") if k in m})
+    metrics["n"] = report["n_evaluated"]
+    metrics["eval_images_per_s"] = round(report["n_evaluated"] / max(time.time() - eval_started, 1e-9), 1)
+    return metrics
+
+
+def _finish(cfg: TrainConfig, model: ArtClassifier, collection: Collection, history: list[dict], best: dict,
+            metrics: dict[str, Any], skipped: list[SkippedImage], out: Path, started: float) -> RunResult:
+    """Write the bundle (the best epoch's weights, already loaded), curves and report."""
+    classes = collection.classes
     fingerprint = collection.fingerprint()  # stats every file: compute once
     extra = _bundle_extra(cfg, model, collection, split)
     bundle = save_bundle(model, out / "model", classes=classes, model_cfg=cfg.model, recipe=cfg.to_dict(), extra=extra,

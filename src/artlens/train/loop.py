@@ -492,7 +492,7 @@ def _finish(cfg: TrainConfig, model: ArtClassifier, collection: Collection, hist
     """Write the bundle (the best epoch's weights, already loaded), curves and report."""
     classes = collection.classes
     fingerprint = collection.fingerprint()  # stats every file: compute once
-    extra = _bundle_extra(cfg, model, collection, split)
+    extra = _bundle_extra(cfg, model, collection, metrics.get("split"))
     bundle = save_bundle(model, out / "model", classes=classes, model_cfg=cfg.model, recipe=cfg.to_dict(), extra=extra,
                          metrics=metrics, data_fingerprint=fingerprint, name=Path(cfg.out).name)
     plot_curves(history, out / "curves.png", title=f"{Path(cfg.out).name}: {cfg.model.backbone} ({cfg.strategy.name})",

@@ -121,16 +121,16 @@ def test_training_input_errors(tmp_path, small_refs):
 
 
 def test_unreadable_training_images_are_skipped(small_refs, tmp_path):
-    from artlens.style.adain_train import _Sampler
+    from artlens.train.crops import RandomCrops
 
     bad = tmp_path / "page.jpg"
     bad.write_text("<html>not an image</html>")
     good = sorted((small_refs / "style").iterdir())[0]
-    sampler = _Sampler([bad, good], 32, 40, torch.Generator().manual_seed(0))
+    sampler = RandomCrops([bad, good], 32, 40, torch.Generator().manual_seed(0))
     assert sampler.batch(3).shape == (3, 3, 32, 32)
     assert sampler.bad == {bad} and sampler.files == [bad, good]  # kept, so draws stay the same on resume
     with pytest.raises(ArtlensError, match="no readable images left"):
-        _Sampler([bad], 32, 40, torch.Generator().manual_seed(0)).batch(1)
+        RandomCrops([bad], 32, 40, torch.Generator().manual_seed(0)).batch(1)
 
 
 def test_a_run_killed_between_checkpoints_resumes_exactly_with_an_unreadable_image(small_refs, tmp_path):

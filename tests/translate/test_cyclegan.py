@@ -17,7 +17,8 @@ from artlens.translate import (CycleGANTask, TranslateConfig, Translator, find_t
 from artlens.style.images import to_tensor
 from artlens.translate.apply import _starts, fixed_norm, norm_statistics, run_padded, run_tiled
 from artlens.translate.networks import to_signed
-from artlens.translate.cyclegan import _Domain, domain_files
+from artlens.train.crops import RandomCrops
+from artlens.translate.cyclegan import domain_files
 from artlens.translate.networks import ImagePool
 
 from .conftest import tiny_config
@@ -25,8 +26,8 @@ from .conftest import tiny_config
 
 def _task(domains, tmp_path, **overrides) -> CycleGANTask:
     cfg = tiny_config(domains, tmp_path, **overrides)
-    a = _Domain(domain_files(cfg.a, "a"), cfg.size, cfg.load_size, torch.Generator().manual_seed(0))
-    b = _Domain(domain_files(cfg.b, "b"), cfg.size, cfg.load_size, torch.Generator().manual_seed(1))
+    a = RandomCrops(domain_files(cfg.a, "a"), cfg.size, cfg.load_size, torch.Generator().manual_seed(0), flip=True)
+    b = RandomCrops(domain_files(cfg.b, "b"), cfg.size, cfg.load_size, torch.Generator().manual_seed(1), flip=True)
     torch.manual_seed(0)
     return CycleGANTask(cfg, a=a, b=b, device=torch.device("cpu"))
 

@@ -23,17 +23,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import AMP_MODES
-from ..data.images import UnreadableImage, iter_image_files, load_image
+from ..data.images import iter_image_files
 from ..errors import ArtlensError
 from ..inference import default_device
 from ..models.bundle import META_FILE, read_bundle_meta
 from ..outputs import replaceable_folder
 from ..train.distributed import init_distributed
+from ..train.crops import RandomCrops
 from ..train.generative import GenerativeTask, GenerativeTrainer, SampleGrids, resume_state
 from .decoder import (DECODER_FORMAT, WEIGHTS_FILE, build_decoder, default_layer, save_decoder_bundle,
                       style_layers_for)
 from .extractor import DEFAULT_EXTRACTOR, Extractor, load_extractor
-from .images import fit_size, to_tensor
 from .losses import adain, channel_stats, moment_loss, tv_loss
 
 __all__ = ["AdainTask", "AdainTrainConfig", "train_decoder"]
@@ -116,67 +116,6 @@ def _image_list(folder: str, what: str) -> list[Path]:
     return files
 
 
-class _Sampler:
-    """Random crops of random images, reproducible from one generator (its state is checkpointed).
-
-    An unreadable file is remembered in ``bad`` and redrawn, never taken out of ``files``: the
-    generator then makes the same draws whether the file was found bad before or after a resume,
-    so a resumed run still reaches the uninterrupted run's weights.
-    """
-
-    def __init__(self, files: list[Path], size: int, load_size: int, gen: torch.Generator,
-                 cache_limit: int = 2048) -> None:
-        self.files, self.size, self.load_size, self.gen = files, size, load_size, gen
-        self.bad: set[Path] = set()
-        self.cache: dict[Path, torch.Tensor] = {}
-        self.cache_limit = cache_limit
-
-    def _load(self, path: Path) -> torch.Tensor | None:
-        """The resized image (cached while the cache is small), or None for an unreadable file."""
-        if path in self.cache:
-            return self.cache[path]
-        if path in self.bad:
-            return None
-        try:
-            img = to_tensor(fit_size(load_image(path), self.load_size, longer=False))[0]
-        except UnreadableImage as err:
-            log.warning("skipping %s", err)
-            self.bad.add(path)
-            if len(self.bad) == len(self.files):
-                raise ArtlensError(f"{path.parent}: no readable images left") from None
-            return None
-        if len(self.cache) < self.cache_limit:
-            self.cache[path] = img
-        return img
-
-    def fixed(self, n: int) -> torch.Tensor:
-        """Centre crops of the first ``n`` readable files: the same sample grid at every step and resume."""
-        crops = []
-        for path in self.files:
-            img = self._load(path)
-            if img is None:
-                continue
-            _, h, w = img.shape
-            top, left = (h - self.size) // 2, (w - self.size) // 2
-            crops.append(img[:, top:top + self.size, left:left + self.size])
-            if len(crops) == n:
-                break
-        return torch.stack(crops)
-
-    def batch(self, n: int) -> torch.Tensor:
-        crops = []
-        while len(crops) < n:
-            path = self.files[int(torch.randint(len(self.files), (1,), generator=self.gen))]
-            img = self._load(path)
-            if img is None:
-                continue
-            _, h, w = img.shape
-            top = int(torch.randint(h - self.size + 1, (1,), generator=self.gen))
-            left = int(torch.randint(w - self.size + 1, (1,), generator=self.gen))
-            crops.append(img[:, top:top + self.size, left:left + self.size])
-        return torch.stack(crops)
-
-
 class AdainTask(GenerativeTask):
     """One step: encode random content and style crops, AdaIN, decode, and score the decoding with the
     encoder (content loss on the AdaIN target, style loss on the channel statistics of ``style_layers``)."""
@@ -184,7 +123,7 @@ class AdainTask(GenerativeTask):
     loss_names = ("content", "style", "tv", "total")
 
     def __init__(self, cfg: AdainTrainConfig, extractor: Extractor, decoder: nn.Module, *, layer: str,
-                 contents: _Sampler, styles: _Sampler) -> None:
+                 contents: RandomCrops, styles: RandomCrops) -> None:
         self.cfg, self.extractor, self.layer = cfg, extractor, layer
         self.style_layers = style_layers_for(extractor, layer)
         self.contents, self.styles = contents, styles
@@ -287,8 +226,8 @@ def train_decoder(cfg: AdainTrainConfig, *, callback: Callable[[int, int, dict[s
     decoder.to(device).train()
     # Each process draws its own crops; one process draws exactly what a single-process run does.
     rank_seed = cfg.seed + 2 * ctx.rank
-    contents = _Sampler(content_files, cfg.size, cfg.load_size, torch.Generator().manual_seed(rank_seed))
-    styles = _Sampler(style_files, cfg.size, cfg.load_size, torch.Generator().manual_seed(rank_seed + 1))
+    contents = RandomCrops(content_files, cfg.size, cfg.load_size, torch.Generator().manual_seed(rank_seed))
+    styles = RandomCrops(style_files, cfg.size, cfg.load_size, torch.Generator().manual_seed(rank_seed + 1))
     task = AdainTask(cfg, extractor, decoder, layer=layer, contents=contents, styles=styles)
     report = [(lambda _trainer, step, losses: callback(step, cfg.steps, losses))] if callback else []
     trainer = GenerativeTrainer(

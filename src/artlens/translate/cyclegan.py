@@ -32,13 +32,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import AMP_MODES
-from ..data.images import UnreadableImage, iter_image_files, load_image
+from ..data.images import iter_image_files
 from ..data.samples import read_utf8
 from ..errors import ArtlensError
 from ..inference import default_device
 from ..models.bundle import META_FILE, WEIGHTS_FILE, read_bundle_meta
 from ..outputs import replaceable_folder
-from ..style.images import fit_size, to_tensor
+from ..train.crops import RandomCrops
 from ..train.distributed import init_distributed
 from ..train.generative import LOG_FILE, GenerativeTask, GenerativeTrainer, SampleGrids, resume_state
 from .bundle import save_translator_bundle
@@ -166,68 +166,6 @@ def domain_files(sources: list[str], flag: str) -> list[Path]:
     return list(dict.fromkeys(files))
 
 
-class _Domain:
-    """Random crops (and mirror images) of random images of one domain, reproducible from one generator.
-
-    An unreadable file is remembered and redrawn, never taken out of ``files``, so the generator makes
-    the same draws whether it was found bad before or after a resume.
-    """
-
-    def __init__(self, files: list[Path], size: int, load_size: int, gen: torch.Generator,
-                 cache_limit: int = 4096) -> None:
-        self.files, self.size, self.load_size, self.gen = files, size, load_size, gen
-        self.bad: set[Path] = set()
-        self.cache: dict[Path, torch.Tensor] = {}
-        self.cache_limit = cache_limit
-
-    def _load(self, path: Path) -> torch.Tensor | None:
-        if path in self.cache:
-            return self.cache[path]
-        if path in self.bad:
-            return None
-        try:
-            img = to_tensor(fit_size(load_image(path), self.load_size, longer=False))[0]
-        except UnreadableImage as err:
-            log.warning("skipping %s", err)
-            self.bad.add(path)
-            if len(self.bad) == len(self.files):
-                raise ArtlensError(f"{path.parent}: no readable images left") from None
-            return None
-        if len(self.cache) < self.cache_limit:
-            self.cache[path] = img
-        return img
-
-    def fixed(self, n: int) -> torch.Tensor:
-        """Centre crops of the first ``n`` readable files: the same sample grid at every step and resume."""
-        crops = []
-        for path in self.files:
-            img = self._load(path)
-            if img is None:
-                continue
-            _, h, w = img.shape
-            top, left = (h - self.size) // 2, (w - self.size) // 2
-            crops.append(img[:, top:top + self.size, left:left + self.size])
-            if len(crops) == n:
-                break
-        return torch.stack(crops)
-
-    def batch(self, n: int) -> torch.Tensor:
-        crops = []
-        while len(crops) < n:
-            path = self.files[int(torch.randint(len(self.files), (1,), generator=self.gen))]
-            img = self._load(path)
-            if img is None:
-                continue
-            _, h, w = img.shape
-            top = int(torch.randint(h - self.size + 1, (1,), generator=self.gen))
-            left = int(torch.randint(w - self.size + 1, (1,), generator=self.gen))
-            crop = img[:, top:top + self.size, left:left + self.size]
-            if float(torch.rand((1,), generator=self.gen)) < 0.5:
-                crop = crop.flip(-1)
-            crops.append(crop)
-        return torch.stack(crops)
-
-
 def linear_decay(steps: int, decay_fraction: float) -> Callable[[int], float]:
     """The paper's schedule as a ``LambdaLR`` factor: 1 for the first steps, then linearly to 0 at ``steps``."""
     decay = max(1, round(steps * decay_fraction))
@@ -253,7 +191,7 @@ class CycleGANTask(GenerativeTask):
     loss_names = ("gan_ab", "gan_ba", "cycle_a", "cycle_b", "idt_a", "idt_b", "g", "d_a", "d_b", "d")
     ema_names = ("g_ab", "g_ba")
 
-    def __init__(self, cfg: CycleGANConfig, *, a: _Domain, b: _Domain, device: torch.device) -> None:
+    def __init__(self, cfg: CycleGANConfig, *, a: RandomCrops, b: RandomCrops, device: torch.device) -> None:
         self.cfg, self.a, self.b, self.device = cfg, a, b, device
         g_ab = init_weights(ResnetGenerator(ngf=cfg.ngf, n_blocks=cfg.n_blocks)).to(device)
         g_ba = init_weights(ResnetGenerator(ngf=cfg.ngf, n_blocks=cfg.n_blocks)).to(device)
@@ -444,8 +382,10 @@ def train_cyclegan(cfg: CycleGANConfig, *, callback: Callable[[int, int, dict[st
     torch.manual_seed(cfg.seed)
     # Each process draws its own crops; one process draws exactly what a single-process run does.
     rank_seed = cfg.seed + 2 * ctx.rank
-    a = _Domain(a_files, cfg.size, cfg.load_size, torch.Generator().manual_seed(rank_seed))
-    b = _Domain(b_files, cfg.size, cfg.load_size, torch.Generator().manual_seed(rank_seed + 1))
+    a = RandomCrops(a_files, cfg.size, cfg.load_size, torch.Generator().manual_seed(rank_seed), flip=True,
+                    cache_limit=4096)
+    b = RandomCrops(b_files, cfg.size, cfg.load_size, torch.Generator().manual_seed(rank_seed + 1), flip=True,
+                    cache_limit=4096)
     task = CycleGANTask(cfg, a=a, b=b, device=device)
     report = [(lambda _trainer, step, losses: callback(step, cfg.steps, losses))] if callback else []
     trainer = GenerativeTrainer(

@@ -89,3 +89,28 @@ def fit_killed_after(cfg, monkeypatch, saves: int = 2) -> None:
     with pytest.raises(KeyboardInterrupt):
         loop.fit(cfg, show_progress=False)
     monkeypatch.setattr(loop, "save_checkpoint", real_save)
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    """Every matplotlib figure an artlens writer saves, kept open for the test to read."""
+    import artlens.viz.figures as viz
+
+    saved = []
+
+    def keep(fig, path):
+        saved.append(fig)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=40)
+        return Path(path)
+
+    monkeypatch.setattr(viz, "_save", keep)
+    yield saved
+    for fig in saved:
+        viz.plt.close(fig)
+
+
+def figure_texts(fig) -> str:
+    """All text a figure shows (titles, labels, annotations, legend entries, subfigure titles)."""
+    found = [t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text"))]
+    return "\n".join(t for t in found if t)

@@ -12,28 +12,9 @@ from artlens.data import load_collection, profile_collection
 from artlens.config import DataConfig
 from artlens.viz.figures import plot_curves
 
-
-@pytest.fixture
-def figures(monkeypatch):
-    """Every matplotlib figure an artlens writer saves, kept open for the test to read."""
-    import artlens.viz.figures as viz
-
-    saved = []
-
-    def keep(fig, path):
-        saved.append(fig)
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=40)
-        return Path(path)
-
-    monkeypatch.setattr(viz, "_save", keep)
-    yield saved
-    for fig in saved:
-        viz.plt.close(fig)
+from .conftest import figure_texts as texts
 
 
-def texts(fig) -> str:
-    return "\n".join(t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text")) if t.get_text())
 
 
 def test_curves_carry_the_run_name_and_mark_the_epoch_the_bundle_holds(tmp_path, figures):

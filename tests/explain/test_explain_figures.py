@@ -22,37 +22,14 @@ from artlens.explain.similarity import (ClassSimilarity, kruskal_stress, plot_ch
 from artlens.models.layers import LayerTaps
 from artlens.viz.overlays import cam_box, heat_on_picture
 
+from ..conftest import figure_texts as texts
+
 
 @pytest.fixture
 def starry(artdata) -> Image.Image:
     """Starry Night: a blue painting, wider than tall, larger than any model input."""
     with Image.open(artdata / "style_refs" / "style" / "jcjohnson__starry_night.jpg") as img:
         return img.convert("RGB")
-
-
-@pytest.fixture
-def figures(monkeypatch):
-    """Every matplotlib figure an artlens writer saves, kept open for the test to read."""
-    import artlens.viz.figures as viz
-
-    saved = []
-
-    def keep(fig, path):
-        saved.append(fig)
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=40)
-        return Path(path)
-
-    monkeypatch.setattr(viz, "_save", keep)
-    yield saved
-    for fig in saved:
-        viz.plt.close(fig)
-
-
-def texts(fig) -> str:
-    """All text a figure shows (titles, labels, annotations, legend entries, subfigure titles)."""
-    found = [t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text"))]
-    return "\n".join(t for t in found if t)
 
 
 # -- CAM maps on the painting ---------------------------------------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 
 from artlens.data import load_collection, profile_collection
 from artlens.config import DataConfig

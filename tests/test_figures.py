@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from artlens.data import load_collection, profile_collection
 from artlens.config import DataConfig
 from artlens.viz.figures import plot_curves

@@ -4,7 +4,6 @@ the painting."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from artlens.data import load_collection, profile_collection
 from artlens.config import DataConfig

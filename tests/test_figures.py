@@ -4,7 +4,6 @@ the painting."""
 
 from __future__ import annotations
 
-
 from artlens.data import load_collection, profile_collection
 from artlens.config import DataConfig
 from artlens.viz.figures import plot_curves

@@ -80,6 +80,9 @@ def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug l
 #: ``--model`` and ``--batch-size`` of the commands that run a trained bundle over images.
 ModelOption = Annotated[Optional[str], typer.Option(help="Model bundle folder (default: built-in style model).")]
 BatchSizeOption = Annotated[int, typer.Option(min=1, help="Images per forward pass.")]
+#: The images a command reads, and the collection ``data profile`` / ``data split`` read.
+ImagesArgument = Annotated[list[str], typer.Argument(help="Image files and/or folders.")]
+DataPathArgument = Annotated[str, typer.Argument(help="Dataset root, image folder or manifest.")]
 TTAOption = Annotated[Optional[str], typer.Option(
     help="Test-time augmentation: none | flip (with the mirror image) | crops (the whole image and 5 crops "
          "of 0.8 of each side, for images whose shorter side is at least the model's input size, e.g. 224 px). "
@@ -264,7 +267,7 @@ app.add_typer(data_app, name="data")
 @data_app.command("profile")
 @with_flags(data_flags())
 def data_profile(
-    path: Annotated[str, typer.Argument(help="Dataset root, image folder or manifest.")],
+    path: DataPathArgument,
     out: Annotated[str, typer.Option(help="Folder for profile.json/.md and figures.")] = "artlens-profile",
     workers: Annotated[Optional[int], typer.Option(help="Threads for reading headers and hashing.")] = None,
     *, given: dict[str, Any],
@@ -284,7 +287,7 @@ def data_profile(
 @data_app.command("split")
 @with_flags(data_flags("val_fraction", "test_fraction", "seed"))
 def data_split(
-    path: Annotated[str, typer.Argument(help="Dataset root, image folder or manifest.")],
+    path: DataPathArgument,
     out: Annotated[str, typer.Option(help="Manifest to write (TSV: path, label, split).")] = "split.tsv",
     *, given: dict[str, Any],
 ) -> None:

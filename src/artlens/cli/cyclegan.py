@@ -7,14 +7,14 @@ library function with a progress bar and prints a short summary.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
 from .. import default_device, expand_inputs
 from ..translate import CycleGANConfig, TranslateConfig
 from ._flags import config_flags, with_flags
-from .app import app, err_console, out_console, styled
+from .app import ImagesArgument, app, err_console, out_console, styled
 
 cyclegan_app = typer.Typer(no_args_is_help=True,
                            help="Unpaired image-to-image translation (CycleGAN): train on two folders, apply at full size.")
@@ -56,7 +56,7 @@ def train(*, given: dict[str, Any]) -> None:
 @cyclegan_app.command("apply")
 @with_flags(config_flags(TranslateConfig, required={"model"}, defaults=CLI_DEFAULTS))
 def apply(
-    images: Annotated[list[str], typer.Argument(help="Image files and/or folders.")],
+    images: ImagesArgument,
     *, given: dict[str, Any],
 ) -> None:
     """Translate images with a CycleGAN bundle at their own size (tiled with blended seams when large)."""

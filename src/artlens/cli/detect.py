@@ -17,7 +17,7 @@ from rich.table import Table
 from .. import ArtlensError
 from ..detect import AuditConfig, CrossGeneratorConfig, DetectConfig, detect, run_audit, run_cross_generator
 from ._flags import config_flags, with_flags
-from .app import app, err_console, out_console, styled
+from .app import ImagesArgument, app, err_console, out_console, styled
 
 __all__ = ["audit", "cross_generator", "detect_command"]
 
@@ -25,7 +25,7 @@ __all__ = ["audit", "cross_generator", "detect_command"]
 @app.command("detect")
 @with_flags(config_flags(DetectConfig, skip={"inputs"}))
 def detect_command(
-    images: Annotated[list[str], typer.Argument(help="Image files and/or folders.")],
+    images: ImagesArgument,
     as_json: Annotated[bool, typer.Option("--json", help='Print [{"path", "verdict", "p_ai"}, ...] instead of a table.')] = False,
     *, given: dict[str, Any],
 ) -> None:

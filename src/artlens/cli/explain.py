@@ -14,14 +14,14 @@ from rich.table import Table
 
 from .. import EmbedConfig, ProbeConfig, SearchConfig, SimilarityConfig
 from ._flags import DeviceOption, config_flags, with_flags
-from .app import ModelOption, TTAOption, app, err_console, out_console, print_sharded, styled
+from .app import ImagesArgument, ModelOption, TTAOption, app, err_console, out_console, print_sharded, styled
 
 InputSize = Annotated[Optional[int], typer.Option(help="Override the model's input size in pixels (smaller = faster).")]
 
 
 @app.command()
 def explain(
-    inputs: Annotated[list[str], typer.Argument(help="Image files and/or folders.")],
+    inputs: ImagesArgument,
     model: ModelOption = None,
     method: Annotated[str, typer.Option(help="CAM method (`featuremap` = channel-summed activations): "
                                              "gradcam, gradcam++, scorecam, eigencam, ...")] = "gradcam",

@@ -11,11 +11,11 @@
 3. With ``--ship``, copy the bundle (float16) into ``src/artlens/assets/models/adain-lite0``, where
    ``artlens stylize adain``, ``artlens trajectory`` and the web page find it.
 
-The CPU recipe (the default) is 128 px crops of images resized to 192 px, batch 4: about 1.3 steps/s
+The CPU recipe (the default) is 128 px crops of images resized to 192 px, batch 4: 5 to 6 steps/s
 on two cores. ``--gpu`` scales it to the paper's settings (256 px crops of 512 px images, batch 8,
 20k steps), minutes on one GPU.
 
-    python scripts/train_adain_model.py --ship                 # the shipped decoder (CPU, ~1.5 h)
+    python scripts/train_adain_model.py --ship                 # the shipped decoder (CPU, about 50 min)
     python scripts/train_adain_model.py --gpu --ship --device cuda
     python scripts/train_adain_model.py --steps 20 --out /tmp/adain-smoke   # a smoke test
 """

@@ -35,7 +35,7 @@ from .classifier import ArtClassifier, build_classifier
 from .ensemble import EnsembleClassifier, ensemble_preprocessing
 
 __all__ = ["BUNDLE_FORMAT", "DECODER_FORMAT", "DIFFUSION_FORMAT", "META_FILE", "Bundle", "BundleFormatError", "default_bundle_path",
-           "load_bundle", "read_bundle_meta", "save_bundle", "save_ensemble"]
+           "find_bundles", "load_bundle", "read_bundle_meta", "save_bundle", "save_ensemble"]
 
 BUNDLE_FORMAT = "artlens-bundle/1"
 WEIGHTS_FILE = "model.safetensors"
@@ -198,6 +198,22 @@ class BundleFormatError(ArtlensError):
 _FORMATS = {BUNDLE_FORMAT: (WEIGHTS_FILE, "a model bundle"),
             DECODER_FORMAT: (DECODER_WEIGHTS_FILE, "an AdaIN decoder bundle"),
             DIFFUSION_FORMAT: (WEIGHTS_FILE, "a diffusion model bundle")}
+
+
+def find_bundles(root: str | os.PathLike, read_meta: Callable[[Path], Any]) -> list[Path]:
+    """Every folder under ``root`` (recursively, sorted by path) whose ``artlens.json`` ``read_meta``
+    accepts (it raises :class:`ArtlensError` for another kind of bundle); ``[]`` when ``root`` is no folder."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = []
+    for meta_path in sorted(root.rglob(META_FILE)):
+        try:
+            read_meta(meta_path.parent)
+        except ArtlensError:
+            continue
+        found.append(meta_path.parent)
+    return found
 
 
 def read_bundle_meta(path: str | os.PathLike, *, format: str = BUNDLE_FORMAT) -> dict[str, Any]:

@@ -29,7 +29,8 @@ from torch import nn
 from .._registry import Registry
 from .._version import __version__
 from ..errors import ArtlensError
-from ..models.bundle import DECODER_FORMAT, DECODER_WEIGHTS_FILE, META_FILE, read_bundle_meta, write_bundle_dir
+from ..models.bundle import (DECODER_FORMAT, DECODER_WEIGHTS_FILE, META_FILE, find_bundles, read_bundle_meta,
+                             write_bundle_dir)
 from ..models.layers import layer_aliases, resolve_layer
 from .extractor import Extractor
 
@@ -162,14 +163,4 @@ def load_decoder_bundle(path: str | os.PathLike) -> tuple[nn.Sequential, dict]:
 
 def find_decoders(models_dir: str | os.PathLike) -> list[Path]:
     """Every AdaIN decoder bundle under ``models_dir`` (recursively), sorted by path."""
-    root = Path(models_dir)
-    if not root.is_dir():
-        return []
-    found = []
-    for meta_path in sorted(root.rglob(META_FILE)):
-        try:
-            read_bundle_meta(meta_path.parent, format=DECODER_FORMAT)
-        except ArtlensError:
-            continue
-        found.append(meta_path.parent)
-    return found
+    return find_bundles(models_dir, lambda path: read_bundle_meta(path, format=DECODER_FORMAT))

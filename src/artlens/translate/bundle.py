@@ -21,7 +21,7 @@ from torch import nn
 
 from .._version import __version__
 from ..errors import ArtlensError
-from ..models.bundle import BUNDLE_FORMAT, META_FILE, WEIGHTS_FILE, read_bundle_meta, write_bundle_dir
+from ..models.bundle import BUNDLE_FORMAT, META_FILE, WEIGHTS_FILE, find_bundles, read_bundle_meta, write_bundle_dir
 from .networks import ResnetGenerator
 
 __all__ = ["DIRECTIONS", "TRANSLATION_TASK", "find_translators", "load_translator", "read_translator_meta",
@@ -80,14 +80,4 @@ def load_translator(path: str | os.PathLike, *, device: str | torch.device = "cp
 
 def find_translators(models_dir: str | os.PathLike) -> list[Path]:
     """Every image-translation bundle under ``models_dir`` (recursively), sorted by path."""
-    root = Path(models_dir)
-    if not root.is_dir():
-        return []
-    found = []
-    for meta_path in sorted(root.rglob(META_FILE)):
-        try:
-            read_translator_meta(meta_path.parent)
-        except ArtlensError:
-            continue
-        found.append(meta_path.parent)
-    return found
+    return find_bundles(models_dir, read_translator_meta)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -98,16 +99,21 @@ def plot_gallery(items: Sequence[tuple[str, str]], path: str | os.PathLike, *, c
     for ax in axes.flat:
         ax.axis("off")
     for ax, (img_path, caption) in zip(axes.flat, items):
-        try:
-            img = load_image(img_path, draft_size=256)
-            img.thumbnail((256, 256))
-            ax.imshow(img)
-        except UnreadableImage:
-            ax.imshow(np.full((8, 8, 3), 0.5))
-        ax.set_title(caption, fontsize=7.5)
+        _thumbnail(ax, img_path, caption, fontsize=7.5)
     if title:
         fig.suptitle(title)
     return _save(fig, path)
+
+
+def _thumbnail(ax: Any, img_path: str, caption: str, *, fontsize: float) -> None:
+    """A 256 px thumbnail of the file with its caption; a grey square for a file that cannot be read."""
+    try:
+        img = load_image(img_path, draft_size=256)
+        img.thumbnail((256, 256))
+        ax.imshow(img)
+    except UnreadableImage:
+        ax.imshow(np.full((8, 8, 3), 0.5))
+    ax.set_title(caption, fontsize=fontsize)
 
 
 def plot_pairs(pairs: Sequence[tuple[tuple[str, str], tuple[str, str], str]], path: str | os.PathLike, *,
@@ -129,13 +135,7 @@ def plot_pairs(pairs: Sequence[tuple[tuple[str, str], tuple[str, str], str]], pa
         axes = sub.subplots(1, 2)
         for ax, img_path, caption in zip(axes, (path_a, path_b), (cap_a, cap_b)):
             ax.axis("off")
-            try:
-                img = load_image(img_path, draft_size=256)
-                img.thumbnail((256, 256))
-                ax.imshow(img)
-            except UnreadableImage:
-                ax.imshow(np.full((8, 8, 3), 0.5))
-            ax.set_title(caption, fontsize=7)
+            _thumbnail(ax, img_path, caption, fontsize=7)
         sub.suptitle(pair_caption, fontsize=8.5)
     if title:
         fig.suptitle(title, fontsize=11)

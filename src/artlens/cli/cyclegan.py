@@ -24,26 +24,23 @@ app.add_typer(cyclegan_app, name="cyclegan")
 CLI_DEFAULTS = {"device": "auto"}
 
 
+#: The losses the bar and the summary show (of the many the run logs).
+LOSSES_SHOWN = ("g", "d", "cycle_a", "cycle_b")
+
+
 def _postfix(losses: dict[str, float]) -> str:
-    return " ".join(f"{k} {losses[k]:.3g}" for k in ("g", "d", "cycle_a", "cycle_b") if k in losses)
+    return " ".join(f"{k} {losses[k]:.3g}" for k in LOSSES_SHOWN if k in losses)
 
 
 @cyclegan_app.command("train")
 @with_flags(config_flags(CycleGANConfig, required={"a", "b"}, defaults=CLI_DEFAULTS))
 def train(*, given: dict[str, Any]) -> None:
     """Train a CycleGAN between two unpaired image sets; writes checkpoints, log, loss curves, sample grids and a bundle."""
-    from ..progress import progress_bar  # looked up at call time: tests swap it
+    from ..progress import training_steps
     from ..translate import train_cyclegan
 
     cfg = CycleGANConfig(**{**given, "device": str(default_device(given["device"]))})
-    state: dict[str, float] = {}
-    with progress_bar(cfg.steps, "cyclegan", postfix=lambda: _postfix(state)) as advance:
-        def callback(step: int, _total: int, losses: dict[str, float]) -> None:
-            if not state:  # first report after a resume: jump the bar to where the run is
-                advance(step - 1)
-            state.update(losses)
-            advance(1)
-
+    with training_steps(cfg.steps, "cyclegan", shown=LOSSES_SHOWN) as (callback, state):
         result = train_cyclegan(cfg, callback=callback)
     if not state:
         out_console.print(f"bundle: {result.bundle} (no step left to train: the run was already at step {cfg.steps})",

@@ -27,18 +27,10 @@ app.add_typer(diffusion_app, name="diffusion")
 def train(*, given: dict[str, Any]) -> None:
     """Train a class-conditional diffusion model (UNet, cosine schedule, EMA) and save it as a bundle."""
     from ..diffusion import train_diffusion
-    from ..progress import progress_bar  # looked up at call time: tests swap it
+    from ..progress import training_steps
 
     cfg = DiffusionTrainConfig(**given)
-    state: dict[str, float] = {}
-    postfix = lambda: " ".join(f"{k} {v:.3g}" for k, v in state.items())  # noqa: E731
-    with progress_bar(cfg.steps, "diffusion", postfix=postfix) as advance:
-        def callback(step: int, _total: int, losses: dict[str, float]) -> None:
-            if not state:  # first report after a resume: jump the bar to where the run is
-                advance(step - 1)
-            state.update(losses)
-            advance(1)
-
+    with training_steps(cfg.steps, "diffusion") as (callback, state):
         bundle = train_diffusion(cfg, callback=callback)
     out_console.print(f"diffusion bundle: {bundle}; sample grids: {Path(cfg.out) / 'samples'}"
                       + (f"; last loss {state['loss']:.4g}" if state else " (no step left to train)"), highlight=False)

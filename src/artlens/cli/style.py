@@ -135,17 +135,10 @@ def reconstruct(
 def adain_train(*, given: dict[str, Any]) -> None:
     """Train an AdaIN decoder (Huang & Belongie) and save it as a decoder bundle."""
     from .. import train_decoder
-    from ..progress import progress_bar  # looked up at call time: tests swap it
+    from ..progress import training_steps
 
     cfg = AdainTrainConfig(**_resolved(given))
-    state: dict[str, float] = {}
-    with progress_bar(cfg.steps, "adain-train", postfix=lambda: _loss_postfix(state)) as advance:
-        def callback(step: int, _total: int, losses: dict[str, float]) -> None:
-            if not state:  # first report after a resume: jump the bar to where the run is
-                advance(step - 1)
-            state.update(losses)
-            advance(1)
-
+    with training_steps(cfg.steps, "adain-train") as (callback, state):
         bundle = train_decoder(cfg, callback=callback)
     if not state:  # resumed at its last step: no step was left to train (train_decoder has said so)
         out_console.print(f"decoder bundle: {bundle} (no step left to train: the run was already at step {cfg.steps})",

@@ -56,3 +56,11 @@ def test_without_a_bundle_cyclegan_is_unavailable_with_a_reason(artdata, tmp_pat
         files = {"content": ("photo.jpg", _photo(artdata), "image/jpeg")}
         response = client.post("/v1/stylize", files=files, data={"method": "cyclegan"})
         assert response.status_code == 503 and response.json()["error"] == status["reason"]
+
+
+def test_naming_a_cyclegan_where_a_classifier_is_needed_is_the_requests_mistake(served, artdata):
+    listed = next(m["id"] for m in served.get("/v1/models").json()["models"] if m["task"] == "image-translation")
+    files = {"file": ("photo.jpg", _photo(artdata), "image/jpeg")}
+    response = served.post("/v1/predict", files=files, data={"model": listed})
+    assert response.status_code == 422
+    assert "is a image-translation model; this needs a classification model" in response.json()["error"]

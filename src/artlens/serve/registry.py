@@ -262,7 +262,7 @@ class ModelRegistry:
             defaults[builtin.task] = builtin.id
         if default_model:
             try:
-                chosen = self.resolve(default_model, defaults=defaults)
+                chosen = self.resolve(default_model, task=None, defaults=defaults)
             except UnknownModel as err:
                 raise ArtlensError(f"--default-model: {err}") from None
             defaults[chosen.task] = chosen.id
@@ -273,16 +273,26 @@ class ModelRegistry:
         newest_first = sorted(self._entries.values(), key=_age, reverse=True)
         return sorted(newest_first, key=lambda e: (not e.builtin, e.name))
 
-    def resolve(self, name: str | None, *, task: str = "classification",
+    def resolve(self, name: str | None, *, task: str | None = "classification",
                 defaults: dict[str, str] | None = None) -> ModelEntry:
-        """``None``/"" -> the task's default; ``name@version`` -> that one; ``name`` -> its newest version."""
-        defaults = self.defaults if defaults is None else defaults
-        aliases = self.alias_source() if self.alias_source is not None else {}
+        """``None``/"" -> the task's default; ``name@version`` -> that one; ``name`` -> its newest version.
+
+        A named model of another task than ``task`` is the request's mistake (422), not a model that
+        fails to load: ``/v1/predict`` naming a CycleGAN says so. ``task=None`` accepts any task."""
         if not name:
+            defaults = self.defaults if defaults is None else defaults
             if task not in defaults:
                 raise UnknownModel(f"no model for task {task!r} is installed", 404)
+            aliases = self.alias_source() if self.alias_source is not None else {}
             chosen = self._entries[defaults[task]]
             return self._aliased(chosen.name, "production", aliases) or chosen
+        entry = self._named(name)
+        if task is not None and entry.task != task:
+            raise UnknownModel(f"model {entry.id} is a {entry.task} model; this needs a {task} model", 422)
+        return entry
+
+    def _named(self, name: str) -> ModelEntry:
+        aliases = self.alias_source() if self.alias_source is not None else {}
         if not MODEL_NAME.match(name):
             raise UnknownModel(f"model {name[:80]!r} is not a model name (letters, digits, '._+-' and one "
                                "'@version'; paths are not accepted)", 422)

@@ -51,7 +51,7 @@ def router(service: Service) -> APIRouter:
     @routes.post("/v1/admin/promote", dependencies=guarded, responses=errors(401, 403, 404, 422))
     def promote(body: AliasChange) -> dict[str, Any]:
         """Point ``alias`` of a model at one of its installed versions (served without a restart)."""
-        entry = registry.resolve(body.model)
+        entry = registry.resolve(body.model, task=None)
         if entry.id != body.model:
             raise UnknownModel(f"{body.model} is not an installed version", 404)
         before = store.set_alias(entry.name, body.alias, entry.version)

@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install install-test browser screenshot bench default-model adain-model detector clean
+.PHONY: demo test install install-test browser screenshot bench default-model adain-model cyclegan-model detector clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ default-model: install
 adain-model: install
 	$(BIN)/python scripts/train_adain_model.py --ship $(ARGS)
 	$(BIN)/python scripts/adain_figures.py
+
+# The built-in photo -> Impressionism CycleGAN (ARGS="--gpu --device cuda" for the paper's sizes on a GPU).
+cyclegan-model: install
+	$(BIN)/python scripts/train_cyclegan_model.py --ship $(ARGS)
 
 # The built-in Human-or-AI detector (add DEVICE=cuda on a GPU: the same recipe).
 detector: install

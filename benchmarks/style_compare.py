@@ -2,11 +2,11 @@
 the built-in WikiArt style classifier calls Impressionism (the Best Artworks study's "Good / Best /
 Worst", as a number).
 
-    python benchmarks/style_compare.py --cyclegan runs/photo2impressionism/model [--decoder DECODER]
+    python benchmarks/style_compare.py [--cyclegan runs/photo2impressionism/model] [--decoder DECODER]
         [--photos 4] [--size 512] [--gatys-steps 100] [--style PAINTING] [--out style-compare]
 
 Each photo (the first ``--photos`` of ``shared/artdata/style_refs/content``) is resized to ``--size`` px
-on its longer side and translated by the CycleGAN bundle (A->B), stylised by AdaIN (``--decoder``, default
+on its longer side and translated by the CycleGAN bundle (A->B; default: the built-in one), stylised by AdaIN (``--decoder``, default
 the built-in decoder) and by Gatys (EfficientNet-Lite0, L-BFGS, ``--gatys-steps`` iterations) with
 ``--style`` (default: Monet's *Cliff Walk at Pourville*, shipped with artlens). The untouched photo is
 the baseline row. Times exclude loading the models and follow one warm-up image. Writes each result
@@ -26,14 +26,15 @@ from _common import ARTDATA
 from artlens import AdainStylizer, GatysConfig, Predictor, open_image, stylize_gatys
 from artlens.style import builtin_decoder
 from artlens.style.images import fit_size
-from artlens.translate import Translator
+from artlens.translate import Translator, builtin_translator
 
 TARGET = "Impressionism"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cyclegan", required=True, help="image-translation bundle (photo = domain A)")
+    ap.add_argument("--cyclegan", default=None,
+                    help="image-translation bundle (photo = domain A; default: the built-in photo2impressionism)")
     ap.add_argument("--decoder", default=None,
                     help="AdaIN decoder bundle (default: the built-in one; without one, an untrained decoder of the "
                          "same shape: its time is right, its pictures and labels mean nothing)")
@@ -53,7 +54,7 @@ def main() -> None:
     files = sorted((ARTDATA / "style_refs" / "content").glob("*.jpg"))[:args.photos]
     photos = {p.stem: fit_size(open_image(p), args.size) for p in files}
 
-    painter = Translator.load(args.cyclegan, device=device)
+    painter = Translator.load(args.cyclegan or builtin_translator(), device=device)
     methods = {"photo (no method)": lambda img: img,
                "CycleGAN": lambda img: painter.translate(img, direction="a2b")}
     builtin = builtin_decoder()

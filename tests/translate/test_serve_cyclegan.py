@@ -30,7 +30,9 @@ def _photo(artdata, size=(90, 60)) -> bytes:
 
 def test_the_models_list_offers_the_cyclegan_method(served):
     info = served.get("/v1/models").json()
-    assert info["features"]["stylize"]["cyclegan"] == {"available": True, "models": ["photo2monet"],
+    # the built-in photo -> Impressionism model first, then those of --models
+    assert info["features"]["stylize"]["cyclegan"] == {"available": True,
+                                                       "models": ["photo2impressionism", "photo2monet"],
                                                        "directions": ["a2b", "b2a"]}
     # GET /v1/models lists the bundle too, under its own task (the page's classifier picker leaves it out)
     assert sum(m["task"] == "image-translation" for m in info["models"]) == 1
@@ -38,7 +40,8 @@ def test_the_models_list_offers_the_cyclegan_method(served):
 
 def test_stylize_with_cyclegan_needs_no_style_image(served, artdata):
     files = {"content": ("photo.jpg", _photo(artdata), "image/jpeg")}
-    response = served.post("/v1/stylize", files=files, data={"method": "cyclegan", "size": "64", "direction": "b2a"})
+    response = served.post("/v1/stylize", files=files, data={"method": "cyclegan", "size": "64", "direction": "b2a",
+                                                             "translator": "photo2monet"})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "image/png"
     assert Image.open(io.BytesIO(response.content)).size == (64, 43)  # longer side 64, the photo's 3:2
@@ -48,7 +51,20 @@ def test_stylize_with_cyclegan_needs_no_style_image(served, artdata):
     assert no_style.status_code == 422 and "needs 1 to 4 style images" in no_style.json()["error"]
 
 
-def test_without_a_bundle_cyclegan_is_unavailable_with_a_reason(artdata, tmp_path):
+def test_with_no_models_folder_the_built_in_cyclegan_paints_a_photo(artdata, tmp_path):
+    app = create_app(ServeConfig(models_dir=str(tmp_path), device="cpu", allowed_hosts=("testserver",), preload=False))
+    with TestClient(app) as client:
+        assert client.get("/v1/models").json()["features"]["stylize"]["cyclegan"]["models"] == ["photo2impressionism"]
+        files = {"content": ("photo.jpg", _photo(artdata, (91, 60)), "image/jpeg")}
+        response = client.post("/v1/stylize", files=files, data={"method": "cyclegan", "size": "91"})
+        assert response.status_code == 200, response.text
+        assert Image.open(io.BytesIO(response.content)).size == (91, 60)
+
+
+def test_without_a_bundle_cyclegan_is_unavailable_with_a_reason(artdata, tmp_path, monkeypatch):
+    from artlens.serve import features
+
+    monkeypatch.setattr(features, "builtin_translator", lambda: None)  # an installation without the asset
     app = create_app(ServeConfig(models_dir=str(tmp_path), device="cpu", allowed_hosts=("testserver",), preload=False))
     with TestClient(app) as client:
         status = client.get("/v1/models").json()["features"]["stylize"]["cyclegan"]

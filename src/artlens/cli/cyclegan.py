@@ -51,7 +51,7 @@ def train(*, given: dict[str, Any]) -> None:
 
 
 @cyclegan_app.command("apply")
-@with_flags(config_flags(TranslateConfig, required={"model"}, defaults=CLI_DEFAULTS))
+@with_flags(config_flags(TranslateConfig, defaults=CLI_DEFAULTS))
 def apply(
     images: ImagesArgument,
     *, given: dict[str, Any],

@@ -50,6 +50,8 @@ DIFFUSION_FORMAT = "artlens-diffusion/1"
 DEFAULT_MODEL = "wikiart11-style"
 #: The AdaIN decoder shipped inside the package (``scripts/train_adain_model.py``).
 DEFAULT_DECODER = "adain-lite0"
+#: The CycleGAN shipped inside the package, photo -> Impressionism (``scripts/train_cyclegan_model.py``).
+DEFAULT_TRANSLATOR = "photo2impressionism"
 
 
 @dataclass
@@ -296,3 +298,8 @@ def default_bundle_path() -> Path:
 def default_decoder_path() -> Path:
     """The AdaIN decoder shipped inside the package (for EfficientNet-Lite0, ImageNet weights)."""
     return Path(str(resources.files("artlens") / "assets" / "models" / DEFAULT_DECODER))
+
+
+def default_translator_path() -> Path:
+    """The CycleGAN shipped inside the package (photo -> Impressionist painting)."""
+    return Path(str(resources.files("artlens") / "assets" / "models" / DEFAULT_TRANSLATOR))

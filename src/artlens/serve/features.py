@@ -24,7 +24,7 @@ from PIL import Image
 from .. import AdainStylizer, ArtlensError, GatysConfig, stylize_gatys
 from ..explain import CAM_METHODS, CamExplainer, CamResult
 from ..style import builtin_decoder, find_decoders
-from ..translate import DIRECTIONS, Translator, find_translators
+from ..translate import DIRECTIONS, Translator, builtin_translator, find_translators
 from .registry import ModelEntry, unloadable
 
 __all__ = ["SLOW_CAM_METHODS", "Explainers", "FeatureUnavailable", "Stylizers", "gatys_estimate_s", "png_bytes"]
@@ -189,10 +189,14 @@ class Stylizers:
         return self._decoders
 
     def translators(self) -> dict[str, Path]:
-        """CycleGAN bundle name -> folder (found once; named like decoders, never a client path)."""
+        """CycleGAN bundle name -> folder (found once; named like decoders, never a client path): the
+        built-in one first, then those found in the models folder."""
         if self._translators is None:
             found: Sequence[Path] = find_translators(self.models_dir) if self.models_dir else []
-            self._translators = decoder_names(found, self.models_dir)
+            builtin = builtin_translator()
+            named = decoder_names(found, self.models_dir)
+            self._translators = {**({builtin.name: builtin} if builtin else {}),
+                                 **{k: v for k, v in named.items() if not builtin or k != builtin.name}}
         return self._translators
 
     def status(self) -> dict[str, Any]:

@@ -16,7 +16,8 @@
 from __future__ import annotations
 
 from .apply import TranslateConfig, TranslateResult, Translator, translate_images
-from .bundle import DIRECTIONS, TRANSLATION_TASK, find_translators, load_translator, read_translator_meta
+from .bundle import (DIRECTIONS, TRANSLATION_TASK, builtin_translator, find_translators, load_translator,
+                     read_translator_meta)
 from .cyclegan import CycleGANConfig, CycleGANResult, CycleGANTask, domain_files, train_cyclegan
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "TranslateConfig",
     "TranslateResult",
     "Translator",
+    "builtin_translator",
     "domain_files",
     "find_translators",
     "load_translator",

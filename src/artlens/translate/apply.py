@@ -41,9 +41,10 @@ from torch import nn
 from ..data.images import UnreadableImage, load_image
 from ..errors import ArtlensError
 from ..inference import default_device
+from ..models.bundle import default_translator_path
 from ..predict import expand_inputs
 from ..style.images import as_rgb, fit_size, to_pil, to_tensor
-from .bundle import DIRECTIONS, load_translator
+from .bundle import DIRECTIONS, builtin_translator, load_translator
 from .networks import GENERATOR_MULTIPLE, to_signed, to_unit
 
 __all__ = ["TranslateConfig", "TranslateResult", "Translator", "fixed_norm", "norm_statistics", "run_padded",
@@ -219,7 +220,8 @@ class TranslateConfig:
     """``artlens cyclegan apply``: which bundle, which direction, and how large images are cut."""
 
     model: str = ""
-    """Image-translation bundle folder (``<run>/model`` of ``artlens cyclegan train``)."""
+    """Image-translation bundle folder (``<run>/model`` of ``artlens cyclegan train``); empty: the one shipped
+    with artlens (photo to Impressionist painting)."""
     direction: str = field(default="a2b", metadata={"choices": DIRECTIONS})
     """``a2b`` (domain A to B, e.g. photo to painting) or ``b2a``."""
     out: str = "translated"
@@ -262,12 +264,14 @@ def translate_images(inputs: Sequence[str | os.PathLike], cfg: TranslateConfig, 
     """
     import time
 
-    if not cfg.model:
-        raise ArtlensError("--model is required: an image-translation bundle folder")
+    model = cfg.model or builtin_translator()
+    if not model:
+        raise ArtlensError(f"this installation has no built-in CycleGAN ({default_translator_path()} is missing): "
+                           "pass --model, an image-translation bundle folder")
     files = expand_inputs(inputs)
     if not files:
         raise ArtlensError("no input images given")
-    translator = Translator.load(cfg.model, device=cfg.device)
+    translator = Translator.load(model, device=cfg.device)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     written, skipped, t0 = [], [], time.perf_counter()

@@ -21,11 +21,12 @@ from torch import nn
 
 from .._version import __version__
 from ..errors import ArtlensError
-from ..models.bundle import BUNDLE_FORMAT, META_FILE, WEIGHTS_FILE, find_bundles, read_bundle_meta, write_bundle_dir
+from ..models.bundle import (BUNDLE_FORMAT, META_FILE, WEIGHTS_FILE, default_translator_path, find_bundles,
+                             read_bundle_meta, write_bundle_dir)
 from .networks import ResnetGenerator
 
-__all__ = ["DIRECTIONS", "TRANSLATION_TASK", "find_translators", "load_translator", "read_translator_meta",
-           "save_translator_bundle"]
+__all__ = ["DIRECTIONS", "TRANSLATION_TASK", "builtin_translator", "find_translators", "load_translator",
+           "read_translator_meta", "save_translator_bundle"]
 
 TRANSLATION_TASK = "image-translation"
 #: The two directions a bundle translates, named as ``--direction`` takes them.
@@ -76,6 +77,12 @@ def load_translator(path: str | os.PathLike, *, device: str | torch.device = "cp
                                f"({str(err).splitlines()[0]})") from None
         generators[d] = net.to(device).eval()
     return generators, meta
+
+
+def builtin_translator() -> Path | None:
+    """The photo -> Impressionism CycleGAN shipped inside the package, or None if this installation has none."""
+    path = default_translator_path()
+    return path if (path / META_FILE).is_file() else None
 
 
 def find_translators(models_dir: str | os.PathLike) -> list[Path]:

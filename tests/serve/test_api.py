@@ -200,7 +200,7 @@ def test_explain_returns_the_cam_overlay_png(client, seurat):
     assert response.headers["content-type"] == "image/png"
     assert response.headers["x-label"] == "Pointillism" and float(response.headers["x-prob"]) > 0.5
     overlay = Image.open(io.BytesIO(response.content))
-    assert overlay.size == (512, 313)  # the squashed model input stretched back onto the painting
+    assert overlay.size == (512, 313)  # drawn on the painting itself, not on the 224 px model input
     # Another class can be explained on request.
     other = client.post("/v1/explain", files=upload(seurat), data={"target": "Fauvism"})
     assert other.headers["x-label"] == "Fauvism" and other.headers["x-predicted"] == "Pointillism"
@@ -208,7 +208,37 @@ def test_explain_returns_the_cam_overlay_png(client, seurat):
     tiny = client.post("/v1/explain", files=upload(seurat), data={"model": "tiny-styles@1", "method": "gradcam++"})
     assert tiny.status_code == 200, tiny.text
     assert tiny.headers["x-model"] == "tiny-styles@1" and tiny.headers["x-method"] == "gradcam++"
-    assert Image.open(io.BytesIO(tiny.content)).size == (64, 64)
+    assert Image.open(io.BytesIO(tiny.content)).size == (512, 313)  # the whole painting, the crop it saw in place
+
+
+def test_explain_draws_the_map_on_the_upload_at_its_own_size_as_artlens_explain_does(client, artdata):
+    """A 1120 x 704 photo comes back 1024 x 644 (its shape, longest side bounded for the web), drawn by the
+    library's CamExplainer.on_picture, with the library's caption in X-Caption; a 2000 x 1800 JPEG, which the
+    model's decode reads at a quarter of its size (a 500 x 450 JPEG draft), is drawn from a second, larger decode."""
+    from urllib.parse import unquote
+
+    import numpy as np
+
+    from artlens.explain import CamExplainer
+
+    photo_path = artdata / "style_refs" / "content" / "naoto0804__newyork.jpg"
+    response = client.post("/v1/explain", files=upload(photo_path.read_bytes()))
+    assert response.status_code == 200, response.text
+    served = Image.open(io.BytesIO(response.content)).convert("RGB")
+    assert served.size == (1024, 644)
+    explainer = CamExplainer()  # the built-in model, as the server's default
+    with Image.open(photo_path) as photo:
+        result = explainer.explain(photo)
+        drawn = explainer.on_picture(photo, result, max_side=1024)
+    assert np.abs(np.asarray(served, np.float32) - np.asarray(drawn, np.float32)).mean() < 1.0
+    assert unquote(response.headers["x-caption"]) == explainer.caption(result)
+    assert f"gradcam on {explainer.layer}" in unquote(response.headers["x-caption"])
+
+    big = jpeg_bytes(Image.open(photo_path).resize((2000, 1800), Image.BICUBIC), quality=75)
+    assert len(big) < 2**20  # under the test server's upload limit
+    large = client.post("/v1/explain", files=upload(big))
+    assert large.status_code == 200, large.text
+    assert Image.open(io.BytesIO(large.content)).size == (1024, 922)
 
 
 def test_explain_errors_are_json(client, seurat):

@@ -326,13 +326,23 @@ def test_a_job_past_its_time_limit_fails_with_a_reason():
     assert failed.state == "failed" and failed.error == "stopped after the 0.2 s time limit for a job"
 
 
-def test_gatys_estimates_grow_with_steps_and_pixels():
-    from artlens.serve.features import gatys_estimate_s
+def test_gatys_estimates_grow_with_steps_and_pixels_and_follow_the_presets_levels():
+    from artlens import GatysConfig
+    from artlens.serve.features import GATYS_SETUP_S, gatys_estimate_s
 
-    small = gatys_estimate_s(steps=100, size=384, aspect=0.75)
+    photo = (1024, 768)
+    small = gatys_estimate_s(GatysConfig(extractor="efficientnet_lite0", steps=100, size=384), photo)
     assert 20 < small < 120  # 100 steps x 0.1 megapixel: about a minute on a busy 2-core CPU
-    assert gatys_estimate_s(steps=500, size=1024, aspect=1.0) > 10 * small  # the issue's hour: 4 of these
-    assert gatys_estimate_s(steps=100, size=384, aspect=0.75, device="cuda") < small / 5
+    big = gatys_estimate_s(GatysConfig(extractor="efficientnet_lite0", steps=500, size=1024), (1024, 1024))
+    assert big > 10 * small
+    assert gatys_estimate_s(GatysConfig(extractor="efficientnet_lite0", steps=100, size=384, device="cuda"), photo,
+                            device="cuda") < small / 5
+    # EfficientNet-Lite0's preset runs 2 scales: 100 iterations at 192 px, then 50 at 384 px.
+    levels = [gatys_estimate_s(GatysConfig(extractor="efficientnet_lite0", steps=n, size=side, scales=1), photo)
+              - GATYS_SETUP_S for side, n in ((192, 100), (384, 50))]
+    assert small == pytest.approx(GATYS_SETUP_S + sum(levels))
+    one_scale = gatys_estimate_s(GatysConfig(extractor="efficientnet_lite0", steps=100, size=384, scales=1), photo)
+    assert one_scale != pytest.approx(small)  # an explicit --scales changes the estimate as it changes the run
 
 
 def test_job_routes_cancel_and_report_position_and_estimate(client, content_and_style):

@@ -27,6 +27,19 @@ def test_gatys_command_writes_the_image_and_reports_memory(style_refs, tmp_path)
         assert img.size == (40, 30)
 
 
+def test_gatys_flags_typed_out_win_over_the_extractors_preset(style_refs, tmp_path):
+    """efficientnet_lite0's preset solves at half size first (32 px, then 40 px); --scales 1 --tv-weight 0 win."""
+    args = ["stylize", "gatys", "--content", str(style_refs / "content" / "jcjohnson__tubingen.jpg"),
+            "--style", str(style_refs / "style" / "jcjohnson__starry_night.jpg"), "--extractor", "efficientnet_lite0",
+            "--size", "40", "--steps", "2", "--device", "cpu"]
+    tuned = runner.invoke(app, args + ["--out", str(tmp_path / "tuned.png")])
+    assert tuned.exit_code == 0, tuned.output
+    assert "(32x24 -> 40x30, 3 iterations" in tuned.output
+    plain = runner.invoke(app, args + ["--scales", "1", "--tv-weight", "0", "--out", str(tmp_path / "plain.png")])
+    assert plain.exit_code == 0, plain.output
+    assert "(40x30, 2 iterations" in plain.output
+
+
 def test_adain_command_uses_a_decoder_bundle(decoder_bundle, style_refs, tmp_path):
     out = tmp_path / "adain.jpg"
     result = runner.invoke(app, ["stylize", "adain", "--decoder", str(decoder_bundle),

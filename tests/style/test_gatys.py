@@ -6,7 +6,8 @@ import pytest
 
 from artlens.errors import ArtlensError
 from artlens.style.extractor import load_extractor
-from artlens.style.gatys import PRESETS, GatysConfig, default_preset, run_gatys, stylize_gatys
+from artlens.style.gatys import (PRESETS, GatysConfig, default_preset, level_plan, resolve_preset, run_gatys,
+                                 stylize_gatys)
 
 
 def test_style_loss_falls_by_a_large_factor_on_a_real_painting(photo, starry, lite0):
@@ -130,8 +131,37 @@ def test_a_size_below_32_pixels_is_not_enlarged(photo, starry, lite0):
 
 
 def test_level_plan_counts_merged_levels_once():
-    from artlens.style.gatys import level_plan
-
     cfg = GatysConfig(size=64, steps=10, scales=3)
     assert level_plan(cfg, (1024, 768)) == [(32, 10), (64, 5)]  # 16 px and 32 px levels are one 32 px level
     assert level_plan(GatysConfig(size=0, steps=4, scales=2, refine_steps=1), (100, 80)) == [(50, 4), (100, 1)]
+
+
+def test_the_offline_extractor_gets_its_tuned_defaults_and_vgg19_the_papers():
+    """EfficientNet-Lite0's preset solves at half size first, weighs style 3e4 and adds a TV prior
+    (docs/style.md, scripts/gatys_defaults_figure.py); VGG19 keeps Gatys et al.'s recipe."""
+    lite0 = resolve_preset(GatysConfig(extractor="efficientnet_lite0"))
+    assert (lite0.scales, lite0.style_weight, lite0.tv_weight) == (2, 3e4, PRESETS.get("lite0").tv_weight)
+    assert lite0.tv_weight > 0
+    vgg = resolve_preset(GatysConfig(extractor="vgg19"))
+    assert (vgg.scales, vgg.style_weight, vgg.tv_weight, vgg.content_layers) == (1, 1e5, 0.0, ("conv4_2",))
+    # The plan a progress bar and the server's estimate read follows the preset's scales.
+    assert level_plan(GatysConfig(extractor="efficientnet_lite0", size=64, steps=4), (1024, 768)) == [(32, 4), (64, 2)]
+    assert level_plan(GatysConfig(extractor="vgg19", size=64, steps=4), (1024, 768)) == [(64, 4)]
+
+
+def test_an_explicit_option_wins_over_the_preset_even_when_it_is_zero_or_one(photo, starry, lite0):
+    tuned = run_gatys(photo, [starry], GatysConfig(extractor="efficientnet_lite0", size=64, steps=2), extractor=lite0)
+    assert tuned.sizes == [(32, 24), (64, 48)] and "tv" in tuned.history[-1]  # the preset's 2 scales and TV
+    cfg = GatysConfig(extractor="efficientnet_lite0", size=64, steps=2, scales=1, tv_weight=0.0, style_weight=1e4)
+    plain = run_gatys(photo, [starry], cfg, extractor=lite0)
+    assert plain.sizes == [(64, 48)] and "tv" not in plain.history[-1]
+    explicit = resolve_preset(cfg, lite0)
+    assert (explicit.scales, explicit.tv_weight, explicit.style_weight) == (1, 0.0, 1e4)
+    assert explicit.style_layers == PRESETS.get("lite0").style_layers  # what was not set stays the preset's
+    # The same weights, once from the preset and once typed out, give the same style term.
+    same = run_gatys(photo, [starry], GatysConfig(extractor="efficientnet_lite0", size=64, steps=2, scales=2,
+                                                   style_weight=3e4, tv_weight=PRESETS.get("lite0").tv_weight),
+                     extractor=lite0)
+    assert same.history[0] == tuned.history[0]
+    with pytest.raises(ArtlensError, match="--tv-weight must be >= 0"):
+        GatysConfig(tv_weight=-1.0)

@@ -82,7 +82,7 @@ def gatys(
     style_imgs = [open_image(p, "style image") for p in style]
     judge = load_extractor(cfg.extractor, weights=cfg.weights, device=cfg.device)  # fails before the bar starts
     state: dict[str, float] = {}
-    total = sum(n for _, n in level_plan(cfg, content_img.size))  # merged coarse levels run once
+    total = sum(n for _, n in level_plan(cfg, content_img.size, extractor=judge))  # merged levels run once
     with progress_bar(total, "gatys", postfix=lambda: _loss_postfix(state)) as advance:
         def callback(step: int, _total: int, losses: dict[str, float]) -> None:
             state.clear()

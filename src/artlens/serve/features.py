@@ -23,11 +23,12 @@ from PIL import Image
 
 from .. import AdainStylizer, ArtlensError, GatysConfig, stylize_gatys
 from ..explain import CAM_METHODS, CamExplainer, CamResult
-from ..style import builtin_decoder, find_decoders
+from ..style import builtin_decoder, find_decoders, level_plan
 from ..translate import DIRECTIONS, Translator, builtin_translator, find_translators
 from .registry import ModelEntry, unloadable
 
-__all__ = ["SLOW_CAM_METHODS", "Explainers", "FeatureUnavailable", "Stylizers", "gatys_estimate_s", "png_bytes"]
+__all__ = ["OVERLAY_SIDE", "SLOW_CAM_METHODS", "Explainers", "FeatureUnavailable", "Stylizers", "gatys_estimate_s",
+           "png_bytes"]
 
 #: CAM methods that run the model once per batch of feature channels: about a minute per image on a
 #: CPU. ``POST /v1/explain`` runs them as background jobs (202), never inside a request.
@@ -44,18 +45,23 @@ GATYS_S_PER_STEP_PIXEL = 2.5e-6
 GATYS_SETUP_S = 2.0
 #: A slow CAM on a 224 px input, on a CPU (issue 28 measured scorecam at about 50 s).
 SLOW_CAM_S = 50.0
+#: Longest side of a CAM overlay the service draws: the map on the painting at its own resolution, as
+#: ``artlens explain`` draws it, but bounded so that one request's PNG stays small (a few MB at most).
+OVERLAY_SIDE = 1024
 
 
 def _gpu_factor(device: str) -> float:
     return 0.05 if str(device).startswith("cuda") else 1.0
 
 
-def gatys_estimate_s(*, steps: int, size: int, aspect: float, styles: int = 1, device: str = "cpu") -> float:
-    """A Gatys job's run time guessed up front: steps x output pixels (``size`` is the longer side,
-    ``aspect`` the shorter side over the longer), a little more per extra style image."""
-    pixels = size * size * min(max(aspect, 0.02), 1.0)
-    per_step = (GATYS_S_PER_STEP + pixels * GATYS_S_PER_STEP_PIXEL) * (1 + 0.1 * (styles - 1))
-    return GATYS_SETUP_S + steps * per_step * _gpu_factor(device)
+def gatys_estimate_s(cfg: GatysConfig, content_size: tuple[int, int], *, styles: int = 1, device: str = "cpu") -> float:
+    """A Gatys job's run time guessed up front: the iterations of each coarse-to-fine level the run will
+    take (:func:`artlens.style.level_plan`, so the extractor preset's number of scales counts) x that
+    level's pixels, a little more per extra style image. ``content_size``: the upload's (width, height)."""
+    aspect = min(max(min(content_size) / max(max(content_size), 1), 0.02), 1.0)
+    seconds = sum(steps * (GATYS_S_PER_STEP + side * side * aspect * GATYS_S_PER_STEP_PIXEL)
+                  for side, steps in level_plan(cfg, content_size))
+    return GATYS_SETUP_S + seconds * (1 + 0.1 * (styles - 1)) * _gpu_factor(device)
 
 
 class FeatureUnavailable(ArtlensError):
@@ -117,6 +123,14 @@ class Explainers:
                 raise unloadable(entry, err) from None
 
         return self._shared.get((entry.id, method), make)
+
+    def draw(self, entry: ModelEntry, picture: Image.Image, result: CamResult, *, method: str = "gradcam",
+             max_side: int = OVERLAY_SIDE) -> tuple[Image.Image, str]:
+        """``result``'s map drawn on ``picture`` at the picture's own size (longest side at most ``max_side``)
+        and its caption: :meth:`CamExplainer.on_picture` and :meth:`CamExplainer.caption`, as ``artlens
+        explain`` draws its overlays and panels (perceptual colormap, a cropping model's crop in place)."""
+        explainer, _ = self._explainer(entry, method)  # drawing reads the preprocessing only: no lock
+        return explainer.on_picture(picture, result, max_side=max_side), explainer.caption(result)
 
     def explain(self, entry: ModelEntry, image: Image.Image, *, method: str = "gradcam",
                 target: str | None = None, progress: Callable[[float, str], None] | None = None) -> CamResult:
@@ -244,14 +258,18 @@ class Stylizers:
             return stylizer.stylize(content, list(styles), alpha=alpha, preserve_color=preserve_color,
                                     content_size=shorter, style_size=size, weights=weights)
 
-    def gatys_job(self, content: Image.Image, styles: Sequence[Image.Image], *, extractor: str, steps: int,
-                  size: int, preserve_color: bool) -> Callable[[Callable[[float, str], None]], bytes]:
+    def gatys_config(self, *, extractor: str, steps: int, size: int, preserve_color: bool) -> GatysConfig:
+        """The config of a Gatys job: the request's options; everything else (loss weights, TV, scales) the
+        extractor preset's defaults, so the job, its cost estimate and ``artlens stylize gatys`` agree."""
+        return GatysConfig(extractor=extractor, steps=steps, size=size, device=self.device,
+                           preserve_color="luminance" if preserve_color else "none")
+
+    def gatys_job(self, content: Image.Image, styles: Sequence[Image.Image],
+                  cfg: GatysConfig) -> Callable[[Callable[[float, str], None]], bytes]:
         """A job function for :class:`~artlens.serve.jobs.JobQueue` (config validated now, run later)."""
-        cfg = GatysConfig(extractor=extractor, steps=steps, size=size, device=self.device,
-                          preserve_color="luminance" if preserve_color else "none")
 
         def run(report: Callable[[float, str], None]) -> bytes:
-            report(0.0, f"loading {extractor}")
+            report(0.0, f"loading {cfg.extractor}")
 
             def on_step(step: int, total: int, losses: dict[str, float]) -> None:
                 report(step / total, f"step {step}/{total}, loss {losses.get('total', float('nan')):.3g}")

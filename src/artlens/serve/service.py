@@ -85,7 +85,8 @@ def client_of(request: Request) -> str:
 
 
 def cam_headers(info: dict[str, Any]) -> dict[str, str]:
-    """A CAM's label and probability as the headers of its PNG (labels URL-quoted: they may hold any text)."""
-    names = {"model": "X-Model", "label": "X-Label", "prob": "X-Prob", "predicted": "X-Predicted", "method": "X-Method"}
-    return {header: quote(str(info[key])) if key in ("label", "predicted") else str(info[key])
+    """A CAM's label, probability and caption as the headers of its PNG (URL-quoted where they may hold any text)."""
+    names = {"model": "X-Model", "label": "X-Label", "prob": "X-Prob", "predicted": "X-Predicted", "method": "X-Method",
+             "caption": "X-Caption"}
+    return {header: quote(str(info[key])) if key in ("label", "predicted", "caption") else str(info[key])
             for key, header in names.items() if key in info}

@@ -23,7 +23,7 @@ from .adain import AdainConfig, AdainResult, AdainStylizer, builtin_decoder, run
 from .adain_train import AdainTrainConfig, train_decoder
 from .decoder import find_decoders, load_decoder_bundle
 from .extractor import DEFAULT_EXTRACTOR, Extractor, load_extractor
-from .gatys import GatysConfig, GatysResult, level_plan, run_gatys, stylize_gatys
+from .gatys import GatysConfig, GatysResult, level_plan, resolve_preset, run_gatys, stylize_gatys
 from .images import open_image
 from .losses import channel_stats, gram_matrix
 from .reconstruct import ReconstructConfig, figure_out, grid_layers, load_extractors, reconstruction_grid
@@ -54,6 +54,7 @@ __all__ = [
     "open_image",
     "read_pairs",
     "reconstruction_grid",
+    "resolve_preset",
     "run_adain",
     "run_gatys",
     "run_trajectory",

@@ -8,6 +8,13 @@ Artworks study, EfficientNet-Lite0 (real weights offline) or a fine-tuned artlen
 High resolutions are solved coarse-to-fine (``scales``): solve at a quarter or half size, upsample,
 refine. The big image then needs only a few iterations, and the peak memory of each run is reported.
 
+Each extractor family has a preset (:data:`PRESETS`): its layers and the defaults tuned for it (loss
+balance, total-variation weight, number of scales). VGG19's are the paper's. The offline
+EfficientNet-Lite0 needs its own: with the paper's recipe (one scale, no TV) it keeps the photo's fine
+detail and adds per-pixel colour speckle; solving at half size first repaints the whole scene, and a
+strong TV prior takes most of the speckle away (``docs/style.md``, ``scripts/gatys_defaults_figure.py``).
+An option set explicitly always wins over the preset (:func:`resolve_preset`).
+
 >>> from PIL import Image
 >>> from artlens.style.gatys import GatysConfig, stylize_gatys
 >>> cfg = GatysConfig(extractor="efficientnet_lite0", steps=50, size=256)
@@ -20,7 +27,7 @@ import math
 import resource
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -36,20 +43,25 @@ from .images import (COLOR_MODES, as_rgb, check_side, fit_size, match_color, pre
 from .losses import content_loss, gram_matrix, style_loss, tv_loss
 
 __all__ = ["INITS", "OPTIMIZERS", "PRESETS", "GatysConfig", "GatysResult", "LayerPreset", "default_preset",
-           "level_plan", "peak_memory_mb", "run_gatys", "stylize_gatys"]
+           "level_plan", "peak_memory_mb", "resolve_preset", "run_gatys", "stylize_gatys"]
 
 Callback = Callable[[int, int, dict[str, float]], None]
 
 
 @dataclass(frozen=True)
 class LayerPreset:
-    """Which layers judge content and style, and how much each term weighs, for one extractor family."""
+    """Which layers judge content and style, how much each term weighs and how many coarse-to-fine
+    scales a run takes, for one extractor family (the :class:`GatysConfig` fields left at None)."""
 
     content_layers: tuple[str, ...]
     style_layers: tuple[str, ...]
     content_weight: float = 1.0
     style_weight: float = 1e5
     source: str = ""
+    tv_weight: float = 0.0
+    """Total-variation weight: 0 in the paper; a prior against per-pixel speckle where a network needs one."""
+    scales: int = 1
+    """Coarse-to-fine levels: 2 solves the layout at half size first, so strokes span the whole scene."""
 
 
 #: Named layer sets (``--preset``); the default is picked from the extractor (:func:`default_preset`).
@@ -64,8 +76,19 @@ PRESETS.add("best-artworks-vgg19", LayerPreset(("conv3_4",), ("conv1_1", "conv2_
 PRESETS.add("best-artworks-resnet50", LayerPreset(("layer2",), ("act1", "layer1", "layer2", "layer3", "layer4"),
                                                   style_weight=1e4,
                                                   source="Best Artworks study, ResNet50 (conv3_block4_out; conv1_relu ...)"))
+# EfficientNet-Lite0 (the offline judge). Style weight 1e4 at one scale without TV kept the photo's
+# detail and sprinkled per-pixel colour speckle. The sweep of scripts/gatys_defaults_figure.py on
+# style_refs (docs/style.md, "Defaults for the offline extractor"): solving at half size first (2
+# scales) repaints the whole scene with strokes the size of the painting's; style 3e4 repaints a little
+# more; TV only acts from about 1000 on (TV is a mean over pixels, so its gradient per pixel is tiny):
+# 5000 brings the colour speckle most of the way to the painting's own for a small rise in style loss,
+# 20000 all the way but blurs the strokes.
 PRESETS.add("lite0", LayerPreset(("blocks.2",), ("bn1", "blocks.0", "blocks.1", "blocks.2", "blocks.4"),
-                                 style_weight=1e4, source="artlens default for efficientnet_lite0"))
+                                 style_weight=3e4, tv_weight=5000.0, scales=2,
+                                 source="artlens, tuned for efficientnet_lite0 (scripts/gatys_defaults_figure.py)"))
+
+#: Extractor name fragment -> its family's preset (the first match wins).
+_FAMILIES = (("vgg", "gatys"), ("resnet50", "best-artworks-resnet50"), ("efficientnet_lite0", "lite0"))
 
 
 def default_preset(extractor: Extractor) -> LayerPreset:
@@ -75,8 +98,7 @@ def default_preset(extractor: Extractor) -> LayerPreset:
     no ``conv4_2``, so a family's preset is used only where all its layers exist.
     """
     name = extractor.name.lower()
-    for family, preset_name in (("vgg", "gatys"), ("resnet50", "best-artworks-resnet50"),
-                                ("efficientnet_lite0", "lite0")):
+    for family, preset_name in _FAMILIES:
         if family in name:
             preset = PRESETS.get(preset_name)
             try:
@@ -144,8 +166,8 @@ class GatysConfig:
     """Content loss weight (default: the preset's)."""
     style_weight: float | None = None
     """Style loss weight (default: the preset's)."""
-    tv_weight: float = 0.0
-    """Total-variation weight (smoothness)."""
+    tv_weight: float | None = None
+    """Total-variation weight (smoothness; default: the preset's, 0 for VGG19, 5000 for efficientnet_lite0)."""
     optimizer: str = "lbfgs"
     lr: float | None = None
     """Step size; None = 1.0 for L-BFGS, 0.02 for Adam (pixels are in [0, 1])."""
@@ -153,8 +175,9 @@ class GatysConfig:
     """Iterations at the first (coarsest) scale."""
     refine_steps: int | None = None
     """Iterations at each finer scale (default: steps // 2)."""
-    scales: int = 1
-    """Coarse-to-fine levels: 3 at size 1024 solves at 256, then 512, then 1024."""
+    scales: int | None = None
+    """Coarse-to-fine levels: 3 at size 1024 solves at 256, then 512, then 1024 (default: the preset's,
+    1 for VGG19, 2 for efficientnet_lite0)."""
     size: int = 512
     """Longer side of the result in pixels (0 keeps the content's size)."""
     style_scale: float = 1.0
@@ -180,8 +203,10 @@ class GatysConfig:
         if self.preserve_color not in COLOR_MODES:
             raise ArtlensError(f"--preserve-color: {self.preserve_color!r} is not one of {', '.join(COLOR_MODES)}")
         for name in ("steps", "scales"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ArtlensError(f"--{name} must be at least 1, got {getattr(self, name)}")
+        if self.tv_weight is not None and self.tv_weight < 0:
+            raise ArtlensError(f"--tv-weight must be >= 0, got {self.tv_weight:g}")
         check_side(self.size, "--size")
         if self.style_scale <= 0:
             raise ArtlensError(f"--style-scale must be > 0, got {self.style_scale}")
@@ -214,17 +239,44 @@ def peak_memory_mb(device: torch.device) -> tuple[float, str]:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process peak RSS"
 
 
+def resolve_preset(cfg: GatysConfig, extractor: Extractor | None = None) -> LayerPreset:
+    """What a run of ``cfg`` uses: ``--preset`` or the extractor's family preset, with every option
+    ``cfg`` sets explicitly (layers, weights, TV, scales) laid over it: an explicit option always wins.
+
+    Without the loaded ``extractor`` the family is read from the name in ``cfg.extractor`` (what the
+    server's cost estimate and a progress bar know before loading it); a bundle folder's family is
+    then unknown, and the plain defaults (1 scale, no TV) stand in for it.
+
+    >>> resolve_preset(GatysConfig(extractor="efficientnet_lite0")).scales
+    2
+    >>> resolve_preset(GatysConfig(extractor="efficientnet_lite0", scales=1, tv_weight=0.0)).tv_weight
+    0.0
+    """
+    if cfg.preset:
+        base = PRESETS.get(cfg.preset)
+    elif extractor is not None:
+        base = default_preset(extractor)
+    else:
+        name = cfg.extractor.lower()
+        base = next((PRESETS.get(p) for family, p in _FAMILIES if family in name), LayerPreset((), ()))
+
+    def pick(value, default):
+        return default if value is None else value
+
+    return replace(base, content_layers=tuple(cfg.content_layers or base.content_layers),
+                   style_layers=tuple(cfg.style_layers or base.style_layers),
+                   content_weight=pick(cfg.content_weight, base.content_weight),
+                   style_weight=pick(cfg.style_weight, base.style_weight),
+                   tv_weight=pick(cfg.tv_weight, base.tv_weight), scales=pick(cfg.scales, base.scales))
+
+
 def _resolve_layers(cfg: GatysConfig, extractor: Extractor) -> tuple[LayerPreset, dict[str, float]]:
-    preset = PRESETS.get(cfg.preset) if cfg.preset else default_preset(extractor)
-    content = tuple(cfg.content_layers or preset.content_layers)
-    style = tuple(cfg.style_layers or preset.style_layers)
-    weights = cfg.style_layer_weights or [1.0] * len(style)
-    if len(weights) != len(style):
-        raise ArtlensError(f"--style-layer-weights: {len(weights)} weights for {len(style)} style layers")
-    extractor.check_layers([*content, *style])
-    preset = LayerPreset(content, style, cfg.content_weight if cfg.content_weight is not None else preset.content_weight,
-                         cfg.style_weight if cfg.style_weight is not None else preset.style_weight, preset.source)
-    return preset, dict(zip(style, weights))
+    preset = resolve_preset(cfg, extractor)
+    weights = cfg.style_layer_weights or [1.0] * len(preset.style_layers)
+    if len(weights) != len(preset.style_layers):
+        raise ArtlensError(f"--style-layer-weights: {len(weights)} weights for {len(preset.style_layers)} style layers")
+    extractor.check_layers([*preset.content_layers, *preset.style_layers])
+    return preset, dict(zip(preset.style_layers, weights))
 
 
 def _blend(styles: Sequence[Image.Image], weights: Sequence[float] | None) -> list[float]:
@@ -245,13 +297,16 @@ def _scale_sizes(size: int, scales: int) -> list[int]:
     return list(dict.fromkeys(max(min(32, size), size // 2 ** (scales - 1 - i)) for i in range(scales)))
 
 
-def level_plan(cfg: GatysConfig, content_size: tuple[int, int]) -> list[tuple[int, int]]:
+def level_plan(cfg: GatysConfig, content_size: tuple[int, int], *,
+               extractor: Extractor | None = None) -> list[tuple[int, int]]:
     """``(longer side, iterations)`` of each coarse-to-fine level that actually runs.
 
     Levels merged by the 32 px floor run once, so the total number of iterations (a progress bar's)
-    is the sum over this list, not ``steps + (scales - 1) * refine_steps``.
+    is the sum over this list, not ``steps + (scales - 1) * refine_steps``. The number of scales is
+    the one :func:`resolve_preset` gives: ``--scales``, else the preset's (pass the loaded ``extractor``
+    where there is one, so that a bundle folder gets its family's).
     """
-    sizes = _scale_sizes(cfg.size or max(content_size), cfg.scales)
+    sizes = _scale_sizes(cfg.size or max(content_size), resolve_preset(cfg, extractor).scales)
     refine = cfg.refine_steps if cfg.refine_steps is not None else max(1, cfg.steps // 2)
     return [(side, cfg.steps if i == 0 else refine) for i, side in enumerate(sizes)]
 
@@ -295,7 +350,7 @@ def run_gatys(content: Image.Image, styles: Sequence[Image.Image], cfg: GatysCon
     blend = _blend(styles, cfg.style_weights)
     content, styles = as_rgb(content), [as_rgb(s) for s in styles]  # Image.open(...) works as the CLI's images do
     gen = torch.Generator().manual_seed(cfg.seed)
-    plan = level_plan(cfg, content.size)
+    plan = level_plan(cfg, content.size, extractor=extractor)
     sizes, steps = [side for side, _ in plan], [n for _, n in plan]
     total_steps, done = sum(steps), 0
     result = GatysResult(image=content, layers={"content": list(preset.content_layers), "style": list(preset.style_layers)})
@@ -323,8 +378,8 @@ def run_gatys(content: Image.Image, styles: Sequence[Image.Image], cfg: GatysCon
             feats = extractor(img, layers)
             terms = {"content": preset.content_weight * content_loss(feats, content_targets),
                      "style": preset.style_weight * style_loss(feats, grams, layer_weights)}
-            if cfg.tv_weight:
-                terms["tv"] = cfg.tv_weight * tv_loss(img)
+            if preset.tv_weight:
+                terms["tv"] = preset.tv_weight * tv_loss(img)
             terms["total"] = sum(terms.values())
             return terms
 

@@ -646,7 +646,7 @@ function showCam(item, result) {
   let note = `Heatmap for ${label}`;
   if (isFinite(result.prob)) note += ` (${pct(result.prob)})`;
   if (result.predicted && result.label && result.predicted !== result.label) note += `; the model's own answer is ${pretty(result.predicted)}`;
-  $("cam-note").textContent = `${note}. Red is where the model looks most, blue where it looks least.`;
+  $("cam-note").textContent = `${note}. Bright yellow is where the model looks most; where it looks least the paint shows through, dimmed.`;
   const link = $("cam-download");
   link.href = result.url;
   link.download = `${stem(item.name)}-heatmap-${stem(result.label || "predicted")}-${stem(result.method)}.png`;
@@ -654,16 +654,17 @@ function showCam(item, result) {
   applyOpacity();
 }
 
-/** Lay the original under the heatmap, framed as the model framed it, so the opacity slider fades between them. */
+/** Lay the original under the heatmap so the opacity slider fades between them. The server draws the map on
+ *  the whole picture (a cropping model's crop in place, the rest greyed), so the original lies under it as it is;
+ *  an older server's heatmap of the crop alone gets the original framed as the model framed it. */
 function alignCamBase() {
   const overlay = $("cam-overlay");
   const original = $("cam-original");
   const base = $("cam-base");
   if (!overlay.naturalWidth || !original.naturalWidth) return;
-  const m = currentModel() || {};
-  const pre = m.preprocessing || {};
+  const pre = (currentModel() || {}).preprocessing || {};
   const sameShape = Math.abs(overlay.naturalWidth / overlay.naturalHeight - original.naturalWidth / original.naturalHeight) < 0.03;
-  const cropped = pre.resize ? pre.resize !== "squash" : !sameShape;
+  const cropped = !sameShape && pre.resize !== "squash";
   base.style.objectFit = cropped ? "cover" : "fill";
   base.style.transform = cropped ? `scale(${1 / (pre.crop_pct || 0.875)})` : "";
 }

@@ -1,5 +1,8 @@
 """``POST /v1/explain``: a class activation map over the image, as a PNG.
 
+The map is drawn by the library as ``artlens explain`` draws it: on the painting at its own resolution
+(longest side at most :data:`OVERLAY_SIDE`), in a perceptual colormap over the dimmed paint, a cropping
+model's crop in place; the caption (class, probability, method, layer) goes in ``X-Caption``.
 The fast CAM methods run in the ``compute`` work class; the slow ones (:data:`SLOW_CAM_METHODS`: a
 minute per image on a CPU) answer 202 with a background job whose result is that PNG.
 """
@@ -11,8 +14,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
-from ... import in_picture_shape
-from ..features import SLOW_CAM_METHODS, png_bytes
+from ..features import OVERLAY_SIDE, SLOW_CAM_METHODS, png_bytes
 from ..registry import ModelEntry
 from ..schemas import JobEnvelope, errors
 from ..service import Service, cam_headers, client_of, model_form
@@ -53,27 +55,35 @@ def router(service: Service) -> APIRouter:
         check_target(entry, target)
         data = await service.read(file)
 
-        def render(img: DecodedImage, report=None) -> tuple[bytes, dict[str, Any]]:
+        def decode() -> tuple[DecodedImage, DecodedImage]:
+            """The model's input decoded as /v1/predict decodes it (same pixels: same class and probability),
+            and the picture to draw on at up to OVERLAY_SIDE when that first decode was a smaller JPEG draft."""
+            img = service.decode(data, "file", entry.decode_size)
+            if max(img.image.size) >= min(max(img.width, img.height), OVERLAY_SIDE):
+                return img, img
+            return img, service.decode(data, "file", OVERLAY_SIDE)
+
+        def render(img: DecodedImage, picture: DecodedImage, report=None) -> tuple[bytes, dict[str, Any]]:
             # The explainer averages over the bundle's TTA views as /v1/predict does: same class, same probability.
             result = explainers.explain(entry, img.image, method=method, target=target or None, progress=report)
-            overlay = in_picture_shape(result.overlay, (img.width, img.height)) if entry.resize == "squash" else result.overlay
+            overlay, caption = explainers.draw(entry, picture.image, result, method=method)
             return png_bytes(overlay), {"model": entry.id, "label": result.label, "prob": f"{result.prob:.4f}",
-                                        "predicted": result.predicted, "method": method}
+                                        "predicted": result.predicted, "method": method,
+                                        "caption": caption}
 
         if method in SLOW_CAM_METHODS:
-            img = await service.predict_work.run(service.decode, data, "file", entry.decode_size,
-                                                 is_disconnected=request.is_disconnected)
+            img, picture = await service.predict_work.run(decode, is_disconnected=request.is_disconnected)
 
             def job(report) -> tuple[bytes, dict[str, Any]]:
                 report(0.0, f"loading {method} for {entry.id}")
-                return render(img, report)
+                return render(img, picture, report)
 
             return service.accepted(service.jobs.submit(
                 method, job, request_id=request.state.request_id, client=client_of(request),
                 estimate_s=explainers.estimate_s(entry), info={"model": entry.id, "method": method}))
 
         def work() -> tuple[bytes, dict[str, Any]]:
-            return render(service.decode(data, "file", entry.decode_size))
+            return render(*decode())
 
         png, info = await service.compute_work.run(work, is_disconnected=request.is_disconnected)
         headers = {**cam_headers(info), "X-Latency-Ms": f"{(time.perf_counter() - start) * 1000:.1f}"}

@@ -100,11 +100,11 @@ def router(service: Service) -> APIRouter:
             return Response(png, media_type="image/png",
                             headers={"X-Latency-Ms": f"{(time.perf_counter() - start) * 1000:.1f}"})
         decoded = await service.predict_work.run(decode_all, is_disconnected=request.is_disconnected)
-        fn = stylizers.gatys_job(decoded[0].image, [d.image for d in decoded[1:]], extractor=cfg.gatys_extractor,
-                                 steps=steps, size=size, preserve_color=preserve_color)
-        first = decoded[0]
-        estimate = gatys_estimate_s(steps=steps, size=size, aspect=min(first.width, first.height) / max(first.width, first.height),
-                                    styles=len(style), device=service.device)
+        gatys_cfg = stylizers.gatys_config(extractor=cfg.gatys_extractor, steps=steps, size=size,
+                                           preserve_color=preserve_color)
+        fn = stylizers.gatys_job(decoded[0].image, [d.image for d in decoded[1:]], gatys_cfg)
+        estimate = gatys_estimate_s(gatys_cfg, (decoded[0].width, decoded[0].height), styles=len(style),
+                                    device=service.device)
         return service.accepted(service.jobs.submit("gatys", fn, request_id=request.state.request_id,
                                                     client=client_of(request), estimate_s=estimate))
 

@@ -133,3 +133,20 @@ def test_a_diverging_step_is_one_line(paintings, tmp_path):
 
     with pytest.raises(ArtlensError, match="training diverged at step 1 .loss not finite.: lower --lr"):
         GenerativeTrainer(Diverging(paintings), out=tmp_path / "run", steps=2).fit()
+
+
+def test_the_ema_warms_up_so_a_short_run_is_not_its_first_weights():
+    from artlens.train.loop import new_ema
+
+    net = nn.Linear(4, 2)
+    ema = new_ema(net, 0.999)
+    ema.update_parameters(net)  # the first update copies the weights
+    start = ema.module.weight.detach().clone()
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    for _ in range(20):
+        ema.update_parameters(net)
+    moved = float((ema.module.weight.detach() - start).mean())
+    # a plain decay of 0.999 would have moved 2 % of the way in 20 updates; the warmed-up decay
+    # ((1 + n) / (10 + n) until it reaches 0.999) follows the weights a short run actually learnt
+    assert 0.9 < moved <= 1.0 + 1e-6, moved

@@ -177,9 +177,10 @@ class Translator:
         self.generators, self.meta, self.device = generators, meta, device
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, device: str = "cpu") -> Translator:
+    def load(cls, path: str | os.PathLike | None = None, *, device: str = "cpu") -> Translator:
+        """The bundle at ``path`` (None: the photo -> Impressionism model shipped with artlens)."""
         dev = default_device(device)
-        generators, meta = load_translator(path, device=dev)
+        generators, meta = load_translator(_bundle_or_builtin(path), device=dev)
         return cls(generators, meta, dev)
 
     @property
@@ -213,6 +214,16 @@ class Translator:
                 y = run_tiled(net, x, tile=tile, overlap=overlap, stats=norm_statistics(net, small),
                               progress=progress)
         return to_pil(to_unit(y.float()))
+
+
+def _bundle_or_builtin(path: str | os.PathLike | None) -> str | os.PathLike:
+    if path:
+        return path
+    builtin = builtin_translator()
+    if builtin is None:
+        raise ArtlensError(f"this installation has no built-in CycleGAN ({default_translator_path()} is missing): "
+                           "pass --model, an image-translation bundle folder")
+    return builtin
 
 
 @dataclass
@@ -264,10 +275,7 @@ def translate_images(inputs: Sequence[str | os.PathLike], cfg: TranslateConfig, 
     """
     import time
 
-    model = cfg.model or builtin_translator()
-    if not model:
-        raise ArtlensError(f"this installation has no built-in CycleGAN ({default_translator_path()} is missing): "
-                           "pass --model, an image-translation bundle folder")
+    model = _bundle_or_builtin(cfg.model)  # before any work: a missing model fails first
     files = expand_inputs(inputs)
     if not files:
         raise ArtlensError("no input images given")

@@ -33,13 +33,15 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from artlens import evaluate, fit, load_config
+from artlens import evaluate, load_config
 from artlens.data.dataset import Sample, discover, stratified_split
 from artlens.data.dedupe import duplicate_pairs, image_signatures
 from artlens.data.painters import painter_samples, read_painter_styles
 from artlens.evaluate.calibration import calibrate
 from artlens.models import load_bundle, save_bundle
 from artlens.models.bundle import DEFAULT_MODEL
+
+from reuse_or_fit import dropped_paths, reuse_or_fit  # beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTDATA = Path(os.environ.get("ARTLENS_ARTDATA", ROOT.parent / "shared" / "artdata"))
@@ -143,12 +145,7 @@ def main() -> None:
     cfg.device = args.device
     if args.epochs:
         cfg.epochs = args.epochs
-    if (out / "report.json").is_file() and (out / "model" / "artlens.json").is_file():
-        bundle_path = out / "model"
-    else:
-        cfg.resume = (out / "checkpoint.pt").exists()
-        bundle_path = fit(cfg).bundle
-    report = json.loads((out / "report.json").read_text())
+    bundle_path, report = reuse_or_fit(cfg)
     val = [Sample(d["path"], d["label"]) for d in _split_rows(manifest, "val", report)]
     calibration = calibrate(bundle_path, val, device=args.device, plot=out / "reliability.png",
                             source="the validation split of wikiart11 (10 %, seed 0)")
@@ -177,8 +174,7 @@ def main() -> None:
 
 def _split_rows(manifest: Path, split: str, report: dict) -> list[dict]:
     """Rows of ``split`` in the manifest, less the images the run skipped or dropped as duplicates."""
-    dropped = {d if isinstance(d, str) else d.get("path") for d in report.get("duplicates_dropped", [])}
-    dropped |= {s["path"] for s in report.get("skipped", [])}
+    dropped = dropped_paths(report)
     with manifest.open() as f:
         return [r for r in csv.DictReader(f) if r["split"] == split and r["path"] not in dropped]
 

@@ -10,11 +10,18 @@
      for validation (seed 0).
 2. ``fit`` the recipe ``configs/detector.yaml`` (every layer of EfficientNet-Lite0 fine-tuned on
    grayscale images squashed to 224 px) into ``<out>/`` (a killed run resumes; a finished one is reused).
-3. Calibrate the temperature on the validation split, then choose the threshold on the probability
+3. Choose the input size the trained weights are *used* at, on the validation split: the one of
+   ``TEST_SIZES`` whose log-loss there, after its temperature is fitted, is lowest. Training shows
+   the network random crops of 60-100 % of the image resized to 224 px, so things look larger in
+   training than in a whole image squashed to 224; a somewhat larger test input undoes that
+   ("FixRes", Touvron et al. 2019, Fixing the train-test resolution discrepancy), and the 384 px
+   images keep detail that 224 px throws away. The size is recorded in the bundle's preprocessing
+   (``<out>/model_used``: the weights of ``<out>/model``, read at that size).
+4. Calibrate the temperature on the validation split, then choose the threshold on the probability
    of AI that gives the best balanced accuracy there (``artlens.detect.choose_threshold``).
-4. Score the upstream test split, the unseen SD2 batch, and both together (the review's kind of
-   held-out set), with the threshold chosen in 3: balanced accuracy, AI recall, human recall.
-5. With ``--ship``, write the model (float16, about 7 MB) into
+5. Score the upstream test split, the unseen SD2 batch, and both together (the review's kind of
+   held-out set), with the threshold chosen in 4: balanced accuracy, AI recall, human recall.
+6. With ``--ship``, write the model (float16, about 7 MB) into
    ``src/artlens/assets/models/cezanne-ai-detector``.
 
     nice -n 10 python scripts/train_detector.py --ship                  # CPU: an hour on 2 shared cores
@@ -30,19 +37,24 @@ import json
 import os
 import random
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
-from artlens import fit, load_config
+from artlens import load_config
 from artlens.data.dataset import Sample
 from artlens.detect import (DEFAULT_DETECTOR, Detector, choose_threshold, default_detector_path, score_origins)
 from artlens.evaluate.calibration import calibrate
-from artlens.models import load_bundle, save_bundle
+from artlens.models import Bundle, load_bundle, save_bundle
+
+from reuse_or_fit import dropped_paths, reuse_or_fit  # beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTDATA = Path(os.environ.get("ARTLENS_ARTDATA", ROOT.parent / "shared" / "artdata"))
 SOURCE = ARTDATA / "cezanne_ai_vs_human"
 HELD_OUT_BATCH = "TISD3"
 VAL_FRACTION = 0.15
+#: Input sizes the trained weights may be used at (step 3): the training size up to the images' own 384 px.
+TEST_SIZES = (224, 256, 288, 320, 384)
 TRAINED_ON = ("grayscale images (384 px, JPEG) of shared/artdata/cezanne_ai_vs_human: human Cezanne originals, "
               "hand-painted replicas of Cezanne and WikiArt impressionist landscapes, against Stable Diffusion 1.5 "
               "(guidance 8 and 0-1) and Stable Diffusion 2 textual-inversion images prompted for Cezanne")
@@ -112,6 +124,45 @@ def scores_by(p_ai: dict[str, float], rows: list[dict], threshold: float) -> dic
     return out
 
 
+def at_size(bundle: Bundle, size: int) -> Bundle:
+    """The same weights reading their input at ``size`` px (EfficientNet pools globally: any size works)."""
+    pre = replace(bundle.preprocessing, input_size=size)
+    bundle.model.backbone.preprocessing = pre  # what save_bundle records
+    return replace(bundle, preprocessing=pre)
+
+
+def choose_test_size(bundle: Bundle, val: list[Sample], *, device: str) -> tuple[int, dict]:
+    """Step 3: the size of ``TEST_SIZES`` with the lowest calibrated log-loss on ``val`` (ties: the smaller)."""
+    fits = {size: calibrate(at_size(bundle, size), val, device=device, write=False, show_progress=False)
+            for size in TEST_SIZES}
+    best = min(TEST_SIZES, key=lambda size: (fits[size].nll_after, size))
+    at_size(bundle, best)
+    return best, {size: {"nll_after": c.nll_after, "temperature": c.temperature, "ece_after": c.ece_after}
+                  for size, c in fits.items()}
+
+
+def ship(used: Path, summary: dict, *, config: str | Path) -> Path:
+    """Step 6: the model of ``used`` (calibrated, at the chosen size) into the package, in float16, with
+    its threshold, its scores and what it is (not) valid for."""
+    bundle = load_bundle(used)
+    size, choice = summary["test_size"]["chosen"], summary["threshold"]
+    scores = {name: {k: v for k, v in summary[key].items() if k != "by_source"}
+              for name, key in (("upstream_validation_split", "upstream_validation_split"),
+                                ("unseen_sd2_batch", f"unseen_sd2_batch_{HELD_OUT_BATCH}"),
+                                ("upstream_validation_plus_unseen_batch", "upstream_validation_plus_unseen_batch"))}
+    detector_info = {"threshold": choice["threshold"], "threshold_choice": choice, "positive": "ai",
+                     "input": f"grayscale, squashed to {size} x {size} px (bicubic), whatever the image's size or "
+                              f"format (trained at {summary['test_size']['trained_at']} px; {size} px chosen on "
+                              "the validation images)",
+                     "trained_on": TRAINED_ON, "not_valid_for": NOT_VALID_FOR}
+    extra = {"detector": detector_info, "calibration": summary["calibration"],
+             "retrain": "make detector (python scripts/train_detector.py --ship)"}
+    return save_bundle(bundle.model, default_detector_path(), classes=bundle.classes,
+                       model_cfg=replace(load_config(config).model, input_size=size), recipe=bundle.meta["recipe"],
+                       metrics={**bundle.meta["metrics"], **scores}, data_fingerprint=bundle.meta["data_fingerprint"],
+                       name=DEFAULT_DETECTOR, half=True, extra=extra)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default=str(ROOT / "configs" / "detector.yaml"))
@@ -127,19 +178,20 @@ def main() -> None:
     cfg.data.path, cfg.out, cfg.device = str(manifest), str(out), args.device
     if args.epochs:
         cfg.epochs = args.epochs
-    if (out / "report.json").is_file() and (out / "model" / "artlens.json").is_file():
-        bundle_path = out / "model"
-    else:
-        cfg.resume = (out / "checkpoint.pt").exists()
-        bundle_path = fit(cfg).bundle
-    report = json.loads((out / "report.json").read_text())
-    dropped = {d if isinstance(d, str) else d.get("path") for d in report.get("duplicates_dropped", [])}
-    dropped |= {s["path"] for s in report.get("skipped", [])}
+    bundle_path, report = reuse_or_fit(cfg)
+    dropped = dropped_paths(report)
     rows = [r for r in info["rows"] if r["path"] not in dropped]
     val = [r for r in rows if r["split"] == "val"]
-    calibration = calibrate(bundle_path, [Sample(r["path"], r["label"]) for r in val], device=args.device,
+    val_samples = [Sample(r["path"], r["label"]) for r in val]
+    trained = load_bundle(bundle_path)
+    test_size, size_scores = choose_test_size(trained, val_samples, device=args.device)
+    used = out / "model_used"  # the weights of <out>/model, read at test_size
+    model_cfg = replace(load_config(args.config).model, input_size=test_size)
+    save_bundle(trained.model, used, classes=trained.classes, model_cfg=model_cfg, recipe=trained.meta["recipe"],
+                metrics=trained.meta["metrics"], data_fingerprint=trained.meta["data_fingerprint"])
+    calibration = calibrate(used, val_samples, device=args.device,
                             plot=out / "reliability.png", source="15 % of each training source folder (seed 0)")
-    detector = Detector(bundle_path, device=args.device, threshold=0.5)
+    detector = Detector(used, device=args.device, threshold=0.5)
     test = [r for r in rows if r["split"] == "test"]
     held = [r for r in rows if r["split"] == "held_out"]
     detections, _ = detector([r["path"] for r in val + test + held])  # one pass: calibrated p_ai of each image
@@ -149,6 +201,8 @@ def main() -> None:
     t = choice.threshold
     summary = {
         "data": info["counts"], "duplicates_dropped": len(dropped), "best_epoch": report.get("best_epoch"),
+        "test_size": {"chosen": test_size, "trained_at": trained.meta["recipe"]["model"]["input_size"],
+                      "validation": size_scores},
         "calibration": calibration.to_dict(), "threshold": choice.to_dict(),
         "upstream_validation_split": scores_by(p, test, t),
         f"unseen_sd2_batch_{HELD_OUT_BATCH}": scores_by(p, held, t),
@@ -160,20 +214,7 @@ def main() -> None:
     (out / "detector_summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps({k: v for k, v in summary.items() if k != "at_threshold_0.5"}, indent=2))
     if args.ship:
-        bundle = load_bundle(bundle_path)
-        dest = default_detector_path()
-        up, unseen = summary["upstream_validation_split"], summary[f"unseen_sd2_batch_{HELD_OUT_BATCH}"]
-        metrics = {**bundle.meta["metrics"], "upstream_validation_split": {k: v for k, v in up.items() if k != "by_source"},
-                   "unseen_sd2_batch": {k: v for k, v in unseen.items() if k != "by_source"}}
-        detector_info = {"threshold": t, "threshold_choice": choice.to_dict(), "positive": "ai",
-                         "input": "grayscale, squashed to 224 x 224 px (bicubic), whatever the image's size or format",
-                         "trained_on": TRAINED_ON, "not_valid_for": NOT_VALID_FOR}
-        extra = {"detector": detector_info, "calibration": calibration.to_dict(),
-                 "retrain": "make detector (python scripts/train_detector.py --ship)"}
-        save_bundle(bundle.model, dest, classes=bundle.classes, model_cfg=load_config(args.config).model,
-                    recipe=bundle.meta["recipe"], metrics=metrics, data_fingerprint=bundle.meta["data_fingerprint"],
-                    name=DEFAULT_DETECTOR, half=True, extra=extra)
-        print(f"shipped: {dest}")
+        print(f"shipped: {ship(used, summary, config=args.config)}")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,20 @@ def test_round_trip_gives_identical_predictions(saved, artdata):
     assert bundle.classes == ["a", "b", "c"] and bundle.meta["metrics"] == {"accuracy": 0.5}
 
 
+def test_a_loaded_bundle_saved_again_keeps_its_input_size(tmp_path):
+    """A model trained at one size and used at another (the built-in detector: 224 px in training, read
+    at the size chosen on validation) must not fall back to the backbone's own size when re-saved."""
+    from dataclasses import replace
+
+    cfg = replace(tiny_cfg(), input_size=48)
+    model = build_classifier(cfg, 3).eval()
+    model.backbone.preprocessing = replace(model.backbone.preprocessing, input_size=48)
+    first = load_bundle(save_bundle(model, tmp_path / "first", classes=["a", "b", "c"], model_cfg=cfg))
+    again = load_bundle(save_bundle(first.model, tmp_path / "again", classes=first.classes, model_cfg=cfg))
+    assert first.preprocessing.input_size == again.preprocessing.input_size == 48
+    assert again.preprocessing == first.preprocessing
+
+
 def test_bundle_is_safetensors_and_json_only(saved):
     _, path = saved
     assert sorted(p.name for p in path.iterdir()) == ["artlens.json", "model.safetensors"]

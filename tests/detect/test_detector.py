@@ -39,6 +39,10 @@ def test_the_shipped_detector_records_its_threshold_input_and_limits():
     meta = read_bundle_meta(default_detector_path())
     assert origin_classes(meta["classes"]) == {"ai": 0, "human": 1}
     assert meta["preprocessing"]["grayscale"] is True and meta["preprocessing"]["resize"] == "squash"
+    # trained at 224 px, used at the size chosen on validation images: the bundle reads at the size it says
+    size = meta["preprocessing"]["input_size"]
+    assert meta["recipe"]["model"]["input_size"] == 224 and 224 <= size <= 384
+    assert f"squashed to {size} x {size} px" in meta["detector"]["input"] and meta["model"]["input_size"] == size
     assert 0.0 < meta["detector"]["threshold"] < 1.0
     assert "grayscale" in meta["detector"]["trained_on"] and "colour" in meta["detector"]["not_valid_for"]
     assert meta["dtype"] == "float16"
@@ -86,7 +90,7 @@ def test_colour_is_never_a_cue_the_detector_sees_a_colour_image_in_grayscale(art
     assert abs(p_colour - p_gray) < 0.01
 
 
-def test_the_recipe_and_its_split_keep_the_held_out_images_out_of_training(tmp_path):
+def test_the_recipe_and_its_split_keep_the_held_out_images_out_of_training(tmp_path, monkeypatch):
     import csv
     import importlib.util
 
@@ -95,6 +99,7 @@ def test_the_recipe_and_its_split_keep_the_held_out_images_out_of_training(tmp_p
     root = Path(__file__).resolve().parents[2]
     cfg = load_config(root / "configs" / "detector.yaml")
     assert (cfg.model.grayscale, cfg.model.resize, cfg.model.input_size, cfg.strategy.name) == (True, "squash", 224, "full")
+    monkeypatch.syspath_prepend(str(root / "scripts"))  # as when run as a script: its helpers sit beside it
     spec = importlib.util.spec_from_file_location("train_detector", root / "scripts" / "train_detector.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)

@@ -175,8 +175,11 @@ BUNDLE_KINDS: Registry[Callable[[dict[str, Any]], torch.nn.Module]] = Registry("
 @BUNDLE_KINDS.register("classifier")
 def _build_classifier(meta: dict[str, Any]) -> ArtClassifier:
     model_cfg = ModelConfig(**{**meta["model"], "pretrained": "none"})
-    return build_classifier(model_cfg, len(meta["classes"]), pretrained="none",
-                            backbone_kwargs=meta.get("backbone_kwargs") or {})
+    model = build_classifier(model_cfg, len(meta["classes"]), pretrained="none",
+                             backbone_kwargs=meta.get("backbone_kwargs") or {})
+    if meta.get("preprocessing"):  # as saved (an input size other than the backbone's own included), so that
+        model.backbone.preprocessing = Preprocessing.from_dict(meta["preprocessing"])  # re-saving keeps it
+    return model
 
 
 @BUNDLE_KINDS.register("ensemble")

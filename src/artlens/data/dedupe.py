@@ -44,8 +44,8 @@ from ..config import DEDUPE_INDEXES as PAIR_INDEXES
 from ..errors import ArtlensError
 from .images import UnreadableImage, load_image
 
-__all__ = ["PAIR_INDEXES", "PairSearch", "Signatures", "confirmed", "duplicate_pairs", "image_signatures", "pair_search",
-           "perceptual_hash"]
+__all__ = ["PAIR_INDEXES", "PairSearch", "Signatures", "confirmed", "duplicate_pairs", "image_signatures",
+           "pair_search", "perceptual_hash"]
 
 PHASH_EXACT = 2
 PHASH_CLOSE, NCC_CLOSE = 8, 0.85
@@ -195,9 +195,9 @@ def hamming_neighbours(queries: np.ndarray, base: np.ndarray, radius: int,
     Multi-index hashing (faiss ``IndexBinaryMultiHash``, exact here with 4 tables of 16 bits and 3
     bit flips) needs no all-pairs scan but is slower at this radius: 14 of 64 bits is so wide a ball
     that its buckets hold a large share of the collection (22 s at 30,000 and 371 s at 100,000 real
-    hashes against 0.8 s and 4.8 s; ``benchmarks/profile_scale.py``). What does avoid the square is
-    giving up exactness: with ``search`` an IVF :class:`PairSearch` (see :func:`pair_search`) only the
-    codes of the ``nprobe`` cells nearest each query are compared.
+    hashes against 0.8 s and 4.8 s, measured by an earlier ``benchmarks/profile_scale.py``). What
+    avoids the square is giving up exactness: with ``search`` an IVF :class:`PairSearch` (see
+    :func:`pair_search`) only the codes of the ``nprobe`` cells nearest each query are compared.
     """
     parts = list(_range_chunks(_binary_index(base, search), queries, radius))
     if not parts:

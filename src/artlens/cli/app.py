@@ -265,7 +265,7 @@ app.add_typer(data_app, name="data")
 
 
 @data_app.command("profile")
-@with_flags(data_flags())
+@with_flags(data_flags("dedupe_index"))
 def data_profile(
     path: DataPathArgument,
     out: Annotated[str, typer.Option(help="Folder for profile.json/.md and figures.")] = "artlens-profile",
@@ -275,13 +275,16 @@ def data_profile(
     """Counts, image sizes and modes, unreadable files, and near-duplicates (label conflicts, split leaks)."""
     from ..data import load_collection, profile_collection
 
-    collection = load_collection(DataConfig(path=path, **given), split=False)
-    report = profile_collection(collection, out, workers=workers)
+    cfg = DataConfig(path=path, **given)
+    collection = load_collection(cfg, split=False)
+    report = profile_collection(collection, out, workers=workers, dedupe_index=cfg.dedupe_index)
     dup = report["duplicates"]
     out_console.print(f"{len(collection.samples)} images, {len(collection.classes)} classes; "
                       f"unreadable: {len(report['unreadable'])}; near-duplicates: {len(dup['within_class'])} within "
                       f"a class, {len(dup['across_classes'])} across classes, {len(dup['across_splits'])} across "
-                      f"splits; report: {Path(out) / 'profile.md'}")
+                      f"splits ({report['duplicate_search']['index']} search"
+                      f"{', approximate' if report['duplicate_search']['approximate'] else ''}); "
+                      f"report: {Path(out) / 'profile.md'}")
 
 
 @data_app.command("split")

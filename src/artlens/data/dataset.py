@@ -209,15 +209,17 @@ def load_collection(cfg: DataConfig, *, split: bool = True) -> Collection:
                       found_labels={s.label for s in found})
 
 
-def drop_cross_split_duplicates(collection: Collection) -> Collection:
-    """Remove val/test images that are near-duplicates of a training image (see :mod:`.dedupe`)."""
+def drop_cross_split_duplicates(collection: Collection, index: str = "auto") -> Collection:
+    """Remove val/test images that are near-duplicates of a training image (see :mod:`.dedupe`;
+    ``index`` is ``DataConfig.dedupe_index``)."""
     from .dedupe import duplicate_pairs, image_signatures
 
     train = collection.split("train")
     held = [s for s in collection.samples if s.split in ("val", "test")]
     if not train or not held:
         return collection
-    pairs = duplicate_pairs(image_signatures([s.path for s in held]), image_signatures([s.path for s in train]))
+    pairs = duplicate_pairs(image_signatures([s.path for s in held]), image_signatures([s.path for s in train]),
+                            index=index)
     twins: dict[int, int] = {}
     for i, j, _ in pairs:
         twins.setdefault(i, j)

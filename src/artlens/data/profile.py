@@ -26,10 +26,11 @@ import csv
 import json
 import os
 import statistics
+import time
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from PIL import Image
 
 from ..outputs import output_dir
 from .dataset import Collection, Sample
-from .dedupe import Signatures, duplicate_pairs, image_signatures
+from .dedupe import Signatures, duplicate_pairs, image_signatures, pair_search
 from .images import check_image, displayed_size
 
 __all__ = ["DUPLICATE_KINDS", "profile_collection", "write_split_manifest"]
@@ -139,10 +140,10 @@ def _pair_kinds(a: Sample, b: Sample) -> list[str]:
     return kinds or ["within_class"]
 
 
-def _duplicates(samples: Sequence[Sample], sig: Signatures) -> dict[str, list[dict[str, Any]]]:
+def _duplicates(samples: Sequence[Sample], sig: Signatures, index: str) -> dict[str, list[dict[str, Any]]]:
     """Near-duplicate pairs of the collection against itself, sorted into the three kinds."""
     found: dict[str, list[dict[str, Any]]] = {k: [] for k in DUPLICATE_KINDS}
-    for i, j, dist in duplicate_pairs(sig, sig, same=True):
+    for i, j, dist in duplicate_pairs(sig, sig, same=True, index=index):
         a, b = samples[i], samples[j]
         if b.split == "train" and a.split != "train":  # the training image is side A of a leak
             a, b = b, a
@@ -155,9 +156,14 @@ def _duplicates(samples: Sequence[Sample], sig: Signatures) -> dict[str, list[di
     return found
 
 
-def _build_profile(collection: Collection, headers: Sequence[_Header], sig: Signatures) -> dict[str, Any]:
+def _build_profile(collection: Collection, headers: Sequence[_Header], sig: Signatures,
+                   dedupe_index: str = "auto") -> dict[str, Any]:
     """The JSON-ready report (see :func:`profile_collection`)."""
     samples = collection.samples
+    search = pair_search(int(sig.ok.sum()), dedupe_index)
+    start = time.perf_counter()
+    duplicates = _duplicates(samples, sig, dedupe_index)
+    search_s = round(time.perf_counter() - start, 3)
     unreadable = _unreadable(samples, headers, sig.ok)
     bad = {u["path"] for u in unreadable}
     good = [h for s, h in zip(samples, headers) if s.path not in bad]
@@ -172,7 +178,8 @@ def _build_profile(collection: Collection, headers: Sequence[_Header], sig: Sign
         "modes": dict(Counter(h.mode for h in good).most_common()),
         "formats": dict(Counter(h.format for h in good).most_common()),
         "unreadable": unreadable,
-        "duplicates": _duplicates(samples, sig),
+        "duplicates": duplicates,
+        "duplicate_search": {**asdict(search), "requested": dedupe_index, "seconds": search_s},
         "skipped_rows": list(collection.skipped_rows),
     }
 
@@ -306,6 +313,11 @@ def _markdown(report: dict[str, Any]) -> str:
     lines += ["", f"## Unreadable files ({len(report['unreadable'])})", ""]
     lines += _table(["path", "label", "split", "reason"],
                     [[u["path"], u["label"], u["split"], u["reason"]] for u in report["unreadable"]])
+    search = report["duplicate_search"]
+    how = (f"approximate: an IVF index of {search['nlist']} k-means cells, {search['nprobe']} searched per "
+           "image, can miss pairs" if search["approximate"] else "exact: every pair of hashes compared")
+    lines += ["", f"Near-duplicates: pHash within {search['radius']} bits, confirmed by thumbnails; search "
+              f"{search['index']} ({how}; `--dedupe-index {search['requested']}`), {search['seconds']} s."]
     for kind in DUPLICATE_KINDS:
         entries = report["duplicates"][kind]
         lines += ["", f"## Near-duplicates {kind.replace('_', ' ')} ({len(entries)})", ""]
@@ -324,7 +336,7 @@ def _markdown(report: dict[str, Any]) -> str:
 # -- public API --------------------------------------------------------------------------------
 
 def profile_collection(collection: Collection, out: str | os.PathLike, *, workers: int | None = None,
-                       show_progress: bool = True) -> dict[str, Any]:
+                       show_progress: bool = True, dedupe_index: str = "auto") -> dict[str, Any]:
     """Profile ``collection`` into the folder ``out`` and return the report written to ``profile.json``.
 
     Keys: ``n_samples``, ``n_readable``, ``classes``, ``counts`` (``per_split`` as
@@ -332,7 +344,10 @@ def profile_collection(collection: Collection, out: str | os.PathLike, *, worker
     readable images, as displayed after EXIF rotation), ``modes``, ``formats``, ``unreadable``
     (path, label, split, reason), ``duplicates`` (one list per :data:`DUPLICATE_KINDS`, each entry
     with ``path_a/label_a/split_a``, ``path_b/label_b/split_b`` and ``phash_distance``; for a leak the
-    training image is side A) and ``skipped_rows``. Also writes ``profile.md``, ``class_counts.png``,
+    training image is side A), ``duplicate_search`` (how the pairs were searched: ``index`` ``exact`` or
+    ``ivf``, ``approximate``, ``radius``, ``nlist``/``nprobe`` of the IVF, the ``requested``
+    ``dedupe_index`` of :data:`~artlens.data.dedupe.PAIR_INDEXES` and the search's ``seconds``) and
+    ``skipped_rows``. Also writes ``profile.md``, ``class_counts.png``,
     ``sizes.png`` and ``duplicates_<kind>.png`` for each kind that has pairs (its closest
     ``PAIRS_PER_FIGURE * MAX_FIGURE_PAGES`` pairs).
     """
@@ -340,7 +355,7 @@ def profile_collection(collection: Collection, out: str | os.PathLike, *, worker
     workers = workers or min(8, (os.cpu_count() or 1) * 2)
     paths = [s.path for s in collection.samples]
     headers = _read_headers(paths, workers, show_progress)
-    report = _build_profile(collection, headers, _signatures(paths, workers, show_progress))
+    report = _build_profile(collection, headers, _signatures(paths, workers, show_progress), dedupe_index)
     (out / "profile.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (out / "profile.md").write_text(_markdown(report), encoding="utf-8")
     _plot_class_counts(report["counts"]["per_split"], report["classes"], out / "class_counts.png")

@@ -104,7 +104,7 @@ def prepare_data(cfg: TrainConfig, *, show_progress: bool = True) -> tuple[Colle
         log.warning("skipped %d unreadable image(s); see report.json", len(skipped))
     collection.skipped = skipped
     if cfg.data.dedupe:
-        drop_cross_split_duplicates(collection)
+        drop_cross_split_duplicates(collection, cfg.data.dedupe_index)
         log.info("dedupe: dropped %d validation/test image(s) that duplicate a training image",
                  len(collection.duplicates))
     _check_classes(cfg, collection)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from artlens import ArtlensError
@@ -75,13 +76,14 @@ def test_detect_json_has_the_documented_fields(artdata, tmp_path):
         assert set(a) == {"path", "verdict", "p_ai", "cam"}
         assert a["verdict"] in ("ai", "human") and 0.0 <= a["p_ai"] <= 1.0
         assert Path(a["cam"]).parent == tmp_path / "cams" and Path(a["cam"]).stat().st_size > 0
+    for path, a in zip(images, answers):  # the map on the picture at the picture's own size, not the 224 px input
+        with Image.open(path) as picture, Image.open(a["cam"]) as cam:
+            assert cam.size == picture.size
     table = CliRunner().invoke(app, ["detect", images[0], "--threshold", "0"])
     assert table.exit_code == 0 and " AI " in table.stdout and "grayscale" in table.output
 
 
 def test_colour_is_never_a_cue_the_detector_sees_a_colour_image_in_grayscale(artdata):
-    from PIL import Image
-
     detector = Detector()
     with Image.open(artdata / "aic_periods/golden_age_1880s/61616.jpg") as img:
         colour = img.convert("RGB")

@@ -261,7 +261,7 @@ def detect(cfg: DetectConfig, *, show_progress: bool = False) -> DetectReport:
 
 
 def _write_cams(detector: Detector, detections: list[Detection], folder: Path, device: str) -> None:
-    from ..explain.cam import CamExplainer, in_picture_shape  # imported here: detect alone needs no grad-cam
+    from ..explain.cam import CamExplainer  # imported here: detect alone needs no grad-cam
 
     explainer = CamExplainer(detector.bundle, method="gradcam", device=device)
     used: set[str] = set()
@@ -273,5 +273,6 @@ def _write_cams(detector: Detector, detections: list[Detection], folder: Path, d
             name += "_"
         used.add(name)
         target = folder / f"{name}.cam.png"
-        in_picture_shape(result.overlay, image.size).save(target)
+        # drawn on the picture at its own size (at most 1024 px), as artlens explain and /v1/explain draw
+        explainer.on_picture(image, result, max_side=1024).save(target)
         d.cam = str(target)

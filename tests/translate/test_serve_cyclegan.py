@@ -79,4 +79,4 @@ def test_naming_a_cyclegan_where_a_classifier_is_needed_is_the_requests_mistake(
     files = {"file": ("photo.jpg", _photo(artdata), "image/jpeg")}
     response = served.post("/v1/predict", files=files, data={"model": listed})
     assert response.status_code == 422
-    assert "is a image-translation model; this needs a classification model" in response.json()["error"]
+    assert "has task 'image-translation'; this needs a 'classification' model" in response.json()["error"]

@@ -288,7 +288,7 @@ class ModelRegistry:
             return self._aliased(chosen.name, "production", aliases) or chosen
         entry = self._named(name)
         if task is not None and entry.task != task:
-            raise UnknownModel(f"model {entry.id} is a {entry.task} model; this needs a {task} model", 422)
+            raise UnknownModel(f"model {entry.id} has task {entry.task!r}; this needs a {task!r} model", 422)
         return entry
 
     def _named(self, name: str) -> ModelEntry:

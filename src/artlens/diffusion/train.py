@@ -37,7 +37,7 @@ from ..models.bundle import DIFFUSION_FORMAT, META_FILE, WEIGHTS_FILE, read_bund
 from ..outputs import replaceable_folder
 from ..progress import progress_bar
 from ..train.distributed import init_distributed
-from ..train.generative import GenerativeTask, GenerativeTrainer, SampleGrids, resume_state
+from ..train.generative import GenerativeTask, GenerativeTrainer, SampleGrids, finished_run, resume_state
 from .process import PREDICTIONS, SCHEDULES, GaussianDiffusion
 from .unet import ClassUNet, UNetConfig
 
@@ -313,13 +313,6 @@ class DiffusionTask(GenerativeTask):
         self.batches.gen.set_state(state["batches"])
 
 
-def _bundle_steps(bundle: Path) -> int | None:
-    try:
-        return int(read_bundle_meta(bundle, format=DIFFUSION_FORMAT).get("steps"))
-    except (ArtlensError, TypeError, ValueError):
-        return None
-
-
 def train_diffusion(cfg: DiffusionTrainConfig, *, callback: Callable[[int, int, dict[str, float]], None] | None = None,
                     show_progress: bool = False) -> Path:
     """Train a class-conditional diffusion model on ``cfg.data``'s training split; returns the bundle folder.
@@ -332,9 +325,7 @@ def train_diffusion(cfg: DiffusionTrainConfig, *, callback: Callable[[int, int, 
     out = Path(cfg.out)
     bundle = out / BUNDLE_DIR
     state = resume_state(out, resume=cfg.resume, steps=cfg.steps)
-    if state is not None and int(state["step"]) == cfg.steps and _bundle_steps(bundle) == cfg.steps:
-        log.warning("%s: the run is already at step %d; %s is unchanged (pass a larger --steps to continue it)",
-                    out / "checkpoint.pt", cfg.steps, bundle)
+    if finished_run(out, state, cfg.steps, bundle, format=DIFFUSION_FORMAT):
         return bundle
     collection = split_collection(cfg.data_record())
     train = collection.split("train")

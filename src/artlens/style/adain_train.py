@@ -26,11 +26,11 @@ from ..config import AMP_MODES
 from ..data.images import iter_image_files
 from ..errors import ArtlensError
 from ..inference import default_device
-from ..models.bundle import META_FILE, read_bundle_meta
+from ..models.bundle import META_FILE
 from ..outputs import replaceable_folder
 from ..train.distributed import init_distributed
 from ..train.crops import RandomCrops
-from ..train.generative import GenerativeTask, GenerativeTrainer, SampleGrids, resume_state
+from ..train.generative import GenerativeTask, GenerativeTrainer, SampleGrids, finished_run, resume_state
 from .decoder import (DECODER_FORMAT, WEIGHTS_FILE, build_decoder, default_layer, save_decoder_bundle,
                       style_layers_for)
 from .extractor import DEFAULT_EXTRACTOR, Extractor, load_extractor
@@ -180,14 +180,6 @@ class AdainTask(GenerativeTask):
         self.styles.gen.set_state(state["style"])
 
 
-def _bundle_steps(bundle: Path) -> int | None:
-    """The ``steps`` a saved decoder bundle says it was trained for (None: no readable bundle)."""
-    try:
-        return int(read_bundle_meta(bundle, format=DECODER_FORMAT).get("steps"))
-    except (ArtlensError, TypeError, ValueError):
-        return None
-
-
 def train_decoder(cfg: AdainTrainConfig, *, callback: Callable[[int, int, dict[str, float]], None] | None = None,
                   show_progress: bool = False) -> Path:
     """Train an AdaIN decoder (paper eq. 11-12); returns the bundle directory ``<out>/decoder``.
@@ -206,10 +198,7 @@ def train_decoder(cfg: AdainTrainConfig, *, callback: Callable[[int, int, dict[s
     if state is not None:
         info = state["info"]
         same_run = info.get("encoder") == cfg.encoder and cfg.layer in (None, info.get("layer"))
-        if same_run and int(state["step"]) == cfg.steps and _bundle_steps(bundle) == cfg.steps:
-            log.warning("%s: the run is already at step %d of --steps %d; nothing to train, %s is unchanged "
-                        "(pass a larger --steps to continue it)", out / "checkpoint.pt", cfg.steps, cfg.steps,
-                        bundle)
+        if same_run and finished_run(out, state, cfg.steps, bundle, format=DECODER_FORMAT):
             return bundle
     ctx, device_name = init_distributed(cfg.device)
     if ctx.is_main:

@@ -50,6 +50,7 @@ import torch.distributed as dist
 from torch import nn
 
 from ..errors import ArtlensError
+from ..models.bundle import read_bundle_meta
 from ..progress import progress_bar
 from .checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from .distributed import DistContext
@@ -141,6 +142,22 @@ def resume_state(out: str | Path, *, resume: bool, steps: int) -> dict[str, Any]
         raise ArtlensError(f"{path}: the run is already at step {done}, beyond --steps {steps}; "
                            f"pass --steps {done} or more to resume it, or choose another --out")
     return state
+
+
+def finished_run(out: str | Path, state: dict[str, Any] | None, steps: int, bundle: Path, *, format: str) -> bool:
+    """Whether a resumed run has nothing left to do: its checkpoint is at ``steps`` and the bundle it
+    wrote (of ``format``) says the same; then the bundle stays as it is, and a warning says so."""
+    if state is None or int(state["step"]) != steps:
+        return False
+    try:
+        saved = int(read_bundle_meta(bundle, format=format).get("steps"))
+    except (ArtlensError, TypeError, ValueError):
+        return False  # no readable bundle: write it again
+    if saved != steps:
+        return False
+    log.warning("%s: the run is already at step %d; nothing to train, %s is unchanged (pass a larger --steps to "
+                "continue it)", Path(out) / CHECKPOINT_FILE, steps, bundle)
+    return True
 
 
 class GenerativeTrainer:

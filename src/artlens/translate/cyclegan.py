@@ -36,11 +36,11 @@ from ..data.images import iter_image_files
 from ..data.samples import read_utf8
 from ..errors import ArtlensError
 from ..inference import default_device
-from ..models.bundle import META_FILE, WEIGHTS_FILE, read_bundle_meta
+from ..models.bundle import BUNDLE_FORMAT, META_FILE, WEIGHTS_FILE, read_bundle_meta
 from ..outputs import replaceable_folder
 from ..train.crops import RandomCrops
 from ..train.distributed import init_distributed
-from ..train.generative import LOG_FILE, GenerativeTask, GenerativeTrainer, SampleGrids, resume_state
+from ..train.generative import LOG_FILE, GenerativeTask, GenerativeTrainer, SampleGrids, finished_run, resume_state
 from .bundle import save_translator_bundle
 from .networks import ImagePool, PatchDiscriminator, ResnetGenerator, init_weights, to_signed, to_unit
 
@@ -337,13 +337,6 @@ class CycleGANResult:
     curves: Path
 
 
-def _bundle_steps(bundle: Path) -> int | None:
-    try:
-        return int(read_bundle_meta(bundle).get("steps"))
-    except (ArtlensError, TypeError, ValueError):
-        return None
-
-
 ARCH_FIELDS = ("ngf", "ndf", "n_blocks")
 
 
@@ -370,9 +363,7 @@ def train_cyclegan(cfg: CycleGANConfig, *, callback: Callable[[int, int, dict[st
         if was != arch:
             raise ArtlensError(f"{out / 'checkpoint.pt'}: was trained with {was}, not {arch}; resume with the same "
                                "--ngf, --ndf and --n-blocks")
-        if int(state["step"]) == cfg.steps and _bundle_steps(bundle) == cfg.steps:
-            log.warning("%s: the run is already at step %d; nothing to train, %s is unchanged (pass a larger "
-                        "--steps to continue it)", out / "checkpoint.pt", cfg.steps, bundle)
+        if finished_run(out, state, cfg.steps, bundle, format=BUNDLE_FORMAT):
             return result(dict(read_bundle_meta(bundle).get("losses") or {}), 0.0)
     ctx, device_name = init_distributed(cfg.device)
     if ctx.is_main:

@@ -192,25 +192,23 @@ class Stylizers:
         self._decoders: dict[str, Path] | None = None
         self._translators: dict[str, Path] | None = None
 
+    def _builtin_first(self, builtin: Path | None, find: Callable[[Path], Sequence[Path]]) -> dict[str, Path]:
+        """Name -> folder: the one shipped in the package first, then those ``find`` finds in the models
+        folder (named by :func:`decoder_names`; one with the built-in's name is left out)."""
+        named = decoder_names(find(self.models_dir) if self.models_dir else [], self.models_dir)
+        return {**({builtin.name: builtin} if builtin else {}),
+                **{k: v for k, v in named.items() if not builtin or k != builtin.name}}
+
     def decoders(self) -> dict[str, Path]:
         """Decoder name -> folder (found once; a decoder is a folder name, never a client path)."""
         if self._decoders is None:
-            found: Sequence[Path] = find_decoders(self.models_dir) if self.models_dir else []
-            builtin = builtin_decoder()
-            named = decoder_names(found, self.models_dir)
-            self._decoders = {**({builtin.name: builtin} if builtin else {}),
-                              **{k: v for k, v in named.items() if not builtin or k != builtin.name}}
+            self._decoders = self._builtin_first(builtin_decoder(), find_decoders)
         return self._decoders
 
     def translators(self) -> dict[str, Path]:
-        """CycleGAN bundle name -> folder (found once; named like decoders, never a client path): the
-        built-in one first, then those found in the models folder."""
+        """CycleGAN bundle name -> folder (found once; named like decoders, never a client path)."""
         if self._translators is None:
-            found: Sequence[Path] = find_translators(self.models_dir) if self.models_dir else []
-            builtin = builtin_translator()
-            named = decoder_names(found, self.models_dir)
-            self._translators = {**({builtin.name: builtin} if builtin else {}),
-                                 **{k: v for k, v in named.items() if not builtin or k != builtin.name}}
+            self._translators = self._builtin_first(builtin_translator(), find_translators)
         return self._translators
 
     def status(self) -> dict[str, Any]:

@@ -25,13 +25,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 from pathlib import Path
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from artlens.data.images import iter_image_files
-from artlens.models.bundle import META_FILE
+from artlens.models.bundle import META_FILE, write_bundle_dir
 from artlens.style.adain_train import AdainTrainConfig, train_decoder
 from artlens.style.decoder import WEIGHTS_FILE
 
@@ -62,22 +61,16 @@ def link_images(dest: Path, sources: list[tuple[str, int]]) -> int:
 
 
 def ship(bundle: Path, dest: Path) -> Path:
-    """Copy the bundle with its weights in float16 (half the size; the decoder runs in float32)."""
-    tmp = dest.with_name(dest.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    """Copy the bundle with its weights in float16 (half the size; the decoder runs in float32), swapped in
+    whole by :func:`artlens.models.bundle.write_bundle_dir`."""
     state = {k: v.half() if v.is_floating_point() else v for k, v in load_file(str(bundle / WEIGHTS_FILE)).items()}
-    save_file(state, str(tmp / WEIGHTS_FILE))
     meta = json.loads((bundle / META_FILE).read_text())
     meta["name"] = dest.name
     meta["training"]["content"] = ", ".join(f"{n} (every {e})" if e > 1 else n for n, e in CONTENT) + \
         f" from shared/artdata ({meta['training']['content'].rsplit('(', 1)[-1]}"
     meta["training"]["style"] = ", ".join(f"{n} (every {e})" if e > 1 else n for n, e in STYLE) + \
         f" from shared/artdata ({meta['training']['style'].rsplit('(', 1)[-1]}"
-    (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-    shutil.rmtree(dest, ignore_errors=True)
-    tmp.rename(dest)
-    return dest
+    return write_bundle_dir(dest, state, meta, weights_file=WEIGHTS_FILE)
 
 
 def main() -> None:

@@ -24,12 +24,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 from pathlib import Path
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from artlens.models.bundle import DEFAULT_TRANSLATOR, META_FILE, WEIGHTS_FILE
+from artlens.models.bundle import DEFAULT_TRANSLATOR, META_FILE, WEIGHTS_FILE, write_bundle_dir
 from artlens.translate import CycleGANConfig, train_cyclegan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,12 +43,9 @@ GPU = dict(size=256, load_size=286, ngf=64, n_blocks=9, steps=100000, checkpoint
 
 
 def ship(bundle: Path, dest: Path) -> Path:
-    """Copy the bundle with its weights in float16 (half the size; the generators run in float32)."""
-    tmp = dest.with_name(dest.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    """Copy the bundle with its weights in float16 (half the size; the generators run in float32), swapped
+    in whole by :func:`artlens.models.bundle.write_bundle_dir`."""
     state = {k: v.half() if v.is_floating_point() else v for k, v in load_file(str(bundle / WEIGHTS_FILE)).items()}
-    save_file(state, str(tmp / WEIGHTS_FILE))
     meta = json.loads((bundle / META_FILE).read_text())
     meta["name"] = dest.name
     for side, sources in (("a", DOMAIN_A), ("b", DOMAIN_B)):  # no paths of the machine it was trained on
@@ -57,11 +53,8 @@ def ship(bundle: Path, dest: Path) -> Path:
         meta["domains"][side] = f"shared/artdata: {', '.join(sources)} ({count}"
         meta["training"][side] = [f"shared/artdata/{s}" for s in sources]
     meta["description"] = ("Photo (A) to Impressionist painting (B), trained on two CPU cores: a small model "
-                           "(see docs/style.md, 'The built-in CycleGAN')")
-    (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-    shutil.rmtree(dest, ignore_errors=True)
-    tmp.rename(dest)
-    return dest
+                           "(see docs/style.md, 'The built-in model')")
+    return write_bundle_dir(dest, state, meta, weights_file=WEIGHTS_FILE)
 
 
 def main() -> None:

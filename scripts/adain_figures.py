@@ -48,7 +48,8 @@ STYLES = {
 }
 
 
-def _show(ax, img, title: str = "") -> None:
+def show_image(ax, img, title: str = "") -> None:
+    """``img`` on ``ax`` without ticks or frame, with an optional small title (the figure scripts' panel)."""
     ax.imshow(img)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -63,13 +64,13 @@ def grid(stylizer: AdainStylizer, contents: dict, styles: dict, size: int, out: 
     fig, axes = plt.subplots(n + 1, m + 1, figsize=(2.2 * (m + 1), 2.2 * (n + 1)))
     axes[0, 0].axis("off")
     for j, (name, img) in enumerate(styles.items(), start=1):
-        _show(axes[0, j], fit_size(img, 256, crop=True, longer=False), name)
+        show_image(axes[0, j], fit_size(img, 256, crop=True, longer=False), name)
     for i, (cname, cimg) in enumerate(contents.items(), start=1):
-        _show(axes[i, 0], fit_size(cimg, 256, crop=True, longer=False))
+        show_image(axes[i, 0], fit_size(cimg, 256, crop=True, longer=False))
         axes[i, 0].set_ylabel(cname, fontsize=9)
         for j, simg in enumerate(styles.values(), start=1):
             result = stylizer.stylize(cimg, [simg], alpha=1.0, content_size=size, style_size=size)
-            _show(axes[i, j], fit_size(result, 256, crop=True, longer=False))
+            show_image(axes[i, j], fit_size(result, 256, crop=True, longer=False))
     fig.suptitle(f"AdaIN, built-in decoder ({stylizer.meta.get('name', '')}): content x style, alpha 1, "
                  f"{size} px", fontsize=11)
     fig.tight_layout()
@@ -81,11 +82,11 @@ def grid(stylizer: AdainStylizer, contents: dict, styles: dict, size: int, out: 
 def alpha_sweep(stylizer: AdainStylizer, content, style, names: tuple[str, str], size: int, out: Path) -> Path:
     alphas = [0.0, 0.25, 0.5, 0.75, 1.0]
     fig, axes = plt.subplots(1, len(alphas) + 2, figsize=(2.4 * (len(alphas) + 2), 2.8))
-    _show(axes[0], fit_size(content, 256, crop=True, longer=False), names[0])
+    show_image(axes[0], fit_size(content, 256, crop=True, longer=False), names[0])
     for ax, a in zip(axes[1:], alphas):
-        _show(ax, fit_size(stylizer.stylize(content, [style], alpha=a, content_size=size, style_size=size), 256,
+        show_image(ax, fit_size(stylizer.stylize(content, [style], alpha=a, content_size=size, style_size=size), 256,
                            crop=True, longer=False), f"alpha {a}")
-    _show(axes[-1], fit_size(style, 256, crop=True, longer=False), names[1])
+    show_image(axes[-1], fit_size(style, 256, crop=True, longer=False), names[1])
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
@@ -143,8 +144,8 @@ def main() -> None:
         print(json.dumps(row))
     fig, axes = plt.subplots(len(pictures), 2, figsize=(6, 3 * len(pictures)))
     for i, (cname, sname, a_img, g_img) in enumerate(pictures):
-        _show(axes[i, 0], a_img, f"AdaIN: {cname} x {sname.split(' (')[0]}")
-        _show(axes[i, 1], g_img, f"Gatys ({args.gatys_steps} L-BFGS steps)")
+        show_image(axes[i, 0], a_img, f"AdaIN: {cname} x {sname.split(' (')[0]}")
+        show_image(axes[i, 1], g_img, f"Gatys ({args.gatys_steps} L-BFGS steps)")
     fig.tight_layout()
     fig.savefig(out / "adain_vs_gatys.png", dpi=90)
     plt.close(fig)

@@ -32,6 +32,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from adain_figures import show_image  # noqa: E402  (scripts/ is on the path when run as a script)
 from artlens.style import GatysConfig, load_extractor, open_image, resolve_preset, run_gatys  # noqa: E402
 from artlens.style.images import fit_size, to_tensor  # noqa: E402
 from artlens.style.losses import content_loss, gram_matrix, style_loss  # noqa: E402
@@ -94,16 +95,6 @@ def stylise(extractor, content, style, size: int, steps: int, overrides: dict) -
                     "iterations": len(result.history), "seconds": round(result.seconds, 1), "final_terms": last}
 
 
-def _show(ax, img, title: str = "") -> None:
-    ax.imshow(img)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    for spine in ax.spines.values():
-        spine.set_visible(False)
-    if title:
-        ax.set_title(title, fontsize=9)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=384, help="longer side of the grid's results")
@@ -149,7 +140,7 @@ def main() -> None:
         for i, (cname, images) in enumerate(sheet):
             for j, (name, img) in enumerate(zip(SWEEP, images)):
                 m = report["sweep"]["runs"][i][name]
-                _show(axes[i, j], img, (name.replace(", ", "\n", 1) + "\n" if i == 0 else "")
+                show_image(axes[i, j], img, (name.replace(", ", "\n", 1) + "\n" if i == 0 else "")
                       + f"style {m['style']:.2g}, speckle {m['chroma_speckle']:.1f}")
                 axes[i, j].title.set_fontsize(7)
         fig.suptitle(f"Gatys sweep on EfficientNet-Lite0, {args.sweep_size} px, {args.sweep_steps} iterations at the "
@@ -182,11 +173,11 @@ def main() -> None:
     for i, (cname, cimg, (old_img, new_img), row) in enumerate(pictures):
         o, n = row["old"], row["new"]
         first = i == 0
-        _show(axes[i, 0], fit_size(cimg, args.size), f"content: {cname}")
-        _show(axes[i, 1], fit_size(style, args.size), f"style: {STYLE[0]}" if first else "")
-        _show(axes[i, 2], old_img, ("old: 1 scale, style 1e4, TV 0\n" if first else "")
+        show_image(axes[i, 0], fit_size(cimg, args.size), f"content: {cname}")
+        show_image(axes[i, 1], fit_size(style, args.size), f"style: {STYLE[0]}" if first else "")
+        show_image(axes[i, 2], old_img, ("old: 1 scale, style 1e4, TV 0\n" if first else "")
               + f"style {o['style']:.3g}, worst quarter {o['style_worst_quarter']:.3g}, speckle {o['chroma_speckle']:.1f}")
-        _show(axes[i, 3], new_img, ("new: 2 scales, style 3e4, TV 5000\n" if first else "")
+        show_image(axes[i, 3], new_img, ("new: 2 scales, style 3e4, TV 5000\n" if first else "")
               + f"style {n['style']:.3g}, worst quarter {n['style_worst_quarter']:.3g}, speckle {n['chroma_speckle']:.1f}")
     fig.suptitle(f"Gatys on EfficientNet-Lite0 (offline), {args.size} px, {args.steps} L-BFGS iterations at the "
                  "first scale (+ half as many at full size with 2 scales)", fontsize=10)

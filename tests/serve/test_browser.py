@@ -24,6 +24,8 @@ import shutil
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -47,11 +49,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(models_dir):
-    """``artlens serve`` in a thread on 127.0.0.1 and a free port."""
+@contextmanager
+def serving(app) -> Iterator[str]:
+    """``app`` served by uvicorn in a thread on 127.0.0.1 and a free port, as ``artlens serve`` runs it; yields its URL."""
     port = _free_port()
-    app = create_app(ServeConfig(models_dir=str(models_dir), device="cpu"))
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -59,9 +60,18 @@ def server(models_dir):
     while not srv.started:
         assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(models_dir):
+    """``artlens serve`` in a thread on 127.0.0.1 and a free port."""
+    with serving(create_app(ServeConfig(models_dir=str(models_dir), device="cpu"))) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -5,36 +5,22 @@ answered, and it is read back from the database. Chromium as in :mod:`.test_brow
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
-import uvicorn
 from playwright.sync_api import expect
 
 from artlens.ops import open_store
 from artlens.serve import ServeConfig, create_app
 
 from .conftest import SEURAT
-from .test_browser import WAIT, Visit, _free_port, browser, classify  # noqa: F401 - browser is a fixture
+from .test_browser import WAIT, Visit, browser, classify, serving  # noqa: F401 - browser is a fixture
 
 
 @pytest.fixture(scope="module")
 def recording_server(models_dir, tmp_path_factory):
     """``artlens serve --db ops.db`` on loopback (images not kept)."""
     db = str(tmp_path_factory.mktemp("ops") / "ops.db")
-    port = _free_port()
-    app = create_app(ServeConfig(models_dir=str(models_dir), device="cpu", db=db))
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not srv.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", db
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(ServeConfig(models_dir=str(models_dir), device="cpu", db=db))) as url:
+        yield url, db
 
 
 def test_a_visitor_corrects_a_prediction_and_it_is_stored(browser, recording_server, artdata):

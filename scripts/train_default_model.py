@@ -133,6 +133,9 @@ def main() -> None:
                     help=argparse.SUPPRESS)  # the default since the painters left training; kept for old commands
     ap.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (smoke tests)")
     ap.add_argument("--max-per-class", type=int, default=None, help="cap wikiart11 per style (smoke tests)")
+    ap.add_argument("--backbone", default=None,
+                    help="another backbone for the same recipe, at its own input size (an ensemble member)")
+    ap.add_argument("--seed", type=int, default=None, help="another seed for the same recipe (an ensemble member)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--ship", action="store_true", help="copy the model into the package as the default")
     args = ap.parse_args()
@@ -145,6 +148,10 @@ def main() -> None:
     cfg.device = args.device
     if args.epochs:
         cfg.epochs = args.epochs
+    if args.backbone:
+        cfg.model.backbone = args.backbone
+    if args.seed is not None:
+        cfg.seed = args.seed
     bundle_path, report = reuse_or_fit(cfg)
     val = [Sample(d["path"], d["label"]) for d in _split_rows(manifest, "val", report)]
     calibration = calibrate(bundle_path, val, device=args.device, plot=out / "reliability.png",

@@ -154,3 +154,20 @@ def test_cli_builds_an_ensemble_that_predict_uses(members, artdata, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "artlens", "ensemble", str(members[0]), "--out", str(tmp_path / "one")],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.strip() == "error: ensemble: give at least two bundles"
+
+
+def test_a_calibrated_ensemble_loads_with_its_temperature(members, artdata, tmp_path):
+    from artlens.data.dataset import Sample
+    from artlens.evaluate.calibration import calibrate
+
+    path = save_ensemble([load_bundle(p) for p in members], tmp_path / "calibrated")
+    x = torch.stack([build_transform(load_bundle(path).preprocessing)(load_image(p)) for p in _images(artdata)])
+    with torch.no_grad():
+        raw = load_bundle(path).model(x)
+    samples = [Sample(str(p), label) for label in CLASSES for p in
+               sorted((artdata / "wikiart11" / label).glob("*.jpg"))[:4]]
+    fitted = calibrate(path, samples, tta="none", show_progress=False)
+    assert fitted.temperature != 1.0 and fitted.nll_after <= fitted.nll_before
+    with torch.no_grad():
+        tempered = load_bundle(path).model(x)  # the stored temperature is applied on load, as for one network
+    assert torch.allclose(tempered, raw / fitted.temperature, atol=1e-5)

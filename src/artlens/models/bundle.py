@@ -285,7 +285,7 @@ def load_bundle(path: str | os.PathLike | None = None, *, device: str | torch.de
         raise ArtlensError(f"{weights_path}: weights do not match the architecture in {META_FILE} "
                            f"({str(err).splitlines()[0]})") from None
     temperature = (meta.get("calibration") or {}).get("temperature")
-    if temperature is not None and isinstance(model, ArtClassifier):
+    if temperature is not None and hasattr(model, "temperature"):  # a classifier or an ensemble
         if not (isinstance(temperature, (int, float)) and temperature > 0):
             raise ArtlensError(f"{meta_path}: calibration.temperature must be a positive number, got {temperature!r}")
         model.temperature.fill_(float(temperature))

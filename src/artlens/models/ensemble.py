@@ -51,7 +51,9 @@ def ensemble_preprocessing(members: Sequence[Preprocessing]) -> Preprocessing:
 
 
 class EnsembleClassifier(nn.Module):
-    """``log(mean_i softmax(member_i(x)))``: logits whose softmax is the members' mean probability.
+    """``log(mean_i softmax(member_i(x))) / T``: logits whose softmax is the members' mean probability,
+    tempered by the bundle's calibrated temperature ``T`` (1 unless calibrated). One temperature for
+    the whole ensemble, fitted on its own output, because averaging already softens the members.
 
     Layer-level tools (Grad-CAM, layer probes, style taps) look through the first member, whose
     ``backbone`` and ``style_layers`` the ensemble exposes; ``embed`` concatenates every member's.
@@ -68,6 +70,7 @@ class EnsembleClassifier(nn.Module):
         self.input_sizes = [int(s) for s in (input_sizes or [m.backbone.preprocessing.input_size for m in members])]
         self.num_classes = members[0].num_classes
         self.embed_dim = sum(m.embed_dim for m in members)
+        self.register_buffer("temperature", torch.ones(()), persistent=False)
 
     @property
     def backbone(self) -> Backbone:
@@ -92,4 +95,4 @@ class EnsembleClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         probs = torch.stack([member(xi).float().softmax(-1) for member, xi in self._inputs(x)]).mean(0)
-        return probs.clamp_min(torch.finfo(probs.dtype).tiny).log()
+        return probs.clamp_min(torch.finfo(probs.dtype).tiny).log() / self.temperature

@@ -26,6 +26,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import json
 import os
@@ -38,7 +39,7 @@ from artlens.data.dataset import Sample, discover, stratified_split
 from artlens.data.dedupe import duplicate_pairs, image_signatures
 from artlens.data.painters import painter_samples, read_painter_styles
 from artlens.evaluate.calibration import calibrate
-from artlens.models import load_bundle, save_bundle
+from artlens.models import load_bundle, save_bundle, save_ensemble
 from artlens.models.bundle import DEFAULT_MODEL
 
 from reuse_or_fit import dropped_paths, reuse_or_fit  # beside this script
@@ -135,6 +136,11 @@ def main() -> None:
     ap.add_argument("--max-per-class", type=int, default=None, help="cap wikiart11 per style (smoke tests)")
     ap.add_argument("--backbone", default=None,
                     help="another backbone for the same recipe, at its own input size (an ensemble member)")
+    ap.add_argument("--backbones", nargs="+", default=None, metavar="BACKBONE",
+                    help="train the recipe on each backbone (run folders <out>/<backbone>) and make the model "
+                         "the mean of their probabilities, calibrated as one")
+    ap.add_argument("--ensemble-tta", choices=("none", "flip"), default="none",
+                    help="test-time augmentation of an ensemble (none: as many forward passes as one flipped network)")
     ap.add_argument("--seed", type=int, default=None, help="another seed for the same recipe (an ensemble member)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--ship", action="store_true", help="copy the model into the package as the default")
@@ -148,15 +154,27 @@ def main() -> None:
     cfg.device = args.device
     if args.epochs:
         cfg.epochs = args.epochs
-    if args.backbone:
-        cfg.model.backbone = args.backbone
     if args.seed is not None:
         cfg.seed = args.seed
-    bundle_path, report = reuse_or_fit(cfg)
+    backbones = args.backbones or [args.backbone or cfg.model.backbone]
+    runs = []
+    for backbone in backbones:
+        member = copy.deepcopy(cfg)
+        member.model.backbone = backbone
+        member.out = str(out / backbone) if len(backbones) > 1 else str(out)
+        runs.append(reuse_or_fit(member))
+    bundle_path, report = runs[0]
+    if len(runs) > 1:
+        bundle_path = save_ensemble([load_bundle(path) for path, _ in runs], out / "ensemble", name=DEFAULT_MODEL,
+                                    extra={"tta": args.ensemble_tta})
     val = [Sample(d["path"], d["label"]) for d in _split_rows(manifest, "val", report)]
     calibration = calibrate(bundle_path, val, device=args.device, plot=out / "reliability.png",
                             source="the validation split of wikiart11 (10 %, seed 0)")
     bundle = load_bundle(bundle_path)
+    if len(runs) > 1:  # an ensemble was not fitted, so it has no test metrics yet: score it on the same images
+        with tempfile.TemporaryDirectory() as tmp:
+            test = _rows_manifest(_split_rows(manifest, "test", report), Path(tmp) / "test.tsv")
+            bundle.meta["metrics"] = evaluate(bundle, test, out / "eval-ensemble", split="all")["metrics"]
     summary = {"data": info["counts"], "held_out_test": _summary(bundle.meta["metrics"]),
                "calibration": calibration.to_dict(),
                "other_sources": other_sources(bundle, out, painters_held_out=held_out,
@@ -173,9 +191,15 @@ def main() -> None:
         extra = {"trained_on": trained_on,
                  "calibration": calibration.to_dict(),
                  "retrain": "make default-model (python scripts/train_default_model.py --ship)"}
-        save_bundle(bundle.model, dest, classes=bundle.classes, model_cfg=load_config(args.config).model,
-                    recipe=bundle.meta["recipe"], metrics=metrics, data_fingerprint=bundle.meta["data_fingerprint"],
-                    name=DEFAULT_MODEL, half=True, extra=extra)
+        if len(runs) > 1:
+            trained_on += (f"; an ensemble of {' and '.join(backbones)}, each fine-tuned by the same recipe "
+                           f"(the mean of their probabilities)")
+            save_ensemble([load_bundle(path) for path, _ in runs], dest, name=DEFAULT_MODEL, metrics=metrics,
+                          half=True, extra={**extra, "trained_on": trained_on, "tta": args.ensemble_tta})
+        else:
+            save_bundle(bundle.model, dest, classes=bundle.classes, model_cfg=load_config(args.config).model,
+                        recipe=bundle.meta["recipe"], metrics=metrics, data_fingerprint=bundle.meta["data_fingerprint"],
+                        name=DEFAULT_MODEL, half=True, extra=extra)
         print(f"shipped: {dest}")
 
 
@@ -184,6 +208,11 @@ def _split_rows(manifest: Path, split: str, report: dict) -> list[dict]:
     dropped = dropped_paths(report)
     with manifest.open() as f:
         return [r for r in csv.DictReader(f) if r["split"] == split and r["path"] not in dropped]
+
+
+def _rows_manifest(rows: list[dict], path: Path) -> Path:
+    path.write_text("path\tlabel\n" + "".join(f"{r['path']}\t{r['label']}\n" for r in rows))
+    return path
 
 
 def _summary(metrics: dict) -> dict:

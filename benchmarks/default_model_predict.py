@@ -6,7 +6,9 @@ ships, and with ``tta="none"`` beside it for comparison. Same warm-up on both si
 then ``--repeats`` timed passes over the same folder; the median and the spread (min-max) are
 reported, with the thread count.
 
-    python benchmarks/default_model_predict.py [--images 330 --repeats 5 --batch-size 32]
+    python benchmarks/default_model_predict.py [--images 330 --repeats 5 --batch-size 32] [--model BUNDLE]
+
+``--model`` measures another bundle the same way (a candidate for the built-in model, before it ships).
 """
 
 from __future__ import annotations
@@ -39,13 +41,14 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=330)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--model", default=None, help="a bundle folder (default: the built-in model)")
     args = ap.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu")
     with tempfile.TemporaryDirectory() as tmp:
         folder = wikiart_subset(Path(tmp) / "paintings", 11, max(1, args.images // 11))
         n = len(list(folder.rglob("*.jpg")))
         for tta in (None, "none"):
-            predictor = Predictor(None, device="cpu", tta=tta)
+            predictor = Predictor(args.model, device="cpu", tta=tta)
             rates = timed(predictor, folder, args.batch_size, args.repeats)
             label = f"as shipped (tta={predictor.tta})" if tta is None else "tta=none"
             print(f"{label:28s} {n} paintings x {args.repeats}: median {statistics.median(rates):6.1f} images/s "

@@ -20,8 +20,14 @@ STYLES = ["Abstract_Expressionism", "Baroque", "Cubism", "Fauvism", "Impressioni
 def test_default_bundle_ships_inside_the_package():
     bundle = load_bundle()
     assert default_bundle_path().is_dir() and bundle.classes == STYLES
-    assert bundle.meta["backbone"] == "efficientnet_lite0" and bundle.meta["dtype"] == "float16"
+    # Two fine-tuned networks, each at its own input size, voting as one (docs/default_model.md).
+    assert bundle.meta["kind"] == "ensemble" and bundle.meta["dtype"] == "float16"
+    assert [(m["backbone"], m["preprocessing"]["input_size"]) for m in bundle.meta["members"]] == \
+        [("efficientnet_lite0", 224), ("efficientnet_lite1", 240)]
+    assert bundle.meta["tta"] == "none" and bundle.meta["calibration"]["temperature"] > 0
     assert "other_sources" in bundle.meta["metrics"]
+    weights = sum(f.stat().st_size for f in default_bundle_path().iterdir())
+    assert weights < 50e6  # the issue's limit for a model inside the package
 
 
 def test_predict_without_model_uses_the_default_and_prints_json():
@@ -61,10 +67,14 @@ def test_the_recipe_trains_one_epoch_on_a_tiny_subset_into_a_calibrated_bundle_t
     # The mapped painters are a source left out of training, scored as one (the leave-one-source-out fold).
     assert summary["data"]["artists49"]["train"] == 0
     assert {"aic", "style_refs", "loose", "painters"} <= set(summary["other_sources"])
-    bundle = load_bundle(out / "model")
-    assert bundle.meta["recipe"]["strategy"]["name"] == "full" and bundle.classes == STYLES
+    # One run folder per member, both trained by the same recipe, and the ensemble made of them.
+    assert [(out / b / "model" / "artlens.json").is_file() for b in ("efficientnet_lite0", "efficientnet_lite1")] \
+        == [True, True]
+    bundle = load_bundle(out / "ensemble")
+    assert [m["recipe"]["strategy"]["name"] for m in bundle.meta["members"]] == ["full", "full"]
+    assert bundle.classes == STYLES and summary["held_out_test"]["n"] == 11
     assert bundle.meta["calibration"]["temperature"] > 0 and (out / "reliability.png").is_file()
-    rows = predict(str(EXAMPLES), model=out / "model", top_k=3)
+    rows = predict(str(EXAMPLES), model=out / "ensemble", top_k=3)
     assert len(rows) == 4 and all(len(r["predictions"]) >= 3 for r in rows)
 
 

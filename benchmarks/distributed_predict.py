@@ -24,6 +24,9 @@ from pathlib import Path
 
 from _common import wikiart_subset
 
+from artlens.models import default_bundle_path
+from artlens.models.bundle import read_bundle_meta
+
 
 def run(what: str, data: Path, out: Path, procs: int, device: str, shard_size: int, workers: int) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
@@ -54,7 +57,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = wikiart_subset(Path(tmp) / "data", 11, -(-args.images // 11))
         n = sum(1 for _ in data.rglob("*.jpg"))
-        print(f"{n} paintings, built-in model (efficientnet_lite0, 224 px), device {args.device}, "
+        meta = read_bundle_meta(default_bundle_path())
+        print(f"{n} paintings, built-in model ({meta['backbone']}, {meta['preprocessing']['input_size']} px), "
+              f"device {args.device}, "
               f"{os.cpu_count()} CPU core(s), shards of {args.shard_size}")
         for what in args.what.split(","):
             runs: dict[int, list[float]] = {p: [] for p in procs}

@@ -1,6 +1,6 @@
 """Prediction throughput of ``artlens predict`` on a folder vs a plain timm loop on the same images.
 
-Both use the built-in model (fine-tuned EfficientNet-Lite0, one view) at the same batch size; the
+Both use the built-in model (as it ships, without test-time augmentation) at the same batch size; the
 plain loop decodes and transforms images in the main thread, as a notebook would. Twice: on WikiArt's
 224 px paintings, then on 12-megapixel photographs (4000 x 3000 JPEGs made by enlarging real museum
 paintings: decoding costs what the pixel count costs, whatever the picture), where artlens decodes
@@ -58,8 +58,8 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=48, help="12-megapixel photographs (0: skip)")
     ap.add_argument("--batch-size", type=int, default=32)
     args = ap.parse_args()
-    # One view on both sides: the built-in model asks for flip averaging, which the plain loop does not do
-    # (benchmarks/default_model_predict.py measures it as it ships).
+    # One view on both sides, whatever test-time augmentation a model asks for: the plain loop does none
+    # (benchmarks/default_model_predict.py measures the built-in model as it ships).
     predictor = Predictor(tta="none")
     device = "cuda" if torch.cuda.is_available() else f"cpu ({torch.get_num_threads()} threads)"
     with tempfile.TemporaryDirectory() as tmp:

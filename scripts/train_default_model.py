@@ -199,8 +199,8 @@ def main() -> None:
                  "calibration": calibration.to_dict(),
                  "retrain": "make default-model (python scripts/train_default_model.py --ship)"}
         if len(runs) > 1:
-            trained_on += (f"; an ensemble of {' and '.join(backbones)}, each fine-tuned by the same recipe "
-                           f"(the mean of their probabilities)")
+            trained_on += (f"; {len(backbones)} networks ({', '.join(backbones)}), each fine-tuned on them by the "
+                           f"same recipe, their probabilities averaged")
             save_ensemble([load_bundle(path) for path, _ in runs], dest, name=DEFAULT_MODEL, metrics=metrics,
                           half=True, extra={**extra, "trained_on": trained_on, "tta": args.ensemble_tta})
         else:

@@ -250,23 +250,25 @@ def test_explain_errors_are_json(client, seurat):
 
 
 def test_explain_maps_the_class_predict_answers_for_a_bundle_with_tta(artdata, tmp_path):
-    """The built-in model asks for flip TTA: on this photo (photos_ccby, CC BY) the mirrored view changes the
-    top label (Ukiyo-e alone, Minimalism averaged), and /v1/explain reports /v1/predict's class and probability."""
+    """A copy of the built-in model that asks for flip TTA: on this photo (photos_ccby, CC BY) the mirrored
+    view changes the top label (Naive Art alone, Pointillism averaged), and /v1/explain reports
+    /v1/predict's class and probability."""
     from fastapi.testclient import TestClient
 
     from artlens.models import default_bundle_path
     from artlens.serve import create_app
 
-    shutil.copytree(default_bundle_path(), tmp_path / "plain")
-    meta = json.loads((tmp_path / "plain" / "artlens.json").read_text())
-    assert meta["tta"] == "flip"
-    (tmp_path / "plain" / "artlens.json").write_text(json.dumps({**meta, "name": "style-plain", "tta": "none"}))
-    photo = (artdata / "photos_ccby" / "11954d93a7051cb5.jpg").read_bytes()
+    shutil.copytree(default_bundle_path(), tmp_path / "flipped")
+    meta = json.loads((tmp_path / "flipped" / "artlens.json").read_text())
+    assert meta["tta"] == "none"  # the built-in model as it ships
+    (tmp_path / "flipped" / "artlens.json").write_text(json.dumps({**meta, "name": "style-flip", "tta": "flip"}))
+    photo = (artdata / "photos_ccby" / "3eded0a8d5f16059.jpg").read_bytes()
+    flip = {"model": "style-flip"}
     with TestClient(create_app(test_config(models_dir=str(tmp_path)))) as c:
-        top = c.post("/v1/predict", files=upload(photo)).json()["predictions"][0]  # the built-in model, flip
-        cam = c.post("/v1/explain", files=upload(photo))
-        other = c.post("/v1/explain", files=upload(photo), data={"target": "Baroque"})
-        plain = c.post("/v1/explain", files=upload(photo), data={"model": "style-plain"}).headers["x-label"]
+        top = c.post("/v1/predict", files=upload(photo), data=flip).json()["predictions"][0]
+        cam = c.post("/v1/explain", files=upload(photo), data=flip)
+        other = c.post("/v1/explain", files=upload(photo), data={**flip, "target": "Baroque"})
+        plain = c.post("/v1/explain", files=upload(photo)).headers["x-label"]  # the built-in model, one view
     assert cam.status_code == 200, cam.text
     assert cam.headers["x-label"] == cam.headers["x-predicted"] == top["label"] != plain
     assert float(cam.headers["x-prob"]) == pytest.approx(top["prob"], abs=2e-3)

@@ -110,10 +110,7 @@ def other_source_manifests(tmp: Path, *, painters_held_out: bool, limit: int | N
                 rows[name].append((ARTDATA / r["path"], r["label"]))
     out = {}
     for name, items in rows.items():
-        items = items[:limit] if limit else items
-        path = tmp / f"{name}.tsv"
-        path.write_text("path\tlabel\n" + "".join(f"{p}\t{label}\n" for p, label in items))
-        out[name] = path
+        out[name] = _write_manifest(items[:limit] if limit else items, tmp / f"{name}.tsv")
     return out
 
 
@@ -148,7 +145,6 @@ def main() -> None:
                          "the mean of their probabilities, calibrated as one (default: %(default)s)")
     ap.add_argument("--ensemble-tta", choices=("none", "flip"), default="none",
                     help="test-time augmentation of an ensemble (none: as many forward passes as one flipped network)")
-    ap.add_argument("--seed", type=int, default=None, help="another seed for the same recipe (an ensemble member)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--ship", action="store_true", help="copy the model into the package as the default")
     args = ap.parse_args()
@@ -161,8 +157,6 @@ def main() -> None:
     cfg.device = args.device
     if args.epochs:
         cfg.epochs = args.epochs
-    if args.seed is not None:
-        cfg.seed = args.seed
     backbones = [args.backbone] if args.backbone else args.backbones
     runs = []
     for backbone in backbones:
@@ -180,7 +174,8 @@ def main() -> None:
     bundle = load_bundle(bundle_path)
     if len(runs) > 1:  # an ensemble was not fitted, so it has no test metrics yet: score it on the same images
         with tempfile.TemporaryDirectory() as tmp:
-            test = _rows_manifest(_split_rows(manifest, "test", report), Path(tmp) / "test.tsv")
+            test = _write_manifest([(r["path"], r["label"]) for r in _split_rows(manifest, "test", report)],
+                                   Path(tmp) / "test.tsv")
             bundle.meta["metrics"] = evaluate(bundle, test, out / "eval-ensemble", split="all")["metrics"]
     summary = {"data": info["counts"], "held_out_test": _summary(bundle.meta["metrics"]),
                "calibration": calibration.to_dict(),
@@ -217,8 +212,9 @@ def _split_rows(manifest: Path, split: str, report: dict) -> list[dict]:
         return [r for r in csv.DictReader(f) if r["split"] == split and r["path"] not in dropped]
 
 
-def _rows_manifest(rows: list[dict], path: Path) -> Path:
-    path.write_text("path\tlabel\n" + "".join(f"{r['path']}\t{r['label']}\n" for r in rows))
+def _write_manifest(items: list[tuple], path: Path) -> Path:
+    """A ``path<TAB>label`` manifest of ``items`` that ``evaluate`` reads."""
+    path.write_text("path\tlabel\n" + "".join(f"{p}\t{label}\n" for p, label in items))
     return path
 
 

@@ -48,10 +48,10 @@ def main() -> None:
         folder = wikiart_subset(Path(tmp) / "paintings", 11, max(1, args.images // 11))
         n = len(list(folder.rglob("*.jpg")))
         shipped = Predictor(args.model, device="cpu")
-        for tta in (None, "flip" if shipped.tta == "none" else "none"):
-            predictor = Predictor(args.model, device="cpu", tta=tta)
+        other = Predictor(shipped.bundle, device="cpu", tta="flip" if shipped.tta == "none" else "none")
+        for predictor in (shipped, other):
             rates = timed(predictor, folder, args.batch_size, args.repeats)
-            label = f"as shipped (tta={predictor.tta})" if tta is None else f"tta={tta}"
+            label = f"as shipped (tta={predictor.tta})" if predictor is shipped else f"tta={predictor.tta}"
             print(f"{label:28s} {n} paintings x {args.repeats}: median {statistics.median(rates):6.1f} images/s "
                   f"(min {min(rates):.1f}, max {max(rates):.1f})")
 

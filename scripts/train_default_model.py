@@ -165,14 +165,14 @@ def main() -> None:
         member.out = str(out / backbone) if len(backbones) > 1 else str(out)
         runs.append(reuse_or_fit(member))
     bundle_path, report = runs[0]
-    if len(runs) > 1:
-        bundle_path = save_ensemble([load_bundle(path) for path, _ in runs], out / "ensemble", name=DEFAULT_MODEL,
-                                    extra={"tta": args.ensemble_tta})
+    members = [load_bundle(path) for path, _ in runs] if len(runs) > 1 else []
+    if members:
+        bundle_path = save_ensemble(members, out / "ensemble", name=DEFAULT_MODEL, extra={"tta": args.ensemble_tta})
     val = [Sample(d["path"], d["label"]) for d in _split_rows(manifest, "val", report)]
     calibration = calibrate(bundle_path, val, device=args.device, plot=out / "reliability.png",
                             source="the validation split of wikiart11 (10 %, seed 0)")
     bundle = load_bundle(bundle_path)
-    if len(runs) > 1:  # an ensemble was not fitted, so it has no test metrics yet: score it on the same images
+    if members:  # an ensemble was not fitted, so it has no test metrics yet: score it on the same images
         with tempfile.TemporaryDirectory() as tmp:
             test = _write_manifest([(r["path"], r["label"]) for r in _split_rows(manifest, "test", report)],
                                    Path(tmp) / "test.tsv")
@@ -190,14 +190,15 @@ def main() -> None:
         trained_on = f"{n_wikiart:,} WikiArt paintings, about {n_wikiart // 11} of each of the 11 styles"
         if n_painters:
             trained_on += f", and {n_painters:,} paintings by {len(info['painters'])} painters of one style (Kaggle)"
+        if members:
+            trained_on += (f"; {len(backbones)} networks ({', '.join(backbones)}), each fine-tuned on them by the "
+                           f"same recipe, their probabilities averaged")
         extra = {"trained_on": trained_on,
                  "calibration": calibration.to_dict(),
                  "retrain": "make default-model (python scripts/train_default_model.py --ship)"}
-        if len(runs) > 1:
-            trained_on += (f"; {len(backbones)} networks ({', '.join(backbones)}), each fine-tuned on them by the "
-                           f"same recipe, their probabilities averaged")
-            save_ensemble([load_bundle(path) for path, _ in runs], dest, name=DEFAULT_MODEL, metrics=metrics,
-                          half=True, extra={**extra, "trained_on": trained_on, "tta": args.ensemble_tta})
+        if members:
+            save_ensemble(members, dest, name=DEFAULT_MODEL, metrics=metrics, half=True,
+                          extra={**extra, "tta": args.ensemble_tta})
         else:
             save_bundle(bundle.model, dest, classes=bundle.classes, model_cfg=load_config(args.config).model,
                         recipe=bundle.meta["recipe"], metrics=metrics, data_fingerprint=bundle.meta["data_fingerprint"],

@@ -39,6 +39,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from artlens import evaluate, load_config
+from artlens.config import AUGMENT_PRESETS
 from artlens.data.dataset import Sample, discover, stratified_split
 from artlens.data.dedupe import duplicate_pairs, image_signatures
 from artlens.data.painters import painter_samples, read_painter_styles
@@ -143,6 +144,8 @@ def main() -> None:
     ap.add_argument("--backbones", nargs="+", default=list(MEMBERS), metavar="BACKBONE",
                     help="train the recipe on each backbone (run folders <out>/<backbone>) and make the model "
                          "the mean of their probabilities, calibrated as one (default: %(default)s)")
+    ap.add_argument("--augment", choices=AUGMENT_PRESETS, default=None,
+                    help="override the recipe's augmentation preset for the networks this call trains")
     ap.add_argument("--ensemble-tta", choices=("none", "flip"), default="none",
                     help="test-time augmentation of an ensemble (none: as many forward passes as one flipped network)")
     ap.add_argument("--device", default="auto")
@@ -157,6 +160,8 @@ def main() -> None:
     cfg.device = args.device
     if args.epochs:
         cfg.epochs = args.epochs
+    if args.augment:
+        cfg.data.augment = args.augment
     backbones = [args.backbone] if args.backbone else args.backbones
     runs = []
     for backbone in backbones:

@@ -62,7 +62,9 @@ class Predictor:
     """A loaded bundle ready to label images; load once, call many times.
 
     ``tta`` (``none``, ``flip``, ``crops``: see :data:`artlens.inference.TTA`) overrides the
-    test-time augmentation the bundle asks for in its ``artlens.json``.
+    test-time augmentation the bundle asks for in its ``artlens.json``. Predictions run the network with
+    its batch norms folded into the convolutions (:func:`artlens.models.fold_batchnorm`: the same
+    probabilities, faster); ``fold=False`` runs it as saved.
 
     Files and folders go through ``predictor(paths)``; images already in memory (a web service's
     uploads) through :meth:`views` and :meth:`probs`, the same views and the same batch path, and
@@ -70,10 +72,11 @@ class Predictor:
     """
 
     def __init__(self, model: str | os.PathLike | Bundle | None = None, *, device: str | torch.device = "auto",
-                 tta: str | None = None) -> None:
+                 tta: str | None = None, fold: bool = True) -> None:
         self.bundle = model if isinstance(model, Bundle) else load_bundle(model)
         self.device = device
         self.tta = bundle_tta(self.bundle, tta)
+        self.fold = fold
 
     @property
     def classes(self) -> list[str]:
@@ -114,6 +117,8 @@ class Predictor:
         convolutions (:func:`artlens.models.folding.fold_batchnorm`, the same outputs, faster). The
         bundle's own ``model`` stays as it was for tools that need its layers (Grad-CAM, probes)."""
         device = self._device
+        if not self.fold:
+            return self.bundle.model
         return fold_batchnorm(self.bundle.model, input_size=self.bundle.preprocessing.input_size).to(device)
 
     def probs(self, views: Sequence[torch.Tensor]) -> np.ndarray:

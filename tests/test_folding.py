@@ -77,3 +77,15 @@ def test_the_built_in_model_predicts_the_same_probabilities_folded(artdata):
     with torch.inference_mode():
         unfolded = load_bundle(None).model.eval()(batch).softmax(-1)
     assert torch.allclose(torch.from_numpy(predictor.probs(views)), unfolded, atol=1e-4)
+
+
+def test_a_temperature_calibrated_after_the_predictor_was_made_is_the_one_it_uses(artdata):
+    predictor = Predictor(None, device="cpu")
+    views = [predictor.views(load_image(sorted((artdata / "aic_periods").rglob("*.jpg"))[0]))]
+    before = predictor.probs(views)
+    predictor.bundle.model.temperature.fill_(3.0)
+    after = predictor.probs(views)
+    assert after.max() < before.max()  # a higher temperature flattens the answer
+    with torch.inference_mode():
+        unfolded = predictor.bundle.model.eval()(torch.cat(views)).softmax(-1)
+    assert torch.allclose(torch.from_numpy(after), unfolded, atol=1e-4)

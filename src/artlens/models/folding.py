@@ -27,6 +27,7 @@ Sequential(
 from __future__ import annotations
 
 import copy
+import itertools
 
 import torch
 import torch.nn as nn
@@ -39,8 +40,11 @@ def fold_batchnorm(model: nn.Module, *, input_size: int | None = None) -> nn.Mod
     Returns ``model`` itself (untouched) when there is nothing to fold, or when ``input_size`` is given
     and the copy's outputs on a random ``(2, 3, input_size, input_size)`` batch differ from the
     original's. The copy is for inference only: its batch norms are gone, so it cannot be trained.
+    Every tensor it does not fold it shares with ``model`` (no second copy of the weights in memory,
+    and a temperature calibrated into ``model`` afterwards is the one the copy uses).
     """
-    folded = copy.deepcopy(model).eval()
+    shared = {id(t): t for t in itertools.chain(model.parameters(), model.buffers())}
+    folded = copy.deepcopy(model, shared).eval()
     if not _fold_children(folded):
         return model
     if input_size is not None and not _same_outputs(model, folded, input_size):

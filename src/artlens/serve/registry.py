@@ -186,7 +186,7 @@ class LoadedModel:
         for drift monitoring) caught on the way by a hook on the classifier's ``norm``: no second pass.
         An ensemble has no single embedding (``None``)."""
         captured: list[torch.Tensor] = []
-        norm = getattr(self.predictor.bundle.model, "norm", None)
+        norm = getattr(self.predictor.model, "norm", None)
         handle = norm.register_forward_hook(lambda _m, inputs, _o: captured.append(inputs[0].detach())) \
             if isinstance(norm, torch.nn.Module) else None
         try:

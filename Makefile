@@ -37,6 +37,7 @@ bench: install
 	$(BIN)/python benchmarks/frozen_cache.py
 	$(BIN)/python benchmarks/predict_throughput.py
 	$(BIN)/python benchmarks/default_model_predict.py
+	$(BIN)/python benchmarks/fold_batchnorm.py
 	$(BIN)/python benchmarks/profile_speed.py
 	$(BIN)/python benchmarks/profile_scale.py
 	$(BIN)/python benchmarks/distributed_predict.py

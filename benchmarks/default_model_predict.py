@@ -8,7 +8,7 @@ Same warm-up on every side (one full pass),
 then ``--repeats`` timed passes over the same folder; the median and the spread (min-max) are
 reported, with the thread count.
 
-    python benchmarks/default_model_predict.py [--images 330 --repeats 5 --batch-size 32] [--model BUNDLE]
+    python benchmarks/default_model_predict.py [--images 330 --repeats 5 --batch-size 16] [--model BUNDLE]
 
 ``--model`` measures another bundle the same way (a candidate for the built-in model, before it ships).
 """
@@ -25,9 +25,10 @@ import torch
 from _common import wikiart_subset
 
 from artlens import Predictor
+from artlens.inference import inference_batch_size
 
 
-def timed(predictor: Predictor, folder: Path, batch_size: int, repeats: int) -> list[float]:
+def timed(predictor: Predictor, folder: Path, batch_size: int | None, repeats: int) -> list[float]:
     """Images per second of ``repeats`` passes, after one untimed pass."""
     predictor([folder], batch_size=batch_size)
     rates = []
@@ -42,10 +43,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=330)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--batch-size", type=int, default=None, help="default: predict's own (16 on a CPU)")
     ap.add_argument("--model", default=None, help="a bundle folder (default: the built-in model)")
     args = ap.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu")
+    batch = args.batch_size or inference_batch_size("cpu")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu, batches of {batch}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = wikiart_subset(Path(tmp) / "paintings", 11, max(1, args.images // 11))
         n = len(list(folder.rglob("*.jpg")))

@@ -8,10 +8,11 @@
    of Impressionist and Baroque painters only, and a model trained with them learnt that a sharp
    painting is not Impressionism or Baroque (docs/default_model.md, "The painters' thumbnails").
 2. ``fit`` the recipe ``configs/default_style.yaml`` on it (every layer fine-tuned) once per member
-   backbone, EfficientNet-Lite0 at 224 px and Lite1 at 240 px, into ``<out>/<backbone>/`` (a killed
-   run resumes from its checkpoint; a finished one is reused), and save the two as one ensemble
-   bundle, ``<out>/ensemble`` (the mean of their probabilities, no test-time flip: two networks
-   cost about what one flipped network did). ``--backbone`` trains one network alone into ``<out>``.
+   (``MEMBERS``): EfficientNet-Lite0 at 224 px, Lite1 at 240 px and Lite2 at 260 px, Lite2 with the
+   ``degrade`` augmentation, into ``<out>/<backbone>[-<augment>]/`` (a killed run resumes from its
+   checkpoint; a finished one is reused), and save them as one ensemble bundle, ``<out>/ensemble``
+   (the mean of their probabilities, no test-time flip). ``--backbone`` trains one network alone
+   into ``<out>``.
 3. Calibrate: fit the temperature on the validation split, store it with the "uncertain" threshold
    in the bundle, draw ``<out>/reliability.png``.
 4. Score the model on the WikiArt test split and on each other source that training never saw, one
@@ -54,9 +55,10 @@ ARTDATA = Path(os.environ.get("ARTLENS_ARTDATA", ROOT.parent / "shared" / "artda
 PAINTER_MAP = ROOT / "configs" / "painter_styles.yaml"
 #: Other-source subsets of scripts/data/other_sources.tsv that no training image comes from.
 UNSEEN_SETS = {"aic": "aic", "style_refs": "style_refs", "proxy_loose": "loose"}
-#: The built-in model's members, each fine-tuned by the recipe at its own input size (why two, and why
-#: these: docs/default_model.md, "An ensemble with EfficientNet-Lite1").
-MEMBERS = ("efficientnet_lite0", "efficientnet_lite1")
+#: The built-in model's members, ``BACKBONE[:AUGMENT]``: each fine-tuned by the recipe at its own input
+#: size, Lite2 with the ``degrade`` augmentation instead of the recipe's (why these three, and why
+#: Lite2 so: docs/default_model.md, "Folded batch norms, and Lite2 as a third network").
+MEMBERS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2:degrade")
 
 
 def build_manifest(out: Path, *, painters: bool, max_per_class: int | None = None) -> tuple[Path, dict]:
@@ -141,9 +143,10 @@ def main() -> None:
     ap.add_argument("--max-per-class", type=int, default=None, help="cap wikiart11 per style (smoke tests)")
     ap.add_argument("--backbone", default=None,
                     help="another backbone for the same recipe, at its own input size (an ensemble member)")
-    ap.add_argument("--backbones", nargs="+", default=list(MEMBERS), metavar="BACKBONE",
-                    help="train the recipe on each backbone (run folders <out>/<backbone>) and make the model "
-                         "the mean of their probabilities, calibrated as one (default: %(default)s)")
+    ap.add_argument("--backbones", nargs="+", default=list(MEMBERS), metavar="BACKBONE[:AUGMENT]",
+                    help="train the recipe on each backbone, with its own augmentation preset if given (run "
+                         "folders <out>/<backbone>[-<augment>]), and make the model the mean of their "
+                         "probabilities, calibrated as one (default: %(default)s)")
     ap.add_argument("--augment", choices=AUGMENT_PRESETS, default=None,
                     help="override the recipe's augmentation preset for the networks this call trains")
     ap.add_argument("--ensemble-tta", choices=("none", "flip"), default="none",
@@ -164,10 +167,14 @@ def main() -> None:
         cfg.data.augment = args.augment
     backbones = [args.backbone] if args.backbone else args.backbones
     runs = []
-    for backbone in backbones:
+    for spec in backbones:
+        backbone, _, augment = spec.partition(":")
+        if augment and augment not in AUGMENT_PRESETS:
+            ap.error(f"{spec}: unknown augmentation preset {augment!r}; choose from {', '.join(AUGMENT_PRESETS)}")
         member = copy.deepcopy(cfg)
         member.model.backbone = backbone
-        member.out = str(out / backbone) if len(backbones) > 1 else str(out)
+        member.data.augment = augment or cfg.data.augment
+        member.out = str(out / spec.replace(":", "-")) if len(backbones) > 1 else str(out)
         runs.append(reuse_or_fit(member))
     bundle_path, report = runs[0]
     members = [load_bundle(path) for path, _ in runs] if len(runs) > 1 else []
@@ -196,7 +203,8 @@ def main() -> None:
         if n_painters:
             trained_on += f", and {n_painters:,} paintings by {len(info['painters'])} painters of one style (Kaggle)"
         if members:
-            trained_on += (f"; {len(backbones)} networks ({', '.join(backbones)}), each fine-tuned on them by the "
+            names = [b.replace(":", " with augment ") for b in backbones]
+            trained_on += (f"; {len(backbones)} networks ({', '.join(names)}), each fine-tuned on them by the "
                            f"same recipe, their probabilities averaged")
         extra = {"trained_on": trained_on,
                  "calibration": calibration.to_dict(),

@@ -164,3 +164,10 @@ def test_a_large_photograph_is_predicted_as_from_its_full_decode(artdata, tmp_pa
         want = predictor.bundle.model.eval()(full[None]).softmax(-1)[0]
     assert max(abs(got[c] - float(want[i])) for i, c in enumerate(predictor.classes)) < 0.02
     assert results[0]["predictions"][0]["label"] == predictor.classes[int(want.argmax())]
+
+
+def test_predict_batches_16_images_on_a_cpu_and_32_on_a_gpu_unless_told():
+    from artlens.inference import inference_batch_size
+
+    assert inference_batch_size("cpu") == 16
+    assert inference_batch_size(torch.device("cuda", 0)) == 32

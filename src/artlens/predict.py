@@ -24,7 +24,7 @@ from .data.dataset import Sample
 from .data.images import SkippedImage, iter_image_files
 from .distributed import init_distributed
 from .errors import ArtlensError
-from .inference import batch_probs, bundle_tta, default_device, predict_probs, view_transform
+from .inference import batch_probs, bundle_tta, default_device, inference_batch_size, predict_probs, view_transform
 from .models.bundle import Bundle, load_bundle
 from .models.folding import fold_batchnorm
 from .sharded import ShardedRun, ShardOptions, collection_samples, run_sharded
@@ -82,17 +82,19 @@ class Predictor:
     def classes(self) -> list[str]:
         return self.bundle.classes
 
-    def __call__(self, inputs: str | os.PathLike | Sequence[str | os.PathLike], *, top_k: int = 3, batch_size: int = 32,
+    def __call__(self, inputs: str | os.PathLike | Sequence[str | os.PathLike], *, top_k: int = 3, batch_size: int | None = None,
                  num_workers: int | None = None, show_progress: bool = False) -> tuple[list[dict[str, Any]], list[SkippedImage]]:
         """Return ``(results, skipped)``; each result is ``{"path", "predictions": [{"label", "prob"}], "uncertain"}``,
-        ``uncertain`` true when a calibrated bundle's top-1 probability is below its threshold."""
+        ``uncertain`` true when a calibrated bundle's top-1 probability is below its threshold. ``batch_size``
+        defaults to :func:`artlens.inference.inference_batch_size` of the device (16 on a CPU, 32 on a GPU)."""
         if top_k < 1:
             raise ArtlensError(f"top_k must be at least 1, got {top_k}")
         paths = expand_inputs(inputs)
         top_k = min(top_k, len(self.classes))
         samples = [Sample(str(p), "") for p in paths]
         res = predict_probs(self.model, samples, self.bundle.preprocessing, classes=self.classes,
-                            batch_size=batch_size, num_workers=num_workers, device=self._device,
+                            batch_size=batch_size or inference_batch_size(self._device), num_workers=num_workers,
+                            device=self._device,
                             tta=self.tta, show_progress=show_progress)
         return [{"path": str(paths[i]), **self.rank(p, top_k)} for i, p in zip(res.indices, res.probs)], res.skipped
 
@@ -194,8 +196,8 @@ class PredictCollectionConfig(ShardOptions):
     """Labels (and their probabilities) per image; every class's probability is in the ``probs`` column too."""
     tta: str | None = None
     """Test-time augmentation: none | flip | crops (default: what the bundle asks for)."""
-    batch_size: int = 32
-    """Images per forward pass."""
+    batch_size: int | None = None
+    """Images per forward pass (default: 16 on a CPU, 32 on a GPU)."""
     num_workers: int | None = None
     """Processes decoding images for each process (default: up to 4)."""
     device: str = "auto"
@@ -235,7 +237,8 @@ def predict_collection(cfg: PredictCollectionConfig, *, show_progress: bool = Tr
 
     def process(part: list[Sample], advance) -> tuple[dict[str, Any], list[SkippedImage]]:
         res = predict_probs(predictor.model, part, predictor.bundle.preprocessing, classes=classes,
-                            batch_size=cfg.batch_size, num_workers=cfg.num_workers, device=predictor._device,
+                            batch_size=cfg.batch_size or inference_batch_size(predictor._device),
+                            num_workers=cfg.num_workers, device=predictor._device,
                             tta=predictor.tta, show_progress=False, on_batch=advance)
         answers = [predictor.rank(p, k) for p in res.probs]
         kept = [part[i] for i in res.indices]

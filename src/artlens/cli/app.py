@@ -80,6 +80,8 @@ def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug l
 #: ``--model`` and ``--batch-size`` of the commands that run a trained bundle over images.
 ModelOption = Annotated[Optional[str], typer.Option(help="Model bundle folder (default: built-in style model).")]
 BatchSizeOption = Annotated[int, typer.Option(min=1, help="Images per forward pass.")]
+InferenceBatchOption = Annotated[Optional[int], typer.Option(
+    "--batch-size", min=1, help="Images per forward pass (default: 16 on a CPU, 32 on a GPU).")]
 #: The images a command reads, and the collection ``data profile`` / ``data split`` read.
 ImagesArgument = Annotated[list[str], typer.Argument(help="Image files and/or folders.")]
 DataPathArgument = Annotated[str, typer.Argument(help="Dataset root, image folder or manifest.")]
@@ -132,7 +134,7 @@ def evaluate(
     data: Annotated[str, typer.Option(help="Labelled image folder or manifest.")] = ...,
     out: Annotated[str, typer.Option(help="Folder for report.json/.md and figures.")] = "artlens-eval",
     split: Annotated[str, typer.Option(help="auto | all | train | val | test")] = "auto",
-    batch_size: BatchSizeOption = 32,
+    batch_size: InferenceBatchOption = None,
     device: DeviceOption = "auto",
     tta: TTAOption = None,
     *, given: dict[str, Any],
@@ -169,7 +171,7 @@ def predict(
     model: ModelOption = None,
     top_k: Annotated[int, typer.Option(min=1, help="How many labels per image (more than 3 are listed down a column).")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    batch_size: BatchSizeOption = 32,
+    batch_size: InferenceBatchOption = None,
     device: DeviceOption = "auto",
     tta: TTAOption = None,
     out: Annotated[Optional[str], typer.Option(

@@ -30,7 +30,7 @@ from ..data.images import SkippedImage
 from ..data.transforms import Preprocessing
 from ..distributed import DistContext, init_distributed
 from ..errors import ArtlensError
-from ..inference import bundle_tta, predict_probs, tta_mode
+from ..inference import bundle_tta, inference_batch_size, predict_probs, tta_mode
 from ..models.bundle import Bundle, load_bundle
 from ..models.folding import fold_batchnorm
 from ..outputs import output_dir
@@ -42,11 +42,12 @@ __all__ = ["evaluate", "evaluate_samples"]
 
 
 def evaluate(model: str | os.PathLike | Bundle | None, data: str | os.PathLike | DataConfig,
-             out: str | os.PathLike, *, split: str = "auto", batch_size: int = 32, device: str = "auto",
+             out: str | os.PathLike, *, split: str = "auto", batch_size: int | None = None, device: str = "auto",
              num_workers: int | None = None, show_progress: bool = True, tta: str | None = None) -> dict[str, Any]:
     """Evaluate a bundle (path, loaded :class:`Bundle`, or ``None`` for the built-in model) on ``data``.
 
-    ``tta`` overrides the bundle's own test-time augmentation (``none``, ``flip``, ``crops``).
+    ``tta`` overrides the bundle's own test-time augmentation (``none``, ``flip``, ``crops``);
+    ``batch_size`` defaults to :func:`artlens.inference.inference_batch_size` of the device.
 
     ``split``: ``auto`` uses the data's test split when it has one (a ``test/`` folder or a split
     column) and every image otherwise; ``all``, ``train``, ``val`` or ``test`` choose explicitly.
@@ -80,8 +81,9 @@ def evaluate(model: str | os.PathLike | Bundle | None, data: str | os.PathLike |
         )
     model = fold_batchnorm(bundle.model, input_size=bundle.preprocessing.input_size)  # same outputs, faster
     return evaluate_samples(model, bundle.preprocessing, bundle.classes, samples, out,
-                            batch_size=batch_size, device=device, num_workers=num_workers,
-                            tta=bundle_tta(bundle, tta), show_progress=show_progress and ctx.is_main,
+                            batch_size=batch_size or inference_batch_size(device), device=device,
+                            num_workers=num_workers, tta=bundle_tta(bundle, tta),
+                            show_progress=show_progress and ctx.is_main,
                             title=f"{bundle.name} on {Path(cfg.path).name} ({split})", ctx=ctx)
 
 

@@ -7,7 +7,7 @@ mode. Both models get the same warm-up (2 passes), then the ``--repeats`` timed 
 between them, so a busy moment of the shared CPU falls on both sides; the median and the spread
 (min-max) are reported, with the thread count.
 
-    python benchmarks/fold_batchnorm.py [--model BUNDLE] [--repeats 9 --batch-size 32]
+    python benchmarks/fold_batchnorm.py [--model BUNDLE] [--repeats 9 --batch-size 16]
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import time
 
 import torch
 
+from artlens.inference import inference_batch_size
 from artlens.models import fold_batchnorm, load_bundle
 
 
@@ -25,7 +26,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None, help="a bundle folder (default: the built-in model)")
     ap.add_argument("--repeats", type=int, default=9)
-    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--batch-size", type=int, default=inference_batch_size("cpu"), help="default: %(default)s, predict's on a CPU")
     args = ap.parse_args()
     bundle = load_bundle(args.model)
     size = bundle.preprocessing.input_size

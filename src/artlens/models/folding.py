@@ -3,8 +3,9 @@
 At inference a ``BatchNorm2d`` is a fixed per-channel scale and shift, so the convolution that feeds
 it can absorb both into its own weights and bias (torch's :func:`~torch.nn.utils.fusion.fuse_conv_bn_eval`).
 Left apart, the normalisation is one more pass over every activation map; on the CPU that pass is a
-large share of a mobile network's time: folding made the built-in style model (two EfficientNet-Lite
-networks) about 1.7 x faster on 2 cores (``benchmarks/default_model_predict.py``).
+large share of a mobile network's time: folding made the built-in style model (EfficientNet-Lite
+networks) 1.5 to 2 x faster on 2 cores (``benchmarks/fold_batchnorm.py``,
+``benchmarks/default_model_predict.py``).
 
 Why a walker of our own: ``torch.ao.quantization.fuse_modules`` wants every pair named and matches
 exact types (timm's ``BatchNormAct2d``, the norm-plus-activation of every timm EfficientNet, is a

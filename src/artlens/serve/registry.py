@@ -19,7 +19,7 @@ and :meth:`~artlens.Predictor.rank`) to answer.
 With bundles of two versions of an ``artists`` model in ``models/``::
 
     reg = ModelRegistry("models/")
-    [e.id for e in reg.entries()]    # ['wikiart11-style@20261205-043308', 'artists@2', 'artists@1']
+    [e.id for e in reg.entries()]    # ['wikiart11-style@20261205-083029', 'artists@2', 'artists@1']
     reg.loaded("artists").predict(pil_image)   # array([0.02, 0.91, ...], dtype=float32)
 """
 

@@ -170,7 +170,7 @@ def batch_probs(model: nn.Module, x: torch.Tensor, device: torch.device, *, tta:
 
 
 def predict_probs(model: nn.Module, samples: Sequence[Sample], pre: Preprocessing, *, classes: Sequence[str] = (),
-                  batch_size: int = 32, num_workers: int | None = None, device: str | torch.device = "auto",
+                  batch_size: int | None = None, num_workers: int | None = None, device: str | torch.device = "auto",
                   tta: str | bool = "none", show_progress: bool = True, description: str = "predict",
                   ctx: DistContext | None = None, on_batch: Callable[[int], None] | None = None) -> InferenceResult:
     """Softmax probabilities for every readable image in ``samples``, averaged over its ``tta`` views.
@@ -179,12 +179,14 @@ def predict_probs(model: nn.Module, samples: Sequence[Sample], pre: Preprocessin
     (:func:`artlens.distributed.shard_indices`: every image once, none repeated to even out the
     shards) and every process gets the whole result back in input order, as one process computes it.
     ``on_batch(n)`` is told of every ``n`` images done (a caller's own progress count).
+    ``batch_size`` defaults to :func:`inference_batch_size` of the device.
     """
     if ctx is not None and ctx.enabled:
         return _predict_probs_sharded(model, samples, pre, classes=classes, batch_size=batch_size,
                                       num_workers=num_workers, device=device, tta=tta, show_progress=show_progress,
                                       description=description, ctx=ctx)
     device = default_device(device) if isinstance(device, str) else device
+    batch_size = batch_size or inference_batch_size(device)
     if num_workers is None:
         num_workers = min(4, os.cpu_count() or 1) if len(samples) > 2 * batch_size else 0
     tta = tta_mode(tta)

@@ -24,7 +24,7 @@ from .data.dataset import Sample
 from .data.images import SkippedImage, iter_image_files
 from .distributed import init_distributed
 from .errors import ArtlensError
-from .inference import batch_probs, bundle_tta, default_device, inference_batch_size, predict_probs, view_transform
+from .inference import batch_probs, bundle_tta, default_device, predict_probs, view_transform
 from .models.bundle import Bundle, load_bundle
 from .models.folding import fold_batchnorm
 from .sharded import ShardedRun, ShardOptions, collection_samples, run_sharded
@@ -93,8 +93,7 @@ class Predictor:
         top_k = min(top_k, len(self.classes))
         samples = [Sample(str(p), "") for p in paths]
         res = predict_probs(self.model, samples, self.bundle.preprocessing, classes=self.classes,
-                            batch_size=batch_size or inference_batch_size(self._device), num_workers=num_workers,
-                            device=self._device,
+                            batch_size=batch_size, num_workers=num_workers, device=self._device,
                             tta=self.tta, show_progress=show_progress)
         return [{"path": str(paths[i]), **self.rank(p, top_k)} for i, p in zip(res.indices, res.probs)], res.skipped
 
@@ -237,8 +236,7 @@ def predict_collection(cfg: PredictCollectionConfig, *, show_progress: bool = Tr
 
     def process(part: list[Sample], advance) -> tuple[dict[str, Any], list[SkippedImage]]:
         res = predict_probs(predictor.model, part, predictor.bundle.preprocessing, classes=classes,
-                            batch_size=cfg.batch_size or inference_batch_size(predictor._device),
-                            num_workers=cfg.num_workers, device=predictor._device,
+                            batch_size=cfg.batch_size, num_workers=cfg.num_workers, device=predictor._device,
                             tta=predictor.tta, show_progress=False, on_batch=advance)
         answers = [predictor.rank(p, k) for p in res.probs]
         kept = [part[i] for i in res.indices]

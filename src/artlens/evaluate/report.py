@@ -30,7 +30,7 @@ from ..data.images import SkippedImage
 from ..data.transforms import Preprocessing
 from ..distributed import DistContext, init_distributed
 from ..errors import ArtlensError
-from ..inference import bundle_tta, inference_batch_size, predict_probs, tta_mode
+from ..inference import bundle_tta, predict_probs, tta_mode
 from ..models.bundle import Bundle, load_bundle
 from ..models.folding import fold_batchnorm
 from ..outputs import output_dir
@@ -81,14 +81,14 @@ def evaluate(model: str | os.PathLike | Bundle | None, data: str | os.PathLike |
         )
     model = fold_batchnorm(bundle.model, input_size=bundle.preprocessing.input_size)  # same outputs, faster
     return evaluate_samples(model, bundle.preprocessing, bundle.classes, samples, out,
-                            batch_size=batch_size or inference_batch_size(device), device=device,
+                            batch_size=batch_size, device=device,
                             num_workers=num_workers, tta=bundle_tta(bundle, tta),
                             show_progress=show_progress and ctx.is_main,
                             title=f"{bundle.name} on {Path(cfg.path).name} ({split})", ctx=ctx)
 
 
 def evaluate_samples(model: nn.Module, pre: Preprocessing, classes: Sequence[str], samples: Sequence[Sample],
-                     out: str | os.PathLike, *, batch_size: int = 32, device: str = "auto",
+                     out: str | os.PathLike, *, batch_size: int | None = None, device: str = "auto",
                      num_workers: int | None = None, tta: str | bool = "none", show_progress: bool = True,
                      title: str = "evaluation", extra_skipped: Sequence[SkippedImage] = (),
                      ctx: DistContext | None = None) -> dict[str, Any]:

@@ -112,6 +112,28 @@ def test_a_restart_keeps_predictions_feedback_and_jobs(database, models_dir, seu
         release.set()
 
 
+def test_finished_jobs_leave_the_database_after_the_retention_time(database, models_dir):
+    release = threading.Event()
+    app = app_for(database, models_dir, job_retention_hours=0.5 / 3600, job_workers=2)  # half a second
+    try:
+        with TestClient(app):
+            jobs = app.state.jobs
+            old = jobs.submit("echo", lambda report: b"old result")
+            jobs.wait(old.id, timeout=30)
+            running = jobs.submit("echo", lambda report: (release.wait(30), b"late")[1])
+            threading.Event().wait(0.6)
+            new = jobs.submit("echo", lambda report: b"new result")
+            jobs.wait(new.id, timeout=30)  # as it finishes, the old ones are deleted
+            store = open_store(database)  # what a restarted server would find
+            assert store.load_job(old.id) is None  # finished 0.6 s ago: deleted, result and all
+            assert store.load_job(new.id)["result"] == b"new result"
+            assert store.load_job(running.id)["state"] in ("queued", "running")  # unfinished: never deleted
+            store.close()
+            release.set()
+    finally:
+        release.set()
+
+
 def test_metrics_count_requests_predictions_and_feedback(database, models_dir, seurat):
     with TestClient(app_for(database, models_dir)) as c:
         answer = predict(c, seurat)

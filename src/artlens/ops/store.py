@@ -28,6 +28,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -375,6 +376,14 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(jobs.delete().where(jobs.c.id == job_id))
 
+    def purge_jobs(self, finished_before: float) -> int:
+        """Delete the jobs that finished (done, failed or cancelled) before ``finished_before`` (a Unix
+        time), results included: a result is an image, so without this the database only grows. Jobs
+        still queued or running are never touched. Returns how many were deleted."""
+        with self._lock, self.engine.begin() as conn:
+            return conn.execute(jobs.delete().where(jobs.c.state.in_(("done", "failed", "cancelled")),
+                                                    jobs.c.finished < finished_before)).rowcount
+
     def recover_jobs(self) -> list[str]:
         """Jobs a stopped server left queued or running (its process on this machine is gone) are
         marked failed, with a message saying so: a restart never leaves a client polling forever.
@@ -391,7 +400,7 @@ class Store:
             with self.engine.begin() as conn:
                 conn.execute(update(jobs).where(jobs.c.id.in_(lost)).values(
                     state="failed", message="failed", error="the server restarted before this job finished; "
-                                                             "submit it again", finished=utcnow().timestamp()))
+                                                             "submit it again", finished=time.time()))
         return lost
 
     def close(self) -> None:

@@ -203,7 +203,8 @@ def _service(cfg: ServeConfig) -> Service:
                              max_batch=cfg.max_batch, max_wait_ms=cfg.batch_wait_ms)
     device = str(registry.device)
     jobs = JobQueue(max_pending=cfg.queue_size, workers=cfg.job_workers, keep=cfg.keep_jobs,
-                    per_client=cfg.jobs_per_client, timeout_s=cfg.job_timeout_s)
+                    per_client=cfg.jobs_per_client, timeout_s=cfg.job_timeout_s,
+                    retention_s=cfg.job_retention_hours * 3600)
     # One thread per batch row, so that concurrent requests can fill a batch; the model runs in the batcher.
     work = {"predict": CostClass("predict", workers=cfg.max_batch, waiting=cfg.predict_queue,
                                  timeout_s=cfg.predict_timeout_s, retry_after_s=5),
@@ -212,5 +213,6 @@ def _service(cfg: ServeConfig) -> Service:
     ops = Operations(cfg, registry)
     if ops.store is not None:
         jobs.journal = ops.store  # jobs are kept in the database: a restart loses none
+        jobs.purge()  # ... for job_retention_hours
     return Service(config=cfg, registry=registry, jobs=jobs, work=work, explainers=Explainers(device=device),
                    stylizers=Stylizers(cfg.models_dir, device=device), ops=ops, metrics=Metrics())

@@ -33,7 +33,9 @@ class ServeConfig:
     job_workers: int = 1
     """Threads running background jobs (each uses the whole CPU; one is right on small machines)."""
     keep_jobs: int = 64
-    """Finished jobs whose status and result stay available (oldest forgotten first)."""
+    """Finished jobs whose status and result stay in memory (oldest forgotten first)."""
+    job_retention_hours: float = 168.0
+    """Hours a finished job and its result stay in the operations database (``--db``), then are deleted."""
     preload: bool = True
     """Load the default model at start-up rather than on the first request."""
     max_gatys_steps: int = 500
@@ -98,7 +100,7 @@ class ServeConfig:
         if self.admin_token is not None and len(self.admin_token) < 16:
             raise ArtlensError("serve.admin_token: use 16 or more characters (e.g. `openssl rand -hex 24`)")
         for key in ("max_upload_mb", "max_pixels", "max_batch", "queue_size", "job_workers", "keep_jobs",
-                    "max_gatys_steps", "max_style_size", "jobs_per_client", "job_timeout_s", "predict_queue",
+                    "max_gatys_steps", "max_style_size", "jobs_per_client", "job_timeout_s", "job_retention_hours", "predict_queue",
                     "predict_timeout_s", "compute_workers", "compute_queue", "compute_timeout_s"):
             if getattr(self, key) <= 0:
                 raise ArtlensError(f"serve.{key} must be positive, got {getattr(self, key)!r}")

@@ -18,7 +18,9 @@ same job again; the ``keep`` most recent finished jobs are kept. With a ``journa
 database of ``artlens serve --db``, issue 36) every job is also written there when it is queued,
 starts and ends, result included: after a restart :meth:`JobQueue.get` finds a finished job and its
 result in the database, and a job the stopped server left queued or running is reported failed
-(:meth:`artlens.ops.Store.recover_jobs`) instead of being polled for ever.
+(:meth:`artlens.ops.Store.recover_jobs`) instead of being polled for ever. A finished job stays in
+the journal for ``retention_s`` (then its row and result are deleted, :meth:`JobQueue.purge`), so the
+database does not grow without bound either.
 
 >>> jobs = JobQueue(max_pending=2)
 >>> job = jobs.submit("echo", lambda report: (report(1.0, "done"), b"ok")[1])
@@ -92,14 +94,18 @@ class Job:
 
 class JobQueue:
     """``max_pending`` waiting jobs at most (``per_client`` queued or running per client), run by
-    ``workers`` daemon threads; a job running longer than ``timeout_s`` is stopped at its next report."""
+    ``workers`` daemon threads; a job running longer than ``timeout_s`` is stopped at its next report.
+    The ``keep`` most recent finished jobs stay in memory; in the journal, every finished job stays for
+    ``retention_s`` seconds (``None``: for ever)."""
 
     def __init__(self, *, max_pending: int = 4, workers: int = 1, keep: int = 64, per_client: int | None = None,
-                 timeout_s: float | None = None) -> None:
+                 timeout_s: float | None = None, retention_s: float | None = None) -> None:
         self.max_pending = max_pending
         self.per_client = per_client or max_pending + workers  # by default one client alone may fill it
         self.keep = keep
         self.timeout_s = timeout_s
+        self.retention_s = retention_s
+        self._purged = -float("inf")  # time.monotonic() of the last purge of the journal
         self._waiting: list[tuple[Job, Callable[[ProgressFn], bytes]]] = []
         self._last_served: dict[str, float] = {}  # client -> when a job of theirs last started
         self._stop = threading.Event()
@@ -201,6 +207,22 @@ class JobQueue:
                 self._changed.wait(left)
             return job
 
+    def purge(self) -> int:
+        """Delete from the journal the jobs that finished more than ``retention_s`` ago; returns how many.
+        Called when the server starts and, at most once a minute, as jobs finish; a database failure is
+        logged and retried at the next call."""
+        if self.journal is None or self.retention_s is None:
+            return 0
+        self._purged = time.monotonic()
+        try:
+            n = self.journal.purge_jobs(time.time() - self.retention_s)
+        except Exception:  # noqa: BLE001 - keeping old results a little longer harms no one
+            log.exception("deleting finished jobs older than %.0f s from the database failed", self.retention_s)
+            return 0
+        if n:
+            log.info("deleted %d finished jobs older than %.0f s from the database", n, self.retention_s)
+        return n
+
     def stats(self) -> dict[str, int]:
         with self._lock:
             states = [j.state for j in self._jobs.values()]
@@ -243,6 +265,8 @@ class JobQueue:
         finished = [j.id for j in self._jobs.values() if j.state in FINISHED]
         for job_id in finished[: max(0, len(finished) - self.keep)]:
             del self._jobs[job_id]
+        if self.retention_s is not None and time.monotonic() - self._purged >= min(60.0, self.retention_s):
+            self.purge()
 
     def _journal(self, job: Job) -> None:
         """Write the job to the journal; a database failure is logged, never the job's."""

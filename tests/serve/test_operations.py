@@ -203,6 +203,29 @@ def test_ab_arms_are_sticky_per_client_and_follow_the_weights(database, models_d
     store.close()
 
 
+def test_ab_weights_set_by_an_admin_reach_every_server_and_survive_a_restart(database, models_dir, seurat):
+    ab, auth = ("tiny-styles=1:0.5,2:0.5",), {"Authorization": f"Bearer {ADMIN}"}
+    visitors = [{"X-Client-ID": f"visitor-{i:04d}"} for i in range(8)]
+    one = app_for(database, models_dir, ab=ab, admin_token=ADMIN, alias_refresh_s=0.0)
+    two = app_for(database, models_dir, ab=ab, alias_refresh_s=0.0)  # another server on the same database
+    with TestClient(one) as a, TestClient(two) as b:
+        assert {predict(b, seurat, **v)["arm"] for v in visitors} == {"1", "2"}
+        r = a.put("/v1/admin/ab", json={"name": "tiny-styles", "weights": {"2": 1}}, headers=auth)
+        assert r.status_code == 200 and r.json() == {"ab": "tiny-styles=1:0,2:1"}
+        assert {predict(b, seurat, **v)["arm"] for v in visitors} == {"2"}
+        assert b.get("/v1/models").json()["operations"]["ab"] == ["tiny-styles=1:0,2:1"]
+        typo = a.put("/v1/admin/ab", json={"name": "tiny-styles", "weights": {"3": 1}}, headers=auth)
+        assert typo.status_code == 422 and "no arm '3'" in typo.json()["error"]
+    with TestClient(app_for(database, models_dir, ab=ab, alias_refresh_s=0.0)) as c:  # restarted
+        assert {predict(c, seurat, **v)["arm"] for v in visitors} == {"2"}
+    store = open_store(database)
+    store.set_alias("tiny-styles", "candidate", "1")
+    store.close()
+    with TestClient(app_for(database, models_dir, ab=("tiny-styles=candidate:0.5,2:0.5",),
+                            alias_refresh_s=0.0)) as c:  # other arms: the stored weights do not apply
+        assert {predict(c, seurat, **v)["arm"] for v in visitors} == {"candidate", "2"}
+
+
 def test_a_shadow_version_scores_every_request_and_is_only_logged(database, models_dir, seurat):
     with TestClient(app_for(database, models_dir, shadow=("tiny-styles=1",))) as c:
         answers = [predict(c, seurat) for _ in range(2)]

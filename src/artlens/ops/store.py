@@ -124,6 +124,15 @@ aliases = Table(
     Column("updated", DateTime, nullable=False),
 )
 
+#: The weights of each running A/B test as an admin last set them (``PUT /v1/admin/ab``): every server
+#: sharing the database follows them, and a restarted one keeps them.
+ab_weights = Table(
+    "ab_weights", metadata,
+    Column("name", String(100), primary_key=True),
+    Column("weights", JSON, nullable=False),
+    Column("updated", DateTime, nullable=False),
+)
+
 alias_history = Table(
     "alias_history", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
@@ -355,6 +364,21 @@ class Store:
             q = q.where(alias_history.c.name == name)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q).mappings()]
+
+    # -- A/B weights -------------------------------------------------------------------------------
+
+    def ab_weights(self) -> dict[str, dict[str, float]]:
+        """``{name: {arm: weight}}``, as last set by :meth:`set_ab_weights` (from any process)."""
+        with self.engine.connect() as conn:
+            return {r["name"]: {str(a): float(w) for a, w in r["weights"].items()}
+                    for r in conn.execute(select(ab_weights)).mappings()}
+
+    def set_ab_weights(self, name: str, weights: dict[str, float]) -> None:
+        """Store the weights of the A/B test on ``name`` for every server sharing this database."""
+        values = {"weights": {str(a): float(w) for a, w in weights.items()}, "updated": utcnow()}
+        with self._lock, self.engine.begin() as conn:
+            if not conn.execute(update(ab_weights).where(ab_weights.c.name == name).values(**values)).rowcount:
+                conn.execute(insert(ab_weights).values(name=name, **values))
 
     # -- jobs --------------------------------------------------------------------------------------
 

@@ -8,7 +8,9 @@ asked for, so a bare ``create_app()`` records nothing:
   background jobs are kept there, and aliases (``production``, ``candidate``) choose the version a
   request that names none gets; an alias changed by ``artlens models promote`` (another process) is
   seen within ``alias_refresh_s``, without a restart;
-* ``ab``: requests that name no version are split between arms by a sticky hash of the client;
+* ``ab``: requests that name no version are split between arms by a sticky hash of the client; weights
+  an admin changes (``PUT /v1/admin/ab``) are stored, so every server on the database follows them
+  (within ``alias_refresh_s``) and a restart keeps them;
 * ``shadow``: another version scores every request too, its answer only logged;
 * :class:`RateLimit`: feedback per client address per minute.
 """
@@ -85,17 +87,19 @@ class Operations:
             if self.store is None:
                 raise ArtlensError("--store-uploads needs --db: stored images are found through the database")
             self.uploads.mkdir(parents=True, exist_ok=True)
-        self.ab: dict[str, ABSplit] = {}
+        self._ab: dict[str, ABSplit] = {}
         for spec in cfg.ab:
             split = ABSplit.parse(spec)
-            self.ab[split.name] = split
+            self._ab[split.name] = split
+        self._ab_given = dict(self._ab)  # as --ab gave them: stored weights must name the same arms
+        self._ab_mismatch: set[str] = set()
         self.shadow: dict[str, list[str]] = {}
         for spec in cfg.shadow:
             name, sep, arm = spec.partition("=")
             if not sep or not name or not arm:
                 raise ArtlensError(f"--shadow {spec!r}: expected NAME=ALIAS_OR_VERSION (e.g. styles=candidate)")
             self.shadow.setdefault(name, []).append(arm)
-        if (self.ab or self.shadow) and self.store is None:
+        if (self._ab or self.shadow) and self.store is None:
             raise ArtlensError("--ab and --shadow need --db: the arms and shadow answers are recorded there")
         self.feedback_limit = RateLimit(cfg.feedback_per_minute)
         self.alias_refresh_s = cfg.alias_refresh_s
@@ -108,7 +112,7 @@ class Operations:
             lost = self.store.recover_jobs()
             if lost:
                 log.warning("%d background jobs of a stopped server were marked failed", len(lost))
-        for name, split in self.ab.items():  # every arm must exist now, not at the first visitor
+        for name, split in self._ab.items():  # every arm must exist now, not at the first visitor
             for arm, _ in split.arms:
                 self.registry.resolve(f"{name}@{arm}")
 
@@ -124,10 +128,31 @@ class Operations:
             if time.monotonic() - self._aliases_read > self.alias_refresh_s:
                 try:
                     self._aliases = self.store.aliases()
+                    if self._ab_given:
+                        self._follow_ab_weights(self.store.ab_weights())
                 except Exception:  # noqa: BLE001 - a database hiccup keeps the last known aliases
                     log.exception("reading model aliases failed; keeping the last ones")
                 self._aliases_read = time.monotonic()
             return self._aliases
+
+    @property
+    def ab(self) -> dict[str, ABSplit]:
+        """The running A/B tests, ``{name: split}``, with the weights last stored by any server."""
+        self.aliases()  # the stored weights are re-read with the aliases
+        return self._ab
+
+    def _follow_ab_weights(self, stored: dict[str, dict[str, float]]) -> None:
+        for name, weights in stored.items():
+            given = self._ab_given.get(name)
+            if given is None:
+                continue
+            if set(weights) != {arm for arm, _ in given.arms}:  # another --ab on this database; ours stands
+                if name not in self._ab_mismatch:
+                    self._ab_mismatch.add(name)
+                    log.warning("the stored A/B weights of %s name other arms (%s) than --ab %s; using --ab",
+                                name, ", ".join(sorted(weights)), given.to_text())
+                continue
+            self._ab[name] = given.with_weights(weights)
 
     def refresh_aliases(self) -> None:
         with self._alias_lock:
@@ -139,16 +164,25 @@ class Operations:
         """The entry that answers a request naming ``model`` ("" = the default) from ``client``, and
         its A/B arm when the request named no version of a model under test."""
         base = model or self.registry.resolve(None).name
-        if "@" not in base and base in self.ab:
-            arm = self.ab[base].arm(client)
+        splits = self.ab
+        if "@" not in base and base in splits:
+            arm = splits[base].arm(client)
             return self.registry.resolve(f"{base}@{arm}"), arm
         return self.registry.resolve(model or None), None
 
     def set_ab_weights(self, name: str, weights: dict[str, float]) -> ABSplit:
-        if name not in self.ab:
-            raise UnknownModel(f"no A/B test runs on {name!r}; running: {', '.join(self.ab) or 'none'}", 404)
-        split = self.ab[name].with_weights(weights)
-        self.ab[name] = split
+        """New weights for the A/B test on ``name`` (arms left out get 0), stored for every server on
+        the database; a restarted server keeps them over its ``--ab`` weights."""
+        if name not in self._ab:
+            raise UnknownModel(f"no A/B test runs on {name!r}; running: {', '.join(self._ab) or 'none'}", 404)
+        arms = [arm for arm, _ in self._ab[name].arms]
+        unknown = sorted(set(weights) - set(arms))
+        if unknown:
+            raise ArtlensError(f"A/B test on {name!r}: no arm {', '.join(map(repr, unknown))}; its arms: {', '.join(arms)}")
+        split = self._ab[name].with_weights(weights)
+        if self.store is not None:
+            self.store.set_ab_weights(name, dict(split.arms))
+        self._ab[name] = split
         return split
 
     # -- recording ---------------------------------------------------------------------------------

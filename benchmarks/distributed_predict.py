@@ -7,7 +7,7 @@ the scaling efficiency: images/s with P processes / (P x images/s with one). On 
 split between the processes (``OMP_NUM_THREADS`` = cores / P); with GPUs each process takes one.
 
     python benchmarks/distributed_predict.py [--images 512] [--procs 1,2] [--device cpu|cuda] [--what predict,embed]
-                                             [--repeats 3]
+                                             [--repeats 5]
 """
 
 from __future__ import annotations
@@ -51,14 +51,15 @@ def main() -> None:
     ap.add_argument("--what", default="predict,embed")
     ap.add_argument("--shard-size", type=int, default=64)
     ap.add_argument("--workers", type=int, default=1, help="image-decoding workers per process (predict)")
-    ap.add_argument("--repeats", type=int, default=3, help="runs of each, alternating; the median is reported")
+    ap.add_argument("--repeats", type=int, default=5, help="runs of each, alternating; the median is reported")
     args = ap.parse_args()
     procs = [int(p) for p in args.procs.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         data = wikiart_subset(Path(tmp) / "data", 11, -(-args.images // 11))
         n = sum(1 for _ in data.rglob("*.jpg"))
         meta = read_bundle_meta(default_bundle_path())
-        print(f"{n} paintings, built-in model ({meta['backbone']}, {meta['preprocessing']['input_size']} px), "
+        nets = [(m["backbone"], m["preprocessing"]["input_size"]) for m in meta.get("members", [meta])]
+        print(f"{n} paintings, built-in model ({' + '.join(f'{b} {s} px' for b, s in nets)}), "
               f"device {args.device}, "
               f"{os.cpu_count()} CPU core(s), shards of {args.shard_size}")
         for what in args.what.split(","):

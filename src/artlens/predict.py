@@ -229,13 +229,14 @@ def predict_collection(cfg: PredictCollectionConfig, *, show_progress: bool = Tr
     ctx, device = init_distributed(cfg.device)
     samples = collection_samples(cfg.data, dataset=cfg.dataset, dataset_options=cfg.dataset_options)
     predictor = Predictor(cfg.model, device=device, tta=cfg.tta)
+    model = predictor.model  # folded now, with the loading: not inside the first shard's (timed) work
     classes = predictor.classes
     k = min(cfg.top_k, len(classes))
     metadata = {"model": predictor.bundle.name, "model_path": str(cfg.model or ""), "tta": predictor.tta,
                 "top_k": str(k), "classes": json.dumps(classes)}
 
     def process(part: list[Sample], advance) -> tuple[dict[str, Any], list[SkippedImage]]:
-        res = predict_probs(predictor.model, part, predictor.bundle.preprocessing, classes=classes,
+        res = predict_probs(model, part, predictor.bundle.preprocessing, classes=classes,
                             batch_size=cfg.batch_size, num_workers=cfg.num_workers, device=predictor._device,
                             tta=predictor.tta, show_progress=False, on_batch=advance)
         answers = [predictor.rank(p, k) for p in res.probs]

@@ -10,7 +10,7 @@ the picture), where artlens decodes at the reduced scale the model needs
 ``--repeats`` timed passes, the two sides alternating so that a busy moment of the shared CPU falls
 on both; the median and the spread (min-max) are printed.
 
-    python benchmarks/predict_throughput.py [--images 330 --photos 48 --repeats 5 --batch-size 16]
+    python benchmarks/predict_throughput.py [--images 330 --photos 48 --repeats 5 --batch-size 16 --workers 0]
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ def photographs(dest: Path, count: int) -> Path:
     return dest
 
 
-def compare(predictor: Predictor, folder: Path, batch_size: int, repeats: int) -> tuple[int, list[float], list[float]]:
+def compare(predictor: Predictor, folder: Path, batch_size: int, repeats: int,
+            workers: int | None = None) -> tuple[int, list[float], list[float]]:
     """Images, then the images/s of each timed pass of ``artlens predict`` on the folder and of a plain loop."""
     files = sorted(folder.rglob("*.jpg"))
     model, tf = predictor.model, build_transform(predictor.bundle.preprocessing)
@@ -48,7 +49,7 @@ def compare(predictor: Predictor, folder: Path, batch_size: int, repeats: int) -
 
     def ours() -> float:
         start = time.perf_counter()
-        results, _ = predictor([folder], batch_size=batch_size)
+        results, _ = predictor([folder], batch_size=batch_size, num_workers=workers)
         return len(results) / (time.perf_counter() - start)
 
     def plain() -> float:
@@ -77,6 +78,7 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=48, help="12-megapixel photographs (0: skip)")
     ap.add_argument("--repeats", type=int, default=5, help="timed passes per side (after one warm-up)")
     ap.add_argument("--batch-size", type=int, default=None, help="default: predict's on the device")
+    ap.add_argument("--workers", type=int, default=None, help="artlens predict's decoding processes (default: predict's)")
     args = ap.parse_args()
     # One view on both sides, whatever test-time augmentation a model asks for: the plain loop does none
     # (benchmarks/default_model_predict.py measures the built-in model as it ships).
@@ -85,12 +87,15 @@ def main() -> None:
     device = "cuda" if torch.cuda.is_available() else f"cpu ({torch.get_num_threads()} threads)"
     with tempfile.TemporaryDirectory() as tmp:
         n, ours, plain = compare(predictor, wikiart_subset(Path(tmp) / "imgs", 11, max(1, args.images // 11)),
-                                 batch, args.repeats)
-        print(f"{n} images x {args.repeats}, batch {batch}, device {device}, torch {torch.__version__}")
-        print(f"artlens predict (folder, worker decoding): {spread(ours)}")
+                                 batch, args.repeats, args.workers)
+        workers = "" if args.workers is None else f", decoding workers {args.workers}"
+        print(f"{n} images x {args.repeats}, batch {batch}{workers}, device {device}, torch {torch.__version__}")
+        decoding = "main-thread decoding" if args.workers == 0 else "worker decoding"
+        print(f"artlens predict (folder, {decoding}): {spread(ours)}")
         print(f"plain timm loop (main-thread decoding):    {spread(plain)}")
         if args.photos:
-            n, ours, plain = compare(predictor, photographs(Path(tmp) / "photos", args.photos), batch, args.repeats)
+            n, ours, plain = compare(predictor, photographs(Path(tmp) / "photos", args.photos), batch, args.repeats,
+                                     args.workers)
             print(f"{n} photographs of 4000 x 3000 px x {args.repeats}")
             print(f"artlens predict (reduced JPEG decoding):   {spread(ours)}")
             print(f"plain timm loop (full decoding):           {spread(plain)}")

@@ -100,8 +100,8 @@ class ServeConfig:
         if self.admin_token is not None and len(self.admin_token) < 16:
             raise ArtlensError("serve.admin_token: use 16 or more characters (e.g. `openssl rand -hex 24`)")
         for key in ("max_upload_mb", "max_pixels", "max_batch", "queue_size", "job_workers", "keep_jobs",
-                    "max_gatys_steps", "max_style_size", "jobs_per_client", "job_timeout_s", "job_retention_hours", "predict_queue",
-                    "predict_timeout_s", "compute_workers", "compute_queue", "compute_timeout_s"):
+                    "max_gatys_steps", "max_style_size", "jobs_per_client", "job_timeout_s", "job_retention_hours",
+                    "predict_queue", "predict_timeout_s", "compute_workers", "compute_queue", "compute_timeout_s"):
             if getattr(self, key) <= 0:
                 raise ArtlensError(f"serve.{key} must be positive, got {getattr(self, key)!r}")
         if self.batch_wait_ms < 0:

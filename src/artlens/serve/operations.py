@@ -178,11 +178,13 @@ class Operations:
         arms = [arm for arm, _ in self._ab[name].arms]
         unknown = sorted(set(weights) - set(arms))
         if unknown:
-            raise ArtlensError(f"A/B test on {name!r}: no arm {', '.join(map(repr, unknown))}; its arms: {', '.join(arms)}")
+            raise ArtlensError(f"A/B test on {name!r}: no arm {', '.join(map(repr, unknown))}; "
+                               f"its arms: {', '.join(arms)}")
         split = self._ab[name].with_weights(weights)
-        if self.store is not None:
-            self.store.set_ab_weights(name, dict(split.arms))
-        self._ab[name] = split
+        with self._alias_lock:  # a re-read of the stored weights cannot land between the write and this
+            if self.store is not None:
+                self.store.set_ab_weights(name, dict(split.arms))
+            self._ab[name] = split
         return split
 
     # -- recording ---------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 from pathlib import Path
 
 ARTDATA = Path(os.environ.get("ARTLENS_ARTDATA", Path(__file__).resolve().parents[2] / "shared" / "artdata"))
@@ -17,3 +18,8 @@ def wikiart_subset(dest: Path, classes: int, per_class: int) -> Path:
         for p in sorted(style.glob("*.jpg"))[:per_class]:
             shutil.copy(p, dest / style.name / p.name)
     return dest
+
+
+def spread(rates: list[float]) -> str:
+    """The median of timed passes and their spread, as every benchmark reports it."""
+    return f"median {statistics.median(rates):6.1f} images/s (min {min(rates):.1f}, max {max(rates):.1f})"

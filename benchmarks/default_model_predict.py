@@ -16,13 +16,12 @@ reported, with the thread count.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-from _common import wikiart_subset
+from _common import spread, wikiart_subset
 
 from artlens import Predictor
 from artlens.inference import inference_batch_size
@@ -57,8 +56,7 @@ def main() -> None:
         for label, predictor in ((f"as shipped (tta={shipped.tta})", shipped), (f"tta={other.tta}", other),
                                  (f"tta={unfolded.tta}, not folded", unfolded)):
             rates = timed(predictor, folder, args.batch_size, args.repeats)
-            print(f"{label:28s} {n} paintings x {args.repeats}: median {statistics.median(rates):6.1f} images/s "
-                  f"(min {min(rates):.1f}, max {max(rates):.1f})")
+            print(f"{label:28s} {n} paintings x {args.repeats}: {spread(rates)}")
 
 
 if __name__ == "__main__":

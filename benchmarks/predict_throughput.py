@@ -16,13 +16,12 @@ on both; the median and the spread (min-max) are printed.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-from _common import ARTDATA, wikiart_subset
+from _common import ARTDATA, spread, wikiart_subset
 from PIL import Image
 
 from artlens import Predictor
@@ -66,10 +65,6 @@ def compare(predictor: Predictor, folder: Path, batch_size: int, repeats: int,
         rates[0].append(ours())
         rates[1].append(plain())
     return len(files), *rates
-
-
-def spread(rates: list[float]) -> str:
-    return f"median {statistics.median(rates):6.1f} images/s (min {min(rates):.1f}, max {max(rates):.1f})"
 
 
 def main() -> None:

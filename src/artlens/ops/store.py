@@ -375,10 +375,9 @@ class Store:
 
     def set_ab_weights(self, name: str, weights: dict[str, float]) -> None:
         """Store the weights of the A/B test on ``name`` for every server sharing this database."""
-        values = {"weights": {str(a): float(w) for a, w in weights.items()}, "updated": utcnow()}
+        values = {"name": name, "weights": {str(a): float(w) for a, w in weights.items()}, "updated": utcnow()}
         with self._lock, self.engine.begin() as conn:
-            if not conn.execute(update(ab_weights).where(ab_weights.c.name == name).values(**values)).rowcount:
-                conn.execute(insert(ab_weights).values(name=name, **values))
+            _upsert(conn, ab_weights, values)
 
     # -- jobs --------------------------------------------------------------------------------------
 
@@ -387,9 +386,7 @@ class Store:
         values = {c.name: job.get(c.name) for c in jobs.c if c.name in job}
         values["owner"] = _owner()
         with self._lock, self.engine.begin() as conn:
-            done = conn.execute(update(jobs).where(jobs.c.id == values["id"]).values(**values)).rowcount
-            if not done:
-                conn.execute(insert(jobs).values(**values))
+            _upsert(conn, jobs, values)
 
     def load_job(self, job_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
@@ -429,6 +426,14 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _upsert(conn: Any, table: Table, values: dict[str, Any]) -> None:
+    """Update the row of ``table`` whose primary key ``values`` holds, or insert it (portable: SQLite
+    and PostgreSQL spell ``ON CONFLICT`` through different dialect constructs). Callers hold the lock."""
+    key = [c == values[c.name] for c in table.primary_key.columns]
+    if not conn.execute(update(table).where(*key).values(**values)).rowcount:
+        conn.execute(insert(table).values(**values))
 
 
 def _alive(pid: int) -> bool:

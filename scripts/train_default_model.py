@@ -143,12 +143,14 @@ def main() -> None:
     ap.add_argument("--max-per-class", type=int, default=None, help="cap wikiart11 per style (smoke tests)")
     ap.add_argument("--backbone", default=None,
                     help="another backbone for the same recipe, at its own input size (an ensemble member)")
-    ap.add_argument("--backbones", nargs="+", default=list(MEMBERS), metavar="BACKBONE[:AUGMENT]",
-                    help="train the recipe on each backbone, with its own augmentation preset if given (run "
-                         "folders <out>/<backbone>[-<augment>]), and make the model the mean of their "
-                         "probabilities, calibrated as one (default: %(default)s)")
+    ap.add_argument("--backbones", nargs="+", default=list(MEMBERS), metavar="BACKBONE[:AUGMENT][@SEED]",
+                    help="train the recipe on each backbone, with its own augmentation preset and training seed "
+                         "if given (run folders <out>/<backbone>[-<augment>][-seed<SEED>]), and make the model "
+                         "the mean of their probabilities, calibrated as one (default: %(default)s)")
     ap.add_argument("--augment", choices=AUGMENT_PRESETS, default=None,
                     help="override the recipe's augmentation preset for the networks this call trains")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="override the recipe's training seed (the split's seed stays: same validation and test)")
     ap.add_argument("--ensemble-tta", choices=("none", "flip"), default="none",
                     help="test-time augmentation of an ensemble (none: as many forward passes as one flipped network)")
     ap.add_argument("--device", default="auto")
@@ -165,16 +167,24 @@ def main() -> None:
         cfg.epochs = args.epochs
     if args.augment:
         cfg.data.augment = args.augment
+    if args.seed is not None:
+        cfg.seed = args.seed
     backbones = [args.backbone] if args.backbone else args.backbones
     runs = []
     for spec in backbones:
+        spec, _, seed = spec.partition("@")
         backbone, _, augment = spec.partition(":")
         if augment and augment not in AUGMENT_PRESETS:
             ap.error(f"{spec}: unknown augmentation preset {augment!r}; choose from {', '.join(AUGMENT_PRESETS)}")
+        if seed and not seed.isdigit():
+            ap.error(f"{spec}@{seed}: the training seed must be a whole number")
         member = copy.deepcopy(cfg)
         member.model.backbone = backbone
         member.data.augment = augment or cfg.data.augment
-        member.out = str(out / spec.replace(":", "-")) if len(backbones) > 1 else str(out)
+        if seed:
+            member.seed = int(seed)
+        folder = spec.replace(":", "-") + (f"-seed{seed}" if seed else "")
+        member.out = str(out / folder) if len(backbones) > 1 else str(out)
         runs.append(reuse_or_fit(member))
     bundle_path, report = runs[0]
     members = [load_bundle(path) for path, _ in runs] if len(runs) > 1 else []
@@ -203,7 +213,7 @@ def main() -> None:
         if n_painters:
             trained_on += f", and {n_painters:,} paintings by {len(info['painters'])} painters of one style (Kaggle)"
         if members:
-            names = [b.replace(":", " with augment ") for b in backbones]
+            names = [b.replace(":", " with augment ").replace("@", ", training seed ") for b in backbones]
             trained_on += (f"; {len(backbones)} networks ({', '.join(names)}), each fine-tuned on them by the "
                            f"same recipe, their probabilities averaged")
         extra = {"trained_on": trained_on,

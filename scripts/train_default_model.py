@@ -25,6 +25,7 @@
     python scripts/train_default_model.py --ship
     python scripts/train_default_model.py --with-painters --out runs/default-style-painters
     python scripts/train_default_model.py --backbone efficientnet_lite0 --out runs/lite0   # one network
+    python scripts/train_default_model.py --backbone efficientnet_lite1 --seed 1 --out runs/lite1-seed1   # drawn again
     python scripts/train_default_model.py --epochs 1 --max-per-class 4 --out /tmp/smoke   # a smoke test
 """
 
@@ -59,6 +60,24 @@ UNSEEN_SETS = {"aic": "aic", "style_refs": "style_refs", "proxy_loose": "loose"}
 #: size, Lite2 with the ``degrade`` augmentation instead of the recipe's (why these three, and why
 #: Lite2 so: docs/default_model.md, "Folded batch norms, and Lite2 as a third network").
 MEMBERS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2:degrade")
+
+
+def parse_member(spec: str) -> tuple[str, str | None, int | None, str]:
+    """``BACKBONE[:AUGMENT][@SEED]`` -> (backbone, augmentation preset, training seed, run folder name).
+
+    >>> parse_member("efficientnet_lite1:degrade@1")
+    ('efficientnet_lite1', 'degrade', 1, 'efficientnet_lite1-degrade-seed1')
+    >>> parse_member("efficientnet_lite0")
+    ('efficientnet_lite0', None, None, 'efficientnet_lite0')
+    """
+    rest, at, seed = spec.partition("@")
+    backbone, _, augment = rest.partition(":")
+    if augment and augment not in AUGMENT_PRESETS:
+        raise ValueError(f"{spec}: unknown augmentation preset {augment!r}; choose from {', '.join(AUGMENT_PRESETS)}")
+    if at and not seed.isdigit():
+        raise ValueError(f"{spec}: the training seed after @ must be a whole number, not {seed!r}")
+    folder = rest.replace(":", "-") + (f"-seed{seed}" if at else "")
+    return backbone, augment or None, int(seed) if at else None, folder
 
 
 def build_manifest(out: Path, *, painters: bool, max_per_class: int | None = None) -> tuple[Path, dict]:
@@ -156,6 +175,11 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--ship", action="store_true", help="copy the model into the package as the default")
     args = ap.parse_args()
+    backbones = [args.backbone] if args.backbone else args.backbones
+    try:  # every member checked before an hour of training starts
+        specs = [parse_member(spec) for spec in backbones]
+    except ValueError as e:
+        ap.error(str(e))
     cfg = load_config(args.config)
     out = Path(args.out or cfg.out)
     held_out = not args.with_painters
@@ -169,21 +193,13 @@ def main() -> None:
         cfg.data.augment = args.augment
     if args.seed is not None:
         cfg.seed = args.seed
-    backbones = [args.backbone] if args.backbone else args.backbones
     runs = []
-    for spec in backbones:
-        spec, _, seed = spec.partition("@")
-        backbone, _, augment = spec.partition(":")
-        if augment and augment not in AUGMENT_PRESETS:
-            ap.error(f"{spec}: unknown augmentation preset {augment!r}; choose from {', '.join(AUGMENT_PRESETS)}")
-        if seed and not seed.isdigit():
-            ap.error(f"{spec}@{seed}: the training seed must be a whole number")
+    for backbone, augment, seed, folder in specs:
         member = copy.deepcopy(cfg)
         member.model.backbone = backbone
         member.data.augment = augment or cfg.data.augment
-        if seed:
-            member.seed = int(seed)
-        folder = spec.replace(":", "-") + (f"-seed{seed}" if seed else "")
+        if seed is not None:
+            member.seed = seed
         member.out = str(out / folder) if len(backbones) > 1 else str(out)
         runs.append(reuse_or_fit(member))
     bundle_path, report = runs[0]

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from artlens import predict
 from artlens.models import default_bundle_path, load_bundle
 
@@ -80,6 +82,20 @@ def test_the_recipe_trains_one_epoch_on_a_tiny_subset_into_a_calibrated_bundle_t
     assert bundle.meta["calibration"]["temperature"] > 0 and (out / "reliability.png").is_file()
     rows = predict(str(EXAMPLES), model=out / "ensemble", top_k=3)
     assert len(rows) == 4 and all(len(r["predictions"]) >= 3 for r in rows)
+
+
+def test_a_member_names_its_backbone_augmentation_and_training_seed(monkeypatch):
+    """``--backbones efficientnet_lite1@1`` trains the same recipe again with another seed, into its own folder."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "scripts"))
+    from train_default_model import parse_member
+
+    assert parse_member("efficientnet_lite2:degrade") == ("efficientnet_lite2", "degrade", None,
+                                                         "efficientnet_lite2-degrade")
+    assert parse_member("efficientnet_lite1@1") == ("efficientnet_lite1", None, 1, "efficientnet_lite1-seed1")
+    with pytest.raises(ValueError, match="unknown augmentation preset 'blur'"):
+        parse_member("efficientnet_lite0:blur")
+    with pytest.raises(ValueError, match="seed after @ must be a whole number"):
+        parse_member("efficientnet_lite0@one")
 
 
 def _readme_demo_rows() -> dict[str, list[tuple[str, float]]]:

@@ -89,3 +89,27 @@ def test_a_temperature_calibrated_after_the_predictor_was_made_is_the_one_it_use
     with torch.inference_mode():
         unfolded = predictor.bundle.model.eval()(torch.cat(views)).softmax(-1)
     assert torch.allclose(torch.from_numpy(after), unfolded, atol=1e-4)
+
+
+def test_embeddings_come_from_the_folded_network_and_match_the_unfolded_one(tiny_tree):
+    from artlens.data.dataset import discover
+    from artlens.explain.features import extract_features
+    from artlens.explain.source import EMBED, load_source
+
+    source = load_source("efficientnet_lite0", weights="none", input_size=64)
+    _trained_looking(source.backbone)
+    samples = discover(tiny_tree)[:6]
+    feats = extract_features(source, samples, [EMBED], device="cpu", show_progress=False)
+    assert _norms(source.folded.backbone) == 0 and _norms(source.backbone) > 0
+    assert source.folded is source.folded  # folded once, reused by every shard
+    x = torch.stack([_view(source, s.path) for s in feats.samples])
+    with torch.inference_mode():
+        unfolded = source.embed(x).numpy()
+    assert feats.features[EMBED].shape == unfolded.shape
+    assert torch.allclose(torch.from_numpy(feats.features[EMBED]), torch.from_numpy(unfolded), atol=1e-4, rtol=1e-4)
+
+
+def _view(source, path):
+    from artlens.data.transforms import build_transform
+
+    return build_transform(source.preprocessing)(load_image(path))

@@ -234,8 +234,10 @@ def extract_features(source: ModelSource, samples: Sequence[Sample], layers: Seq
         if name != EMBED:
             resolve_layer(source.backbone, name)  # unknown names fail before any work, listing valid ones
     dev = default_device(device)
-    source.model.to(dev)
     folder = Path(cache_dir) / _cache_key(source, samples, pooling) if cache_dir else None
+    if layers == [EMBED]:  # the vector alone needs no layer taps: run the folded network, as predict does
+        source = source.folded
+    source.model.to(dev)
     found: dict[str, np.ndarray] = {}
     index: np.ndarray | None = None
     skipped: list[SkippedImage] = []

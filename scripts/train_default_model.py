@@ -8,11 +8,11 @@
    of Impressionist and Baroque painters only, and a model trained with them learnt that a sharp
    painting is not Impressionism or Baroque (docs/default_model.md, "The painters' thumbnails").
 2. ``fit`` the recipe ``configs/default_style.yaml`` on it (every layer fine-tuned) once per member
-   (``MEMBERS``): EfficientNet-Lite0 at 224 px, Lite1 at 240 px and Lite2 at 260 px, Lite2 with the
-   ``degrade`` augmentation, into ``<out>/<backbone>[-<augment>]/`` (a killed run resumes from its
-   checkpoint; a finished one is reused), and save them as one ensemble bundle, ``<out>/ensemble``
-   (the mean of their probabilities, no test-time flip). ``--backbone`` trains one network alone
-   into ``<out>``.
+   (``MEMBERS``): EfficientNet-Lite0 at 224 px, Lite1 at 240 px twice (training seeds 0 and 1) and
+   Lite2 at 260 px with the ``degrade`` augmentation, into ``<out>/<backbone>[-<augment>][-seed<N>]/``
+   (a killed run resumes from its checkpoint; a finished one is reused), and save them as one
+   ensemble bundle, ``<out>/ensemble`` (the mean of their probabilities, no test-time flip).
+   ``--backbone`` trains one network alone into ``<out>``.
 3. Calibrate: fit the temperature on the validation split, store it with the "uncertain" threshold
    in the bundle, draw ``<out>/reliability.png``.
 4. Score the model on the WikiArt test split and on each other source that training never saw, one
@@ -56,10 +56,11 @@ ARTDATA = Path(os.environ.get("ARTLENS_ARTDATA", ROOT.parent / "shared" / "artda
 PAINTER_MAP = ROOT / "configs" / "painter_styles.yaml"
 #: Other-source subsets of scripts/data/other_sources.tsv that no training image comes from.
 UNSEEN_SETS = {"aic": "aic", "style_refs": "style_refs", "proxy_loose": "loose"}
-#: The built-in model's members, ``BACKBONE[:AUGMENT]``: each fine-tuned by the recipe at its own input
-#: size, Lite2 with the ``degrade`` augmentation instead of the recipe's (why these three, and why
-#: Lite2 so: docs/default_model.md, "Folded batch norms, and Lite2 as a third network").
-MEMBERS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2:degrade")
+#: The built-in model's members, ``BACKBONE[:AUGMENT][@SEED]``: each fine-tuned by the recipe at its own
+#: input size, Lite1 a second time with another training seed, Lite2 with the ``degrade`` augmentation
+#: instead of the recipe's (why these networks, and why so: docs/default_model.md, "Folded batch norms,
+#: and Lite2 as a third network" and "A second training of Lite1").
+MEMBERS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite1@1", "efficientnet_lite2:degrade")
 
 
 def parse_member(spec: str) -> tuple[str, str | None, int | None, str]:
@@ -229,7 +230,8 @@ def main() -> None:
         if n_painters:
             trained_on += f", and {n_painters:,} paintings by {len(info['painters'])} painters of one style (Kaggle)"
         if members:
-            names = [b.replace(":", " with augment ").replace("@", ", training seed ") for b in backbones]
+            names = [backbone + (f" with augment {augment}" if augment else "")
+                     + (f" (training seed {seed})" if seed is not None else "") for backbone, augment, seed, _ in specs]
             trained_on += (f"; {len(backbones)} networks ({', '.join(names)}), each fine-tuned on them by the "
                            f"same recipe, their probabilities averaged")
         extra = {"trained_on": trained_on,

@@ -22,12 +22,14 @@ STYLES = ["Abstract_Expressionism", "Baroque", "Cubism", "Fauvism", "Impressioni
 def test_default_bundle_ships_inside_the_package():
     bundle = load_bundle()
     assert default_bundle_path().is_dir() and bundle.classes == STYLES
-    # Three fine-tuned networks, each at its own input size, voting as one (docs/default_model.md).
-    # Lite2 learnt with paintings degraded to thumbnails half the time, so that sharpness is not a style.
+    # Four fine-tuned networks, each at its own input size, voting as one (docs/default_model.md): Lite1
+    # twice, trained with two seeds. Lite2 learnt with paintings degraded to thumbnails half the time,
+    # so that sharpness is not a style.
     assert bundle.meta["kind"] == "ensemble" and bundle.meta["dtype"] == "float16"
     assert [(m["backbone"], m["preprocessing"]["input_size"]) for m in bundle.meta["members"]] == \
-        [("efficientnet_lite0", 224), ("efficientnet_lite1", 240), ("efficientnet_lite2", 260)]
-    assert [m["recipe"]["data"]["augment"] for m in bundle.meta["members"]] == ["flip-rotate", "flip-rotate", "degrade"]
+        [("efficientnet_lite0", 224), ("efficientnet_lite1", 240), ("efficientnet_lite1", 240), ("efficientnet_lite2", 260)]
+    assert [(m["recipe"]["data"]["augment"], m["recipe"]["seed"]) for m in bundle.meta["members"]] == \
+        [("flip-rotate", 0), ("flip-rotate", 0), ("flip-rotate", 1), ("degrade", 0)]
     assert bundle.meta["tta"] == "none" and bundle.meta["calibration"]["temperature"] > 0
     assert "other_sources" in bundle.meta["metrics"]
     weights = sum(f.stat().st_size for f in default_bundle_path().iterdir())
@@ -73,11 +75,12 @@ def test_the_recipe_trains_one_epoch_on_a_tiny_subset_into_a_calibrated_bundle_t
     assert {"aic", "style_refs", "loose", "painters"} <= set(summary["other_sources"])
     # One run folder per member, all trained by the same recipe (Lite2 with its own augmentation),
     # and the ensemble made of them.
-    members = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2-degrade")
-    assert [(out / m / "model" / "artlens.json").is_file() for m in members] == [True, True, True]
+    members = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite1-seed1", "efficientnet_lite2-degrade")
+    assert [(out / m / "model" / "artlens.json").is_file() for m in members] == [True] * 4
     bundle = load_bundle(out / "ensemble")
-    assert [m["recipe"]["strategy"]["name"] for m in bundle.meta["members"]] == ["full", "full", "full"]
-    assert [m["recipe"]["data"]["augment"] for m in bundle.meta["members"]] == ["flip-rotate", "flip-rotate", "degrade"]
+    assert [m["recipe"]["strategy"]["name"] for m in bundle.meta["members"]] == ["full"] * 4
+    assert [(m["recipe"]["data"]["augment"], m["recipe"]["seed"]) for m in bundle.meta["members"]] == \
+        [("flip-rotate", 0), ("flip-rotate", 0), ("flip-rotate", 1), ("degrade", 0)]
     assert bundle.classes == STYLES and summary["held_out_test"]["n"] == 11
     assert bundle.meta["calibration"]["temperature"] > 0 and (out / "reliability.png").is_file()
     rows = predict(str(EXAMPLES), model=out / "ensemble", top_k=3)

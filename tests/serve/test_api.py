@@ -251,7 +251,7 @@ def test_explain_errors_are_json(client, seurat):
 
 def test_explain_maps_the_class_predict_answers_for_a_bundle_with_tta(artdata, tmp_path):
     """A copy of the built-in model that asks for flip TTA: on this photo (photos_ccby, CC BY) the mirrored
-    view changes the top label (Abstract Expressionism alone, Minimalism averaged), and /v1/explain reports
+    view changes the top label (Baroque alone, Naive Art averaged), and /v1/explain reports
     /v1/predict's class and probability."""
     from fastapi.testclient import TestClient
 
@@ -262,7 +262,7 @@ def test_explain_maps_the_class_predict_answers_for_a_bundle_with_tta(artdata, t
     meta = json.loads((tmp_path / "flipped" / "artlens.json").read_text())
     assert meta["tta"] == "none"  # the built-in model as it ships
     (tmp_path / "flipped" / "artlens.json").write_text(json.dumps({**meta, "name": "style-flip", "tta": "flip"}))
-    photo = (artdata / "photos_ccby" / "5bdb8268eadf57d8.jpg").read_bytes()
+    photo = (artdata / "photos_ccby" / "348618ddbde3a39c.jpg").read_bytes()
     flip = {"model": "style-flip"}
     with TestClient(create_app(test_config(models_dir=str(tmp_path)))) as c:
         top = c.post("/v1/predict", files=upload(photo), data=flip).json()["predictions"][0]

@@ -70,10 +70,8 @@ class ModelSource:
         so a layer tap could read another place. Folded once per source (a sharded run embeds many
         shards with it); the key stays, as the features do.
         """
-        if self.bundle is not None:
-            return replace(self, model=fold_batchnorm(self.model, input_size=self.preprocessing.input_size))
-        backbone = fold_batchnorm(self.backbone, input_size=self.preprocessing.input_size)
-        return replace(self, model=backbone, backbone=backbone)
+        model = fold_batchnorm(self.model, input_size=self.preprocessing.input_size)
+        return replace(self, model=model, backbone=model.backbone if self.bundle is not None else model)
 
 
 def _is_bundle_dir(spec: str | os.PathLike) -> bool:

@@ -3,7 +3,8 @@
 The issue's floor is 20 images/s on the 2-core CPU of the development machines. The model is
 measured as it ships (the built-in one: no test-time augmentation, batch norms folded into the
 convolutions as ``Predictor`` runs them), beside it with the other of ``tta="none"`` and
-``tta="flip"``, and with its batch norms left apart (``Predictor(fold=False)``: the same answers).
+``tta="flip"``, with its batch norms left apart (``Predictor(fold=False)``: the same answers), and in
+bf16 (``Predictor(precision="bf16")``: some answers change; on a CPU without native bf16 it is slower).
 Same warm-up on every side (one full pass),
 then ``--repeats`` timed passes over the same folder; the median and the spread (min-max) are
 reported, with the thread count.
@@ -24,7 +25,7 @@ import torch
 from _common import spread, wikiart_subset
 
 from artlens import Predictor
-from artlens.inference import inference_batch_size
+from artlens.inference import _cpu_has_bf16, inference_batch_size
 
 
 def timed(predictor: Predictor, folder: Path, batch_size: int | None, repeats: int) -> list[float]:
@@ -46,15 +47,17 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="a bundle folder (default: the built-in model)")
     args = ap.parse_args()
     batch = args.batch_size or inference_batch_size("cpu")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu, batches of {batch}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu, batches of {batch}, "
+          f"native bf16: {'yes' if _cpu_has_bf16() else 'no'}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = wikiart_subset(Path(tmp) / "paintings", 11, max(1, args.images // 11))
         n = len(list(folder.rglob("*.jpg")))
         shipped = Predictor(args.model, device="cpu")
         other = Predictor(shipped.bundle, device="cpu", tta="flip" if shipped.tta == "none" else "none")
         unfolded = Predictor(shipped.bundle, device="cpu", fold=False)
+        bf16 = Predictor(shipped.bundle, device="cpu", precision="bf16")
         for label, predictor in ((f"as shipped (tta={shipped.tta})", shipped), (f"tta={other.tta}", other),
-                                 (f"tta={unfolded.tta}, not folded", unfolded)):
+                                 (f"tta={unfolded.tta}, not folded", unfolded), (f"tta={bf16.tta}, bf16", bf16)):
             rates = timed(predictor, folder, args.batch_size, args.repeats)
             print(f"{label:28s} {n} paintings x {args.repeats}: {spread(rates)}")
 

@@ -171,3 +171,64 @@ def test_predict_batches_16_images_on_a_cpu_and_32_on_a_gpu_unless_told():
 
     assert inference_batch_size("cpu") == 16
     assert inference_batch_size(torch.device("cuda", 0)) == 32
+
+
+def test_precision_auto_is_float16_on_a_gpu_and_float32_elsewhere_unless_asked():
+    from artlens.inference import autocast_dtype
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda", 0)
+    assert [autocast_dtype(p, cpu) for p in ("auto", "fp32", "bf16", "fp16")] == \
+        [None, None, torch.bfloat16, torch.float16]
+    assert [autocast_dtype(p, gpu) for p in ("auto", "fp32", "bf16")] == [torch.float16, None, torch.bfloat16]
+    with pytest.raises(ArtlensError, match="unknown precision 'half'; choose from: auto, fp32, bf16, fp16"):
+        autocast_dtype("half", cpu)
+
+
+def test_bf16_on_a_cpu_without_native_bf16_warns_once_that_it_is_slower(monkeypatch, caplog):
+    from artlens import inference
+
+    monkeypatch.setattr(inference, "_cpu_has_bf16", lambda: False)
+    inference._warn_slow_bf16.cache_clear()
+    for _ in range(3):
+        assert inference.autocast_dtype("bf16", torch.device("cpu")) is torch.bfloat16
+    assert [r.getMessage() for r in caplog.records].count(
+        "precision bf16: this CPU has no native bf16 (AVX512-BF16 or AMX); it runs slower than fp32") == 1
+
+
+def test_bf16_predictions_are_close_to_float32_ones_but_computed_in_bf16(bundle_dir, images):
+    exact, fast = Predictor(bundle_dir, device="cpu"), Predictor(bundle_dir, device="cpu", precision="bf16")
+    views = [exact.views(load_image(p, draft_size=exact.bundle.preprocessing.decode_size)) for p in images]
+    p32, p16 = exact.probs(views), fast.probs(views)
+    assert p16.dtype == p32.dtype == "float32" and abs(p16.sum(1) - 1).max() < 1e-5
+    assert 0 < abs(p16 - p32).max() < 0.02  # rounded to bf16 on the way (not run in float32), yet close
+    results, _ = fast([str(p) for p in images], top_k=3)
+    for result, row in zip(results, p16):  # files take the same path (to bf16's rounding: 4 decimals)
+        assert [q["label"] for q in result["predictions"]] == [fast.classes[i] for i in row.argsort()[::-1][:3]]
+        assert max(abs(q["prob"] - row[fast.classes.index(q["label"])]) for q in result["predictions"]) < 1e-3
+
+
+def test_evaluate_and_the_cli_take_a_precision_and_refuse_an_unknown_one(bundle_dir, tiny_tree, tmp_path, images):
+    report = evaluate(bundle_dir, tiny_tree, tmp_path / "eval", split="all", precision="bf16", show_progress=False)
+    assert report["precision"] == "bf16" and report["n_evaluated"] == 30
+    with pytest.raises(ArtlensError, match="evaluate.precision: 'half' is not allowed"):
+        evaluate(bundle_dir, tiny_tree, tmp_path / "bad", split="all", precision="half", show_progress=False)
+    assert not (tmp_path / "bad").exists()
+    cmd = [sys.executable, "-m", "artlens", "predict", str(images[0]), "--model", str(bundle_dir), "--json"]
+    rows = json.loads(subprocess.run(cmd + ["--precision", "bf16"], capture_output=True, text=True, check=True).stdout)
+    assert rows[0]["path"] == str(images[0]) and len(rows[0]["predictions"]) == 3
+    bad = subprocess.run(cmd + ["--precision", "half"], capture_output=True, text=True)
+    assert bad.returncode != 0
+    assert bad.stderr.strip() == "error: predict.precision: 'half' is not allowed; choose from: auto, fp32, bf16, fp16"
+
+
+def test_the_web_service_predicts_in_the_precision_it_was_started_with(bundle_dir, images):
+    registry = ModelRegistry(bundle_dir.parent, device="cpu", include_builtin=False, precision="bf16")
+    try:
+        served = registry.loaded("tiny")
+        results, _ = Predictor(bundle_dir, precision="bf16")([str(p) for p in images], top_k=3)
+        for path, result in zip(images, results):
+            p = served.predict(decode_upload(path.read_bytes(), draft_size=served.entry.decode_size).image)
+            assert max(abs(q["prob"] - p[served.predictor.classes.index(q["label"])]) for q in result["predictions"]) < 1e-3
+            assert served.predictor.precision == "bf16"
+    finally:
+        registry.close()

@@ -61,8 +61,8 @@ True
 
 from ._registry import Registry
 from ._version import __version__
-from .config import (DataConfig, ModelConfig, OptimConfig, StrategyConfig, TrainConfig, config_fields, load_config,
-                     read_recipe, recipe_config)
+from .config import (PRECISIONS, DataConfig, ModelConfig, OptimConfig, StrategyConfig, TrainConfig, config_fields,
+                     load_config, read_recipe, recipe_config)
 from .data import DATASETS, describe_datasets, load_collection, profile_collection, write_split_manifest
 from .data.images import upright
 from .detect import (AuditConfig, CrossGeneratorConfig, DetectConfig, Detector, detect, run_audit,
@@ -100,6 +100,7 @@ __all__ = [
     "DATASETS",
     "HEADS",
     "META_FILE",
+    "PRECISIONS",
     "STRATEGIES",
     "AdainConfig",
     "AdainStylizer",

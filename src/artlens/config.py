@@ -47,6 +47,7 @@ __all__ = [
     "TTA_MODES",
     "LAYER_SELECTIONS",
     "AMP_MODES",
+    "PRECISIONS",
     "ConfigField",
     "DataConfig",
     "ModelConfig",
@@ -77,6 +78,11 @@ TTA_MODES = ("none", "flip", "crops")
 MONITORS = ("val_acc", "val_loss")
 CLASS_WEIGHTS = ("none", "balanced")
 AMP_MODES = ("auto", "on", "off")
+#: Number types a trained network can run inference in (autocast: convolutions and matrix products in
+#: that type, the rest in float32). ``auto`` is each family's own choice: float16 for a classifier on a
+#: GPU and float32 on a CPU (:func:`artlens.inference.autocast_dtype`), bf16 or fp16 for the diffusion
+#: classifier on a GPU.
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 # -- what registries hand in -------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from .app import app, err_console
 #: The flags of ``artlens serve``: fields of :class:`~artlens.serve.ServeConfig` (their help is the field's
 #: docstring); the rest of its fields (timeouts, worker counts, ...) are for the Python API and tests.
 SERVE_FLAGS = config_flags(ServeConfig, only={
-    "models_dir", "host", "default_model", "device", "max_upload_mb", "max_batch", "queue_size", "jobs_per_client",
+    "models_dir", "host", "default_model", "device", "precision", "max_upload_mb", "max_batch", "queue_size", "jobs_per_client",
     "compute_queue", "allowed_hosts", "allow_origins", "shutdown_grace", "db", "store_uploads", "admin_token", "ab",
     "shadow", "feedback_per_minute", "job_retention_hours"},
     rename={"models_dir": "models", "allowed_hosts": "allowed_host", "allow_origins": "allow_origin"},

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..config import PRECISIONS
 from ..data.dataset import Sample
 from ..errors import ArtlensError
 from ..evaluate.calibration import expected_calibration_error, fit_temperature, tempered_probs
@@ -52,7 +53,6 @@ log = logging.getLogger(__name__)
 
 SCORES_FILE = "scores.jsonl"
 SCORES_META = "scores.meta.json"
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 COMPILE_MODES = ("auto", "on", "off")
 
 

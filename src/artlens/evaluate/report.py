@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from ..config import DataConfig
+from ..config import PRECISIONS, DataConfig, check_choice
 from ..data.dataset import Sample, load_collection
 from ..data.images import SkippedImage
 from ..data.transforms import Preprocessing
@@ -43,17 +43,20 @@ __all__ = ["evaluate", "evaluate_samples"]
 
 def evaluate(model: str | os.PathLike | Bundle | None, data: str | os.PathLike | DataConfig,
              out: str | os.PathLike, *, split: str = "auto", batch_size: int | None = None, device: str = "auto",
-             num_workers: int | None = None, show_progress: bool = True, tta: str | None = None) -> dict[str, Any]:
+             num_workers: int | None = None, show_progress: bool = True, tta: str | None = None,
+             precision: str = "auto") -> dict[str, Any]:
     """Evaluate a bundle (path, loaded :class:`Bundle`, or ``None`` for the built-in model) on ``data``.
 
     ``tta`` overrides the bundle's own test-time augmentation (``none``, ``flip``, ``crops``);
-    ``batch_size`` defaults to :func:`artlens.inference.inference_batch_size` of the device.
+    ``precision`` is the number type the network computes in (:func:`artlens.inference.autocast_dtype`:
+    evaluate ``bf16`` on your own images before predicting with it); ``batch_size`` defaults to :func:`artlens.inference.inference_batch_size` of the device.
 
     ``split``: ``auto`` uses the data's test split when it has one (a ``test/`` folder or a split
     column) and every image otherwise; ``all``, ``train``, ``val`` or ``test`` choose explicitly.
 
     Under torchrun the processes share the images and rank 0 writes the report (see the module).
     """
+    check_choice("evaluate", "precision", precision, PRECISIONS)
     ctx, device = init_distributed(device)
     bundle = model if isinstance(model, Bundle) else load_bundle(model)
     cfg = data if isinstance(data, DataConfig) else DataConfig(path=str(data))
@@ -84,14 +87,14 @@ def evaluate(model: str | os.PathLike | Bundle | None, data: str | os.PathLike |
                             batch_size=batch_size, device=device,
                             num_workers=num_workers, tta=bundle_tta(bundle, tta),
                             show_progress=show_progress and ctx.is_main,
-                            title=f"{bundle.name} on {Path(cfg.path).name} ({split})", ctx=ctx)
+                            title=f"{bundle.name} on {Path(cfg.path).name} ({split})", ctx=ctx, precision=precision)
 
 
 def evaluate_samples(model: nn.Module, pre: Preprocessing, classes: Sequence[str], samples: Sequence[Sample],
                      out: str | os.PathLike, *, batch_size: int | None = None, device: str = "auto",
                      num_workers: int | None = None, tta: str | bool = "none", show_progress: bool = True,
                      title: str = "evaluation", extra_skipped: Sequence[SkippedImage] = (),
-                     ctx: DistContext | None = None) -> dict[str, Any]:
+                     ctx: DistContext | None = None, precision: str = "auto") -> dict[str, Any]:
     """Run the model on ``samples`` and write every report file into ``out``.
 
     With a distributed ``ctx`` every process must call it: each scores its share, all get the report,
@@ -100,7 +103,8 @@ def evaluate_samples(model: nn.Module, pre: Preprocessing, classes: Sequence[str
     writes = ctx is None or ctx.is_main
     out = output_dir(out) if writes else Path(out)
     result = predict_probs(model, samples, pre, classes=classes, batch_size=batch_size, num_workers=num_workers,
-                           device=device, tta=tta, show_progress=show_progress, description="evaluate", ctx=ctx)
+                           device=device, tta=tta, show_progress=show_progress, description="evaluate", ctx=ctx,
+                           precision=precision)
     index = {c: i for i, c in enumerate(classes)}
     kept = [samples[i] for i in result.indices]
     if not kept:
@@ -116,6 +120,7 @@ def evaluate_samples(model: nn.Module, pre: Preprocessing, classes: Sequence[str
         "n_images": len(samples),
         "n_evaluated": len(kept),
         "tta": tta_mode(tta),
+        "precision": precision,
         "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
     }
     if not writes:

@@ -200,7 +200,7 @@ def create_app(config: ServeConfig | None = None, *, models_dir: str | os.PathLi
 def _service(cfg: ServeConfig) -> Service:
     """The objects the routes share: models are found now, loaded on first use."""
     registry = ModelRegistry(cfg.models_dir, default_model=cfg.default_model, device=cfg.device,
-                             max_batch=cfg.max_batch, max_wait_ms=cfg.batch_wait_ms)
+                             precision=cfg.precision, max_batch=cfg.max_batch, max_wait_ms=cfg.batch_wait_ms)
     device = str(registry.device)
     jobs = JobQueue(max_pending=cfg.queue_size, workers=cfg.job_workers, keep=cfg.keep_jobs,
                     per_client=cfg.jobs_per_client, timeout_s=cfg.job_timeout_s,

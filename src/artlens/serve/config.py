@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .. import ArtlensError
+from .. import PRECISIONS, ArtlensError
 
 __all__ = ["ServeConfig"]
 
@@ -20,6 +20,9 @@ class ServeConfig:
     """Model used when a request names none (default: the built-in style classifier)."""
     device: str = "auto"
     """``auto`` | ``cpu`` | ``cuda`` | ``cuda:1``."""
+    precision: str = field(default="auto", metadata={"choices": PRECISIONS})
+    """Number type the classifiers compute in (``auto``: float16 on a GPU, float32 on a CPU; ``bf16``: about
+    twice as fast on a CPU with AMX, and some answers change)."""
     max_upload_mb: float = 10.0
     """Largest accepted image file; bigger uploads get 413."""
     max_pixels: int = 40_000_000
@@ -95,6 +98,8 @@ class ServeConfig:
         self.allow_origins = tuple(self.allow_origins)
         self.ab = tuple(self.ab)
         self.shadow = tuple(self.shadow)
+        if self.precision not in PRECISIONS:
+            raise ArtlensError(f"serve.precision: {self.precision!r} is not allowed; choose from: {', '.join(PRECISIONS)}")
         if self.feedback_per_minute <= 0:
             raise ArtlensError(f"serve.feedback_per_minute must be positive, got {self.feedback_per_minute!r}")
         if self.admin_token is not None and len(self.admin_token) < 16:

@@ -223,9 +223,10 @@ class ModelRegistry:
 
     def __init__(self, models_dir: str | os.PathLike | None = None, *, default_model: str | None = None,
                  device: str = "auto", max_batch: int = 16, max_wait_ms: float = 2.0,
-                 include_builtin: bool = True) -> None:
+                 include_builtin: bool = True, precision: str = "auto") -> None:
         self.models_dir = Path(models_dir) if models_dir else None
         self.device = default_device(device)
+        self.precision = precision
         self.max_batch, self.max_wait_ms = max_batch, max_wait_ms
         found = []
         if include_builtin:
@@ -330,7 +331,8 @@ class ModelRegistry:
                     return self._loaded[entry.id]
             log.info("loading model %s from %s on %s", entry.id, entry.path, self.device)
             try:
-                predictor = Predictor(load_bundle(entry.path, device=self.device), device=self.device)
+                predictor = Predictor(load_bundle(entry.path, device=self.device), device=self.device,
+                                      precision=self.precision)
             except ArtlensError as err:
                 raise unloadable(entry, err) from None
             model = LoadedModel(entry, predictor, max_batch=self.max_batch, max_wait_ms=self.max_wait_ms)

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from PIL import Image
 
+from artlens import ArtlensError
 from artlens.models import default_bundle_path
 
 from .conftest import jpeg_bytes, test_config, upload
@@ -281,6 +282,27 @@ def test_a_thread_of_an_image_is_refused_before_a_model_resizes_it(client):
     Image.new("RGB", (8000, 1), "white").save(buf, format="PNG")
     response = client.post("/v1/predict", files=upload(buf.getvalue()), data={"model": "tiny-styles"})
     assert_json_error(response, 422, "8000x1 pixels is not a picture a model can read (sides more than 50:1 apart)")
+
+
+def test_a_service_started_in_bf16_says_so_and_answers_as_predict_does_in_bf16(models_dir, seurat, client, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from artlens import Predictor
+    from artlens.serve import create_app
+
+    assert client.get("/healthz").json()["precision"] == "auto"
+    with pytest.raises(ArtlensError, match="serve.precision: 'half' is not allowed; choose from: auto, fp32, bf16, fp16"):
+        test_config(precision="half")
+    with TestClient(create_app(test_config(models_dir=str(models_dir), precision="bf16"))) as c:
+        assert c.get("/healthz").json()["precision"] == "bf16"
+        response = c.post("/v1/predict", files=upload(seurat), data={"model": "tiny-styles", "top_k": "3"})
+        assert response.status_code == 200, response.text
+    (tmp_path / "seurat.jpg").write_bytes(seurat)
+    want = Predictor(models_dir / "tiny-v2", device="cpu", precision="bf16")([tmp_path / "seurat.jpg"], top_k=3)
+    want = want[0][0]["predictions"]
+    got = response.json()["predictions"]
+    assert [p["label"] for p in got] == [p["label"] for p in want]
+    assert max(abs(a["prob"] - b["prob"]) for a, b in zip(got, want)) < 2e-3
 
 
 def test_a_broken_model_is_a_503_for_predict_and_explain_and_hides_its_path(models_dir, seurat, tmp_path):

@@ -18,7 +18,8 @@ def router(service: Service) -> APIRouter:
     def healthz() -> dict[str, Any]:
         """Liveness: the process answers, with model, batching, work and job-queue counts."""
         return {"status": "ok", "version": __version__, "models": len(service.registry.entries()),
-                "device": service.device, "batching": service.registry.batching_stats(), "jobs": service.jobs.stats(),
+                "device": service.device, "precision": service.registry.precision,
+                "batching": service.registry.batching_stats(), "jobs": service.jobs.stats(),
                 "work": {name: w.stats() for name, w in service.work.items()}}
 
     return routes

@@ -1,11 +1,11 @@
 """What running the built-in style model in bf16 costs: the same paintings, float32 against bf16.
 
 bf16 about doubles ``artlens predict``'s speed on a CPU with AMX (``benchmarks/default_model_predict.py``),
-but it rounds every activation to 8 bits of mantissa, so some answers move. This scores the shipped
+but it rounds the activations to 8 bits of mantissa, so some answers move. This scores the shipped
 model both ways on every set scripts/train_default_model.py reports (the wikiart11 test split and each
 source training never saw) and counts the paintings whose top-1 label changes. Needs only
 ../shared/artdata; about 4 minutes on 2 CPU cores. The result is in docs/default_model.md ("Speed:
-bf16").
+bf16, and what else was tried").
 
     python scripts/default_model_precision.py [--precision bf16] [--json runs/default-style-precision.json]
 """

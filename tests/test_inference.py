@@ -210,6 +210,7 @@ def test_bf16_predictions_are_close_to_float32_ones_but_computed_in_bf16(bundle_
 def test_evaluate_and_the_cli_take_a_precision_and_refuse_an_unknown_one(bundle_dir, tiny_tree, tmp_path, images):
     report = evaluate(bundle_dir, tiny_tree, tmp_path / "eval", split="all", precision="bf16", show_progress=False)
     assert report["precision"] == "bf16" and report["n_evaluated"] == 30
+    assert "Precision: bf16." in (tmp_path / "eval" / "report.md").read_text()
     with pytest.raises(ArtlensError, match="evaluate.precision: 'half' is not allowed"):
         evaluate(bundle_dir, tiny_tree, tmp_path / "bad", split="all", precision="half", show_progress=False)
     assert not (tmp_path / "bad").exists()

@@ -8,10 +8,12 @@ is sent unseen Baroque and Rococo paintings (no drift) or ukiyo-e prints (drift)
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -171,3 +173,38 @@ def test_a_bundle_trained_before_references_gets_one_from_its_images(tiny_tree, 
     assert result.exit_code == 0, result.output
     ref = read_bundle_meta(tmp_path / "old")["drift_reference"]
     assert ref["n"] == 30 and ref["class_shares"] == {"Baroque": 1 / 3, "Pop_Art": 1 / 3, "Ukiyo_e": 1 / 3}
+
+
+def test_a_reference_of_embeddings_beyond_float16_keeps_its_sample_finite_and_still_judges_drift():
+    """An unnormalised network's features can exceed float16's 65504: its sample is kept in float32."""
+    from artlens.ops import drift_reference, drift_score
+
+    rng = np.random.default_rng(0)
+    big = rng.normal(0, 1, (80, 8)).astype(np.float32) * 1e5
+    reference = drift_reference(big, seed=0)
+    assert reference["sample_dtype"] == "float32"
+    same = drift_score(reference, rng.normal(0, 1, (40, 8)).astype(np.float32) * 1e5)
+    moved = drift_score(reference, rng.normal(3, 1, (40, 8)).astype(np.float32) * 1e5)
+    assert same["auc"] is not None and not same["drift"] and moved["drift"] and moved["auc"] > 0.95
+    overflowed = {**reference, "sample": base64.b64encode(np.full((64, 8), np.inf, np.float16).tobytes()).decode()}
+    del overflowed["sample_dtype"]  # as such a reference was written before: float16, infinite
+    assert drift_score(overflowed, rng.normal(0, 1, (40, 8)).astype(np.float32) * 1e5)["decided_by"] == "shift"
+    small = drift_reference(big / 1e5, seed=0)
+    assert "sample_dtype" not in small  # float16, as references have always been stored
+    assert not drift_score(small, rng.normal(0, 1, (40, 8)).astype(np.float32))["drift"]
+
+
+def test_recorded_embeddings_beyond_float16_come_back_as_they_were(database):
+    from artlens.ops import iter_embeddings
+
+    store = open_store(database)
+    usual = np.linspace(-3, 3, 8, dtype=np.float32)
+    huge = usual * 1e5  # an unnormalised network's features
+    record(store, "usual", model="styles@1", label="Baroque", when=datetime(2026, 11, 2), embedding=usual)
+    record(store, "huge", model="styles@1", label="Baroque", when=datetime(2026, 11, 2), embedding=huge)
+    rows = sorted(store.prediction_rows(with_embeddings=True), key=lambda r: r["request_id"], reverse=True)
+    store.close()
+    back = list(iter_embeddings(rows, dims=8))
+    assert len(rows[0]["embedding"]) == 16 and len(rows[1]["embedding"]) == 32  # float16, then float32
+    np.testing.assert_allclose(back[0], usual, rtol=1e-3)
+    np.testing.assert_array_equal(back[1], huge)

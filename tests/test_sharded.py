@@ -39,5 +39,7 @@ def test_a_folder_holding_another_request_is_refused_before_any_work(tiny_tree, 
     monkeypatch.setattr(sharded, "_write_shard", lambda *a, **k: pytest.fail("wrote a shard"))
     with pytest.raises(ArtlensError, match=r"holds a run with another shard_size \(10 vs 8\)"):
         predict_collection(PredictCollectionConfig(shard_size=8, **common), show_progress=False)
+    with pytest.raises(ArtlensError, match=r"holds a run with another model or other options .*'precision': 'bf16'"):
+        predict_collection(PredictCollectionConfig(shard_size=10, precision="bf16", **common), show_progress=False)
     again = predict_collection(PredictCollectionConfig(shard_size=10, **common), show_progress=False)
     assert again.shards_resumed == again.n_shards == 3 and again.n_rows == 30  # finished: nothing to redo

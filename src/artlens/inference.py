@@ -124,11 +124,12 @@ def inference_batch_size(device: torch.device | str) -> int:
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The number type a classifier's convolutions and matrix products run in (``None``: float32).
 
-    ``auto`` is float16 on a GPU, where it costs nothing measurable, and float32 elsewhere: bf16 on a
+    ``auto`` is float16 on a GPU (as artlens has always run there) and float32 elsewhere: bf16 on a
     CPU with AMX runs the built-in model about twice as fast, but it is not free (top-1 changed on 19
     of 872 unseen painters' paintings and 2 of 77 Art Institute paintings, 1.1 and 2.6 points lost;
     none of 330 WikiArt test paintings), so it is asked for, never chosen silently (``--precision bf16``;
-    docs/default_model.md, "Speed"). fp16 on a CPU runs, but no faster than float32 without AMX-FP16.
+    docs/default_model.md, "Speed: bf16, and what else was tried"). fp16 on a CPU runs, but no faster
+    than float32 without AMX-FP16.
     """
     if precision not in PRECISIONS:
         raise ArtlensError(f"unknown precision {precision!r}; choose from: {', '.join(PRECISIONS)}")

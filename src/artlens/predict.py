@@ -243,8 +243,9 @@ def predict_collection(cfg: PredictCollectionConfig, *, show_progress: bool = Tr
     classes = predictor.classes
     k = min(cfg.top_k, len(classes))
     metadata = {"model": predictor.bundle.name, "model_path": str(cfg.model or ""), "tta": predictor.tta,
-                "precision": cfg.precision,
                 "top_k": str(k), "classes": json.dumps(classes)}
+    if cfg.precision != "auto":  # recorded when asked for: a run started before the option resumes as it was
+        metadata["precision"] = cfg.precision
 
     def process(part: list[Sample], advance) -> tuple[dict[str, Any], list[SkippedImage]]:
         res = predict_probs(model, part, predictor.bundle.preprocessing, classes=classes,

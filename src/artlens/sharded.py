@@ -262,7 +262,7 @@ def _check_plan(fs, root: str, plan: dict[str, Any], out: Any) -> str | None:
     old = json.loads(text)
     for key in ("kind", "n_images", "fingerprint", "shard_size", "metadata"):
         if old.get(key) != plan[key]:
-            what = {"fingerprint": "the list of images", "metadata": "the model or its options"}.get(key, key)
+            what = {"fingerprint": "list of images", "metadata": "model or other options"}.get(key, key)
             return (f"--out {out}: holds a run with another {what} ({old.get(key)!r} vs {plan[key]!r}); "
                     "choose another --out, or delete it to start over")
     return None

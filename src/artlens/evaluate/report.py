@@ -48,8 +48,9 @@ def evaluate(model: str | os.PathLike | Bundle | None, data: str | os.PathLike |
     """Evaluate a bundle (path, loaded :class:`Bundle`, or ``None`` for the built-in model) on ``data``.
 
     ``tta`` overrides the bundle's own test-time augmentation (``none``, ``flip``, ``crops``);
-    ``precision`` is the number type the network computes in (:func:`artlens.inference.autocast_dtype`:
-    evaluate ``bf16`` on your own images before predicting with it); ``batch_size`` defaults to :func:`artlens.inference.inference_batch_size` of the device.
+    ``precision`` is the number type the network computes in (:func:`artlens.inference.autocast_dtype`;
+    evaluate ``bf16`` on your own images before predicting with it); ``batch_size`` defaults to
+    :func:`artlens.inference.inference_batch_size` of the device.
 
     ``split``: ``auto`` uses the data's test split when it has one (a ``test/`` folder or a split
     column) and every image otherwise; ``all``, ``train``, ``val`` or ``test`` choose explicitly.
@@ -158,7 +159,8 @@ def markdown_report(report: dict[str, Any], classes: Sequence[str]) -> str:
     m = report["metrics"]
     lines = [f"# {report['title']}", "",
              f"Images: {report['n_evaluated']} evaluated, {len(report['skipped'])} skipped."
-             + (f" Test-time augmentation: {report['tta']}." if report.get("tta", "none") != "none" else ""), "",
+             + (f" Test-time augmentation: {report['tta']}." if report.get("tta", "none") != "none" else "")
+             + (f" Precision: {report['precision']}." if report.get("precision", "auto") != "auto" else ""), "",
              "| metric | value |", "|---|---|", f"| accuracy | {m['accuracy']:.4f} |"]
     lines += [f"| top-{k} accuracy | {m[f'top{k}']:.4f} |" for k in (3, 5) if f"top{k}" in m]
     if "balanced_accuracy" in m:  # reports written before it existed lack it

@@ -48,16 +48,22 @@ __all__ = ["AUC_THRESHOLD", "DRIFT_THRESHOLD", "add_drift_reference", "drift_ref
 DRIFT_THRESHOLD = 0.5
 #: A reference-vs-incoming AUC at or above this is flagged as drift.
 AUC_THRESHOLD = 0.8
-#: Embeddings kept as a sample in the reference (float16, base64 in ``artlens.json``).
+#: Embeddings kept as a sample in the reference (base64 in ``artlens.json``: float16, or float32 where
+#: a value is beyond float16's range, as an untrained or unnormalised network's can be).
 SAMPLE_SIZE = 64
 
 
-def _encode(a: np.ndarray) -> str:
-    return base64.b64encode(np.asarray(a, np.float16).tobytes()).decode()
+def _encode(a: np.ndarray) -> tuple[str, str]:
+    """``(base64, dtype name)``: float16 unless a value would become infinite in it."""
+    a = np.asarray(a, np.float32)
+    dtype = np.float16 if np.abs(a).max(initial=0.0) < np.finfo(np.float16).max else np.float32
+    return base64.b64encode(a.astype(dtype).tobytes()).decode(), np.dtype(dtype).name
 
 
-def _decode(text: str, dims: int) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(text), np.float16).astype(np.float32).reshape(-1, dims)
+def _decode(text: str, dims: int, dtype: str = "float16") -> np.ndarray:
+    if dtype not in ("float16", "float32"):
+        raise ArtlensError(f"drift reference: sample_dtype {dtype!r} is not float16 or float32")
+    return np.frombuffer(base64.b64decode(text), dtype).astype(np.float32).reshape(-1, dims)
 
 
 def drift_reference(embeddings: np.ndarray, *, sizes: Sequence[tuple[int, int]] = (), formats: Sequence[str] = (),
@@ -67,12 +73,14 @@ def drift_reference(embeddings: np.ndarray, *, sizes: Sequence[tuple[int, int]] 
     if emb.ndim != 2 or len(emb) < 2:
         raise ArtlensError(f"a drift reference needs two or more embeddings, got shape {emb.shape}")
     rng = np.random.default_rng(seed)
-    picked = emb[rng.choice(len(emb), size=min(sample, len(emb)), replace=False)]
+    picked, sample_dtype = _encode(emb[rng.choice(len(emb), size=min(sample, len(emb)), replace=False)])
     out: dict[str, Any] = {"n": int(len(emb)), "dims": int(emb.shape[1]),
                            "mean": [round(float(x), 5) for x in emb.mean(0)],
                            "std": [round(float(x), 5) for x in emb.std(0)],
-                           "sample": _encode(picked), "threshold": DRIFT_THRESHOLD,
+                           "sample": picked, "threshold": DRIFT_THRESHOLD,
                            "auc_threshold": AUC_THRESHOLD}
+    if sample_dtype != "float16":  # references written before float32 samples existed carry no key
+        out["sample_dtype"] = sample_dtype
     if sizes:
         long_side = np.array([max(w, h) for w, h in sizes], float)
         out["long_side"] = {q: float(np.percentile(long_side, p)) for q, p in (("p10", 10), ("p50", 50), ("p90", 90))}
@@ -88,13 +96,17 @@ def drift_score(reference: dict[str, Any], embeddings: np.ndarray) -> dict[str, 
     dims = int(reference["dims"])
     if emb.ndim != 2 or emb.shape[1] != dims:
         raise ArtlensError(f"embeddings of shape {emb.shape} do not match the reference's {dims} dimensions")
+    emb = emb[np.isfinite(emb).all(1)]  # rows recorded in float16 before float32 rows existed may have overflowed
     mu, sd = np.asarray(reference["mean"], np.float32), np.asarray(reference["std"], np.float32)
     sd = np.maximum(sd, 1e-3 * float(sd.mean()) + 1e-8)  # dead dimensions do not divide by zero
     raw = float(np.mean(((emb.mean(0) - mu) / sd) ** 2)) if len(emb) else 0.0
     noise = 1 / max(len(emb), 1) + 1 / max(int(reference["n"]), 1)  # what sampling alone adds to ``raw``
     shift = float(np.sqrt(max(0.0, raw - noise)))
     auc = None
-    sample = _decode(reference["sample"], dims) if reference.get("sample") else None
+    sample = _decode(reference["sample"], dims, reference.get("sample_dtype", "float16")) \
+        if reference.get("sample") else None
+    if sample is not None and not np.isfinite(sample).all():
+        sample = None  # written in float16 before float32 samples existed, and overflowed: judged by shift
     if sample is not None and len(sample) >= 10 and len(emb) >= 10:
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import cross_val_score

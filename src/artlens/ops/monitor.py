@@ -166,7 +166,7 @@ def run_monitor(cfg: MonitorConfig, *, store: Store | None = None) -> MonitorRep
             weeks[week]["predictions"] = len(group)
             weeks[week]["predicted_shares"] = {c: counts.get(c, 0) / len(group) for c in classes}
             if reference:
-                emb = np.array(list(iter_embeddings(group)))
+                emb = np.array(list(iter_embeddings(group, dims=reference["dims"])))
                 sf = size_format_drift(reference, [(r["width"], r["height"]) for r in group], [r["format"] for r in group])
                 weeks[week]["sizes_formats"] = sf
                 if len(emb) and emb.shape[1] == reference["dims"]:

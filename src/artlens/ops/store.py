@@ -8,8 +8,8 @@ shared server. The schema is created and upgraded by Alembic migrations shipped 
 
 What a prediction row keeps is what monitoring and retraining need and no more: time, request id,
 model id and A/B arm, the top-k labels with probabilities, a perceptual hash and a SHA-256 of the
-image, its size and format, and (for drift) the model's embedding of it as float16 bytes; never the
-image itself unless the server stores uploads in a folder (``upload_path``).
+image, its size and format, and (for drift) the model's embedding of it as float16 bytes (float32 beyond
+float16's range); never the image itself unless the server stores uploads in a folder (``upload_path``).
 
 >>> import tempfile, os
 >>> store = open_store(os.path.join(tempfile.mkdtemp(), "ops.db"))
@@ -239,7 +239,7 @@ class Store:
 
     def record_prediction(self, rec: PredictionRecord) -> None:
         top = rec.top_k[0] if rec.top_k else {"label": "", "prob": 0.0}
-        emb = None if rec.embedding is None else np.asarray(rec.embedding, np.float16).tobytes()
+        emb = None if rec.embedding is None else embedding_bytes(rec.embedding)
         with self.engine.begin() as conn:
             conn.execute(insert(predictions).values(
                 request_id=rec.request_id, created=rec.created or utcnow(), model_id=rec.model_id, arm=rec.arm,
@@ -488,11 +488,22 @@ def open_store(db: str | os.PathLike, *, upgrade: bool = True) -> Store:
     return Store(engine)
 
 
-def iter_embeddings(rows: Sequence[dict[str, Any]]) -> Iterator[np.ndarray]:
-    """The float32 embedding of each row that has one."""
+def embedding_bytes(embedding: np.ndarray) -> bytes:
+    """An embedding as stored: float16, half the space, unless a value is beyond float16's range (an
+    unnormalised network's features can be), then float32, whose length tells it apart."""
+    a = np.asarray(embedding, np.float32).reshape(-1)
+    dtype = np.float16 if np.abs(a).max(initial=0.0) < np.finfo(np.float16).max else np.float32
+    return a.astype(dtype).tobytes()
+
+
+def iter_embeddings(rows: Sequence[dict[str, Any]], *, dims: int | None = None) -> Iterator[np.ndarray]:
+    """The float32 embedding of each row that has one; with ``dims`` (the model's embedding size), rows
+    stored in float32 (:func:`embedding_bytes`) are read as such, without it every row as float16."""
     for r in rows:
         if r.get("embedding"):
-            yield np.frombuffer(r["embedding"], np.float16).astype(np.float32)
+            raw = r["embedding"]
+            dtype = np.float32 if dims is not None and len(raw) == 4 * dims else np.float16
+            yield np.frombuffer(raw, dtype).astype(np.float32)
 
 
 def to_json(value: Any) -> str:

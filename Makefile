@@ -44,6 +44,7 @@ bench: install
 	$(BIN)/python benchmarks/probe_speed.py
 	$(BIN)/python benchmarks/cam_speed.py
 	$(BIN)/python benchmarks/style_speed.py
+	$(BIN)/python benchmarks/gatys_estimate.py
 	$(BIN)/python benchmarks/adain_speed.py
 	$(BIN)/python benchmarks/serve_load.py
 

@@ -17,7 +17,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from PIL import Image
 
@@ -27,8 +27,8 @@ from ..style import builtin_decoder, find_decoders, level_plan
 from ..translate import DIRECTIONS, Translator, builtin_translator, find_translators
 from .registry import ModelEntry, unloadable
 
-__all__ = ["OVERLAY_SIDE", "SLOW_CAM_METHODS", "Explainers", "FeatureUnavailable", "Stylizers", "gatys_estimate_s",
-           "png_bytes"]
+__all__ = ["GATYS_CPU_COST", "OVERLAY_SIDE", "SLOW_CAM_METHODS", "Explainers", "FeatureUnavailable", "GatysCost",
+           "Stylizers", "gatys_cpu_cost", "gatys_estimate_s", "png_bytes"]
 
 #: CAM methods that run the model once per batch of feature channels: about a minute per image on a
 #: CPU. ``POST /v1/explain`` runs them as background jobs (202), never inside a request.
@@ -36,13 +36,24 @@ SLOW_CAM_METHODS = ("scorecam", "ablationcam")
 #: Their channel batch sizes in ``pytorch_grad_cam`` (forward passes = channels / batch + 1): for progress.
 _CAM_BATCH = {"scorecam": 16, "ablationcam": 32}
 
-#: A Gatys step costs about ``GATYS_S_PER_STEP + pixels x GATYS_S_PER_STEP_PIXEL`` seconds on a CPU,
-#: plus ``GATYS_SETUP_S`` to load the loss network: fitted to two runs on a 2-core CPU that other work
-#: was also using (40 steps at 256 px: 30 s; 20 steps at 512 px: 31 s), so a guess on the slow side;
-#: a GPU is taken to be 20 times faster.
-GATYS_S_PER_STEP = 0.25
-GATYS_S_PER_STEP_PIXEL = 2.5e-6
-GATYS_SETUP_S = 2.0
+
+
+class GatysCost(NamedTuple):
+    """What a Gatys job costs on a CPU: ``setup_s`` to load the loss network, then each iteration
+    ``per_step_s + pixels x per_step_pixel_s``."""
+
+    setup_s: float
+    per_step_s: float
+    per_step_pixel_s: float
+
+
+#: :class:`GatysCost` per extractor family, fitted by ``benchmarks/gatys_estimate.py`` (medians of 5
+#: runs each on an idle 2-core CPU, extractor loading included; EfficientNet-Lite0: 0.8-7.1 s over 256
+#: to 512 px and 20 to 60 steps, the fit within 13 % of every median; VGG19: 5-10 s for 6-10 steps at
+#: 256-512 px, within 1 %), rounded up. The one guess before them, fitted to VGG19-like runs on a busy
+#: CPU, told users 10 to 14 times too long for Lite0, the service's extractor. Another family is
+#: estimated as VGG19, the slowest; a GPU is taken to be 20 times faster (not measured).
+GATYS_CPU_COST = {"efficientnet": GatysCost(0.5, 0.007, 7.5e-7), "vgg": GatysCost(2.0, 0.0, 7.5e-6)}
 #: A slow CAM on a 224 px input, on a CPU (issue 28 measured scorecam at about 50 s).
 SLOW_CAM_S = 50.0
 #: Longest side of a CAM overlay the service draws: the map on the painting at its own resolution, as
@@ -54,14 +65,21 @@ def _gpu_factor(device: str) -> float:
     return 0.05 if str(device).startswith("cuda") else 1.0
 
 
+def gatys_cpu_cost(extractor: str) -> GatysCost:
+    """The :data:`GATYS_CPU_COST` of ``extractor``'s family (VGG19's for a family not measured)."""
+    return GATYS_CPU_COST["efficientnet" if "efficientnet" in extractor.lower() else "vgg"]
+
+
 def gatys_estimate_s(cfg: GatysConfig, content_size: tuple[int, int], *, styles: int = 1, device: str = "cpu") -> float:
-    """A Gatys job's run time guessed up front: the iterations of each coarse-to-fine level the run will
-    take (:func:`artlens.style.level_plan`, so the extractor preset's number of scales counts) x that
-    level's pixels, a little more per extra style image. ``content_size``: the upload's (width, height)."""
+    """A Gatys job's run time guessed up front, on an otherwise idle machine: the iterations of each
+    coarse-to-fine level the run will take (:func:`artlens.style.level_plan`, so the extractor preset's
+    number of scales counts) x that level's pixels, at the extractor family's :func:`gatys_cpu_cost`, a
+    little more per extra style image. ``content_size``: the upload's (width, height)."""
+    cost = gatys_cpu_cost(cfg.extractor)
     aspect = min(max(min(content_size) / max(max(content_size), 1), 0.02), 1.0)
-    seconds = sum(steps * (GATYS_S_PER_STEP + side * side * aspect * GATYS_S_PER_STEP_PIXEL)
+    seconds = sum(steps * (cost.per_step_s + side * side * aspect * cost.per_step_pixel_s)
                   for side, steps in level_plan(cfg, content_size))
-    return GATYS_SETUP_S + seconds * (1 + 0.1 * (styles - 1)) * _gpu_factor(device)
+    return cost.setup_s + seconds * (1 + 0.1 * (styles - 1)) * _gpu_factor(device)
 
 
 class FeatureUnavailable(ArtlensError):

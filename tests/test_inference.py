@@ -223,6 +223,8 @@ def test_evaluate_and_the_cli_take_a_precision_and_refuse_an_unknown_one(bundle_
 
 
 def test_the_web_service_predicts_in_the_precision_it_was_started_with(bundle_dir, images):
+    with pytest.raises(ArtlensError, match="precision 'half' is not allowed"):
+        ModelRegistry(bundle_dir.parent, device="cpu", include_builtin=False, precision="half")
     registry = ModelRegistry(bundle_dir.parent, device="cpu", include_builtin=False, precision="bf16")
     try:
         served = registry.loaded("tiny")

@@ -37,7 +37,6 @@ SLOW_CAM_METHODS = ("scorecam", "ablationcam")
 _CAM_BATCH = {"scorecam": 16, "ablationcam": 32}
 
 
-
 class GatysCost(NamedTuple):
     """What a Gatys job costs on a CPU: ``setup_s`` to load the loss network, then each iteration
     ``per_step_s + pixels x per_step_pixel_s``."""

@@ -39,8 +39,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .. import (BUNDLE_FORMAT, META_FILE, ArtlensError, BundleFormatError, Predictor, default_device, load_bundle,
-                read_bundle_meta, uncertain_threshold)
+from .. import (BUNDLE_FORMAT, META_FILE, PRECISIONS, ArtlensError, BundleFormatError, Predictor, default_device,
+                load_bundle, read_bundle_meta, uncertain_threshold)
 from ..data import Preprocessing
 from ..models import default_bundle_path
 from .batching import MicroBatcher
@@ -226,6 +226,8 @@ class ModelRegistry:
                  include_builtin: bool = True, precision: str = "auto") -> None:
         self.models_dir = Path(models_dir) if models_dir else None
         self.device = default_device(device)
+        if precision not in PRECISIONS:  # checked now: at the first load it would read as a broken model
+            raise ArtlensError(f"precision {precision!r} is not allowed; choose from: {', '.join(PRECISIONS)}")
         self.precision = precision
         self.max_batch, self.max_wait_ms = max_batch, max_wait_ms
         found = []

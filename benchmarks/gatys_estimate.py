@@ -23,19 +23,11 @@ from _common import ARTDATA
 from scipy.optimize import nnls
 
 from artlens import GatysConfig, open_image, stylize_gatys
-from artlens.serve.features import gatys_estimate_s
-from artlens.style import level_plan
+from artlens.serve.features import gatys_estimate_s, gatys_work
 
 #: (size, steps) timed per extractor: VGG19 is about 10 x slower a step, so fewer steps.
 GRIDS = {"efficientnet_lite0": [(256, 20), (256, 60), (384, 20), (384, 60), (512, 20), (512, 60)],
          "vgg19": [(256, 10), (384, 10), (512, 6)]}
-
-
-def features(cfg: GatysConfig, content_size: tuple[int, int]) -> tuple[float, float]:
-    """The estimate's two variables: iterations, and iterations x pixels (as ``gatys_estimate_s`` counts them)."""
-    aspect = min(max(min(content_size) / max(max(content_size), 1), 0.02), 1.0)
-    plan = level_plan(cfg, content_size)
-    return float(sum(n for _, n in plan)), float(sum(n * side * side * aspect for side, n in plan))
 
 
 def main() -> None:
@@ -58,7 +50,7 @@ def main() -> None:
                 stylize_gatys(content, [style], cfg)
                 runs.append(time.perf_counter() - start)
             median = statistics.median(runs)
-            rows.append(features(cfg, content.size))
+            rows.append(gatys_work(cfg, content.size))
             times.append(median)
             print(f"{extractor:20s} {size:4d} px {steps:3d} steps  median {median:6.1f} s (min {min(runs):.1f}, "
                   f"max {max(runs):.1f})  estimate {gatys_estimate_s(cfg, content.size):6.1f} s", flush=True)

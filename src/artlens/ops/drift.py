@@ -41,7 +41,7 @@ from ..data import UnreadableImage, load_image
 from ..errors import ArtlensError
 from ..inference import default_device, view_transform
 
-__all__ = ["AUC_THRESHOLD", "DRIFT_THRESHOLD", "add_drift_reference", "drift_reference", "drift_score", "embed_images", "reference_from_images",
+__all__ = ["AUC_THRESHOLD", "DRIFT_THRESHOLD", "add_drift_reference", "compact_embeddings", "drift_reference", "drift_score", "embed_images", "reference_from_images",
            "size_format_drift"]
 
 #: ``shift`` above this is flagged as drift (when too few images for the AUC).
@@ -53,11 +53,17 @@ AUC_THRESHOLD = 0.8
 SAMPLE_SIZE = 64
 
 
-def _encode(a: np.ndarray) -> tuple[str, str]:
-    """``(base64, dtype name)``: float16 unless a value would become infinite in it."""
+def compact_embeddings(a: np.ndarray) -> np.ndarray:
+    """Embeddings as they are kept (a reference's sample, a recorded prediction's row): float16, half
+    the space, unless a value is beyond float16's range and would become infinite, then float32."""
     a = np.asarray(a, np.float32)
-    dtype = np.float16 if np.abs(a).max(initial=0.0) < np.finfo(np.float16).max else np.float32
-    return base64.b64encode(a.astype(dtype).tobytes()).decode(), np.dtype(dtype).name
+    return a.astype(np.float16) if np.abs(a).max(initial=0.0) < np.finfo(np.float16).max else a
+
+
+def _encode(a: np.ndarray) -> tuple[str, str]:
+    """``(base64, dtype name)`` of :func:`compact_embeddings`."""
+    kept = compact_embeddings(a)
+    return base64.b64encode(kept.tobytes()).decode(), kept.dtype.name
 
 
 def _decode(text: str, dims: int, dtype: str = "float16") -> np.ndarray:

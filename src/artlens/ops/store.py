@@ -41,6 +41,7 @@ from sqlalchemy import (JSON, Boolean, Column, DateTime, Engine, Float, ForeignK
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..errors import ArtlensError
+from .drift import compact_embeddings
 
 __all__ = ["ALIASES", "FeedbackError", "FeedbackRecord", "PredictionRecord", "Store", "database_url",
            "default_database", "metadata", "open_store", "utcnow"]
@@ -239,7 +240,7 @@ class Store:
 
     def record_prediction(self, rec: PredictionRecord) -> None:
         top = rec.top_k[0] if rec.top_k else {"label": "", "prob": 0.0}
-        emb = None if rec.embedding is None else embedding_bytes(rec.embedding)
+        emb = None if rec.embedding is None else compact_embeddings(np.reshape(rec.embedding, -1)).tobytes()
         with self.engine.begin() as conn:
             conn.execute(insert(predictions).values(
                 request_id=rec.request_id, created=rec.created or utcnow(), model_id=rec.model_id, arm=rec.arm,
@@ -488,17 +489,10 @@ def open_store(db: str | os.PathLike, *, upgrade: bool = True) -> Store:
     return Store(engine)
 
 
-def embedding_bytes(embedding: np.ndarray) -> bytes:
-    """An embedding as stored: float16, half the space, unless a value is beyond float16's range (an
-    unnormalised network's features can be), then float32, whose length tells it apart."""
-    a = np.asarray(embedding, np.float32).reshape(-1)
-    dtype = np.float16 if np.abs(a).max(initial=0.0) < np.finfo(np.float16).max else np.float32
-    return a.astype(dtype).tobytes()
-
-
 def iter_embeddings(rows: Sequence[dict[str, Any]], *, dims: int | None = None) -> Iterator[np.ndarray]:
     """The float32 embedding of each row that has one; with ``dims`` (the model's embedding size), rows
-    stored in float32 (:func:`embedding_bytes`) are read as such, without it every row as float16."""
+    stored in float32 (:func:`artlens.ops.drift.compact_embeddings`: their length tells them apart) are
+    read as such, without it every row as float16."""
     for r in rows:
         if r.get("embedding"):
             raw = r["embedding"]

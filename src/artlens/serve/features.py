@@ -28,7 +28,7 @@ from ..translate import DIRECTIONS, Translator, builtin_translator, find_transla
 from .registry import ModelEntry, unloadable
 
 __all__ = ["GATYS_CPU_COST", "OVERLAY_SIDE", "SLOW_CAM_METHODS", "Explainers", "FeatureUnavailable", "GatysCost",
-           "Stylizers", "gatys_cpu_cost", "gatys_estimate_s", "png_bytes"]
+           "Stylizers", "gatys_cpu_cost", "gatys_estimate_s", "gatys_work", "png_bytes"]
 
 #: CAM methods that run the model once per batch of feature channels: about a minute per image on a
 #: CPU. ``POST /v1/explain`` runs them as background jobs (202), never inside a request.
@@ -69,15 +69,21 @@ def gatys_cpu_cost(extractor: str) -> GatysCost:
     return GATYS_CPU_COST["efficientnet" if "efficientnet" in extractor.lower() else "vgg"]
 
 
-def gatys_estimate_s(cfg: GatysConfig, content_size: tuple[int, int], *, styles: int = 1, device: str = "cpu") -> float:
-    """A Gatys job's run time guessed up front, on an otherwise idle machine: the iterations of each
-    coarse-to-fine level the run will take (:func:`artlens.style.level_plan`, so the extractor preset's
-    number of scales counts) x that level's pixels, at the extractor family's :func:`gatys_cpu_cost`, a
-    little more per extra style image. ``content_size``: the upload's (width, height)."""
-    cost = gatys_cpu_cost(cfg.extractor)
+def gatys_work(cfg: GatysConfig, content_size: tuple[int, int]) -> tuple[int, float]:
+    """``(iterations, iterations x pixels)`` of a Gatys run, over the coarse-to-fine levels it will take
+    (:func:`artlens.style.level_plan`, so the extractor preset's number of scales counts): what its run
+    time grows with. ``content_size``: the content image's (width, height)."""
     aspect = min(max(min(content_size) / max(max(content_size), 1), 0.02), 1.0)
-    seconds = sum(steps * (cost.per_step_s + side * side * aspect * cost.per_step_pixel_s)
-                  for side, steps in level_plan(cfg, content_size))
+    plan = level_plan(cfg, content_size)
+    return sum(steps for _, steps in plan), sum(steps * side * side * aspect for side, steps in plan)
+
+
+def gatys_estimate_s(cfg: GatysConfig, content_size: tuple[int, int], *, styles: int = 1, device: str = "cpu") -> float:
+    """A Gatys job's run time guessed up front, on an otherwise idle machine: its :func:`gatys_work` at
+    the extractor family's :func:`gatys_cpu_cost`, a little more per extra style image."""
+    cost = gatys_cpu_cost(cfg.extractor)
+    steps, step_pixels = gatys_work(cfg, content_size)
+    seconds = steps * cost.per_step_s + step_pixels * cost.per_step_pixel_s
     return cost.setup_s + seconds * (1 + 0.1 * (styles - 1)) * _gpu_factor(device)
 
 

@@ -1,9 +1,11 @@
-"""The forward pass of a model with and without its batch norms folded into the convolutions, CPU.
+"""The forward pass of a model with and without its batch norms folded into the convolutions, CPU,
+and folded with its convolutions made oneDNN calls with their activations fused in.
 
-``artlens.models.fold_batchnorm`` is what ``Predictor`` and ``evaluate`` run. This measures the
+``artlens.inference.inference_model`` (``artlens.models.fold_batchnorm``, then on a CPU in float32
+``artlens.models.fuse_for_cpu``) is what ``Predictor`` and ``evaluate`` run. This measures the
 network alone (no decoding, no resizing): one batch of ``--batch-size`` random images at the
 model's input size, channels-last as ``artlens.inference.batch_probs`` feeds it, in inference
-mode. Both models get the same warm-up (2 passes), then the ``--repeats`` timed passes alternate
+mode. Every model gets the same warm-up (2 passes), then the ``--repeats`` timed passes alternate
 between them, so a busy moment of the shared CPU falls on both sides; the median and the spread
 (min-max) are reported, with the thread count.
 
@@ -19,7 +21,7 @@ import time
 import torch
 
 from artlens.inference import inference_batch_size
-from artlens.models import fold_batchnorm, load_bundle
+from artlens.models import fold_batchnorm, fuse_for_cpu, load_bundle
 
 
 def main() -> None:
@@ -32,13 +34,16 @@ def main() -> None:
     size = bundle.preprocessing.input_size
     plain = bundle.model.eval().float().to(memory_format=torch.channels_last)
     folded = fold_batchnorm(plain, input_size=size).to(memory_format=torch.channels_last)
-    models = {"batch norms as trained": plain, "batch norms folded": folded}
+    fused = fuse_for_cpu(folded, input_size=size, batch_size=args.batch_size)
+    models = {"batch norms as trained": plain, "batch norms folded": folded, "folded, oneDNN fused": fused}
     x = torch.randn(args.batch_size, 3, size, size).contiguous(memory_format=torch.channels_last)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu, model {bundle.name} "
           f"({bundle.meta.get('backbone', '')}), batch {args.batch_size} x {size} px")
     rates: dict[str, list[float]] = {k: [] for k in models}
     with torch.inference_mode():
-        print(f"largest difference of the outputs: {(plain(x) - folded(x)).abs().max().item():.2e}")
+        print(f"largest difference of the outputs: folded {(plain(x) - folded(x)).abs().max().item():.2e}, "
+              f"fused {(plain(x) - fused(x)).abs().max().item():.2e}"
+              + ("" if fused is not folded else " (fusion not used: fuse_for_cpu handed back the folded model)"))
         for model in models.values():
             model(x), model(x)
         for _ in range(args.repeats):

@@ -1,4 +1,5 @@
-"""Batch norm folded into convolutions for inference: the same answers, and never a silent change."""
+"""Batch norm folded into convolutions for inference, and on a CPU the activations fused into oneDNN
+convolutions: the same answers, and never a silent change."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import torch.nn as nn
 
 from artlens import Predictor
 from artlens.data import load_image
-from artlens.models import create_backbone, fold_batchnorm
+from artlens.models import create_backbone, fold_batchnorm, fuse_for_cpu
 from artlens.models.bundle import load_bundle
+from artlens.models.folding import OneDNNConv2d
+
+needs_onednn = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="this torch has no oneDNN")
 
 
 def _norms(model: nn.Module) -> int:
@@ -113,3 +117,67 @@ def _view(source, path):
     from artlens.data.transforms import build_transform
 
     return build_transform(source.preprocessing)(load_image(path))
+
+
+def _fused(model: nn.Module) -> dict[str, int]:
+    """How many convolutions run as oneDNN calls, by the activation fused into them."""
+    counts: dict[str, int] = {}
+    for m in model.modules():
+        if isinstance(m, OneDNNConv2d):
+            counts[m.activation] = counts.get(m.activation, 0) + 1
+    return counts
+
+
+@needs_onednn
+def test_efficientnet_runs_its_relu6_inside_the_convolutions_with_the_same_outputs():
+    net = fold_batchnorm(_trained_looking(create_backbone("efficientnet_lite0", pretrained="none")), input_size=64)
+    fused = fuse_for_cpu(net, input_size=64, batch_size=4)
+    relu6 = sum(isinstance(m, nn.ReLU6) for m in net.modules())
+    assert _fused(fused)["hardtanh"] == relu6 > 0  # every ReLU6 of the network went into its convolution
+    assert not any(isinstance(m, nn.ReLU6) for m in fused.modules())
+    assert not any(type(m) is nn.Conv2d for m in fused.modules())
+    with torch.inference_mode():
+        for shape in [(4, 3, 64, 64), (1, 3, 64, 64), (3, 3, 96, 80)]:  # packed for the first; any shape runs
+            x = torch.randn(*shape).contiguous(memory_format=torch.channels_last)
+            assert torch.allclose(net(x), fused(x), atol=1e-5, rtol=1e-5)
+    assert any(type(m) is nn.Conv2d for m in net.modules())  # the folded network is left as it was
+
+
+@needs_onednn
+def test_an_activation_that_is_only_a_sibling_of_the_convolution_stays_apart():
+    """torchvision's ResNet registers ``relu`` once and applies it after the residual sum: not fusable."""
+    net = fold_batchnorm(_trained_looking(create_backbone("resnet18", pretrained="none")), input_size=64)
+    fused = fuse_for_cpu(net, input_size=64, batch_size=2)
+    assert set(_fused(fused)) == {"none"}
+    x = torch.randn(2, 3, 64, 64).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        assert torch.allclose(net(x), fused(x), atol=1e-5, rtol=1e-5)
+
+
+class _ActFirst(nn.Module):
+    """Registers a convolution then a (folded) norm-plus-activation, but applies the activation first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3)
+        self.act = nn.Sequential(nn.Identity(), nn.ReLU6())
+
+    def forward(self, x):
+        return self.conv(self.act(x * 8))
+
+
+@needs_onednn
+def test_a_fusion_that_changes_the_outputs_is_thrown_away(monkeypatch):
+    in_order = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Sequential(nn.Identity(), nn.ReLU6())).eval()
+    assert _fused(fuse_for_cpu(in_order, input_size=16, batch_size=2)) == {"hardtanh": 1}
+    net = _ActFirst().eval()
+    assert fuse_for_cpu(net, input_size=16, batch_size=2) is net
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)  # a torch built without oneDNN
+    assert fuse_for_cpu(in_order, input_size=16) is in_order
+
+
+@needs_onednn
+def test_predict_fuses_in_float32_on_a_cpu_only():
+    assert _fused(Predictor(None, device="cpu").model)["hardtanh"] > 0
+    assert not _fused(Predictor(None, device="cpu", precision="bf16").model)  # autocast cannot enter oneDNN's call
+    assert not _fused(Predictor(None, device="cpu", fold=False).model)

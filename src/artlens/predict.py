@@ -25,9 +25,8 @@ from .data.dataset import Sample
 from .data.images import SkippedImage, iter_image_files
 from .distributed import init_distributed
 from .errors import ArtlensError
-from .inference import batch_probs, bundle_tta, default_device, predict_probs, view_transform
+from .inference import batch_probs, bundle_tta, default_device, inference_model, predict_probs, view_transform
 from .models.bundle import Bundle, load_bundle
-from .models.folding import fold_batchnorm
 from .sharded import ShardedRun, ShardOptions, collection_samples, run_sharded
 
 __all__ = ["PredictCollectionConfig", "Predictor", "expand_inputs", "predict", "predict_collection", "top_k",
@@ -64,10 +63,11 @@ class Predictor:
 
     ``tta`` (``none``, ``flip``, ``crops``: see :data:`artlens.inference.TTA`) overrides the
     test-time augmentation the bundle asks for in its ``artlens.json``. Predictions run the network with
-    its batch norms folded into the convolutions (:func:`artlens.models.fold_batchnorm`: the same
-    probabilities, faster); ``fold=False`` runs it as saved. ``precision`` is the number type the
-    network computes in (``auto``: float16 on a GPU, float32 on a CPU; ``bf16`` about doubles the
-    built-in model's speed on a CPU with AMX, at some accuracy: see :func:`artlens.inference.autocast_dtype`).
+    its batch norms folded into the convolutions and, in float32 on a CPU, its activations fused into
+    them (:func:`artlens.inference.inference_model`: the same probabilities, faster); ``fold=False``
+    runs it as saved. ``precision`` is the number type the network computes in (``auto``: float16 on
+    a GPU, float32 on a CPU; ``bf16`` runs the built-in model about 1.6 x as fast on a CPU with AMX,
+    at some accuracy: see :func:`artlens.inference.autocast_dtype`).
 
     Files and folders go through ``predictor(paths)``; images already in memory (a web service's
     uploads) through :meth:`views` and :meth:`probs`, the same views and the same batch path, and
@@ -119,13 +119,11 @@ class Predictor:
 
     @cached_property
     def model(self) -> nn.Module:
-        """The bundle's network as predictions run it, on the device: batch norms folded into their
-        convolutions (:func:`artlens.models.folding.fold_batchnorm`, the same outputs, faster). The
-        bundle's own ``model`` stays as it was for tools that need its layers (Grad-CAM, probes)."""
-        device = self._device
-        if not self.fold:
-            return self.bundle.model
-        return fold_batchnorm(self.bundle.model, input_size=self.bundle.preprocessing.input_size).to(device)
+        """The bundle's network as predictions run it, on the device (:func:`artlens.inference.inference_model`:
+        the same outputs, faster). The bundle's own ``model`` stays as it was for tools that need its
+        layers (Grad-CAM, probes)."""
+        return inference_model(self.bundle.model, input_size=self.bundle.preprocessing.input_size,
+                               device=self._device, precision=self.precision, fold=self.fold)
 
     def probs(self, views: Sequence[torch.Tensor]) -> np.ndarray:
         """Class probabilities ``(images, classes)`` of images given as their :meth:`views`, run as one
@@ -205,7 +203,7 @@ class PredictCollectionConfig(ShardOptions):
     """Images per forward pass (default: 16 on a CPU, 32 on a GPU)."""
     precision: str = field(default="auto", metadata={"choices": PRECISIONS})
     """Number type the network computes in (``auto``: float16 on a GPU, float32 on a CPU; ``bf16``: about
-    twice as fast on a CPU with AMX, and some answers change)."""
+    1.6 x as fast on a CPU with AMX, and some answers change)."""
     num_workers: int | None = None
     """Processes decoding images for each process (default: up to 4)."""
     device: str = "auto"

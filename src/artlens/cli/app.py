@@ -90,7 +90,7 @@ TTAOption = Annotated[Optional[str], typer.Option(
          "of 0.8 of each side, for images whose shorter side is at least the model's input size, e.g. 224 px). "
          "Default: what the model's artlens.json asks for.")]
 PrecisionOption = Annotated[str, typer.Option(
-    help="Number type of the network: auto (float16 on a GPU, float32 on a CPU) | fp32 | bf16 (about twice as "
+    help="Number type of the network: auto (float16 on a GPU, float32 on a CPU) | fp32 | bf16 (about 1.6 x as "
          "fast on a CPU with AMX, some answers change: check with evaluate) | fp16.")]
 
 

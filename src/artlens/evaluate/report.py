@@ -30,9 +30,8 @@ from ..data.images import SkippedImage
 from ..data.transforms import Preprocessing
 from ..distributed import DistContext, init_distributed
 from ..errors import ArtlensError
-from ..inference import bundle_tta, predict_probs, tta_mode
+from ..inference import bundle_tta, inference_model, predict_probs, tta_mode
 from ..models.bundle import Bundle, load_bundle
-from ..models.folding import fold_batchnorm
 from ..outputs import output_dir
 from ..data.metadata import artwork_caption
 from ..viz.figures import plot_confusion_matrix, plot_gallery
@@ -83,7 +82,8 @@ def evaluate(model: str | os.PathLike | Bundle | None, data: str | os.PathLike |
             f"{' ...' if len(bundle.classes) > 8 else ''}); remap them with a label map (--label-map old=new,drop=)"
             f"{hint}"
         )
-    model = fold_batchnorm(bundle.model, input_size=bundle.preprocessing.input_size)  # same outputs, faster
+    model = inference_model(bundle.model, input_size=bundle.preprocessing.input_size, device=device,
+                            precision=precision)  # the same outputs, faster
     return evaluate_samples(model, bundle.preprocessing, bundle.classes, samples, out,
                             batch_size=batch_size, device=device,
                             num_workers=num_workers, tta=bundle_tta(bundle, tta),

@@ -5,7 +5,7 @@ from .backbones import BACKBONES, Backbone, create_backbone, list_backbones, wei
 from .bundle import Bundle, default_bundle_path, load_bundle, save_bundle, save_ensemble
 from .classifier import ArtClassifier, build_classifier, style_statistics
 from .ensemble import EnsembleClassifier
-from .folding import fold_batchnorm
+from .folding import fold_batchnorm, fuse_for_cpu
 from .heads import HEADS, build_head
 from .layers import LayerTaps, extract_layers, layer_aliases, layer_names, resolve_layer
 from .strategies import STRATEGIES, Phase, plan_phases
@@ -26,6 +26,7 @@ __all__ = [
     "default_bundle_path",
     "extract_layers",
     "fold_batchnorm",
+    "fuse_for_cpu",
     "layer_aliases",
     "layer_names",
     "list_backbones",

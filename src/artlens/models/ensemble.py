@@ -81,14 +81,16 @@ class EnsembleClassifier(nn.Module):
         return self.members[0].style_layers
 
     def _inputs(self, x: torch.Tensor):
-        """Each member with the input resized in proportion to its own size (the first one: unchanged)."""
+        """Each member with the input resized in proportion to its own size (the first one: unchanged);
+        members of one size share one resized copy."""
         scale = x.shape[-1] / self.input_sizes[0]
+        resized = {tuple(x.shape[-2:]): x}
         for member, size in zip(self.members, self.input_sizes):
             side = round(size * scale)
-            if tuple(x.shape[-2:]) == (side, side):
-                yield member, x
-            else:
-                yield member, F.interpolate(x, size=(side, side), mode="bicubic", align_corners=False, antialias=True)
+            if (side, side) not in resized:
+                resized[side, side] = F.interpolate(x, size=(side, side), mode="bicubic", align_corners=False,
+                                                    antialias=True)
+            yield member, resized[side, side]
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([member.embed(xi) for member, xi in self._inputs(x)], dim=1)

@@ -39,7 +39,7 @@ import torch
 
 from ..data import UnreadableImage, load_image
 from ..errors import ArtlensError
-from ..inference import default_device, view_transform
+from ..inference import default_device, inference_model, view_transform
 
 __all__ = ["AUC_THRESHOLD", "DRIFT_THRESHOLD", "add_drift_reference", "compact_embeddings", "drift_reference", "drift_score", "embed_images", "reference_from_images",
            "size_format_drift"]
@@ -149,10 +149,11 @@ def size_format_drift(reference: dict[str, Any], sizes: Sequence[tuple[int, int]
 
 def embed_images(model: torch.nn.Module, preprocessing: Any, paths: Sequence[str | os.PathLike], *,
                  device: str = "auto", batch_size: int = 16) -> tuple[np.ndarray, list[tuple[int, int]], list[str]]:
-    """Embeddings (``model.embed``) of the readable images among ``paths``, with their sizes and formats."""
+    """Embeddings (``model.embed``) of the readable images among ``paths``, with their sizes and formats,
+    from the network as the web service runs it (:func:`artlens.inference.inference_model`)."""
     dev = default_device(device)
     transform = view_transform(preprocessing, "none")
-    model = model.eval().to(dev)
+    model = inference_model(model, input_size=preprocessing.input_size, device=dev)
     rows, sizes, formats = [], [], []
     batch: list[torch.Tensor] = []
 

@@ -176,6 +176,28 @@ def test_a_fusion_that_changes_the_outputs_is_thrown_away(monkeypatch):
     assert fuse_for_cpu(in_order, input_size=16) is in_order
 
 
+class _SpareConv(nn.Module):
+    """Holds a convolution its forward pass never calls (as some timm heads do)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.spare = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+@needs_onednn
+def test_a_convolution_never_reached_keeps_its_plain_weights():
+    net = _SpareConv().eval()
+    fused = fuse_for_cpu(net, input_size=16, batch_size=2)
+    assert fused is not net and fused.conv.packed_for == [2, 3, 16, 16] and fused.spare.packed_for is None
+    x = torch.randn(2, 3, 16, 16)
+    with torch.inference_mode():
+        assert torch.allclose(net(x), fused(x), atol=1e-5, rtol=1e-5)
+
+
 @needs_onednn
 def test_predict_fuses_in_float32_on_a_cpu_only():
     assert _fused(Predictor(None, device="cpu").model)["hardtanh"] > 0

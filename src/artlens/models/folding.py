@@ -167,9 +167,10 @@ def fuse_for_cpu(model: nn.Module, *, input_size: int, batch_size: int = 16) -> 
         for h in hooks:
             h.remove()
         for m in convs:
-            m.pack(m.packed_for)
+            if m.packed_for is not None:  # a convolution the forward pass never reached keeps plain weights
+                m.pack(m.packed_for)
         same = _same_outputs(model, fused, input_size, x=x, tol=1e-4)
-    except RuntimeError as e:  # an operator this torch build lacks or has changed: run the model as it is
+    except (RuntimeError, TypeError) as e:  # an operator this torch lacks or has changed: run the model as it is
         log.debug("oneDNN fusion not used: %s", e)
         return model
     return fused if same else model

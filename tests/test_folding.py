@@ -105,7 +105,9 @@ def test_embeddings_come_from_the_folded_network_and_match_the_unfolded_one(tiny
     samples = discover(tiny_tree)[:6]
     feats = extract_features(source, samples, [EMBED], device="cpu", show_progress=False)
     assert _norms(source.folded.backbone) == 0 and _norms(source.backbone) > 0
-    assert source.folded is source.folded  # folded once, reused by every shard
+    assert source.folded is source.folded and source.fused is source.fused  # made once, reused by every shard
+    if torch.backends.mkldnn.is_available():  # on a CPU, the vectors come from the oneDNN-fused copy
+        assert _fused(source.fused.model)["hardtanh"] > 0
     x = torch.stack([_view(source, s.path) for s in feats.samples])
     with torch.inference_mode():
         unfolded = source.embed(x).numpy()

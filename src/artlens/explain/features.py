@@ -177,7 +177,9 @@ def layer_shapes(source: ModelSource, layers: Sequence[str], *, input_size: int 
 
 
 def _device_of(source: ModelSource) -> torch.device:
-    return next(source.model.parameters()).device
+    """Where the source's network is (a network fused for the CPU may keep no parameters at all)."""
+    param = next(source.model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
 
 
 def _safe(name: str) -> str:
@@ -236,7 +238,7 @@ def extract_features(source: ModelSource, samples: Sequence[Sample], layers: Seq
     dev = default_device(device)
     folder = Path(cache_dir) / _cache_key(source, samples, pooling) if cache_dir else None
     if layers == [EMBED]:  # the vector alone needs no layer taps: run the folded network, as predict does
-        source = source.folded
+        source = source.fused if dev.type == "cpu" else source.folded
     source.model.to(dev)
     found: dict[str, np.ndarray] = {}
     index: np.ndarray | None = None

@@ -28,7 +28,7 @@ from torch import nn
 from ..data.transforms import Preprocessing
 from ..models.backbones import Backbone, create_backbone
 from ..models.bundle import META_FILE, WEIGHTS_FILE, Bundle, load_bundle
-from ..models.folding import fold_batchnorm
+from ..models.folding import fold_batchnorm, fuse_for_cpu
 
 __all__ = ["EMBED", "ModelSource", "load_source", "weights_digest"]
 
@@ -72,6 +72,15 @@ class ModelSource:
         """
         model = fold_batchnorm(self.model, input_size=self.preprocessing.input_size)
         return replace(self, model=model, backbone=model.backbone if self.bundle is not None else model)
+
+    @cached_property
+    def fused(self) -> ModelSource:
+        """:attr:`folded`, its convolutions also made oneDNN calls with their activations fused in
+        (:func:`artlens.models.fuse_for_cpu`: the same vectors), for :meth:`embed` in float32 on a
+        CPU only: its weights stay on the CPU, whatever device the source is moved to."""
+        folded = self.folded
+        model = fuse_for_cpu(folded.model, input_size=self.preprocessing.input_size)
+        return replace(folded, model=model, backbone=model.backbone if self.bundle is not None else model)
 
 
 def _is_bundle_dir(spec: str | os.PathLike) -> bool:

@@ -174,6 +174,11 @@ def test_a_fusion_that_changes_the_outputs_is_thrown_away(monkeypatch):
     assert _fused(fuse_for_cpu(in_order, input_size=16, batch_size=2)) == {"hardtanh": 1}
     net = _ActFirst().eval()
     assert fuse_for_cpu(net, input_size=16, batch_size=2) is net
+    half = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Sequential(nn.Identity(), nn.ReLU6())).eval().to(torch.bfloat16)
+    assert fuse_for_cpu(half, input_size=16) is half  # float32 only
+    monkeypatch.setattr(torch.backends.mkldnn, "enabled", False)  # the user turned oneDNN off
+    assert fuse_for_cpu(in_order, input_size=16) is in_order
+    monkeypatch.setattr(torch.backends.mkldnn, "enabled", True)
     monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)  # a torch built without oneDNN
     assert fuse_for_cpu(in_order, input_size=16) is in_order
 

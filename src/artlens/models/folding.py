@@ -20,7 +20,8 @@ On a CPU in float32, :func:`fuse_for_cpu` goes one step further, as ``torch.comp
 maintenance): each convolution becomes one oneDNN call with its weights laid out once for oneDNN, and
 the activation of a timm norm-plus-activation after it (ReLU6 in every EfficientNet-Lite) runs inside
 that call instead of as one more pass over the activation map. The outputs are bit for bit the same
-here; the built-in model runs about 10 % faster (``benchmarks/fold_batchnorm.py``).
+here; the built-in model runs 10-12 % faster (``benchmarks/fold_batchnorm.py``,
+``benchmarks/default_model_predict.py``).
 
 >>> import torch.nn as nn
 >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU()).eval()
@@ -143,14 +144,17 @@ def fuse_for_cpu(model: nn.Module, *, input_size: int, batch_size: int = 16) -> 
     fused in (see the module's text). For float32 inference on a CPU only: neither autocast nor
     autograd goes through it.
 
-    Returns ``model`` itself when there is nothing to fuse, when this torch has no oneDNN (or not
-    these operators), or when the copy's outputs on a random ``(batch_size, 3, input_size,
+    Returns ``model`` itself when there is nothing to fuse, when it is not a float32 network on the
+    CPU, when this torch has no oneDNN (or not these operators, or ``torch.backends.mkldnn.enabled``
+    is off), or when the copy's outputs on a random ``(batch_size, 3, input_size,
     input_size)`` batch differ from the original's. The weights are laid out for that batch shape;
     other shapes give the same outputs.
     """
-    if not (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")):
-        return model
-    if next(model.parameters(), torch.empty(0)).device.type != "cpu":
+    if not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
+            and hasattr(torch.ops.mkldnn, "_convolution_pointwise")):
+        return model  # no oneDNN in this torch, or the user turned it off
+    param = next(model.parameters(), torch.empty(0))
+    if param.device.type != "cpu" or param.dtype != torch.float32:
         return model
     shared = {id(t): t for t in itertools.chain(model.parameters(), model.buffers())}
     fused = copy.deepcopy(model, shared).eval()

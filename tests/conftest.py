@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -13,6 +14,20 @@ from PIL import Image
 ARTDATA = Path(os.environ.get("ARTLENS_ARTDATA", Path(__file__).resolve().parents[2] / "shared" / "artdata"))
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(autouse=True)
+def _cli_logging_left_behind():
+    """Take away the log handler a CLI command installs (``artlens.cli.app._setup_logging``) once its
+    test is over: it writes to that test's captured stderr, which pytest then closes, and a server's
+    worker thread logging later would print "Logging error ... I/O operation on closed file"."""
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in before and type(handler).__name__ in ("StreamHandler", "RichHandler"):
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

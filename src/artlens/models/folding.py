@@ -57,13 +57,19 @@ def fold_batchnorm(model: nn.Module, *, input_size: int | None = None) -> nn.Mod
     Every tensor it does not fold it shares with ``model`` (no second copy of the weights in memory,
     and a temperature calibrated into ``model`` afterwards is the one the copy uses).
     """
-    shared = {id(t): t for t in itertools.chain(model.parameters(), model.buffers())}
-    folded = copy.deepcopy(model, shared).eval()
+    folded = _evaluation_copy(model)
     if not _fold_children(folded):
         return model
     if input_size is not None and not _same_outputs(model, folded, input_size):
         return model
     return folded
+
+
+def _evaluation_copy(model: nn.Module) -> nn.Module:
+    """An evaluation-mode copy of ``model``'s modules that shares every tensor with it: the modules a
+    fold or a fusion replaces are the copy's own, the weights it leaves alone are not copied."""
+    shared = {id(t): t for t in itertools.chain(model.parameters(), model.buffers())}
+    return copy.deepcopy(model, shared).eval()
 
 
 def _fold_children(module: nn.Module) -> int:
@@ -156,8 +162,7 @@ def fuse_for_cpu(model: nn.Module, *, input_size: int, batch_size: int = 16) -> 
     param = next(model.parameters(), torch.empty(0))
     if param.device.type != "cpu" or param.dtype != torch.float32:
         return model
-    shared = {id(t): t for t in itertools.chain(model.parameters(), model.buffers())}
-    fused = copy.deepcopy(model, shared).eval()
+    fused = _evaluation_copy(model)
     if not _fuse_children(fused):
         return model
     x = torch.randn(batch_size, 3, input_size, input_size, generator=torch.Generator().manual_seed(0))

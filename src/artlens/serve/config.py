@@ -22,7 +22,7 @@ class ServeConfig:
     """``auto`` | ``cpu`` | ``cuda`` | ``cuda:1``."""
     precision: str = field(default="auto", metadata={"choices": PRECISIONS})
     """Number type the classifiers compute in (``auto``: float16 on a GPU, float32 on a CPU; ``bf16``: about
-    twice as fast on a CPU with AMX, and some answers change)."""
+    1.6 x as fast on a CPU with AMX, and some answers change)."""
     max_upload_mb: float = 10.0
     """Largest accepted image file; bigger uploads get 413."""
     max_pixels: int = 40_000_000

@@ -1,6 +1,8 @@
-"""Evaluation: metrics (scikit-learn), JSON/Markdown reports, confusion matrix and mistake galleries."""
+"""Evaluation: metrics (scikit-learn), JSON/Markdown reports, confusion matrix and mistake galleries; the
+grid a generator's upsampling leaves (:func:`grid_strength`)."""
 
+from .artifacts import grid_strength
 from .metrics import classification_metrics
 from .report import evaluate, evaluate_samples, markdown_report
 
-__all__ = ["classification_metrics", "evaluate", "evaluate_samples", "markdown_report"]
+__all__ = ["classification_metrics", "evaluate", "evaluate_samples", "grid_strength", "markdown_report"]

@@ -23,7 +23,7 @@ from .._version import __version__
 from ..errors import ArtlensError
 from ..models.bundle import (BUNDLE_FORMAT, META_FILE, WEIGHTS_FILE, default_translator_path, find_bundles,
                              read_bundle_meta, write_bundle_dir)
-from .networks import ResnetGenerator
+from .networks import UPSAMPLING, ResnetGenerator
 
 __all__ = ["DIRECTIONS", "TRANSLATION_TASK", "builtin_translator", "find_translators", "load_translator",
            "read_translator_meta", "save_translator_bundle"]
@@ -53,6 +53,10 @@ def read_translator_meta(path: str | os.PathLike) -> dict[str, Any]:
                            f"(CycleGAN) bundle; train one with artlens cyclegan train")
     if not isinstance(meta.get("generator"), dict):
         raise ArtlensError(f"{Path(path) / META_FILE}: lacks the generator description")
+    upsample = meta["generator"].get("upsample", "transpose")
+    if upsample not in UPSAMPLING:
+        raise ArtlensError(f"{Path(path) / META_FILE}: generator upsample {upsample!r} is not one of "
+                           f"{', '.join(UPSAMPLING)} (written by a newer artlens?)")
     return meta
 
 
@@ -68,7 +72,9 @@ def load_translator(path: str | os.PathLike, *, device: str | torch.device = "cp
         raise ArtlensError(f"{path / WEIGHTS_FILE}: not a valid safetensors file ({err})") from None
     generators = {}
     for d in DIRECTIONS:
-        net = ResnetGenerator(ngf=int(spec["ngf"]), n_blocks=int(spec["n_blocks"]))
+        # Bundles written before ``upsample`` existed used the paper's transposed convolutions.
+        net = ResnetGenerator(ngf=int(spec["ngf"]), n_blocks=int(spec["n_blocks"]),
+                              upsample=spec.get("upsample", "transpose"))
         own = {k[len(d) + 1:]: v.float() for k, v in state.items() if k.startswith(f"{d}.")}
         try:
             net.load_state_dict(own, strict=True)

@@ -42,7 +42,7 @@ from ..train.crops import RandomCrops
 from ..train.distributed import init_distributed
 from ..train.generative import LOG_FILE, GenerativeTask, GenerativeTrainer, SampleGrids, finished_run, resume_state
 from .bundle import save_translator_bundle
-from .networks import ImagePool, PatchDiscriminator, ResnetGenerator, init_weights, to_signed, to_unit
+from .networks import UPSAMPLING, ImagePool, PatchDiscriminator, ResnetGenerator, init_weights, to_signed, to_unit
 
 __all__ = ["CURVES_FILE", "CycleGANConfig", "CycleGANResult", "CycleGANTask", "LossCurves", "domain_files",
            "train_cyclegan"]
@@ -77,6 +77,10 @@ class CycleGANConfig:
     """Discriminator width."""
     n_blocks: int = 9
     """Residual blocks of each generator (the paper: 9 for 256 px crops, 6 for 128 px)."""
+    upsample: str = field(default="transpose", metadata={"choices": UPSAMPLING})
+    """How the generators double their resolution: ``transpose`` (the paper's transposed convolutions) or
+    ``resize`` (nearest-neighbour doubling, then a convolution: no checkerboard grid in flat areas; the
+    built-in model's choice, docs/style.md)."""
     lr: float = 2e-4
     """Adam's learning rate, for all four networks."""
     beta1: float = 0.5
@@ -121,6 +125,8 @@ class CycleGANConfig:
             raise ArtlensError("--cycle-weight and --identity-weight must be >= 0")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ArtlensError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
+        if self.upsample not in UPSAMPLING:
+            raise ArtlensError(f"--upsample {self.upsample!r}: choose one of {', '.join(UPSAMPLING)}")
         if self.amp not in AMP_MODES:
             raise ArtlensError(f"--amp {self.amp!r}: choose one of {', '.join(AMP_MODES)}")
 
@@ -193,8 +199,8 @@ class CycleGANTask(GenerativeTask):
 
     def __init__(self, cfg: CycleGANConfig, *, a: RandomCrops, b: RandomCrops, device: torch.device) -> None:
         self.cfg, self.a, self.b, self.device = cfg, a, b, device
-        g_ab = init_weights(ResnetGenerator(ngf=cfg.ngf, n_blocks=cfg.n_blocks)).to(device)
-        g_ba = init_weights(ResnetGenerator(ngf=cfg.ngf, n_blocks=cfg.n_blocks)).to(device)
+        g_ab = init_weights(ResnetGenerator(ngf=cfg.ngf, n_blocks=cfg.n_blocks, upsample=cfg.upsample)).to(device)
+        g_ba = init_weights(ResnetGenerator(ngf=cfg.ngf, n_blocks=cfg.n_blocks, upsample=cfg.upsample)).to(device)
         d_a = init_weights(PatchDiscriminator(ndf=cfg.ndf)).to(device)
         d_b = init_weights(PatchDiscriminator(ndf=cfg.ndf)).to(device)
         self.models = {"g_ab": g_ab, "g_ba": g_ba, "d_a": d_a, "d_b": d_b}
@@ -337,7 +343,7 @@ class CycleGANResult:
     curves: Path
 
 
-ARCH_FIELDS = ("ngf", "ndf", "n_blocks")
+ARCH_FIELDS = ("ngf", "ndf", "n_blocks", "upsample")
 
 
 def train_cyclegan(cfg: CycleGANConfig, *, callback: Callable[[int, int, dict[str, float]], None] | None = None,
@@ -359,10 +365,11 @@ def train_cyclegan(cfg: CycleGANConfig, *, callback: Callable[[int, int, dict[st
     state = resume_state(out, resume=cfg.resume, steps=cfg.steps)
     arch = {k: getattr(cfg, k) for k in ARCH_FIELDS}
     if state is not None:
-        was = {k: state["info"].get(k) for k in ARCH_FIELDS}
+        # A checkpoint written before ``upsample`` existed used transposed convolutions.
+        was = {k: state["info"].get(k, "transpose" if k == "upsample" else None) for k in ARCH_FIELDS}
         if was != arch:
             raise ArtlensError(f"{out / 'checkpoint.pt'}: was trained with {was}, not {arch}; resume with the same "
-                               "--ngf, --ndf and --n-blocks")
+                               "--ngf, --ndf, --n-blocks and --upsample")
         if finished_run(out, state, cfg.steps, bundle, format=BUNDLE_FORMAT):
             return result(dict(read_bundle_meta(bundle).get("losses") or {}), 0.0)
     ctx, device_name = init_distributed(cfg.device)
@@ -390,7 +397,7 @@ def train_cyclegan(cfg: CycleGANConfig, *, callback: Callable[[int, int, dict[st
         return result(run.losses, run.seconds)
     training = {"a": [str(s) for s in cfg.a], "b": [str(s) for s in cfg.b],
                 **{k: v for k, v in asdict(cfg).items() if k not in ("a", "b", "out", "resume")}}
-    meta = {"generator": {"kind": "resnet", "ngf": cfg.ngf, "n_blocks": cfg.n_blocks},
+    meta = {"generator": {"kind": "resnet", "ngf": cfg.ngf, "n_blocks": cfg.n_blocks, "upsample": cfg.upsample},
             "domains": {"a": f"{', '.join(cfg.a)} ({len(a_files)} images)",
                         "b": f"{', '.join(cfg.b)} ({len(b_files)} images)"},
             "directions": {"a2b": "domain A to domain B", "b2a": "domain B to domain A"},

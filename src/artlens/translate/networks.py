@@ -1,7 +1,12 @@
 """CycleGAN's networks (Zhu et al. 2017, appendix 7.2), as in the authors' pytorch-CycleGAN-and-pix2pix.
 
 * :class:`ResnetGenerator`: ``c7s1-64, d128, d256, R256 x n_blocks, u128, u64, c7s1-3`` with instance
-  norm (no affine, no running statistics) and reflection padding, ending in ``tanh``. It is fully
+  norm (no affine, no running statistics) and reflection padding, ending in ``tanh``. Its two ``u``
+  layers are the paper's stride-2 transposed convolutions (``upsample="transpose"``) or a nearest-neighbour
+  doubling followed by a 3x3 convolution (``upsample="resize"``, Odena et al. 2016, "Deconvolution and
+  Checkerboard Artifacts"): a 3x3 kernel at stride 2 covers the output pixels unevenly, one in four
+  gets four taps and others one or two, and the generator paints that unevenness as a faint grid
+  in flat areas; a resize covers every pixel alike. It is fully
   convolutional: any input whose sides are multiples of :data:`GENERATOR_MULTIPLE` maps to an output of
   the same size, which is what lets :mod:`artlens.translate.apply` work at an image's own resolution.
 * :class:`PatchDiscriminator`: the 70x70 PatchGAN (``C64-C128-C256-C512``, 4x4 convolutions, leaky ReLU
@@ -16,6 +21,8 @@ to ``[0, 1]`` with :func:`to_signed` and :func:`to_unit`.
 >>> g = ResnetGenerator(ngf=8, n_blocks=2)
 >>> g(torch.zeros(1, 3, 36, 52)).shape
 torch.Size([1, 3, 36, 52])
+>>> ResnetGenerator(ngf=8, n_blocks=2, upsample="resize")(torch.zeros(1, 3, 36, 52)).shape
+torch.Size([1, 3, 36, 52])
 >>> PatchDiscriminator(ndf=8)(torch.zeros(1, 3, 256, 256)).shape  # 30x30 scores of overlapping 70x70 patches
 torch.Size([1, 1, 30, 30])
 """
@@ -27,11 +34,14 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["GENERATOR_MULTIPLE", "ImagePool", "PatchDiscriminator", "ResnetGenerator", "init_weights", "to_signed",
-           "to_unit"]
+__all__ = ["GENERATOR_MULTIPLE", "UPSAMPLING", "ImagePool", "PatchDiscriminator", "ResnetGenerator", "init_weights",
+           "to_signed", "to_unit"]
 
 #: The generator downsamples twice by 2: its input sides must be multiples of 4 for the output to match.
 GENERATOR_MULTIPLE = 4
+
+#: How :class:`ResnetGenerator` doubles its resolution: the paper's transposed convolutions, or resize + conv.
+UPSAMPLING = ("transpose", "resize")
 
 
 def _norm(channels: int) -> nn.InstanceNorm2d:
@@ -52,11 +62,28 @@ class ResnetBlock(nn.Module):
         return x + self.block(x)
 
 
-class ResnetGenerator(nn.Module):
-    """The CycleGAN generator; ``n_blocks`` 9 for 256 px training crops, 6 for 128 px (the paper's choice)."""
+class ResizeConv(nn.Module):
+    """Double the resolution, then a 3x3 convolution: the checkerboard-free stand-in for
+    ``ConvTranspose2d(in, out, 3, stride=2, padding=1, output_padding=1)`` (the same output size)."""
 
-    def __init__(self, *, ngf: int = 64, n_blocks: int = 9) -> None:
+    def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.pad = nn.ReflectionPad2d(1)
+        self.conv = nn.Conv2d(in_channels, out_channels, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.pad(self.up(x)))
+
+
+class ResnetGenerator(nn.Module):
+    """The CycleGAN generator; ``n_blocks`` 9 for 256 px training crops, 6 for 128 px (the paper's choice).
+    ``upsample`` is one of :data:`UPSAMPLING` (the paper's ``transpose``; ``resize`` leaves no grid)."""
+
+    def __init__(self, *, ngf: int = 64, n_blocks: int = 9, upsample: str = "transpose") -> None:
+        super().__init__()
+        if upsample not in UPSAMPLING:
+            raise ValueError(f"upsample {upsample!r}: choose one of {', '.join(UPSAMPLING)}")
         # bias=True: with instance norm after a convolution its bias is cancelled, but the reference keeps
         # it (use_bias = norm is InstanceNorm), and keeping it keeps the weights loadable both ways.
         layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(3, ngf, 7), _norm(ngf), nn.ReLU(True)]
@@ -66,8 +93,10 @@ class ResnetGenerator(nn.Module):
             ch *= 2
         layers += [ResnetBlock(ch) for _ in range(n_blocks)]
         for _ in range(2):
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 3, stride=2, padding=1, output_padding=1), _norm(ch // 2),
-                       nn.ReLU(True)]
+            # At the same index either way, so a transpose bundle's weight names are the paper's.
+            up = ResizeConv(ch, ch // 2) if upsample == "resize" else \
+                nn.ConvTranspose2d(ch, ch // 2, 3, stride=2, padding=1, output_padding=1)
+            layers += [up, _norm(ch // 2), nn.ReLU(True)]
             ch //= 2
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, 3, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)

@@ -1,6 +1,7 @@
-"""CycleGAN, AdaIN and Gatys side by side on the same photos: seconds per image and the share of results
+"""CycleGAN, AdaIN and Gatys side by side on the same photos: seconds per image, the share of results
 the built-in WikiArt style classifier calls Impressionism (the Best Artworks study's "Good / Best /
-Worst", as a number).
+Worst", as a number) and the median grid an upsampling layer left (:func:`artlens.evaluate.grid_strength`;
+a photo: about 0.01).
 
     python benchmarks/style_compare.py [--cyclegan runs/photo2impressionism/model] [--decoder DECODER]
         [--photos 4] [--size 512] [--gatys-steps 100] [--style PAINTING] [--out style-compare]
@@ -16,6 +17,7 @@ and ``compare.png`` (one row per photo: photo, CycleGAN, AdaIN unless untrained,
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from importlib import resources
 from pathlib import Path
@@ -24,6 +26,7 @@ import torch
 from _common import ARTDATA
 
 from artlens import AdainStylizer, GatysConfig, Predictor, open_image, stylize_gatys
+from artlens.evaluate import grid_strength
 from artlens.style import builtin_decoder
 from artlens.style.images import fit_size
 from artlens.translate import Translator, builtin_translator
@@ -70,11 +73,12 @@ def main() -> None:
     target = judge.classes.index(TARGET)
     print(f"device: {name}; {len(photos)} photos at {args.size} px; style {Path(str(style_path)).name}; "
           f"judge: built-in {judge.bundle.name}")
-    print(f"\n{'method':<18} {'s/image':>8} {'called ' + TARGET:>22} {'mean p(' + TARGET + ')':>22}  top-1 labels")
+    print(f"\n{'method':<18} {'s/image':>8} {'called ' + TARGET:>22} {'mean p(' + TARGET + ')':>22} {'grid':>6}  "
+          "top-1 labels")
     grid: dict[str, list[Path]] = {stem: [] for stem in photos}
     for method, run in methods.items():
         run(next(iter(photos.values())).resize((128, 96)))  # warm-up
-        seconds, labels, probs = 0.0, [], []
+        seconds, labels, probs, grids = 0.0, [], [], []
         for stem, img in photos.items():
             t0 = time.perf_counter()
             result = run(img)
@@ -85,9 +89,11 @@ def main() -> None:
             p = judge.probs([judge.views(result)])[0]
             labels.append(judge.classes[int(p.argmax())])
             probs.append(float(p[target]))
+            grids.append(grid_strength(result))
         share = sum(lab == TARGET for lab in labels)
         print(f"{method:<18} {seconds / len(photos) if method != 'photo (no method)' else 0:>8.2f} "
-              f"{f'{share}/{len(labels)}':>22} {sum(probs) / len(probs):>22.2f}  {', '.join(labels)}")
+              f"{f'{share}/{len(labels)}':>22} {sum(probs) / len(probs):>22.2f} {statistics.median(grids):>6.3f}  "
+              f"{', '.join(labels)}")
     shown = [i for i, m in enumerate(methods) if not m.endswith("(untrained)")]  # an untrained decoder paints mud
     _figure({k: [v[i] for i in shown] for k, v in grid.items()}, [list(methods)[i] for i in shown], out / "compare.png")
     print(f"\nwrote {out / 'compare.png'}")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import json
+import shutil
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -53,7 +56,8 @@ def test_one_training_step_lowers_the_losses_on_a_fixed_batch(domains, tmp_path)
 def test_training_writes_the_bundle_grids_curves_and_log(domains, tmp_path):
     result = train_cyclegan(tiny_config(domains, tmp_path / "run", identity_weight=0.0))
     meta = read_translator_meta(result.bundle)
-    assert meta["task"] == "image-translation" and meta["generator"] == {"kind": "resnet", "ngf": 8, "n_blocks": 2}
+    assert meta["task"] == "image-translation"
+    assert meta["generator"] == {"kind": "resnet", "ngf": 8, "n_blocks": 2, "upsample": "transpose"}  # the paper's
     assert "(6 images)" in meta["domains"]["a"] and meta["steps"] == 4
     keys = load_file(str(result.bundle / "model.safetensors"))
     assert {k.split(".")[0] for k in keys} == {"a2b", "b2a"}  # both generators, no discriminator
@@ -86,6 +90,34 @@ def test_a_killed_run_resumes_bit_for_bit(domains, tmp_path):
     assert rows == ["1", "2", "3", "4"]
     with pytest.raises(ArtlensError, match="n-blocks"):  # another architecture cannot continue it
         train_cyclegan(tiny_config(domains, tmp_path / "killed", resume=True, n_blocks=3, steps=6))
+
+
+def test_resize_upsampling_trains_into_a_bundle_that_says_so_and_paints_any_size(domains, artdata, tmp_path):
+    result = train_cyclegan(tiny_config(domains, tmp_path / "run", upsample="resize", steps=2))
+    assert read_translator_meta(result.bundle)["generator"]["upsample"] == "resize"
+    keys = load_file(str(result.bundle / "model.safetensors"))
+    assert any(k.endswith(".conv.weight") for k in keys)  # a convolution after each doubling
+    photo = open_image(sorted((artdata / "photos_ccby").glob("*.jpg"))[0]).resize((37, 53))
+    assert Translator.load(result.bundle).translate(photo, direction="a2b").size == (37, 53)
+    with pytest.raises(ArtlensError, match="upsample"):  # it cannot continue as the other kind
+        train_cyclegan(tiny_config(domains, tmp_path / "run", upsample="transpose", steps=4, resume=True))
+    with pytest.raises(ArtlensError, match="--upsample 'bilinear'"):
+        tiny_config(domains, tmp_path / "x", upsample="bilinear")
+
+
+def test_a_bundle_from_before_the_upsample_option_loads_as_the_papers_generator(translator_bundle, artdata, tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(translator_bundle, old)
+    meta = json.loads((old / "artlens.json").read_text())
+    del meta["generator"]["upsample"]
+    (old / "artlens.json").write_text(json.dumps(meta))
+    photo = open_image(sorted((artdata / "photos_ccby").glob("*.jpg"))[0]).resize((64, 48))
+    assert np.array_equal(np.asarray(Translator.load(old).translate(photo)),
+                          np.asarray(Translator.load(translator_bundle).translate(photo)))
+    meta["generator"]["upsample"] = "bilinear"  # unknown: a one-line error naming the file, not a traceback
+    (old / "artlens.json").write_text(json.dumps(meta))
+    with pytest.raises(ArtlensError, match=r"old/artlens.json: generator upsample 'bilinear' is not one of"):
+        Translator.load(old)
 
 
 @pytest.mark.parametrize("size", [(37, 53), (101, 75), (3, 5)])

@@ -38,3 +38,13 @@ def translator_bundle(domains, tmp_path_factory) -> Path:
 
     torch.manual_seed(0)
     return train_cyclegan(tiny_config(domains, tmp_path_factory.mktemp("cyclegan_run") / "run", steps=2)).bundle
+
+
+@pytest.fixture(scope="session")
+def resize_translator_bundle(domains, tmp_path_factory) -> Path:
+    """As ``translator_bundle``, with ``upsample="resize"`` (nearest doubling and a convolution)."""
+    from artlens.translate import train_cyclegan
+
+    torch.manual_seed(0)
+    return train_cyclegan(tiny_config(domains, tmp_path_factory.mktemp("cyclegan_resize") / "run", steps=2,
+                                      upsample="resize")).bundle

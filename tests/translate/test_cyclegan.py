@@ -133,13 +133,14 @@ def _interior_edges(length: int, tile: int, overlap: int) -> list[int]:
     return sorted({s for s in starts if s > 0} | {s + tile for s in starts if s + tile < length})
 
 
-def test_tiled_and_untiled_runs_agree_away_from_tile_borders(translator_bundle, artdata):
+@pytest.mark.parametrize("bundle", ["translator_bundle", "resize_translator_bundle"])
+def test_tiled_and_untiled_runs_agree_away_from_tile_borders(bundle, artdata, request):
     """A 320x256 photo in 128 px tiles overlapping by 32 px: farther than the generator's reach (about 31 px
-    for this one) from every tile edge, the tiled result equals the whole-image one; near the edges the
-    feathered blend stays close. Normalising each tile by its own statistics, rather than the whole
-    image's, is what would make the seams show."""
+    for these, with either upsampling) from every tile edge, the tiled result equals the whole-image one;
+    near the edges the feathered blend stays close. Normalising each tile by its own statistics, rather
+    than the whole image's, is what would make the seams show."""
     photo = open_image(sorted((artdata / "photos_ccby").glob("*.jpg"))[1]).resize((320, 256))
-    net = Translator.load(translator_bundle).generators["a2b"]
+    net = Translator.load(request.getfixturevalue(bundle)).generators["a2b"]
     x = to_signed(to_tensor(photo))
     with torch.no_grad():
         whole = run_padded(net, x)

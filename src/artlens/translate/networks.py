@@ -78,7 +78,7 @@ class ResizeConv(nn.Module):
 
 class ResnetGenerator(nn.Module):
     """The CycleGAN generator; ``n_blocks`` 9 for 256 px training crops, 6 for 128 px (the paper's choice).
-    ``upsample`` is one of :data:`UPSAMPLING` (the paper's ``transpose``; ``resize`` leaves no grid)."""
+    ``upsample`` is one of :data:`UPSAMPLING` (the paper's ``transpose``; ``resize`` adds no grid of its own)."""
 
     def __init__(self, *, ngf: int = 64, n_blocks: int = 9, upsample: str = "transpose") -> None:
         super().__init__()

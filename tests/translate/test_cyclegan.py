@@ -105,6 +105,16 @@ def test_resize_upsampling_trains_into_a_bundle_that_says_so_and_paints_any_size
         tiny_config(domains, tmp_path / "x", upsample="bilinear")
 
 
+def test_a_checkpoint_from_before_the_upsample_option_resumes_as_the_papers_generator(domains, tmp_path):
+    train_cyclegan(tiny_config(domains, tmp_path / "run", steps=2))
+    path = tmp_path / "run" / "checkpoint.pt"
+    state = torch.load(path, weights_only=False)
+    del state["info"]["upsample"]  # as written before the option existed
+    torch.save(state, path)
+    resumed = train_cyclegan(tiny_config(domains, tmp_path / "run", steps=4, resume=True))
+    assert resumed.steps == 4 and read_translator_meta(resumed.bundle)["generator"]["upsample"] == "transpose"
+
+
 def test_a_bundle_from_before_the_upsample_option_loads_as_the_papers_generator(translator_bundle, artdata, tmp_path):
     old = tmp_path / "old"
     shutil.copytree(translator_bundle, old)

@@ -42,7 +42,8 @@ TARGET = "Impressionism"
 
 
 def _l1(a: Image.Image, b: Image.Image) -> float:
-    return float(np.abs(np.asarray(a, np.float32) - np.asarray(b.resize(a.size), np.float32)).mean() / 255.0)
+    """Mean absolute difference of two images of one size (a translation keeps its input's), in [0, 1]."""
+    return float(np.abs(np.asarray(a, np.float32) - np.asarray(b, np.float32)).mean() / 255.0)
 
 
 def main() -> None:
@@ -51,7 +52,6 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--out", default="cyclegan-checks")
     args = ap.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     bundles = [Path(b) for b in args.bundles] or [builtin_translator()]
     photos = [fit_size(open_image(p), args.size) for p in sorted((ARTDATA / "style_refs" / "content").glob("*.jpg"))]
     paintings = [fit_size(open_image(p), args.size) for decade in ("golden_age_1870s", "golden_age_1880s")

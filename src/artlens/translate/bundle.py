@@ -53,7 +53,8 @@ def read_translator_meta(path: str | os.PathLike) -> dict[str, Any]:
                            f"(CycleGAN) bundle; train one with artlens cyclegan train")
     if not isinstance(meta.get("generator"), dict):
         raise ArtlensError(f"{Path(path) / META_FILE}: lacks the generator description")
-    upsample = meta["generator"].get("upsample", "transpose")
+    # Bundles written before ``upsample`` existed used the paper's transposed convolutions.
+    upsample = meta["generator"].setdefault("upsample", "transpose")
     if upsample not in UPSAMPLING:
         raise ArtlensError(f"{Path(path) / META_FILE}: generator upsample {upsample!r} is not one of "
                            f"{', '.join(UPSAMPLING)} (written by a newer artlens?)")
@@ -72,9 +73,7 @@ def load_translator(path: str | os.PathLike, *, device: str | torch.device = "cp
         raise ArtlensError(f"{path / WEIGHTS_FILE}: not a valid safetensors file ({err})") from None
     generators = {}
     for d in DIRECTIONS:
-        # Bundles written before ``upsample`` existed used the paper's transposed convolutions.
-        net = ResnetGenerator(ngf=int(spec["ngf"]), n_blocks=int(spec["n_blocks"]),
-                              upsample=spec.get("upsample", "transpose"))
+        net = ResnetGenerator(ngf=int(spec["ngf"]), n_blocks=int(spec["n_blocks"]), upsample=spec["upsample"])
         own = {k[len(d) + 1:]: v.float() for k, v in state.items() if k.startswith(f"{d}.")}
         try:
             net.load_state_dict(own, strict=True)

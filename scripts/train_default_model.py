@@ -20,13 +20,17 @@
    (``style_refs``), and the loosely labelled painters (``loose``: Matisse as Fauvism, Picasso as
    Cubism) from ``scripts/data/other_sources.tsv``; without ``--with-painters``, also the mapped
    painters' paintings (``painters``: a source left out of training, the leave-one-source-out fold).
-5. With ``--ship``, write the model (float16) into ``src/artlens/assets/models/wikiart11-style``.
+5. With ``--ship``, write the model (float16) into ``src/artlens/assets/models/wikiart11-style``, with
+   the drift reference that ``artlens monitor`` compares served images with: the shipped networks'
+   embeddings of ``drift_images`` training paintings, and the test split's class shares.
+   ``--drift-reference-only`` writes that reference into the shipped model as it is, training nothing.
 
     python scripts/train_default_model.py --ship
     python scripts/train_default_model.py --with-painters --out runs/default-style-painters
     python scripts/train_default_model.py --backbone efficientnet_lite0 --out runs/lite0   # one network
     python scripts/train_default_model.py --backbone efficientnet_lite1 --seed 1 --out runs/lite1-seed1   # drawn again
     python scripts/train_default_model.py --epochs 1 --max-per-class 4 --out /tmp/smoke   # a smoke test
+    python scripts/train_default_model.py --drift-reference-only   # the shipped model's drift reference
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import csv
 import json
 import os
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from artlens import evaluate, load_config
@@ -48,6 +52,7 @@ from artlens.data.painters import painter_samples, read_painter_styles
 from artlens.evaluate.calibration import calibrate
 from artlens.models import load_bundle, save_bundle, save_ensemble
 from artlens.models.bundle import DEFAULT_MODEL
+from artlens.ops import reference_from_images, store_drift_reference
 
 from reuse_or_fit import dropped_paths, reuse_or_fit  # beside this script
 
@@ -60,6 +65,7 @@ UNSEEN_SETS = {"aic": "aic", "style_refs": "style_refs", "proxy_loose": "loose"}
 #: input size, Lite1 a second time with another training seed, Lite2 with the ``degrade`` augmentation
 #: instead of the recipe's (why these networks, and why so: docs/default_model.md, "Folded batch norms,
 #: and Lite2 as a third network" and "A second training of Lite1").
+SHIPPED = ROOT / "src" / "artlens" / "assets" / "models" / DEFAULT_MODEL
 MEMBERS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite1@1", "efficientnet_lite2:degrade")
 
 
@@ -175,7 +181,15 @@ def main() -> None:
                     help="test-time augmentation of an ensemble (none: as many forward passes as one flipped network)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--ship", action="store_true", help="copy the model into the package as the default")
+    ap.add_argument("--drift-reference-only", action="store_true",
+                    help="only (re)write the shipped model's drift reference from the recipe's training split")
     args = ap.parse_args()
+    if args.drift_reference_only:
+        cfg = load_config(args.config)
+        with tempfile.TemporaryDirectory() as tmp:
+            manifest, _ = build_manifest(Path(tmp), painters=False)
+            ship_drift_reference(SHIPPED, manifest, cfg, device=args.device)
+        return
     backbones = [args.backbone] if args.backbone else args.backbones
     try:  # every member checked before an hour of training starts
         specs = [parse_member(spec) for spec in backbones]
@@ -223,7 +237,7 @@ def main() -> None:
     (out / "default_model_summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
     if args.ship:
-        dest = ROOT / "src" / "artlens" / "assets" / "models" / DEFAULT_MODEL
+        dest = SHIPPED
         metrics = {**bundle.meta["metrics"], "other_sources": summary["other_sources"]}
         n_wikiart, n_painters = info["counts"]["wikiart11"]["train"], info["counts"].get("artists49", {}).get("train", 0)
         trained_on = f"{n_wikiart:,} WikiArt paintings, about {n_wikiart // 11} of each of the 11 styles"
@@ -244,7 +258,25 @@ def main() -> None:
             save_bundle(bundle.model, dest, classes=bundle.classes, model_cfg=load_config(args.config).model,
                         recipe=bundle.meta["recipe"], metrics=metrics, data_fingerprint=bundle.meta["data_fingerprint"],
                         name=DEFAULT_MODEL, half=True, extra=extra)
+        ship_drift_reference(dest, manifest, cfg, device=args.device)
         print(f"shipped: {dest}")
+
+
+def ship_drift_reference(bundle_path: Path, manifest: Path, cfg, *, device: str) -> None:
+    """The drift reference of the model as it ships (its float16 weights, run as the web service runs
+    them): ``cfg.drift_images`` training images of ``manifest`` (chosen with the recipe's seed), and the
+    class shares of its test split, as ``artlens train`` stores for one network."""
+    bundle = load_bundle(bundle_path)
+    with manifest.open() as f:
+        rows = list(csv.DictReader(f))
+    reference = reference_from_images(bundle.model, bundle.preprocessing, [r["path"] for r in rows if r["split"] == "train"],
+                                      limit=cfg.drift_images, seed=cfg.seed, device=device)
+    test = Counter(r["label"] for r in rows if r["split"] == "test")
+    if test:
+        reference["class_shares"] = {c: n / sum(test.values()) for c, n in sorted(test.items())}
+        reference["class_shares_split"] = "test"
+    store_drift_reference(bundle_path, reference)
+    print(f"{bundle_path}: drift reference of {reference['n']} training images ({reference['dims']} dimensions)")
 
 
 def _split_rows(manifest: Path, split: str, report: dict) -> list[dict]:

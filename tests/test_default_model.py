@@ -15,6 +15,7 @@ from artlens import predict
 from artlens.models import default_bundle_path, load_bundle
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "src" / "artlens" / "assets" / "examples"
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 STYLES = ["Abstract_Expressionism", "Baroque", "Cubism", "Fauvism", "Impressionism", "Minimalism",
           "Naive_Art_Primitivism", "Pointillism", "Pop_Art", "Rococo", "Ukiyo_e"]
 
@@ -62,9 +63,31 @@ def test_default_model_is_right_on_paintings_from_other_sources(artdata):
     assert correct / len(picked) >= 0.6, f"{correct}/{len(picked)}"
 
 
-def test_the_recipe_trains_one_epoch_on_a_tiny_subset_into_a_calibrated_bundle_that_predicts(tmp_path):
+def test_the_shipped_model_keeps_a_drift_reference_that_tells_photographs_from_its_test_paintings(artdata):
+    """``artlens serve --db`` records each answer's embedding (the four networks' joined) and ``artlens
+    monitor`` compares a week of them with the reference that ships in ``artlens.json``: 128 training
+    paintings. WikiArt paintings the model never trained on look like it; photographs do not."""
+    from artlens.data.dataset import discover, stratified_split
+    from artlens.ops import drift_score, embed_images
+
+    bundle = load_bundle()
+    reference = bundle.meta["drift_reference"]
+    assert (reference["n"], reference["dims"]) == (128, bundle.model.embed_dim) == (128, 4 * 1280)
+    assert set(reference["class_shares"]) == set(STYLES) and abs(sum(reference["class_shares"].values()) - 1) < 1e-9
+    test_split = [s.path for s in stratified_split(discover(artdata / "wikiart11"), val_fraction=0.1,
+                                                    test_fraction=0.1, seed=0) if s.split == "test"]
+    paintings = embed_images(bundle.model, bundle.preprocessing, test_split[::10][:30])[0]
+    photos = embed_images(bundle.model, bundle.preprocessing, sorted((artdata / "photos_ccby").glob("*.jpg"))[:30])[0]
+    same, other = drift_score(reference, paintings), drift_score(reference, photos)
+    assert same["decided_by"] == other["decided_by"] == "auc"
+    assert not same["drift"] and same["auc"] < 0.7, same
+    assert other["drift"] and other["auc"] >= 0.8, other
+
+
+def test_the_recipe_trains_one_epoch_on_a_tiny_subset_into_a_calibrated_bundle_that_predicts(tmp_path, monkeypatch):
     """``make default-model`` in miniature: the real recipe, script and data, 4 paintings per style."""
-    script = Path(__file__).resolve().parents[1] / "scripts" / "train_default_model.py"
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    script = SCRIPTS / "train_default_model.py"
     out = tmp_path / "run"
     subprocess.run([sys.executable, str(script), "--epochs", "1", "--max-per-class", "4", "--out", str(out)],
                    check=True, capture_output=True, text=True)
@@ -85,11 +108,23 @@ def test_the_recipe_trains_one_epoch_on_a_tiny_subset_into_a_calibrated_bundle_t
     assert bundle.meta["calibration"]["temperature"] > 0 and (out / "reliability.png").is_file()
     rows = predict(str(EXAMPLES), model=out / "ensemble", top_k=3)
     assert len(rows) == 4 and all(len(r["predictions"]) >= 3 for r in rows)
+    # What --ship adds to the shipped model: the drift reference of its training split, as served.
+    from train_default_model import ship_drift_reference
+
+    from artlens import load_config
+
+    ship_drift_reference(out / "ensemble", out / "manifest.csv", load_config(SCRIPTS.parent / "configs" / "default_style.yaml"),
+                         device="cpu")
+    with (out / "manifest.csv").open() as f:
+        n_train = sum(r["split"] == "train" for r in csv.DictReader(f))
+    reference = load_bundle(out / "ensemble").meta["drift_reference"]
+    assert (reference["n"], reference["dims"]) == (n_train, bundle.model.embed_dim)
+    assert reference["class_shares_split"] == "test" and reference["class_shares"] == {s: 1 / 11 for s in STYLES}
 
 
 def test_a_member_names_its_backbone_augmentation_and_training_seed(monkeypatch):
     """``--backbones efficientnet_lite1@1`` trains the same recipe again with another seed, into its own folder."""
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "scripts"))
+    monkeypatch.syspath_prepend(str(SCRIPTS))
     from train_default_model import parse_member
 
     assert parse_member("efficientnet_lite2:degrade") == ("efficientnet_lite2", "degrade", None,

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -171,3 +172,44 @@ def test_a_calibrated_ensemble_loads_with_its_temperature(members, artdata, tmp_
     with torch.no_grad():
         tempered = load_bundle(path).model(x)  # the stored temperature is applied on load, as for one network
     assert torch.allclose(tempered, raw / fitted.temperature, atol=1e-5)
+
+
+@pytest.mark.parametrize("tta", ["none", "flip"])
+def test_a_served_ensemble_records_every_members_embedding_joined_for_drift(members, artdata, tmp_path, tta):
+    """The web service keeps each answer's embedding for ``artlens monitor``, caught while the answer is
+    computed. An ensemble's is its members' joined, as its ``embed`` joins them (the unflipped view's)."""
+    from artlens.serve.registry import ModelRegistry
+
+    path = save_ensemble([load_bundle(p) for p in members], tmp_path / "models" / "ensemble", extra={"tta": tta})
+    registry = ModelRegistry(tmp_path / "models", include_builtin=False, device="cpu")
+    try:
+        served = registry.loaded(None)
+        assert served.tta == tta
+        image = load_image(_images(artdata, 1)[0])
+        probs, embedding = served.predict_with_embedding(image)
+    finally:
+        registry.close()
+    bundle = load_bundle(path)
+    with torch.no_grad():
+        expected = bundle.model.embed(build_transform(bundle.preprocessing)(image)[None])[0].numpy()
+    assert embedding.shape == (bundle.model.embed_dim,) == (sum(m.embed_dim for m in bundle.model.members),)
+    assert np.allclose(embedding, expected, rtol=1e-3, atol=1e-4)
+    assert probs.shape == (len(CLASSES),) and abs(probs.sum() - 1) < 1e-5
+
+
+def test_an_ensemble_keeps_a_drift_reference_of_its_joined_embeddings(ensemble, tiny_tree, artdata, tmp_path):
+    """``artlens models reference``: what an ensemble's served embeddings are compared with."""
+    import shutil
+
+    from artlens.ops import add_drift_reference, drift_score, embed_images
+
+    copy = tmp_path / "ensemble"
+    shutil.copytree(ensemble, copy)
+    reference = add_drift_reference(copy, tiny_tree, limit=20)
+    bundle = load_bundle(copy)
+    assert bundle.meta["drift_reference"] == reference  # stored in artlens.json, the rest as it was
+    assert {k: v for k, v in bundle.meta.items() if k != "drift_reference"} == load_bundle(ensemble).meta
+    assert (reference["n"], reference["dims"]) == (20, bundle.model.embed_dim)
+    assert reference["class_shares"] == {"Baroque": 1 / 3, "Pop_Art": 1 / 3, "Ukiyo_e": 1 / 3}
+    incoming, _, _ = embed_images(bundle.model, bundle.preprocessing, _images(artdata, 8))
+    assert drift_score(reference, incoming)["n"] == 8

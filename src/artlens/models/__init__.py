@@ -4,7 +4,7 @@ from . import zoo  # noqa: F401  (registers artlens' own architectures)
 from .backbones import BACKBONES, Backbone, create_backbone, list_backbones, weights_status
 from .bundle import Bundle, default_bundle_path, load_bundle, save_bundle, save_ensemble
 from .classifier import ArtClassifier, build_classifier, style_statistics
-from .ensemble import EnsembleClassifier
+from .ensemble import EnsembleClassifier, embedding_taps
 from .folding import fold_batchnorm, fuse_for_cpu
 from .heads import HEADS, build_head
 from .layers import LayerTaps, extract_layers, layer_aliases, layer_names, resolve_layer
@@ -24,6 +24,7 @@ __all__ = [
     "build_head",
     "create_backbone",
     "default_bundle_path",
+    "embedding_taps",
     "extract_layers",
     "fold_batchnorm",
     "fuse_for_cpu",

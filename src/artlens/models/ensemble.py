@@ -31,7 +31,7 @@ from ..errors import ArtlensError
 from .backbones import Backbone
 from .classifier import ArtClassifier
 
-__all__ = ["EnsembleClassifier", "ensemble_preprocessing"]
+__all__ = ["EnsembleClassifier", "embedding_taps", "ensemble_preprocessing"]
 
 
 def ensemble_preprocessing(members: Sequence[Preprocessing]) -> Preprocessing:
@@ -98,3 +98,20 @@ class EnsembleClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         probs = torch.stack([member(xi).float().softmax(-1) for member, xi in self._inputs(x)]).mean(0)
         return probs.clamp_min(torch.finfo(probs.dtype).tiny).log() / self.temperature
+
+
+def embedding_taps(model: nn.Module) -> list[nn.Module]:
+    """The modules whose inputs, joined in this order, are ``model.embed(x)``: the classifier's ``norm``
+    (what its head reads), or each member's for an ensemble; ``[]`` for any other network.
+
+    Why: the web service records each request's embedding for drift monitoring without a second pass,
+    by a forward hook on these while the probabilities are computed. They are found by name, so the
+    folded and fused copies that predictions run (:func:`artlens.inference.inference_model`) have them
+    too.
+    """
+    members = getattr(model, "members", None)
+    if isinstance(members, nn.ModuleList):
+        taps = [embedding_taps(m) for m in members]
+        return [t for tap in taps for t in tap] if all(len(t) == 1 for t in taps) else []
+    norm = getattr(model, "norm", None)
+    return [norm] if isinstance(norm, nn.Module) and hasattr(model, "embed") else []

@@ -42,7 +42,7 @@ from ..errors import ArtlensError
 from ..inference import default_device, inference_model, view_transform
 
 __all__ = ["AUC_THRESHOLD", "DRIFT_THRESHOLD", "add_drift_reference", "compact_embeddings", "drift_reference", "drift_score", "embed_images", "reference_from_images",
-           "size_format_drift"]
+           "size_format_drift", "store_drift_reference"]
 
 #: ``shift`` above this is flagged as drift (when too few images for the AUC).
 DRIFT_THRESHOLD = 0.5
@@ -195,17 +195,16 @@ def add_drift_reference(bundle: str | os.PathLike, images: str | os.PathLike, *,
                         device: str = "auto") -> dict[str, Any]:
     """Store a drift reference made from the images under ``images`` in an existing bundle (one trained
     before artlens kept references, or a copy of the built-in model); ``artlens.json`` is rewritten
-    atomically. A labelled folder (``images/<class>/...``) also gives the class shares."""
-    import json
+    atomically. A labelled folder (``images/<class>/...``) also gives the class shares. An ensemble's
+    reference is of its members' embeddings joined, as the web service records them."""
     from pathlib import Path
 
     from ..data import iter_image_files
     from ..models import load_bundle
-    from ..models.bundle import META_FILE
 
     loaded = load_bundle(bundle)
     if not hasattr(loaded.model, "embed"):
-        raise ArtlensError(f"{bundle}: an ensemble has no single embedding to keep a drift reference of")
+        raise ArtlensError(f"{bundle}: its network has no embedding to keep a drift reference of")
     root = Path(images)
     paths = iter_image_files(root) if root.is_dir() else []
     if not paths:
@@ -216,10 +215,24 @@ def add_drift_reference(bundle: str | os.PathLike, images: str | os.PathLike, *,
         total = sum(labels.values())
         reference["class_shares"] = {c: n / total for c, n in labels.items()}
         reference["class_shares_split"] = str(root)
+    store_drift_reference(bundle, reference)
+    return reference
+
+
+def store_drift_reference(bundle: str | os.PathLike, reference: dict[str, Any]) -> None:
+    """Write ``reference`` into ``bundle``'s ``artlens.json`` as its ``drift_reference``, atomically (a
+    crash leaves the old file whole); nothing else in the file changes."""
+    import json
+    from pathlib import Path
+
+    from ..models.bundle import META_FILE
+
     meta_path = Path(bundle) / META_FILE
-    meta = json.loads(meta_path.read_text())
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as err:
+        raise ArtlensError(f"{meta_path}: cannot read the bundle's metadata ({err})") from None
     meta["drift_reference"] = reference
     tmp = meta_path.with_name(META_FILE + ".part")
     tmp.write_text(json.dumps(meta, indent=2))
     os.replace(tmp, meta_path)
-    return reference

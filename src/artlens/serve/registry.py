@@ -42,7 +42,7 @@ from PIL import Image
 from .. import (BUNDLE_FORMAT, META_FILE, PRECISIONS, ArtlensError, BundleFormatError, Predictor, default_device,
                 load_bundle, read_bundle_meta, uncertain_threshold)
 from ..data import Preprocessing
-from ..models import default_bundle_path
+from ..models import default_bundle_path, embedding_taps
 from .batching import MicroBatcher
 from .catalogue import model_card
 
@@ -183,21 +183,22 @@ class LoadedModel:
 
     def _probs_and_embeddings(self, views: list[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """:meth:`artlens.Predictor.probs` of a batch, and each image's embedding (what the head reads,
-        for drift monitoring) caught on the way by a hook on the classifier's ``norm``: no second pass.
-        An ensemble has no single embedding (``None``)."""
+        for drift monitoring; an ensemble's members' joined, as its ``embed`` joins them) caught on the
+        way by hooks on :func:`artlens.models.embedding_taps`: no second pass. ``None`` for a network
+        without them."""
+        taps = embedding_taps(self.predictor.model)
         captured: list[torch.Tensor] = []
-        norm = getattr(self.predictor.model, "norm", None)
-        handle = norm.register_forward_hook(lambda _m, inputs, _o: captured.append(inputs[0].detach())) \
-            if isinstance(norm, torch.nn.Module) else None
+        handles = [t.register_forward_hook(lambda _m, inputs, _o: captured.append(inputs[0].detach())) for t in taps]
         try:
             probs = self.predictor.probs(views)
         finally:
-            if handle is not None:
+            for handle in handles:
                 handle.remove()
         counts = [len(v) for v in views]
         embeddings: list[np.ndarray | None] = [None] * len(views)
-        if captured and len(captured[0]) == sum(counts):  # the first pass: the unflipped views
-            rows = captured[0].float().cpu().split(counts)
+        first = captured[: len(taps)]  # the first pass (the unflipped views), each tap once, in order
+        if taps and len(first) == len(taps) and all(len(c) == sum(counts) for c in first):
+            rows = torch.cat([c.float() for c in first], dim=1).cpu().split(counts)
             embeddings = [r.mean(0).numpy() for r in rows]
         return list(zip(probs, embeddings))
 

@@ -21,6 +21,26 @@ def test_metrics_on_a_hand_checked_example():
     assert m["confusion_matrix"][2] == [1, 0, 0, 1]
     assert np.isclose(m["macro"]["recall"], (1 + 1 + 0 + 0) / 4)  # over all 4 classes: absent "d" counts 0
     assert np.isclose(m["balanced_accuracy"], (1 + 1 + 0) / 3)  # over the 3 classes the set holds
+    # Four images tell little: 2 right of 4 is anything from 15 % to 85 % (95 % Wilson interval).
+    assert m["ci95"]["accuracy"] == [0.15, 0.85] and m["ci95"]["top3"] == [0.5101, 1.0]
+
+
+def test_every_accuracy_comes_with_its_interval_which_narrows_with_more_images():
+    from artlens.evaluate import proportion_interval
+
+    rng = np.random.default_rng(0)
+    widths = []
+    for n in (77, 327, 3000):
+        y = rng.integers(0, 11, n)
+        probs = rng.random((n, 11))
+        probs[np.arange(n), y] += np.where(rng.random(n) < 0.7, 2.0, 0.0)  # about 70 % right
+        m = classification_metrics(y, probs, [f"s{i}" for i in range(11)])
+        low, high = m["ci95"]["accuracy"]
+        assert low < m["accuracy"] < high
+        assert [low, high] == [round(x, 4) for x in proportion_interval(round(m["accuracy"] * n), n)]
+        widths.append(high - low)
+    assert widths[0] > 0.15 > widths[1] > 0.07 > widths[2]  # 77 paintings: about +-10 points; 3,000: +-1.6
+    assert proportion_interval(0, 0) == (0.0, 1.0) and proportion_interval(0, 10)[0] == 0.0
 
 
 def test_confusion_matrix_png_is_readable_with_50_classes(tmp_path):
@@ -62,6 +82,8 @@ def test_evaluate_writes_report_files(tiny_tree, tmp_path):
     md = (tmp_path / "eval" / "report.md").read_text()
     assert "| Baroque |" in md and "macro precision / recall / F1" in md
     assert f"| balanced accuracy (mean recall of the classes present) | {metrics['balanced_accuracy']:.4f} |" in md
+    low, high = metrics["ci95"]["accuracy"]
+    assert f"| accuracy | {metrics['accuracy']:.4f} | {low:.3f}-{high:.3f} |" in md
     if report["metrics"]["accuracy"] < 1.0:
         assert (tmp_path / "eval" / "mistakes.png").is_file()
 

@@ -124,7 +124,9 @@ def train(
     result = fit(cfg)
     m = result.test_metrics
     scores = "no held-out images to evaluate" if m["split"] is None else (
-        f"{m['split']} accuracy {m['accuracy']:.4f}" + (f", top-3 {m['top3']:.4f}" if "top3" in m else "")
+        f"{m['split']} accuracy {m['accuracy']:.4f}"
+        + (" (95 % {:.3f}-{:.3f})".format(*m["ci95"]["accuracy"]) if "ci95" in m else "")
+        + (f", top-3 {m['top3']:.4f}" if "top3" in m else "")
         + f", macro-F1 {m['macro']['f1']:.4f}")
     if is_main_process():  # under torchrun, one summary rather than one per process
         err_console.print(styled("done", "bold green", f": {scores}; bundle: {result.bundle}; skipped images: {len(result.skipped)}"))
@@ -154,11 +156,12 @@ def evaluate(
         return
     m = report["metrics"]
     table = Table(title=report["title"])
-    for col in ("images", "accuracy", "top-3", "top-5", "macro F1", "weighted F1", "skipped"):
+    for col in ("images", "accuracy", "95 % interval", "top-3", "top-5", "macro F1", "weighted F1", "skipped"):
         table.add_column(col)
     topk = [f"{m[k]:.4f}" if k in m else "n/a" for k in ("top3", "top5")]  # top-k needs more than k classes
-    table.add_row(str(report["n_evaluated"]), f"{m['accuracy']:.4f}", *topk, f"{m['macro']['f1']:.4f}",
-                  f"{m['weighted']['f1']:.4f}", str(len(report["skipped"])))
+    low, high = m["ci95"]["accuracy"]
+    table.add_row(str(report["n_evaluated"]), f"{m['accuracy']:.4f}", f"{low:.3f}-{high:.3f}", *topk,
+                  f"{m['macro']['f1']:.4f}", f"{m['weighted']['f1']:.4f}", str(len(report["skipped"])))
     out_console.print(table)
     out_console.print(f"report: {Path(out) / 'report.md'}")
 

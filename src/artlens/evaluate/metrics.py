@@ -15,13 +15,37 @@ from sklearn.metrics import (
     top_k_accuracy_score,
 )
 
-__all__ = ["classification_metrics"]
+__all__ = ["accuracy_interval", "classification_metrics", "proportion_interval"]
+
+
+def proportion_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion (``successes`` of ``n``; scipy's ``binomtest``): sound for
+    small ``n`` and at 0 % or 100 %, where the normal approximation is not. ``(0, 1)`` when ``n`` is 0.
+
+    Why it is reported beside every accuracy: on 77 paintings 61 % correct is anything from 50 % to
+    71 %, and two models 3 points apart on such a set are not told apart.
+
+    >>> [round(x, 3) for x in proportion_interval(47, 77)]
+    [0.499, 0.712]
+    """
+    from scipy.stats import binomtest
+
+    if n <= 0:
+        return 0.0, 1.0
+    ci = binomtest(int(successes), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def accuracy_interval(accuracy: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """:func:`proportion_interval` of an accuracy measured on ``n`` images."""
+    return proportion_interval(int(round(accuracy * n)), n, confidence) if n > 0 else (0.0, 1.0)
 
 
 def classification_metrics(y_true: Sequence[int], probs: np.ndarray, classes: Sequence[str],
                            ks: Sequence[int] = (3, 5)) -> dict[str, Any]:
     """Accuracy, top-k, balanced accuracy, per-class accuracy/precision/recall/F1 (+ macro and weighted)
-    and the confusion matrix.
+    and the confusion matrix; ``ci95`` holds the 95 % Wilson interval of the accuracy and of each top-k
+    (:func:`proportion_interval`).
 
     >>> m = classification_metrics([0, 1], np.array([[.9, .1], [.3, .7]]), ["a", "b"])
     >>> m["accuracy"], m["per_class"]["b"]["recall"]
@@ -34,6 +58,8 @@ def classification_metrics(y_true: Sequence[int], probs: np.ndarray, classes: Se
     for k in ks:
         if k < len(classes) and len(y_true):
             out[f"top{k}"] = float(top_k_accuracy_score(y_true, probs, k=k, labels=labels))
+    out["ci95"] = {key: [round(x, 4) for x in accuracy_interval(out[key], out["n"])]
+                   for key in ("accuracy", *(f"top{k}" for k in ks)) if key in out}
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     out["per_class"] = {
         c: {"accuracy": float(r[i]), "precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),

@@ -30,6 +30,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..data.images import SkippedImage
 from ..errors import ArtlensError
+from ..evaluate.metrics import accuracy_interval
 from ..outputs import output_dir
 from .features import DEFAULT_MAX_BYTES, FeaturesConfig, check_extraction_options, extract_features
 from .source import load_source
@@ -229,21 +230,6 @@ def _write_table(rows: list[dict[str, Any]], out: Path, *, meta: dict[str, Any])
     (out / "probe.md").write_text("\n".join(lines) + "\n")
     (out / "probe.json").write_text(json.dumps({**meta, "layers": rows}, indent=2, default=str))
     return {"csv": out / "probe.csv", "md": out / "probe.md", "json": out / "probe.json"}
-
-
-def accuracy_interval(accuracy: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of an accuracy measured on ``n`` images (scipy's ``binomtest``).
-
-    With 30 test images an accuracy of 0.70 is anything from 0.52 to 0.83: two layers 0.05 apart are
-    not told apart, and the table and plot should say so.
-    """
-    from scipy.stats import binomtest
-
-    if n <= 0:
-        return 0.0, 1.0
-    k = int(round(accuracy * n))
-    ci = binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
-    return float(ci.low), float(ci.high)
 
 
 def plot_probe_accuracy(rows: list[dict[str, Any]], path: Path, *, chance: float, title: str = "") -> Path:

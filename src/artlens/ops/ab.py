@@ -24,6 +24,7 @@ from typing import Any
 from scipy.stats import norm
 
 from ..errors import ArtlensError
+from ..evaluate.metrics import proportion_interval
 
 __all__ = ["ABSplit", "compare_arms", "wilson_interval"]
 
@@ -78,14 +79,8 @@ class ABSplit:
 
 
 def wilson_interval(correct: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a proportion: sound for small ``n`` and for 0 % or 100 %."""
-    if n == 0:
-        return 0.0, 1.0
-    z = float(norm.ppf(0.5 + confidence / 2))
-    p = correct / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    """Wilson score interval of a proportion (:func:`artlens.evaluate.proportion_interval`)."""
+    return proportion_interval(correct, n, confidence)
 
 
 def compare_arms(counts: dict[str, tuple[int, int]], *, alpha: float = 0.05) -> dict[str, Any]:

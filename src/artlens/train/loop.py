@@ -491,7 +491,7 @@ def _test_metrics(cfg: TrainConfig, model: ArtClassifier, collection: Collection
                               num_workers=cfg.data.num_workers, show_progress=show_progress, tta=cfg.model.tta,
                               title=f"{cfg.model.backbone} ({cfg.strategy.name}) on the {split} split", ctx=ctx)
     m = report["metrics"]
-    metrics.update({k: m[k] for k in ("accuracy", "top3", "top5", "macro", "weighted") if k in m})
+    metrics.update({k: m[k] for k in ("accuracy", "top3", "top5", "ci95", "macro", "weighted") if k in m})
     metrics["n"] = report["n_evaluated"]
     metrics["eval_images_per_s"] = round(report["n_evaluated"] / max(time.time() - eval_started, 1e-9), 1)
     return metrics

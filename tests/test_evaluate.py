@@ -43,6 +43,16 @@ def test_every_accuracy_comes_with_its_interval_which_narrows_with_more_images()
     assert proportion_interval(0, 0) == (0.0, 1.0) and proportion_interval(0, 10)[0] == 0.0
 
 
+def test_two_models_on_the_same_images_are_compared_on_the_images_they_disagree_on():
+    from artlens.evaluate import mcnemar_p_value
+
+    # 9 images only A gets right, 1 only B: P(X <= 1 or X >= 9) for X ~ Binomial(10, 1/2) = 22/1024.
+    assert mcnemar_p_value(9, 1) == mcnemar_p_value(1, 9) == 22 / 1024
+    assert mcnemar_p_value(0, 0) == 1.0 and mcnemar_p_value(3, 2) == 1.0
+    assert mcnemar_p_value(0, 5) == 2 / 32  # five disagreements all one way: not yet significant at 0.05
+    assert mcnemar_p_value(0, 6) < 0.05
+
+
 def test_confusion_matrix_png_is_readable_with_50_classes(tmp_path):
     rng = np.random.default_rng(0)
     cm = rng.integers(0, 9, (50, 50)) + np.eye(50, dtype=int) * 40

@@ -55,6 +55,7 @@ def test_compare_prints_one_table_and_the_class_differences(two_runs, tmp_path):
     assert result.exit_code == 0
     assert "lr0.02" in result.output and "simple_cnn" in result.output
     assert "gets more right than" in result.output
+    assert "lr0.02 vs lr0.002 on the" in result.output and "McNemar's exact test p =" in result.output
     assert (tmp_path / "compare.png").is_file() and (tmp_path / "classes_lr0.02_vs_lr0.002.csv").is_file()
     (tmp_path / "taken").write_text("a file, not a folder")
     with pytest.raises(ArtlensError, match="taken: is a file, not a folder"):

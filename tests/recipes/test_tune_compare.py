@@ -9,6 +9,7 @@ import shutil
 import pytest
 
 from artlens.errors import ArtlensError
+from artlens.evaluate import mcnemar_p_value
 from artlens.recipes import ReproduceOptions, TuneOptions, compare_runs, load_space, sample_trial, tune
 
 SPACE = {"optim.lr": {"low": 1e-3, "high": 3e-2, "log": True}, "model.dropout": [0.0, 0.25]}
@@ -189,6 +190,16 @@ def test_compare_runs_table_figure_and_per_class_differences(search, tmp_path):
     assert (tmp_path / "cmp" / "compare.png").stat().st_size > 5000
     md = (tmp_path / "cmp" / "compare.md").read_text()
     assert "trial-000 (A) vs trial-001 (B)" in md and "macro_f1" in md
+    # Each accuracy with its 95 % interval, and the pair judged on the images both labelled (McNemar).
+    for row in result.rows:
+        assert row["test_images"] == len(preds) and row["accuracy_low"] <= row["accuracy"] <= row["accuracy_high"]
+    test = result.tests["trial-000_vs_trial-001"]
+    assert test["images"] == len(preds)
+    assert (test["only_a_right"], test["only_b_right"]) == (sum(d["only_a_right"] for d in diff),
+                                                           sum(d["only_b_right"] for d in diff))
+    assert test["p_value"] == round(mcnemar_p_value(test["only_a_right"], test["only_b_right"]), 4)
+    assert test["significant"] == (test["p_value"] < 0.05)
+    assert f"McNemar's exact test p = {test['p_value']:.3g}" in md
 
 
 def test_compare_needs_finished_runs(search, tmp_path):

@@ -123,16 +123,19 @@ def compare(
 
     result = compare_runs(runs, out)
     table = Table(title="runs")
-    cols = ("run", "backbone", "strategy", "accuracy", "top3", "macro_f1", "params", "train_seconds", "images_per_s")
+    cols = ("run", "backbone", "strategy", "accuracy", "95 % interval", "top3", "macro_f1", "params", "train_seconds",
+            "images_per_s")
     for c in cols:
         table.add_column(c, no_wrap=c == "run")
     for r in result.rows:
+        r = {**r, "95 % interval": None if r["accuracy_low"] is None else f"{r['accuracy_low']:.3f}-{r['accuracy_high']:.3f}"}
         table.add_row(*(f"{r[c]:.4f}" if c in ("accuracy", "top3", "macro_f1") and r[c] is not None
                         else f"{r[c]:,}" if c == "params" and r[c] else "–" if r[c] is None else str(r[c])
                         for c in cols))
     out_console.print(table)
     for key, diff in result.differences.items():
         a, b = key.split("_vs_", 1)
+        out_console.print(result.paired_summary(key), highlight=False)
         wins = [f"{d['class']} (+{d['only_a_right']})" for d in diff if d["only_a_right"] > d["only_b_right"]]
         losses = [f"{d['class']} (+{d['only_b_right']})" for d in diff if d["only_b_right"] > d["only_a_right"]]
         out_console.print(f"{a} gets more right than {b} in: {', '.join(wins) or 'no class'}; "

@@ -6,7 +6,7 @@
 * :func:`compare_runs` — one table and figure across run folders, and per-class differences
 """
 
-from .compare import CompareResult, class_differences, compare_runs, run_summary
+from .compare import CompareResult, class_differences, compare_runs, paired_test, run_summary
 from .recipe import REPORTED_METRICS, Recipe, StudyInfo, list_recipes, load_recipe, recipe_dir
 from .reproduce import ReproduceOptions, ReproduceResult, build_config, reproduce
 from .tune import TuneOptions, TuneResult, load_space, sample_trial, tune
@@ -26,6 +26,7 @@ __all__ = [
     "list_recipes",
     "load_recipe",
     "load_space",
+    "paired_test",
     "recipe_dir",
     "reproduce",
     "run_summary",

@@ -4,8 +4,10 @@ Reads what every run folder already holds (``report.json``, ``eval/predictions.c
 and writes ``compare.csv``, ``compare.md`` and ``compare.png`` (accuracy, top-3 and macro-F1 per run;
 accuracy against training time). For each other run against the first it also answers "which
 classes does A get right that B does not": ``classes_<A>_vs_<B>.csv``, per class, over the test
-images both runs evaluated. Runs tested on different images are flagged (a warning and a line in
-``compare.md``): their accuracies are not measured on the same test set.
+images both runs evaluated, and whether the two differ beyond luck: McNemar's exact test on those
+images (:func:`paired_test`; each accuracy also carries its 95 % interval). Runs tested on different
+images are flagged (a warning and a line in ``compare.md``): their accuracies are not measured on the
+same test set.
 
 >>> from artlens.recipes import compare_runs
 >>> result = compare_runs(["runs/resnet50", "runs/vgg19"], "runs/compare")   # doctest: +SKIP
@@ -25,13 +27,17 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ArtlensError
+from ..evaluate.metrics import accuracy_interval, mcnemar_p_value
 from ..outputs import output_dir
 
-__all__ = ["CompareResult", "class_differences", "compare_runs", "run_summary"]
+__all__ = ["CompareResult", "class_differences", "compare_runs", "paired_test", "run_summary"]
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("run", "backbone", "strategy", "accuracy", "top3", "macro_f1", "params", "train_seconds", "images_per_s")
+COLUMNS = ("run", "backbone", "strategy", "test_images", "accuracy", "accuracy_low", "accuracy_high", "top3", "macro_f1",
+           "params", "train_seconds", "images_per_s")
+#: A pair of runs differs "significantly" when McNemar's p-value is below this.
+ALPHA = 0.05
 
 
 @dataclass
@@ -42,6 +48,13 @@ class CompareResult:
     """``"A_vs_B"`` -> per-class rows (class, n, A right, B right, only A right, only B right)."""
     warnings: list[str] = field(default_factory=list)
     """One line per pair of runs tested on different images."""
+    tests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """``"A_vs_B"`` -> :func:`paired_test` of the two runs on the test images both evaluated."""
+
+    def paired_summary(self, key: str) -> str:
+        """One sentence on :attr:`tests` ``[key]``: counts, McNemar's p-value and the verdict."""
+        a, b = key.split("_vs_", 1)
+        return _paired_line(a, b, self.tests[key])
 
 
 def _read_report(run: Path) -> dict[str, Any]:
@@ -85,9 +98,12 @@ def run_summary(run: str | os.PathLike) -> dict[str, Any]:
     speed = report.get("train_images_per_s")
     if speed is None and seconds:
         speed = round(sum(r.get("images_per_s", 0) * r.get("seconds", 0) for r in history) / seconds, 1)
+    n, accuracy = test.get("n"), test.get("accuracy")
+    low, high = accuracy_interval(accuracy, n) if n and accuracy is not None else (None, None)
     return {"run": run.name, "backbone": cfg.get("model", {}).get("backbone", "?"),
-            "strategy": cfg.get("strategy", {}).get("name", "?"),
-            "accuracy": test.get("accuracy"), "top3": test.get("top3"), "macro_f1": test.get("macro", {}).get("f1"),
+            "strategy": cfg.get("strategy", {}).get("name", "?"), "test_images": n,
+            "accuracy": accuracy, "accuracy_low": low, "accuracy_high": high,
+            "top3": test.get("top3"), "macro_f1": test.get("macro", {}).get("f1"),
             "params": report.get("params") or _bundle_params(run), "train_seconds": seconds, "images_per_s": speed}
 
 
@@ -148,6 +164,34 @@ def _differences(a: dict[str, tuple[str, bool]], b: dict[str, tuple[str, bool]])
     return sorted(rows, key=lambda r: r["only_b_right"] - r["only_a_right"])
 
 
+def paired_test(run_a: str | os.PathLike, run_b: str | os.PathLike) -> dict[str, Any]:
+    """Are two runs equally accurate on the test images both evaluated? ``{"images", "a_right",
+    "b_right", "only_a_right", "only_b_right", "p_value", "significant"}``: McNemar's exact test
+    (:func:`artlens.evaluate.mcnemar_p_value`), significant below ``ALPHA`` (0.05)."""
+    return _paired(_predictions(Path(run_a)), _predictions(Path(run_b)))
+
+
+def _paired(a: dict[str, tuple[str, bool]], b: dict[str, tuple[str, bool]]) -> dict[str, Any]:
+    common = set(a) & set(b)
+    only_a = sum(a[p][1] and not b[p][1] for p in common)
+    only_b = sum(b[p][1] and not a[p][1] for p in common)
+    p_value = mcnemar_p_value(only_a, only_b)
+    return {"images": len(common), "a_right": sum(a[p][1] for p in common), "b_right": sum(b[p][1] for p in common),
+            "only_a_right": only_a, "only_b_right": only_b, "p_value": round(p_value, 4),
+            "significant": bool(common) and p_value < ALPHA}
+
+
+def _paired_line(a: str, b: str, t: dict[str, Any]) -> str:
+    """``compare.md``'s and the CLI's sentence for one :func:`paired_test`."""
+    if not t["images"]:
+        return f"{a} and {b} have no test images in common: no paired test"
+    verdict = (f"the difference is significant at {ALPHA}" if t["significant"]
+               else f"not told apart at {ALPHA}")
+    return (f"{a} vs {b} on the {t['images']} test images both evaluated: {t['a_right']} vs {t['b_right']} right; "
+            f"only {a} right on {t['only_a_right']}, only {b} on {t['only_b_right']}; McNemar's exact test "
+            f"p = {t['p_value']:.3g}: {verdict}")
+
+
 def different_test_sets(name_a: str, name_b: str, a: dict[str, Any], b: dict[str, Any]) -> str | None:
     """A line when two runs were tested on different images (another split, --subset, test_fraction):
     their accuracy columns then measure different things. ``None`` when the sets are the same, or when
@@ -174,10 +218,11 @@ def compare_runs(runs: list[str | os.PathLike], out: str | os.PathLike) -> Compa
         w.writeheader()
         w.writerows(rows)
     predictions = [_predictions(p) for p in paths]
-    differences, warnings = {}, []
+    differences, warnings, tests = {}, [], {}
     for preds, r in zip(predictions[1:], rows[1:]):
         key = f"{rows[0]['run']}_vs_{r['run']}".replace("/", "-")
         differences[key] = _differences(predictions[0], preds)
+        tests[key] = _paired(predictions[0], preds)
         warning = different_test_sets(rows[0]["run"], r["run"], predictions[0], preds)
         if warning:
             log.warning(warning)
@@ -187,33 +232,40 @@ def compare_runs(runs: list[str | os.PathLike], out: str | os.PathLike) -> Compa
             w.writeheader()
             w.writerows(differences[key])
     unevaluated = {r["run"] for r, preds in zip(rows, predictions) if not preds}
-    (out / "compare.md").write_text(_markdown(rows, differences, rows[0]["run"], warnings, unevaluated))
+    (out / "compare.md").write_text(_markdown(rows, differences, rows[0]["run"], warnings, unevaluated, tests))
     _plot(rows, out / "compare.png")
-    return CompareResult(out=out, rows=rows, differences=differences, warnings=warnings)
+    return CompareResult(out=out, rows=rows, differences=differences, warnings=warnings, tests=tests)
 
 
-def _cell(v: Any) -> str:
+#: Columns that are proportions (shown to four places); other numbers get three significant digits.
+PROPORTIONS = {"accuracy", "accuracy_low", "accuracy_high", "top3", "macro_f1"}
+
+
+def _cell(column: str, v: Any) -> str:
     if v is None:
         return "–"
     if isinstance(v, float):
-        return f"{v:.4f}" if v <= 1 else f"{v:.1f}"
+        return f"{v:.4f}" if column in PROPORTIONS else f"{v:,.1f}" if abs(v) >= 100 else f"{v:.3g}"
     if isinstance(v, int):
         return f"{v:,}"
     return str(v)
 
 
 def _markdown(rows: list[dict[str, Any]], differences: dict[str, list[dict]], first: str,
-              warnings: list[str], unevaluated: set[str] = frozenset()) -> str:
+              warnings: list[str], unevaluated: set[str] = frozenset(),
+              tests: dict[str, dict[str, Any]] | None = None) -> str:
     """``unevaluated``: runs without ``eval/predictions.csv`` (no test split), named as such rather
     than as runs on different data."""
     lines = ["| " + " | ".join(COLUMNS) + " |", "|---" * len(COLUMNS) + "|"]
-    lines += ["| " + " | ".join(_cell(r[c]) for c in COLUMNS) + " |" for r in rows]
+    lines += ["| " + " | ".join(_cell(c, r[c]) for c in COLUMNS) + " |" for r in rows]
     if warnings:
         lines += ["", *(f"**Warning:** {w}." for w in warnings)]
     for key, diff in differences.items():
         other = key.split("_vs_", 1)[1]
-        lines += ["", f"## {first} (A) vs {other} (B): classes one gets right and the other does not", "",
-                  "| class | images | A right | B right | only A right | only B right |", "|---|---|---|---|---|---|"]
+        lines += ["", f"## {first} (A) vs {other} (B): classes one gets right and the other does not", ""]
+        if tests and key in tests and tests[key]["images"]:
+            lines += [_paired_line(first, other, tests[key]) + ".", ""]
+        lines += ["| class | images | A right | B right | only A right | only B right |", "|---|---|---|---|---|---|"]
         lines += [f"| {d['class']} | {d['images']} | {d['a_right']} | {d['b_right']} | {d['only_a_right']} | "
                   f"{d['only_b_right']} |" for d in diff]
         missing = [run for run in (first, other) if run in unevaluated]

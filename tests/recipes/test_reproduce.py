@@ -12,7 +12,7 @@ import pytest
 from artlens.recipes import ReproduceOptions, list_recipes, load_recipe, recipe_dir, reproduce
 from artlens.errors import ArtlensError
 from artlens.models import STRATEGIES
-from artlens.recipes.reproduce import build_config
+from artlens.recipes.reproduce import build_config, study_rows, write_study_files
 
 #: The classifier recipes (the diffusion ones, kind: diffusion, are tested in tests/diffusion).
 RECIPES = [n for n in list_recipes() if load_recipe(n).kind == "classifier"]
@@ -79,6 +79,8 @@ def test_recipe_runs_end_to_end_and_puts_the_study_beside_ours(name, tmp_path, s
         assert study[metric]["study"] == value
         assert 0.0 <= study[metric]["ours"] <= 1.0
         assert study[metric]["difference"] == pytest.approx(study[metric]["ours"] - value, abs=1e-4)
+    low, high = study["accuracy"]["ours_ci95"]
+    assert low <= study["accuracy"]["ours"] <= high
     text = (result.out / "study.md").read_text()
     assert "Quick run on at most 3 images per class" in text and recipe.study.source in text
     with (result.out / "per_class.csv").open() as f:
@@ -88,6 +90,27 @@ def test_recipe_runs_end_to_end_and_puts_the_study_beside_ours(name, tmp_path, s
     bundle = json.loads((result.bundle / "artlens.json").read_text())
     assert bundle["preprocessing"]["input_size"] == opts.image_size
     shutil.rmtree(result.out)  # a VGG run leaves over 2 GB of checkpoints: free the disk now, not at rotation
+
+
+def test_the_studys_number_is_judged_against_the_interval_of_ours(tmp_path):
+    """On 100 test images our 0.50 is anything from 0.40 to 0.60: the study's 0.4512 is not told apart
+    from it, while 0.30 would be."""
+    recipe = load_recipe("ai-artbench-simple-cnn")
+    report = {"test": {"n": 100, "accuracy": 0.5, "top3": 0.9, "macro": {"f1": 0.5}}, "history": []}
+    rows = {r["metric"]: r for r in study_rows(recipe, report)}
+    assert rows["accuracy"]["ours_ci95"] == [0.4038, 0.5962] and rows["accuracy"]["study_inside"] is True
+    assert rows["top3"]["ours_ci95"] == [0.8256, 0.9448] and rows["top3"]["study_inside"] is None  # no study number
+    assert rows["macro_f1"]["ours_ci95"] is None  # an F1 is not a share of the images: no interval
+    write_study_files(recipe, None, list(rows.values()), tmp_path)
+    text = (tmp_path / "study.md").read_text()
+    assert "| accuracy | 0.4512 | 0.5000 | 0.404-0.596 | +0.0488 |" in text
+    assert "The study's accuracy 0.451 lies inside our 95 % interval (0.404-0.596)" in text
+    recipe = load_recipe("ai-artbench-simple-cnn")
+    recipe.study.reported["accuracy"] = 0.30  # a fresh copy: nothing else sees it
+    far = {r["metric"]: r for r in study_rows(recipe, report)}["accuracy"]
+    write_study_files(recipe, None, [far], tmp_path)
+    assert far["study_inside"] is False
+    assert "The study's accuracy 0.300 lies below our 95 % interval" in (tmp_path / "study.md").read_text()
 
 
 def test_the_documented_recipe_format_loads_and_yaml_mistakes_name_their_line(tmp_path):

@@ -70,12 +70,18 @@ def reproduce(
     if not is_main_process():  # under torchrun, one table rather than one per process
         return
     table = Table(title=f"study vs ours: {result.recipe}")
-    for col in ("metric", "study", "ours", "difference"):
+    for col in ("metric", "study", "ours", "ours, 95 % interval", "difference"):
         table.add_column(col, justify="right" if col != "metric" else "left")
     for row in result.rows:
         diff = "–" if row["difference"] is None else f"{row['difference']:+.4f}"
-        table.add_row(row["metric"], _fmt(row["study"]), _fmt(row["ours"]), diff)
+        ci = row.get("ours_ci95")
+        table.add_row(row["metric"], _fmt(row["study"]), _fmt(row["ours"]), f"{ci[0]:.3f}-{ci[1]:.3f}" if ci else "–", diff)
     out_console.print(table)
+    for row in result.rows:
+        if row.get("study_inside") is not None:
+            out_console.print(f"{row['metric']}: the study's {row['study']:.3f} is "
+                              + ("inside our 95 % interval" if row["study_inside"] else "outside our 95 % interval"),
+                              highlight=False)
     if given.get("subset"):
         out_console.print(f"quick run: at most {given['subset']} images per class, not comparable to the study")
     out_console.print(f"results: {result.out / 'study.md'}; bundle: {result.bundle}")

@@ -23,6 +23,7 @@ from typing import Any
 
 from ..config import TrainConfig
 from ..errors import ArtlensError
+from ..evaluate.metrics import accuracy_interval
 from ..models.strategies import STRATEGIES
 from ..train.distributed import is_main_process
 from .diffusion import diffusion_configs
@@ -117,15 +118,28 @@ def ours(metric: str, report: dict[str, Any]) -> float | None:
     return values[metric]
 
 
+#: Study metrics that are a share of the test images, so that ours carries a 95 % (Wilson) interval.
+PROPORTIONS = ("accuracy", "top3")
+
+
 def study_rows(recipe: Recipe, report: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per metric the study reported (then accuracy, top-3, macro-F1 if it did not)."""
+    """One row per metric the study reported (then accuracy, top-3, macro-F1 if it did not).
+
+    For accuracy and top-3, ``ours_ci95`` is our value's 95 % interval on our test split and
+    ``study_inside`` whether the study's number lies in it: outside, the gap is more than the luck of
+    our test set explains (the study's own test set had luck of its own, so inside is not proof of
+    agreement either)."""
     metrics = list(recipe.study.reported) + [m for m in ("accuracy", "top3", "macro_f1")
                                              if m not in recipe.study.reported]
+    n = report.get("test", {}).get("n")
     rows = []
     for m in metrics:
         study, mine = recipe.study.reported.get(m), ours(m, report)
+        interval = [round(x, 4) for x in accuracy_interval(mine, n)] if m in PROPORTIONS and mine is not None and n else None
         rows.append({"metric": m, "study": study, "ours": None if mine is None else round(mine, 4),
-                     "difference": None if study is None or mine is None else round(mine - study, 4)})
+                     "difference": None if study is None or mine is None else round(mine - study, 4),
+                     "ours_ci95": interval,
+                     "study_inside": None if interval is None or study is None else interval[0] <= study <= interval[1]})
     return rows
 
 
@@ -159,8 +173,12 @@ def write_study_files(recipe: Recipe, cfg: TrainConfig | None, rows: list[dict[s
              f"Study: {recipe.study.name} ({recipe.study.source}).", ""]
     if subset is not None:
         lines += [f"**Quick run on at most {subset} images per class: not comparable to the study.**", ""]
-    lines += ["| metric | study | ours | difference |", "|---|---|---|---|"]
-    lines += [f"| {r['metric']} | {fmt(r['study'])} | {fmt(r['ours'])} | {fmt(r['difference'], '+')} |" for r in rows]
+    lines += ["| metric | study | ours | ours, 95 % interval | difference |", "|---|---|---|---|---|"]
+    lines += [f"| {r['metric']} | {fmt(r['study'])} | {fmt(r['ours'])} | {interval_text(r)} | {fmt(r['difference'], '+')} |"
+              for r in rows]
+    verdicts = [verdict_text(r) for r in rows if r.get("study_inside") is not None]
+    if verdicts:
+        lines += ["", *verdicts]
     lines += ["", "Bars: `study.png`. Curves: `curves.png`. Confusion matrix: `eval/confusion_matrix.png`. "
               "Per-class table: `per_class.csv` and `eval/report.md`."]
     if recipe.study.notes:
@@ -176,6 +194,22 @@ def write_study_files(recipe: Recipe, cfg: TrainConfig | None, rows: list[dict[s
             for c, m in per_class.items():
                 w.writerow([c, *(f"{m[k]:.4f}" for k in ("accuracy", "precision", "recall", "f1")), m["support"]])
 
+
+
+def interval_text(row: dict[str, Any]) -> str:
+    """``0.652-0.741``, or ``–`` for a metric without an interval."""
+    ci = row.get("ours_ci95")
+    return f"{ci[0]:.3f}-{ci[1]:.3f}" if ci else "–"
+
+
+def verdict_text(row: dict[str, Any]) -> str:
+    """One sentence: is the study's number inside our interval?"""
+    if row["study_inside"]:
+        return (f"The study's {row['metric']} {row['study']:.3f} lies inside our 95 % interval "
+                f"({interval_text(row)}): our test set cannot tell the two apart.")
+    side = "above" if row["study"] > row["ours_ci95"][1] else "below"
+    return (f"The study's {row['metric']} {row['study']:.3f} lies {side} our 95 % interval ({interval_text(row)}): "
+            "more than the luck of our test set explains.")
 
 
 def plot_study(rows: list[dict[str, Any]], path: Path, *, title: str, subset: int | None = None) -> None:

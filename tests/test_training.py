@@ -67,10 +67,15 @@ def test_frozen_epochs_never_run_the_backbone(tiny_tree, tiny_weights, tmp_path,
     monkeypatch.setattr(Backbone, "forward", counting)
     cfg = tiny_config(tiny_tree, tmp_path / "run", strategy__name="frozen", model__pretrained=str(tiny_weights),
                       epochs=4, data__test_fraction=0.0, drift_images=0)
-    fit(cfg, show_progress=False)
+    run = fit(cfg, show_progress=False)
     # train + val embedded once, then the best model is evaluated once on the val split: 30 + 3 images
     # (drift_images=0: the bundle's drift reference would embed up to that many training images once more).
     assert calls["n"] == 30 + 3
+    # That embedding pass is part of what the run cost: compare's "training time" counts it.
+    report = json.loads((run.out / "report.json").read_text())
+    epochs = sum(r["seconds"] for r in report["history"])
+    assert report["feature_cache_seconds"] > 0
+    assert abs(report["train_seconds"] - (epochs + report["feature_cache_seconds"])) < 0.02
 
 
 @pytest.mark.parametrize("model, message", [

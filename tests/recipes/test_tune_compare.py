@@ -9,8 +9,8 @@ import shutil
 import pytest
 
 from artlens.errors import ArtlensError
-from artlens.evaluate import mcnemar_p_value
-from artlens.recipes import ReproduceOptions, TuneOptions, compare_runs, load_space, sample_trial, tune
+from artlens.evaluate import accuracy_interval, mcnemar_p_value
+from artlens.recipes import ReproduceOptions, TuneOptions, compare_runs, load_space, sample_trial, tune, winner_margin
 
 SPACE = {"optim.lr": {"low": 1e-3, "high": 3e-2, "log": True}, "model.dropout": [0.0, 0.25]}
 
@@ -48,6 +48,15 @@ def test_trials_are_normal_runs_with_a_leaderboard_and_the_best_bundle(search):
     with (out / "leaderboard.csv").open() as f:
         assert [r["trial"] for r in csv.DictReader(f)] == [r["trial"] for r in result.leaderboard]
     assert "| rank |" in (out / "leaderboard.md").read_text()
+    # The winner's lead, in the units that matter: its validation interval and who lies inside it.
+    best_row = result.leaderboard[0]
+    low, high = accuracy_interval(best_row["val_acc"], best_row["val_images"])
+    inside = [r["trial"] for r in result.leaderboard[1:] if r["val_acc"] >= low]
+    line = winner_margin(result.leaderboard)
+    assert line.startswith(f"{best_row['trial']}: validation accuracy {best_row['val_acc']:.3f} on "
+                           f"{best_row['val_images']} images (95 % interval {low:.3f}-{high:.3f})")
+    assert (f"{len(inside)} other trial(s) lie inside it" if inside else "no other trial lies inside it") in line
+    assert line in (out / "leaderboard.md").read_text()
 
 
 def test_sampling_depends_only_on_seed_and_trial():

@@ -101,7 +101,7 @@ def tune(
     """Random hyperparameter search: each trial a normal run, a leaderboard, the best bundle kept; resumable."""
     from .. import TuneOptions
     from .. import tune as run_tune
-    from ..recipes import load_space
+    from ..recipes import load_space, winner_margin
 
     opts = TuneOptions(trials=trials, space=load_space(space) if space else {}, seed=seed,
                        run=_run_options(given, out, set_))
@@ -116,6 +116,9 @@ def tune(
         table.add_row(*("–" if row[k] is None else f"{row[k]:.4g}" if isinstance(row[k], float) else str(row[k])
                         for k in keys))
     out_console.print(table)
+    margin = winner_margin(result.leaderboard)
+    if margin:
+        out_console.print(margin, highlight=False)
     out_console.print(f"leaderboard: {result.out / 'leaderboard.md'}; best bundle: {result.best}")
 
 

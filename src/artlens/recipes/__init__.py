@@ -9,7 +9,7 @@
 from .compare import CompareResult, class_differences, compare_runs, paired_test, run_summary
 from .recipe import REPORTED_METRICS, Recipe, StudyInfo, list_recipes, load_recipe, recipe_dir
 from .reproduce import ReproduceOptions, ReproduceResult, build_config, reproduce
-from .tune import TuneOptions, TuneResult, load_space, sample_trial, tune
+from .tune import TuneOptions, TuneResult, load_space, sample_trial, tune, winner_margin
 
 __all__ = [
     "REPORTED_METRICS",
@@ -32,4 +32,5 @@ __all__ = [
     "run_summary",
     "sample_trial",
     "tune",
+    "winner_margin",
 ]

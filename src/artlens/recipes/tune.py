@@ -34,6 +34,7 @@ from typing import Any
 import yaml
 
 from ..errors import ArtlensError, yaml_error
+from ..evaluate.metrics import accuracy_interval
 from ..outputs import output_dir
 from ..train.distributed import is_main_process
 from .recipe import Recipe, list_recipes, load_recipe
@@ -239,8 +240,10 @@ def leaderboard(out: Path, space: dict[str, Any]) -> list[dict[str, Any]]:
         params = json.loads((trial_dir / "params.json").read_text())
         vals = [r["val_acc"] for r in report["history"] if r.get("val_acc") is not None]
         test = report.get("test", {})
+        val_images = sum((report.get("counts") or {}).get("val", {}).values()) or None
         rows.append({"trial": trial_dir.name, **{k: params.get(k) for k in sorted(space)},
-                     "val_acc": max(vals) if vals else None, "test_accuracy": test.get("accuracy"),
+                     "val_acc": max(vals) if vals else None, "val_images": val_images,
+                     "test_accuracy": test.get("accuracy"),
                      "macro_f1": test.get("macro", {}).get("f1"), "epochs": len(report["history"]),
                      "seconds": report.get("seconds")})
     key = lambda r: (r["val_acc"] if r["val_acc"] is not None else -1,  # noqa: E731
@@ -259,4 +262,22 @@ def _write_leaderboard(rows: list[dict[str, Any]], out: Path) -> None:
     cell = lambda v: "–" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))  # noqa: E731
     lines = ["| rank | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     lines += [f"| {i + 1} | " + " | ".join(cell(r[k]) for k in keys) + " |" for i, r in enumerate(rows)]
+    verdict = winner_margin(rows)
+    if verdict:
+        lines += ["", verdict]
     (out / "leaderboard.md").write_text("\n".join(lines) + "\n")
+
+
+def winner_margin(rows: list[dict[str, Any]]) -> str | None:
+    """How far ahead the best trial is: its validation accuracy's 95 % interval, and how many other
+    trials lie inside it (a random search on a few hundred validation images picks its winner by
+    luck as much as by setting when several do). ``None`` without a validation score."""
+    best = rows[0] if rows else {}
+    n, acc = best.get("val_images"), best.get("val_acc")
+    if not n or acc is None:
+        return None
+    low, high = accuracy_interval(acc, n)
+    close = [r["trial"] for r in rows[1:] if r.get("val_acc") is not None and r["val_acc"] >= low]
+    return (f"{best['trial']}: validation accuracy {acc:.3f} on {n} images (95 % interval {low:.3f}-{high:.3f}); "
+            + (f"{len(close)} other trial(s) lie inside it ({', '.join(close)}): not told apart from the best."
+               if close else "no other trial lies inside it."))

@@ -98,8 +98,8 @@ def test_the_studys_number_is_judged_against_the_interval_of_ours(tmp_path):
     recipe = load_recipe("ai-artbench-simple-cnn")
     report = {"test": {"n": 100, "accuracy": 0.5, "top3": 0.9, "macro": {"f1": 0.5}}, "history": []}
     rows = {r["metric"]: r for r in study_rows(recipe, report)}
-    assert rows["accuracy"]["ours_ci95"] == [0.4038, 0.5962] and rows["accuracy"]["study_inside"] is True
-    assert rows["top3"]["ours_ci95"] == [0.8256, 0.9448] and rows["top3"]["study_inside"] is None  # no study number
+    assert rows["accuracy"]["ours_ci95"] == [0.403832, 0.596168] and rows["accuracy"]["study_inside"] is True
+    assert rows["top3"]["ours_ci95"] == [0.825634, 0.944771] and rows["top3"]["study_inside"] is None  # no study number
     assert rows["macro_f1"]["ours_ci95"] is None  # an F1 is not a share of the images: no interval
     write_study_files(recipe, None, list(rows.values()), tmp_path)
     text = (tmp_path / "study.md").read_text()

@@ -206,7 +206,7 @@ def test_compare_runs_table_figure_and_per_class_differences(search, tmp_path):
     assert test["images"] == len(preds)
     assert (test["only_a_right"], test["only_b_right"]) == (sum(d["only_a_right"] for d in diff),
                                                            sum(d["only_b_right"] for d in diff))
-    assert test["p_value"] == round(mcnemar_p_value(test["only_a_right"], test["only_b_right"]), 4)
+    assert test["p_value"] == mcnemar_p_value(test["only_a_right"], test["only_b_right"])
     assert test["significant"] == (test["p_value"] < 0.05)
     assert f"McNemar's exact test p = {test['p_value']:.3g}" in md
 
@@ -267,3 +267,31 @@ def test_compare_names_a_run_without_test_predictions_instead_of_blaming_the_dat
     text = (tmp_path / "cmp" / "compare.md").read_text()
     assert "(no eval/predictions.csv in unevaluated: no test split was evaluated)" in text
     assert "different data" not in text
+
+
+def test_two_models_evaluated_on_the_same_images_are_compared_like_runs(typed_runs, tiny_tree, tmp_path, monkeypatch):
+    """``artlens evaluate --out`` folders: no training costs, but the same table and paired test."""
+    from artlens import evaluate
+
+    monkeypatch.chdir(tiny_tree.parent)  # the data path typed relative, as a user would
+    reports = [evaluate(typed_runs / run / "model", "styles", tmp_path / f"eval-{run}", show_progress=False)
+               for run in ("a", "c")]
+    monkeypatch.chdir(tmp_path)  # compared from elsewhere: the evaluation's own folder resolves the paths
+    result = compare_runs([tmp_path / "eval-a", tmp_path / "eval-c"], tmp_path / "cmp")
+    for row, report in zip(result.rows, reports):
+        assert row["accuracy"] == report["metrics"]["accuracy"] and row["test_images"] == 30
+        assert (row["strategy"], row["backbone"], row["train_seconds"]) == ("evaluated", "tiny_cnn", None)
+    test = result.tests["eval-a_vs_eval-c"]
+    assert test["images"] == 30 and result.warnings == []
+    assert (test["a_right"], test["b_right"]) == tuple(round(r["metrics"]["accuracy"] * 30) for r in reports)
+    assert "McNemar's exact test" in (tmp_path / "cmp" / "compare.md").read_text()
+    # Paths are matched as the files they name, not as the strings typed: a copy of the folder elsewhere,
+    # evaluated as "styles" from there, is another set of images.
+    shutil.copytree(tiny_tree, tmp_path / "elsewhere" / "styles")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    evaluate(typed_runs / "a" / "model", "styles", tmp_path / "eval-copy", show_progress=False)
+    monkeypatch.chdir(tmp_path)
+    other = compare_runs([tmp_path / "eval-a", tmp_path / "eval-copy"], tmp_path / "cmp2")
+    assert other.warnings == ["eval-a and eval-copy were tested on different test sets (30 and 30 images, 0 in common): "
+                              "their scores are not measured on the same images"]
+

@@ -124,10 +124,11 @@ def tune(
 
 @app.command()
 def compare(
-    runs: Annotated[list[Path], typer.Argument(help="Two or more run folders (from train, reproduce or tune).")],
+    runs: Annotated[list[Path], typer.Argument(help="Two or more run folders (from train, reproduce or tune) "
+                                                    "or evaluate --out folders.")],
     out: Annotated[str, typer.Option(help="Folder for compare.csv/.md/.png and per-class differences.")] = "runs/compare",
 ) -> None:
-    """One table and one figure across runs, and which classes the first run gets right that each other does not."""
+    """One table and one figure across runs, each pair's paired test, and which classes the first run gets right that each other does not."""
     from .. import compare_runs
 
     result = compare_runs(runs, out)

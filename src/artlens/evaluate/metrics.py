@@ -80,7 +80,7 @@ def classification_metrics(y_true: Sequence[int], probs: np.ndarray, classes: Se
     for k in ks:
         if k < len(classes) and len(y_true):
             out[f"top{k}"] = float(top_k_accuracy_score(y_true, probs, k=k, labels=labels))
-    out["ci95"] = {key: [round(x, 4) for x in accuracy_interval(out[key], out["n"])]
+    out["ci95"] = {key: [round(x, 6) for x in accuracy_interval(out[key], out["n"])]
                    for key in ("accuracy", *(f"top{k}" for k in ks)) if key in out}
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     out["per_class"] = {

@@ -84,19 +84,24 @@ def evaluate(model: str | os.PathLike | Bundle | None, data: str | os.PathLike |
         )
     model = inference_model(bundle.model, input_size=bundle.preprocessing.input_size, device=device,
                             precision=precision)  # the same outputs, faster
+    about = {"model": bundle.name, "model_version": bundle.meta.get("version"), "backbone": bundle.meta.get("backbone"),
+             "data": str(cfg.path), "split": split, "out": str(out), "cwd": os.getcwd()}  # what relative paths mean
     return evaluate_samples(model, bundle.preprocessing, bundle.classes, samples, out,
                             batch_size=batch_size, device=device,
                             num_workers=num_workers, tta=bundle_tta(bundle, tta),
                             show_progress=show_progress and ctx.is_main,
-                            title=f"{bundle.name} on {Path(cfg.path).name} ({split})", ctx=ctx, precision=precision)
+                            title=f"{bundle.name} on {Path(cfg.path).name} ({split})", ctx=ctx, precision=precision,
+                            about=about)
 
 
 def evaluate_samples(model: nn.Module, pre: Preprocessing, classes: Sequence[str], samples: Sequence[Sample],
                      out: str | os.PathLike, *, batch_size: int | None = None, device: str = "auto",
                      num_workers: int | None = None, tta: str | bool = "none", show_progress: bool = True,
                      title: str = "evaluation", extra_skipped: Sequence[SkippedImage] = (),
-                     ctx: DistContext | None = None, precision: str = "auto") -> dict[str, Any]:
-    """Run the model on ``samples`` and write every report file into ``out``.
+                     ctx: DistContext | None = None, precision: str = "auto",
+                     about: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run the model on ``samples`` and write every report file into ``out``; ``about`` (the model, the
+    data and ``out`` as given) goes into ``report.json`` as it is, for ``artlens compare``.
 
     With a distributed ``ctx`` every process must call it: each scores its share, all get the report,
     and only rank 0 writes the files.
@@ -117,6 +122,7 @@ def evaluate_samples(model: nn.Module, pre: Preprocessing, classes: Sequence[str
     skipped = list(extra_skipped) + result.skipped
     report = {
         "title": title,
+        **(about or {}),
         "metrics": metrics,
         "n_images": len(samples),
         "n_evaluated": len(kept),

@@ -1,7 +1,9 @@
 """``compare_runs(run_dirs, out)``: one table and one figure across training runs.
 
-Reads what every run folder already holds (``report.json``, ``eval/predictions.csv``, ``model/``)
-and writes ``compare.csv``, ``compare.md`` and ``compare.png`` (accuracy, top-3 and macro-F1 per run;
+Reads what every run folder already holds (``report.json``, ``eval/predictions.csv``, ``model/``;
+an ``artlens evaluate`` folder counts as a run without training costs, so two models evaluated on
+the same images get the same paired test) and writes ``compare.csv``, ``compare.md`` and
+``compare.png`` (accuracy, top-3 and macro-F1 per run;
 accuracy against training time). For each other run against the first it also answers "which
 classes does A get right that B does not": ``classes_<A>_vs_<B>.csv``, per class, over the test
 images both runs evaluated, and whether the two differ beyond luck: McNemar's exact test on those
@@ -58,14 +60,22 @@ class CompareResult:
 
 
 def _read_report(run: Path) -> dict[str, Any]:
+    """A run's ``report.json``: a training run's (``history`` and ``test``), or an ``artlens evaluate``
+    folder's (``metrics``), which is read as a run without training costs."""
     path = run / "report.json"
     if not run.is_dir():
         raise ArtlensError(f"{run}: not a run folder")
     if not path.is_file():
-        raise ArtlensError(f"{run}: no report.json (is this a finished `artlens train` or `reproduce` run?)")
+        raise ArtlensError(f"{run}: no report.json (is this a finished `artlens train`, `reproduce` or "
+                           "`evaluate` folder?)")
     report = json.loads(path.read_text())
+    if "metrics" in report and "n_evaluated" in report and "history" not in report:
+        return {"evaluation": True, "cwd": report.get("cwd"), "history": [],
+                "test": {**report["metrics"], "n": report["n_evaluated"]},
+                "config": {"out": report.get("out"), "model": {"backbone": report.get("backbone") or report.get("model", "?")},
+                           "strategy": {"name": "evaluated"}}}
     if "history" not in report or "test" not in report:
-        raise ArtlensError(f"{path}: not a training report (no history/test metrics)")
+        raise ArtlensError(f"{path}: not a training or evaluation report (no history/test metrics)")
     return report
 
 
@@ -93,7 +103,7 @@ def run_summary(run: str | os.PathLike) -> dict[str, Any]:
     report = _read_report(run)
     test, cfg, history = report["test"], report.get("config", {}), report["history"]
     seconds = report.get("train_seconds")
-    if seconds is None:
+    if seconds is None and history:
         seconds = round(sum(r.get("seconds", 0) for r in history), 2)
     speed = report.get("train_images_per_s")
     if speed is None and seconds:
@@ -104,7 +114,8 @@ def run_summary(run: str | os.PathLike) -> dict[str, Any]:
             "strategy": cfg.get("strategy", {}).get("name", "?"), "test_images": n,
             "accuracy": accuracy, "accuracy_low": low, "accuracy_high": high,
             "top3": test.get("top3"), "macro_f1": test.get("macro", {}).get("f1"),
-            "params": report.get("params") or _bundle_params(run), "train_seconds": seconds, "images_per_s": speed}
+            "params": report.get("params") or (None if report.get("evaluation") else _bundle_params(run)),
+            "train_seconds": seconds, "images_per_s": speed}
 
 
 def _predictions(run: Path) -> dict[str, tuple[str, bool]]:
@@ -120,6 +131,8 @@ def _predictions(run: Path) -> dict[str, tuple[str, bool]]:
     it would need the same resolving.)
     """
     path = run / "eval" / "predictions.csv"
+    if not path.is_file():  # an ``artlens evaluate`` folder holds it at the top
+        path = run / "predictions.csv"
     if not path.is_file():
         return {}
     base = _training_folder(run)
@@ -130,11 +143,15 @@ def _predictions(run: Path) -> dict[str, tuple[str, bool]]:
 def _training_folder(run: Path) -> Path:
     """The folder ``artlens train`` ran in: what relative paths in the run's files are relative to.
 
-    It is not recorded, but the run's ``--out`` is, as typed: a run made with ``--out runs/r1`` that
-    lies at ``/home/me/art/runs/r1`` was trained from ``/home/me/art``. A run moved or renamed since,
-    or written to an absolute ``--out``, falls back to the current folder, where one usually compares.
+    An ``artlens evaluate`` folder records it (``cwd``). A training run does not, but its ``--out`` is
+    recorded as typed: a run made with ``--out runs/r1`` that lies at ``/home/me/art/runs/r1`` was
+    trained from ``/home/me/art``. A run moved or renamed since, or written to an absolute ``--out``,
+    falls back to the current folder, where one usually compares.
     """
-    typed = _read_report(run).get("config", {}).get("out")
+    report = _read_report(run)
+    if report.get("cwd") and Path(report["cwd"]).is_dir():
+        return Path(report["cwd"])
+    typed = report.get("config", {}).get("out")
     here, out = run.resolve(), Path(typed or ".")
     if not typed or out.is_absolute() or not out.parts or ".." in out.parts or len(out.parts) >= len(here.parts):
         return Path.cwd()
@@ -177,7 +194,7 @@ def _paired(a: dict[str, tuple[str, bool]], b: dict[str, tuple[str, bool]]) -> d
     only_b = sum(b[p][1] and not a[p][1] for p in common)
     p_value = mcnemar_p_value(only_a, only_b)
     return {"images": len(common), "a_right": sum(a[p][1] for p in common), "b_right": sum(b[p][1] for p in common),
-            "only_a_right": only_a, "only_b_right": only_b, "p_value": round(p_value, 4),
+            "only_a_right": only_a, "only_b_right": only_b, "p_value": p_value,
             "significant": bool(common) and p_value < ALPHA}
 
 
@@ -189,7 +206,7 @@ def _paired_line(a: str, b: str, t: dict[str, Any]) -> str:
                else f"not told apart at {ALPHA}")
     return (f"{a} vs {b} on the {t['images']} test images both evaluated: {t['a_right']} vs {t['b_right']} right; "
             f"only {a} right on {t['only_a_right']}, only {b} on {t['only_b_right']}; McNemar's exact test "
-            f"p = {t['p_value']:.3g}: {verdict}")
+            + ("p < 0.0001" if t["p_value"] < 1e-4 else f"p = {t['p_value']:.3g}") + f": {verdict}")
 
 
 def different_test_sets(name_a: str, name_b: str, a: dict[str, Any], b: dict[str, Any]) -> str | None:

@@ -135,7 +135,7 @@ def study_rows(recipe: Recipe, report: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for m in metrics:
         study, mine = recipe.study.reported.get(m), ours(m, report)
-        interval = [round(x, 4) for x in accuracy_interval(mine, n)] if m in PROPORTIONS and mine is not None and n else None
+        interval = [round(x, 6) for x in accuracy_interval(mine, n)] if m in PROPORTIONS and mine is not None and n else None
         rows.append({"metric": m, "study": study, "ours": None if mine is None else round(mine, 4),
                      "difference": None if study is None or mine is None else round(mine - study, 4),
                      "ours_ci95": interval,

@@ -188,6 +188,7 @@ def test_compare_runs_table_figure_and_per_class_differences(search, tmp_path):
         report = json.loads((run / "report.json").read_text())
         assert row["accuracy"] == report["test"]["accuracy"] and row["params"] == report["params"]
         assert row["backbone"] == "simple_cnn" and row["train_seconds"] > 0 and row["images_per_s"] > 0
+        assert row["predict_images_per_s"] == report["test"]["eval_images_per_s"] > 0
     diff = result.differences["trial-000_vs_trial-001"]
     with (runs[0] / "eval" / "predictions.csv").open() as f:
         preds = list(csv.DictReader(f))
@@ -281,6 +282,7 @@ def test_two_models_evaluated_on_the_same_images_are_compared_like_runs(typed_ru
     for row, report in zip(result.rows, reports):
         assert row["accuracy"] == report["metrics"]["accuracy"] and row["test_images"] == 30
         assert (row["strategy"], row["backbone"], row["train_seconds"]) == ("evaluated", "tiny_cnn", None)
+        assert row["predict_images_per_s"] == report["images_per_s"] > 0  # comparable with a training run's
     test = result.tests["eval-a_vs_eval-c"]
     assert test["images"] == 30 and result.warnings == []
     assert (test["a_right"], test["b_right"]) == tuple(round(r["metrics"]["accuracy"] * 30) for r in reports)

@@ -133,12 +133,14 @@ def compare(
 
     result = compare_runs(runs, out)
     table = Table(title="runs")
-    cols = ("run", "backbone", "strategy", "accuracy", "95 % interval", "top3", "macro_f1", "params", "train_seconds",
-            "images_per_s")
-    for c in cols:
-        table.add_column(c, no_wrap=c == "run")
+    # The columns that fit a terminal; compare.md and compare.csv have every one (parameters, training rate).
+    cols = {"run": "run", "backbone": "backbone", "strategy": "strategy", "accuracy": "accuracy",
+            "interval": "95 % interval", "top3": "top3", "macro_f1": "macro_f1", "train_seconds": "train s",
+            "predict_images_per_s": "predict img/s"}
+    for c, label in cols.items():
+        table.add_column(label, no_wrap=c not in ("backbone", "strategy"))
     for r in result.rows:
-        r = {**r, "95 % interval": None if r["accuracy_low"] is None else f"{r['accuracy_low']:.3f}-{r['accuracy_high']:.3f}"}
+        r = {**r, "interval": None if r["accuracy_low"] is None else f"{r['accuracy_low']:.3f}-{r['accuracy_high']:.3f}"}
         table.add_row(*(f"{r[c]:.4f}" if c in ("accuracy", "top3", "macro_f1") and r[c] is not None
                         else f"{r[c]:,}" if c == "params" and r[c] else "–" if r[c] is None else str(r[c])
                         for c in cols))

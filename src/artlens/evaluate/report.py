@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -108,9 +109,11 @@ def evaluate_samples(model: nn.Module, pre: Preprocessing, classes: Sequence[str
     """
     writes = ctx is None or ctx.is_main
     out = output_dir(out) if writes else Path(out)
+    started = time.perf_counter()
     result = predict_probs(model, samples, pre, classes=classes, batch_size=batch_size, num_workers=num_workers,
                            device=device, tta=tta, show_progress=show_progress, description="evaluate", ctx=ctx,
                            precision=precision)
+    seconds = time.perf_counter() - started
     index = {c: i for i, c in enumerate(classes)}
     kept = [samples[i] for i in result.indices]
     if not kept:
@@ -128,6 +131,7 @@ def evaluate_samples(model: nn.Module, pre: Preprocessing, classes: Sequence[str
         "n_evaluated": len(kept),
         "tta": tta_mode(tta),
         "precision": precision,
+        "images_per_s": round(len(kept) / max(seconds, 1e-9), 1),  # reading, decoding and the network
         "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
     }
     if not writes:

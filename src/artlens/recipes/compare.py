@@ -37,7 +37,7 @@ __all__ = ["CompareResult", "class_differences", "compare_runs", "paired_test", 
 log = logging.getLogger(__name__)
 
 COLUMNS = ("run", "backbone", "strategy", "test_images", "accuracy", "accuracy_low", "accuracy_high", "top3", "macro_f1",
-           "params", "train_seconds", "images_per_s")
+           "params", "train_seconds", "images_per_s", "predict_images_per_s")
 #: A pair of runs differs "significantly" when McNemar's p-value is below this.
 ALPHA = 0.05
 
@@ -71,7 +71,7 @@ def _read_report(run: Path) -> dict[str, Any]:
     report = json.loads(path.read_text())
     if "metrics" in report and "n_evaluated" in report and "history" not in report:
         return {"evaluation": True, "cwd": report.get("cwd"), "history": [],
-                "test": {**report["metrics"], "n": report["n_evaluated"]},
+                "test": {**report["metrics"], "n": report["n_evaluated"], "images_per_s": report.get("images_per_s")},
                 "config": {"out": report.get("out"), "model": {"backbone": report.get("backbone") or report.get("model", "?")},
                            "strategy": {"name": "evaluated"}}}
     if "history" not in report or "test" not in report:
@@ -115,7 +115,10 @@ def run_summary(run: str | os.PathLike) -> dict[str, Any]:
             "accuracy": accuracy, "accuracy_low": low, "accuracy_high": high,
             "top3": test.get("top3"), "macro_f1": test.get("macro", {}).get("f1"),
             "params": report.get("params") or (None if report.get("evaluation") else _bundle_params(run)),
-            "train_seconds": seconds, "images_per_s": speed}
+            "train_seconds": seconds, "images_per_s": speed,
+            # Labelling the test images: the same measure for a frozen and a fine-tuned run, unlike the
+            # training rate (a frozen run's epochs run on cached features).
+            "predict_images_per_s": test.get("eval_images_per_s", test.get("images_per_s"))}
 
 
 def _predictions(run: Path) -> dict[str, tuple[str, bool]]:

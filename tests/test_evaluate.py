@@ -7,7 +7,7 @@ import json
 import numpy as np
 from PIL import Image
 
-from artlens.evaluate import classification_metrics
+from artlens.evaluate import accuracy_interval, classification_metrics
 from artlens.viz import plot_confusion_matrix
 
 
@@ -91,6 +91,9 @@ def test_evaluate_writes_report_files(tiny_tree, tmp_path):
     assert {"accuracy", "balanced_accuracy", "macro", "weighted", "per_class", "confusion_matrix"} <= set(metrics)
     md = (tmp_path / "eval" / "report.md").read_text()
     assert "| Baroque |" in md and "macro precision / recall / F1" in md
+    baroque = metrics["per_class"]["Baroque"]  # 10 paintings of a class: an interval tens of points wide
+    low, high = accuracy_interval(baroque["accuracy"], baroque["support"])
+    assert f"| Baroque | {baroque['accuracy']:.3f} | {low:.3f}-{high:.3f} |" in md and high - low > 0.3
     assert f"| balanced accuracy (mean recall of the classes present) | {metrics['balanced_accuracy']:.4f} |" in md
     low, high = metrics["ci95"]["accuracy"]
     assert f"| accuracy | {metrics['accuracy']:.4f} | {low:.3f}-{high:.3f} |" in md

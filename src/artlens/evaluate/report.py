@@ -36,7 +36,7 @@ from ..models.bundle import Bundle, load_bundle
 from ..outputs import output_dir
 from ..data.metadata import artwork_caption
 from ..viz.figures import plot_confusion_matrix, plot_gallery
-from .metrics import classification_metrics
+from .metrics import accuracy_interval, classification_metrics
 
 __all__ = ["evaluate", "evaluate_samples"]
 
@@ -185,10 +185,12 @@ def markdown_report(report: dict[str, Any], classes: Sequence[str]) -> str:
     for avg in ("macro", "weighted"):
         lines.append(f"| {avg} precision / recall / F1 | {m[avg]['precision']:.4f} / {m[avg]['recall']:.4f} / "
                      f"{m[avg]['f1']:.4f} | |")
-    lines += ["", "| class | accuracy | precision | recall | F1 | support |", "|---|---|---|---|---|---|"]
+    lines += ["", "| class | accuracy | 95 % interval | precision | recall | F1 | support |", "|---|---|---|---|---|---|---|"]
     for c in classes:
         pc = m["per_class"][c]
-        lines.append(f"| {c} | {pc['accuracy']:.3f} | {pc['precision']:.3f} | {pc['recall']:.3f} | "
+        low, high = accuracy_interval(pc["accuracy"], pc["support"])  # 30 paintings of a class: about +-17 points
+        interval = f"{low:.3f}-{high:.3f}" if pc["support"] else ""
+        lines.append(f"| {c} | {pc['accuracy']:.3f} | {interval} | {pc['precision']:.3f} | {pc['recall']:.3f} | "
                      f"{pc['f1']:.3f} | {pc['support']} |")
     if report["skipped"]:
         lines += ["", "## Skipped files", ""] + [f"- `{s['path']}`: {s['reason']}" for s in report["skipped"]]

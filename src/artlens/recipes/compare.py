@@ -311,14 +311,21 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
                if any(r[k] is not None for r in rows)]  # top-3 is undefined with 3 classes or fewer
     width = 0.8 / len(metrics)
     for i, (key, label) in enumerate(metrics):
-        ax.bar(x + (i - (len(metrics) - 1) / 2) * width, [r[key] or 0 for r in rows], width, label=label)
+        err = None
+        if key == "accuracy" and all(r["accuracy_low"] is not None for r in rows):  # its 95 % interval
+            err = np.array([[r["accuracy"] - r["accuracy_low"] for r in rows], [r["accuracy_high"] - r["accuracy"] for r in rows]])
+        ax.bar(x + (i - (len(metrics) - 1) / 2) * width, [r[key] or 0 for r in rows], width,
+               label=label + (" (95 % interval)" if err is not None else ""), yerr=err, capsize=3)
     ax.set_xticks(x, [r["run"] for r in rows], rotation=20, ha="right")
     ax.set_ylim(0, 1)
     ax.set_ylabel("test split")
     ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
     ax.set_title("accuracy, top-3, macro-F1")
     for r in rows:
-        ax2.scatter(r["train_seconds"] or 0, r["accuracy"] or 0, s=40)
+        if r["accuracy_low"] is not None:
+            ax2.errorbar(r["train_seconds"] or 0, r["accuracy"], fmt="none", capsize=3, ecolor="0.6",
+                         yerr=[[r["accuracy"] - r["accuracy_low"]], [r["accuracy_high"] - r["accuracy"]]])
+        ax2.scatter(r["train_seconds"] or 0, r["accuracy"] or 0, s=40, zorder=3)
         ax2.annotate(r["run"], (r["train_seconds"] or 0, r["accuracy"] or 0), fontsize=8,
                      xytext=(4, 4), textcoords="offset points")
     ax2.set_xlabel("training time (s)")

@@ -108,8 +108,10 @@ def test_monitor_reports_accuracy_per_model_and_week_and_flags_a_drop(database, 
     assert styles["feedback"] == 20 and styles["accuracy"] == pytest.approx(12 / 20)
     assert styles["weeks"]["2026-W45"]["accuracy"] == pytest.approx(0.9)
     assert styles["weeks"]["2026-W46"]["accuracy"] == pytest.approx(0.3)
-    assert report.flags == ["styles@2 2026-W46: accuracy 0.30 from 10 feedback answers, 0.30 below the reference "
-                            "0.60 (all feedback)"]
+    # With the week's interval: 3 of 10 right is anything from 11 % to 60 %.
+    assert styles["weeks"]["2026-W46"]["ci95"] == [0.1078, 0.6032]
+    assert report.flags == ["styles@2 2026-W46: accuracy 0.30 (95 % 0.11-0.60) from 10 feedback answers, 0.30 below "
+                            "the reference 0.60 (all feedback)"]
     cm = styles["confusion"]
     assert cm["classes"] == CLASSES and cm["matrix"][1][0] == 8  # eight Rococo paintings called Baroque
     assert report.models["styles@1"]["predictions"] == 1 and report.models["styles@1"]["feedback"] == 0
@@ -122,7 +124,7 @@ def test_monitor_reports_accuracy_per_model_and_week_and_flags_a_drop(database, 
     assert {p.name for p in report.figures} == {"accuracy.png", "confusion_styles_2.png", "classes_styles_2.png",
                                                 "classes_styles_1.png"}
     assert json.loads((out / "report.json").read_text())["flags"] == report.flags
-    assert "2026-W46" in (out / "report.md").read_text()
+    assert "| 2026-W46 | 10 | 10 | 0.300 (0.11-0.60) (flagged) |" in (out / "report.md").read_text()
 
 
 def test_two_arms_differ_significantly_only_with_enough_feedback():

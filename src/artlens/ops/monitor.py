@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArtlensError
+from ..evaluate.metrics import proportion_interval
 from ..models.bundle import META_FILE, BundleFormatError, read_bundle_meta
 from .ab import compare_arms
 from .drift import drift_score, size_format_drift
@@ -151,12 +152,14 @@ def run_monitor(cfg: MonitorConfig, *, store: Store | None = None) -> MonitorRep
                                                  title=f"{model_id}: feedback ({len(answers)} answers)"))
         weeks: dict[str, dict[str, Any]] = defaultdict(dict)
         for week, group in _group(answers, "predicted_at").items():  # the week the answer was given
-            acc = sum(a["correct"] for a in group) / len(group)
-            weeks[week].update(feedback=len(group), accuracy=acc)
+            right = sum(a["correct"] for a in group)
+            acc = right / len(group)
+            low, high = proportion_interval(right, len(group))  # a week of 10 answers: about +-25 points
+            weeks[week].update(feedback=len(group), accuracy=acc, ci95=[round(low, 4), round(high, 4)])
             ref = info["reference_accuracy"]
             if ref is not None and len(group) >= cfg.min_feedback and acc <= ref - cfg.accuracy_drop:
-                flags.append(f"{model_id} {week}: accuracy {acc:.2f} from {len(group)} feedback answers, "
-                             f"{ref - acc:.2f} below the reference {ref:.2f} ({info['reference_source']})")
+                flags.append(f"{model_id} {week}: accuracy {acc:.2f} (95 % {low:.2f}-{high:.2f}) from {len(group)} "
+                             f"feedback answers, {ref - acc:.2f} below the reference {ref:.2f} ({info['reference_source']})")
                 weeks[week]["flag_accuracy"] = True
         reference = meta.get("drift_reference")
         shares = (reference or {}).get("class_shares")
@@ -259,6 +262,11 @@ def _plot_accuracy(models: dict[str, dict[str, Any]], path: Path) -> Path:
         if not weeks:
             continue
         line, = ax.plot([w for w, _ in weeks], [a for _, a in weeks], marker="o", label=model_id)
+        spans = [info["weeks"][w].get("ci95") for w, _ in weeks]
+        if all(spans):  # each week's 95 % interval: a week of few answers says little
+            ax.errorbar([w for w, _ in weeks], [a for _, a in weeks], fmt="none", ecolor=line.get_color(), alpha=0.5,
+                        capsize=3, yerr=[[a - lo for (_, a), (lo, _) in zip(weeks, spans)],
+                                         [hi - a for (_, a), (_, hi) in zip(weeks, spans)]])
         if info.get("reference_accuracy") is not None:
             ax.axhline(info["reference_accuracy"], color=line.get_color(), linestyle=":", linewidth=1)
         flagged = [(w, v["accuracy"]) for w, v in info["weeks"].items() if v.get("flag_accuracy")]
@@ -267,7 +275,8 @@ def _plot_accuracy(models: dict[str, dict[str, Any]], path: Path) -> Path:
                        edgecolors="tab:red", linewidths=2, zorder=3, label=f"{model_id}: flagged")
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("accuracy from feedback")
-    ax.set_title("Accuracy from feedback per week (dotted: reference; circled: flagged)")
+    ax.set_title("Accuracy from feedback per week, with 95 % intervals (dotted: reference; circled: flagged)",
+                 fontsize=10)
     ax.legend(fontsize=8)
     return _save(fig, path)
 
@@ -326,9 +335,10 @@ def _markdown(report: MonitorReport) -> str:
         lines.append(f"| {m} | {info['predictions']} | {info['feedback']} | {acc} | {ref} |")
     lines.append("")
     for m, info in report.models.items():
-        lines += [f"### {m}", "", "| week | predictions | feedback | accuracy | drift: AUC / shift |", "|---|---|---|---|---|"]
+        lines += [f"### {m}", "", "| week | predictions | feedback | accuracy (95 % interval) | drift: AUC / shift |", "|---|---|---|---|---|"]
         for w, v in info["weeks"].items():
-            acc = f"{v['accuracy']:.3f}" + (" (flagged)" if v.get("flag_accuracy") else "") if "accuracy" in v else "-"
+            acc = (f"{v['accuracy']:.3f}" + (" ({:.2f}-{:.2f})".format(*v["ci95"]) if v.get("ci95") else "")
+                   + (" (flagged)" if v.get("flag_accuracy") else "")) if "accuracy" in v else "-"
             d = v.get("drift")
             drift = "-" if d is None else ("n/a" if d["auc"] is None else f"{d['auc']:.2f}") + f" / {d['shift']:.2f}" \
                 + (" (flagged)" if d["drift"] else "")

@@ -61,11 +61,12 @@ ARTDATA = Path(os.environ.get("ARTLENS_ARTDATA", ROOT.parent / "shared" / "artda
 PAINTER_MAP = ROOT / "configs" / "painter_styles.yaml"
 #: Other-source subsets of scripts/data/other_sources.tsv that no training image comes from.
 UNSEEN_SETS = {"aic": "aic", "style_refs": "style_refs", "proxy_loose": "loose"}
+#: Where ``--ship`` writes the built-in model.
+SHIPPED = ROOT / "src" / "artlens" / "assets" / "models" / DEFAULT_MODEL
 #: The built-in model's members, ``BACKBONE[:AUGMENT][@SEED]``: each fine-tuned by the recipe at its own
 #: input size, Lite1 a second time with another training seed, Lite2 with the ``degrade`` augmentation
 #: instead of the recipe's (why these networks, and why so: docs/default_model.md, "Folded batch norms,
 #: and Lite2 as a third network" and "A second training of Lite1").
-SHIPPED = ROOT / "src" / "artlens" / "assets" / "models" / DEFAULT_MODEL
 MEMBERS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite1@1", "efficientnet_lite2:degrade")
 
 

@@ -174,9 +174,9 @@ def write_study_files(recipe: Recipe, cfg: TrainConfig | None, rows: list[dict[s
     if subset is not None:
         lines += [f"**Quick run on at most {subset} images per class: not comparable to the study.**", ""]
     lines += ["| metric | study | ours | ours, 95 % interval | difference |", "|---|---|---|---|---|"]
-    lines += [f"| {r['metric']} | {fmt(r['study'])} | {fmt(r['ours'])} | {interval_text(r)} | {fmt(r['difference'], '+')} |"
+    lines += [f"| {r['metric']} | {fmt(r['study'])} | {fmt(r['ours'])} | {_interval_text(r)} | {fmt(r['difference'], '+')} |"
               for r in rows]
-    verdicts = [verdict_text(r) for r in rows if r.get("study_inside") is not None]
+    verdicts = [_verdict_text(r) for r in rows if r.get("study_inside") is not None]
     if verdicts:
         lines += ["", *verdicts]
     lines += ["", "Bars: `study.png`. Curves: `curves.png`. Confusion matrix: `eval/confusion_matrix.png`. "
@@ -196,19 +196,19 @@ def write_study_files(recipe: Recipe, cfg: TrainConfig | None, rows: list[dict[s
 
 
 
-def interval_text(row: dict[str, Any]) -> str:
+def _interval_text(row: dict[str, Any]) -> str:
     """``0.652-0.741``, or ``–`` for a metric without an interval."""
     ci = row.get("ours_ci95")
     return f"{ci[0]:.3f}-{ci[1]:.3f}" if ci else "–"
 
 
-def verdict_text(row: dict[str, Any]) -> str:
+def _verdict_text(row: dict[str, Any]) -> str:
     """One sentence: is the study's number inside our interval?"""
     if row["study_inside"]:
         return (f"The study's {row['metric']} {row['study']:.3f} lies inside our 95 % interval "
-                f"({interval_text(row)}): our test set cannot tell the two apart.")
+                f"({_interval_text(row)}): our test set cannot tell the two apart.")
     side = "above" if row["study"] > row["ours_ci95"][1] else "below"
-    return (f"The study's {row['metric']} {row['study']:.3f} lies {side} our 95 % interval ({interval_text(row)}): "
+    return (f"The study's {row['metric']} {row['study']:.3f} lies {side} our 95 % interval ({_interval_text(row)}): "
             "more than the luck of our test set explains.")
 
 

@@ -52,7 +52,7 @@ from artlens.data.painters import painter_samples, read_painter_styles
 from artlens.evaluate.calibration import calibrate
 from artlens.models import load_bundle, save_bundle, save_ensemble
 from artlens.models.bundle import DEFAULT_MODEL
-from artlens.ops import reference_from_images, store_drift_reference
+from artlens.ops import reference_from_images, set_class_shares, store_drift_reference
 
 from reuse_or_fit import dropped_paths, reuse_or_fit  # beside this script
 
@@ -272,10 +272,7 @@ def ship_drift_reference(bundle_path: Path, manifest: Path, cfg, *, device: str)
         rows = list(csv.DictReader(f))
     reference = reference_from_images(bundle.model, bundle.preprocessing, [r["path"] for r in rows if r["split"] == "train"],
                                       limit=cfg.drift_images, seed=cfg.seed, device=device)
-    test = Counter(r["label"] for r in rows if r["split"] == "test")
-    if test:
-        reference["class_shares"] = {c: n / sum(test.values()) for c, n in sorted(test.items())}
-        reference["class_shares_split"] = "test"
+    set_class_shares(reference, dict(sorted(Counter(r["label"] for r in rows if r["split"] == "test").items())), "test")
     store_drift_reference(bundle_path, reference)
     print(f"{bundle_path}: drift reference of {reference['n']} training images ({reference['dims']} dimensions)")
 

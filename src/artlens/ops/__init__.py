@@ -18,7 +18,7 @@ True
 from ..data.dedupe import perceptual_hash
 from .ab import ABSplit, compare_arms, wilson_interval
 from .drift import (AUC_THRESHOLD, DRIFT_THRESHOLD, add_drift_reference, drift_reference, drift_score, embed_images, reference_from_images,
-                    size_format_drift, store_drift_reference)
+                    set_class_shares, size_format_drift, store_drift_reference)
 from .export import ExportConfig, export_feedback
 from .monitor import MonitorConfig, MonitorReport, run_monitor
 from .store import (ALIASES, FeedbackError, FeedbackRecord, PredictionRecord, Store, database_url, default_database,
@@ -50,6 +50,7 @@ __all__ = [
     "perceptual_hash",
     "reference_from_images",
     "run_monitor",
+    "set_class_shares",
     "size_format_drift",
     "store_drift_reference",
     "wilson_interval",

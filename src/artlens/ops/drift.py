@@ -31,7 +31,7 @@ from __future__ import annotations
 import base64
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -42,7 +42,7 @@ from ..errors import ArtlensError
 from ..inference import default_device, inference_model, view_transform
 
 __all__ = ["AUC_THRESHOLD", "DRIFT_THRESHOLD", "add_drift_reference", "compact_embeddings", "drift_reference", "drift_score", "embed_images", "reference_from_images",
-           "size_format_drift", "store_drift_reference"]
+           "set_class_shares", "size_format_drift", "store_drift_reference"]
 
 #: ``shift`` above this is flagged as drift (when too few images for the AUC).
 DRIFT_THRESHOLD = 0.5
@@ -211,12 +211,20 @@ def add_drift_reference(bundle: str | os.PathLike, images: str | os.PathLike, *,
         raise ArtlensError(f"{images}: no image files found for the drift reference")
     reference = reference_from_images(loaded.model, loaded.preprocessing, paths, limit=limit, seed=seed, device=device)
     labels = Counter(p.relative_to(root).parts[0] for p in paths if len(p.relative_to(root).parts) > 1)
-    if labels and set(labels) <= set(loaded.classes):
-        total = sum(labels.values())
-        reference["class_shares"] = {c: n / total for c, n in labels.items()}
-        reference["class_shares_split"] = str(root)
+    if set(labels) <= set(loaded.classes):
+        set_class_shares(reference, labels, str(root))
     store_drift_reference(bundle, reference)
     return reference
+
+
+def set_class_shares(reference: dict[str, Any], counts: Mapping[str, int], split: str) -> None:
+    """Put the class shares of ``counts`` (class -> images) into ``reference``, naming where they come
+    from (``split``): what ``artlens monitor`` sets each week's predicted classes beside. Nothing when
+    ``counts`` is empty."""
+    total = sum(counts.values())
+    if total:
+        reference["class_shares"] = {c: n / total for c, n in counts.items()}
+        reference["class_shares_split"] = split
 
 
 def store_drift_reference(bundle: str | os.PathLike, reference: dict[str, Any]) -> None:

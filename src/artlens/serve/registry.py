@@ -32,6 +32,7 @@ import threading
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -181,12 +182,17 @@ class LoadedModel:
     def tta(self) -> str:
         return self.predictor.tta
 
+    @cached_property
+    def _taps(self) -> list[torch.nn.Module]:
+        """:func:`artlens.models.embedding_taps` of the network as predictions run it: found once."""
+        return embedding_taps(self.predictor.model)
+
     def _probs_and_embeddings(self, views: list[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """:meth:`artlens.Predictor.probs` of a batch, and each image's embedding (what the head reads,
         for drift monitoring; an ensemble's members' joined, as its ``embed`` joins them) caught on the
         way by hooks on :func:`artlens.models.embedding_taps`: no second pass. ``None`` for a network
         without them."""
-        taps = embedding_taps(self.predictor.model)
+        taps = self._taps
         captured: list[torch.Tensor] = []
         handles = [t.register_forward_hook(lambda _m, inputs, _o: captured.append(inputs[0].detach())) for t in taps]
         try:

@@ -542,7 +542,7 @@ def _drift_reference(cfg: TrainConfig, model: ArtClassifier, collection: Collect
     ``drift_images`` training images, and the class shares of the split the metrics come from."""
     if cfg.drift_images == 0 or not collection.split("train"):
         return None
-    from ..ops.drift import reference_from_images
+    from ..ops.drift import reference_from_images, set_class_shares
 
     was_training = model.training
     try:
@@ -555,10 +555,7 @@ def _drift_reference(cfg: TrainConfig, model: ArtClassifier, collection: Collect
     finally:
         model.train(was_training)
     counts = collection.counts().get(split or "train") or collection.counts().get("train") or {}
-    total = sum(counts.values())
-    if total:
-        reference["class_shares"] = {c: n / total for c, n in counts.items()}
-        reference["class_shares_split"] = split or "train"
+    set_class_shares(reference, counts, split or "train")
     return reference
 
 

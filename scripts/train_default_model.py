@@ -41,7 +41,7 @@ import csv
 import json
 import os
 import tempfile
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 
 from artlens import evaluate, load_config
@@ -52,7 +52,7 @@ from artlens.data.painters import painter_samples, read_painter_styles
 from artlens.evaluate.calibration import calibrate
 from artlens.models import load_bundle, save_bundle, save_ensemble
 from artlens.models.bundle import DEFAULT_MODEL
-from artlens.ops import reference_from_images, set_class_shares, store_drift_reference
+from artlens.ops import add_drift_reference
 
 from reuse_or_fit import dropped_paths, reuse_or_fit  # beside this script
 
@@ -267,13 +267,7 @@ def ship_drift_reference(bundle_path: Path, manifest: Path, cfg, *, device: str)
     """The drift reference of the model as it ships (its float16 weights, run as the web service runs
     them): ``cfg.drift_images`` training images of ``manifest`` (chosen with the recipe's seed), and the
     class shares of its test split, as ``artlens train`` stores for one network."""
-    bundle = load_bundle(bundle_path)
-    with manifest.open() as f:
-        rows = list(csv.DictReader(f))
-    reference = reference_from_images(bundle.model, bundle.preprocessing, [r["path"] for r in rows if r["split"] == "train"],
-                                      limit=cfg.drift_images, seed=cfg.seed, device=device)
-    set_class_shares(reference, dict(sorted(Counter(r["label"] for r in rows if r["split"] == "test").items())), "test")
-    store_drift_reference(bundle_path, reference)
+    reference = add_drift_reference(bundle_path, manifest, limit=cfg.drift_images, seed=cfg.seed, device=device)
     print(f"{bundle_path}: drift reference of {reference['n']} training images ({reference['dims']} dimensions)")
 
 

@@ -22,11 +22,15 @@
 5. Score the upstream test split, the unseen SD2 batch, and both together (the review's kind of
    held-out set), with the threshold chosen in 4: balanced accuracy, AI recall, human recall.
 6. With ``--ship``, write the model (float16, about 7 MB) into
-   ``src/artlens/assets/models/cezanne-ai-detector``.
+   ``src/artlens/assets/models/cezanne-ai-detector``, with the drift reference ``artlens monitor``
+   compares the images a server judges with (``artlens.ops.add_drift_reference``): the shipped
+   network's embeddings of ``drift_images`` training images and the test split's class shares.
+   ``--drift-reference-only`` writes that reference into the shipped detector as it is, training nothing.
 
     nice -n 10 python scripts/train_detector.py --ship                  # CPU: an hour on 2 shared cores
     python scripts/train_detector.py --ship --device cuda               # the same recipe on a GPU
     python scripts/train_detector.py --epochs 1 --max-per-folder 6 --out /tmp/smoke   # a smoke test
+    python scripts/train_detector.py --drift-reference-only             # the shipped detector's drift reference
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import csv
 import json
 import os
 import random
+import tempfile
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
@@ -45,6 +50,7 @@ from artlens.data.dataset import Sample
 from artlens.detect import (DEFAULT_DETECTOR, Detector, choose_threshold, default_detector_path, score_origins)
 from artlens.evaluate.calibration import calibrate
 from artlens.models import Bundle, load_bundle, save_bundle
+from artlens.ops import add_drift_reference
 
 from reuse_or_fit import dropped_paths, reuse_or_fit  # beside this script
 
@@ -141,7 +147,7 @@ def choose_test_size(bundle: Bundle, val: list[Sample], *, device: str) -> tuple
                   for size, c in fits.items()}
 
 
-def ship(used: Path, summary: dict, *, config: str | Path) -> Path:
+def ship(used: Path, summary: dict, *, config: str | Path, manifest: Path, device: str = "auto") -> Path:
     """Step 6: the model of ``used`` (calibrated, at the chosen size) into the package, in float16, with
     its threshold, its scores and what it is (not) valid for."""
     bundle = load_bundle(used)
@@ -157,10 +163,20 @@ def ship(used: Path, summary: dict, *, config: str | Path) -> Path:
                      "trained_on": TRAINED_ON, "not_valid_for": NOT_VALID_FOR}
     extra = {"detector": detector_info, "calibration": summary["calibration"],
              "retrain": "make detector (python scripts/train_detector.py --ship)"}
-    return save_bundle(bundle.model, default_detector_path(), classes=bundle.classes,
-                       model_cfg=replace(load_config(config).model, input_size=size), recipe=bundle.meta["recipe"],
-                       metrics={**bundle.meta["metrics"], **scores}, data_fingerprint=bundle.meta["data_fingerprint"],
-                       name=DEFAULT_DETECTOR, half=True, extra=extra)
+    shipped = save_bundle(bundle.model, default_detector_path(), classes=bundle.classes,
+                          model_cfg=replace(load_config(config).model, input_size=size), recipe=bundle.meta["recipe"],
+                          metrics={**bundle.meta["metrics"], **scores}, data_fingerprint=bundle.meta["data_fingerprint"],
+                          name=DEFAULT_DETECTOR, half=True, extra=extra)
+    ship_drift_reference(shipped, manifest, load_config(config), device=device)
+    return shipped
+
+
+def ship_drift_reference(bundle_path: Path, manifest: Path, cfg, *, device: str) -> None:
+    """The drift reference of the detector as it ships (float16, at its chosen input size, run as the
+    web service runs it): ``cfg.drift_images`` training images of ``manifest`` (the recipe's seed)
+    and its test split's class shares."""
+    reference = add_drift_reference(bundle_path, manifest, limit=cfg.drift_images, seed=cfg.seed, device=device)
+    print(f"{bundle_path}: drift reference of {reference['n']} training images ({reference['dims']} dimensions)")
 
 
 def main() -> None:
@@ -171,8 +187,15 @@ def main() -> None:
     ap.add_argument("--max-per-folder", type=int, default=None, help="cap images per source folder (smoke tests)")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda (the same recipe, one flag)")
     ap.add_argument("--ship", action="store_true", help="copy the model into the package as the built-in detector")
+    ap.add_argument("--drift-reference-only", action="store_true",
+                    help="only (re)write the shipped detector's drift reference from the recipe's training split")
     args = ap.parse_args()
     cfg = load_config(args.config)
+    if args.drift_reference_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            manifest, _ = build_manifest(Path(tmp), seed=cfg.data.seed)
+            ship_drift_reference(default_detector_path(), manifest, cfg, device=args.device)
+        return
     out = Path(args.out or cfg.out)
     manifest, info = build_manifest(out, max_per_folder=args.max_per_folder, seed=cfg.data.seed)
     cfg.data.path, cfg.out, cfg.device = str(manifest), str(out), args.device
@@ -214,7 +237,7 @@ def main() -> None:
     (out / "detector_summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps({k: v for k, v in summary.items() if k != "at_threshold_0.5"}, indent=2))
     if args.ship:
-        print(f"shipped: {ship(used, summary, config=args.config)}")
+        print(f"shipped: {ship(used, summary, config=args.config, manifest=manifest, device=args.device)}")
 
 
 if __name__ == "__main__":

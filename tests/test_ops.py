@@ -177,6 +177,25 @@ def test_a_bundle_trained_before_references_gets_one_from_its_images(tiny_tree, 
     assert ref["n"] == 30 and ref["class_shares"] == {"Baroque": 1 / 3, "Pop_Art": 1 / 3, "Ukiyo_e": 1 / 3}
 
 
+def test_a_reference_from_a_manifest_embeds_its_training_rows_and_takes_the_test_rows_shares(tiny_tree, tmp_path):
+    """What the default-model and detector scripts give ``add_drift_reference``: their split manifest."""
+    from artlens.ops import add_drift_reference
+
+    cfg = ModelConfig(backbone="tiny_cnn", pretrained="none")
+    save_bundle(build_classifier(cfg, 3), tmp_path / "m", classes=["Baroque", "Pop_Art", "Ukiyo_e"], model_cfg=cfg)
+    images = sorted(tiny_tree.rglob("*.jpg"))
+    rows = [(p, p.parent.name, "test" if p.parent.name == "Baroque" and i % 10 < 2 else "train")
+            for i, p in enumerate(images)]
+    (tmp_path / "split.csv").write_text("path,label,split\n" + "".join(f"{p},{c},{s}\n" for p, c, s in rows))
+    ref = add_drift_reference(tmp_path / "m", tmp_path / "split.csv", limit=100, device="cpu")
+    assert ref["n"] == sum(s == "train" for *_, s in rows) == 28
+    assert ref["class_shares"] == {"Baroque": 1.0} and ref["class_shares_split"] == "test"
+    assert read_bundle_meta(tmp_path / "m")["drift_reference"]["n"] == 28
+    (tmp_path / "empty.csv").write_text("path,label\n")
+    with pytest.raises(ArtlensError, match="empty.csv"):
+        add_drift_reference(tmp_path / "m", tmp_path / "empty.csv")
+
+
 def test_a_reference_of_embeddings_beyond_float16_keeps_its_sample_finite_and_still_judges_drift():
     """An unnormalised network's features can exceed float16's 65504: its sample is kept in float32."""
     from artlens.ops import drift_reference, drift_score

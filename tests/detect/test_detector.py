@@ -113,3 +113,24 @@ def test_the_recipe_and_its_split_keep_the_held_out_images_out_of_training(tmp_p
     assert all("/valid__" in r["path"] for r in rows if r["split"] == "test")  # test = the upstream validation split
     assert not [r for r in rows if r["split"] != "test" and "/valid__" in r["path"]]
     assert info["counts"]["held_out"] == {"ai": 20}
+
+
+def test_the_shipped_detector_keeps_a_drift_reference_that_tells_photographs_from_its_test_images(artdata):
+    """``artlens monitor`` compares the detector's served images with the reference in its
+    ``artlens.json`` (128 training images, grayscale, at the size it runs them): images of the upstream
+    validation split look like them; photographs do not."""
+    import random
+
+    from artlens.models import load_bundle
+    from artlens.ops import drift_score, embed_images
+
+    bundle = load_bundle(default_detector_path())
+    reference = bundle.meta["drift_reference"]
+    assert (reference["n"], reference["dims"]) == (128, bundle.model.embed_dim)
+    assert reference["class_shares"] == {"ai": 0.4, "human": 0.6} and reference["class_shares_split"] == "test"
+    valid = random.Random(0).sample(sorted((artdata / CEZANNE).glob("*/valid__*.jpg")), 30)
+    same = drift_score(reference, embed_images(bundle.model, bundle.preprocessing, valid)[0])
+    photos = sorted((artdata / "photos_ccby").glob("*.jpg"))[:30]
+    other = drift_score(reference, embed_images(bundle.model, bundle.preprocessing, photos)[0])
+    assert not same["drift"] and same["auc"] < 0.8, same
+    assert other["drift"] and other["auc"] >= 0.9, other

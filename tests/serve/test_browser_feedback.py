@@ -62,3 +62,29 @@ def test_a_visitor_confirms_a_prediction(browser, recording_server, artdata):
     store = open_store(db)
     assert [r["correct"] for r in store.feedback_rows()][-1] is True
     store.close()
+
+
+def test_a_visitor_says_a_detectors_verdict_was_wrong(browser, recording_server, artdata):
+    """The Human-or-AI tab: each verdict has "Right" and "Wrong" buttons; "Wrong" files the other label
+    under the built-in detector, and the page says what the server keeps."""
+    server, db = recording_server
+    visit = Visit(browser, server)
+    try:
+        page = visit.open()
+        page.click("#tab-detect")
+        page.set_input_files("#detect-file", str(artdata / "cezanne_ai_vs_human/human_cezanne_original/valid__0.jpg"))
+        row = page.locator("#detect-results .detect-feedback")
+        expect(row).to_have_count(1, timeout=WAIT)
+        expect(page.locator("#detect-privacy")).to_contain_text("keeps a fingerprint of each image")
+        said = page.locator("#detect-results .verdict").inner_text()
+        other = "ai" if said == "Human" else "human"
+        row.locator("button", has_text="Wrong").click()
+        expect(row).to_contain_text(f"recorded as {'AI' if other == 'ai' else 'Human'}", timeout=WAIT)
+        assert visit.problems == []
+    finally:
+        visit.close()
+    store = open_store(db)
+    last = store.feedback_rows()[-1]
+    store.close()
+    assert (last["label"], last["correct"]) == (other, False)
+    assert last["model_id"].startswith("cezanne-ai-detector@")

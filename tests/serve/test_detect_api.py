@@ -18,6 +18,7 @@ def test_an_upload_gets_a_verdict_and_the_probability_of_ai(client, artdata):
         assert 0.0 <= body["p_ai"] <= 1.0
         assert any("grayscale" in note for note in body["notes"])
         assert body["image"] == {"width": 384, "height": 384, "format": "JPEG"}
+        assert body["feedback"] is False and body["request_id"]  # this server records nothing (no --db)
 
 
 def test_a_model_that_is_not_a_detector_is_refused(client, artdata):

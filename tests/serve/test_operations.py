@@ -18,13 +18,17 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from artlens.data import read_manifest
-from artlens.ops import ABSplit, open_store
+from artlens.detect import default_detector_path
+from artlens import read_bundle_meta
+from artlens.ops import ABSplit, MonitorConfig, open_store, run_monitor
 from artlens.serve import create_app
 
 from ..databases import database  # noqa: F401 - the fixture
 from .conftest import test_config, upload
 
 ADMIN = "admin-token-for-the-tests-0123"
+AI = "cezanne_ai_vs_human/ai_sd15_cezanne_guidance8/valid__15.jpg"
+HUMAN = "cezanne_ai_vs_human/human_cezanne_original/valid__0.jpg"
 
 
 def app_for(db: str, models_dir, **settings):
@@ -132,6 +136,44 @@ def test_finished_jobs_leave_the_database_after_the_retention_time(database, mod
             release.set()
     finally:
         release.set()
+
+
+def test_a_detectors_verdicts_are_recorded_take_feedback_and_are_monitored(database, models_dir, artdata, tmp_path):
+    """``/v1/detect`` with a database: each verdict is recorded under its request id and the built-in
+    detector's name@version, feedback names ``ai``/``human``/``correct``, and the monitor reports the
+    detector beside the style models, against the drift reference the detector ships with."""
+    detector_id = "{name}@{version}".format(**read_bundle_meta(default_detector_path()))
+    with TestClient(app_for(database, models_dir)) as c:
+        answers = []
+        for rel in (AI, HUMAN):
+            r = c.post("/v1/detect", files=upload((artdata / rel).read_bytes()))
+            assert r.status_code == 200, r.text
+            answers.append(r.json())
+        assert all(a["feedback"] is True and a["request_id"] for a in answers)
+        ai, human = answers
+        not_a_label = c.post("/v1/feedback", json={"request_id": ai["request_id"], "label": "Baroque"})
+        assert not_a_label.status_code == 422 and "(ai, human)" in not_a_label.json()["error"]
+        r = c.post("/v1/feedback", json={"request_id": ai["request_id"], "label": "ai"})
+        assert r.status_code == 200, r.text
+        assert r.json() == {"request_id": ai["request_id"], "model": detector_id, "predicted": ai["verdict"],
+                            "label": "ai", "correct": ai["verdict"] == "ai"}
+        assert c.post("/v1/feedback", json={"request_id": human["request_id"], "label": "correct"}).json()["correct"]
+        metrics = c.get("/metrics").text
+    assert f'artlens_predictions_total{{label="{ai["verdict"]}",model="{detector_id}"}}' in metrics
+    assert f'artlens_requests_total{{method="POST",model="{detector_id}",route="/v1/detect",status="200"}} 2.0' in metrics
+
+    store = open_store(database)
+    row = store.prediction(ai["request_id"])
+    store.close()
+    assert row["model_id"] == detector_id and row["classes"] == ["ai", "human"]
+    assert row["label"] == ai["verdict"] == row["top_k"][0]["label"]  # the verdict first, as answered
+    assert len(row["embedding"]) > 0
+
+    report = run_monitor(MonitorConfig(db=database, out=str(tmp_path / "monitor")))
+    info = report.models[detector_id]
+    assert (info["predictions"], info["feedback"]) == (2, 2) and info["drift_reference"] is True
+    assert info["confusion"]["classes"] == ["ai", "human"]
+    assert info["test_class_shares"] == {"ai": 0.4, "human": 0.6}  # the upstream validation split's
 
 
 def test_metrics_count_requests_predictions_and_feedback(database, models_dir, seurat):

@@ -157,7 +157,9 @@ def models_rollback(
 @models_app.command("reference")
 def models_reference(
     bundle: Annotated[str, typer.Argument(help="Model bundle folder (a copy, for the built-in model).")],
-    data: Annotated[str, typer.Option(help="Folder of the images the model was trained on (class subfolders give class shares too).")],
+    data: Annotated[str, typer.Option(help="Folder of the images the model was trained on (class subfolders give class "
+                                           "shares too), or a manifest: with a split column, its train rows are "
+                                           "embedded and its test rows give the class shares.")],
     limit: Annotated[int, typer.Option(min=2, help="Images embedded at most (a seeded random choice).")] = 256,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:1")] = "auto",
 ) -> None:

@@ -193,26 +193,39 @@ def reference_from_images(model: torch.nn.Module, preprocessing: Any, paths: Seq
 
 def add_drift_reference(bundle: str | os.PathLike, images: str | os.PathLike, *, limit: int = 256, seed: int = 0,
                         device: str = "auto") -> dict[str, Any]:
-    """Store a drift reference made from the images under ``images`` in an existing bundle (one trained
-    before artlens kept references, or a copy of the built-in model); ``artlens.json`` is rewritten
-    atomically. A labelled folder (``images/<class>/...``) also gives the class shares. An ensemble's
-    reference is of its members' embeddings joined, as the web service records them."""
+    """Store a drift reference made from ``images`` in an existing bundle (one trained before artlens
+    kept references, a copy of the built-in model, or a model as it ships); ``artlens.json`` is
+    rewritten atomically. An ensemble's reference is of its members' embeddings joined, as the web
+    service records them.
+
+    ``images`` is a folder (``images/<class>/...`` also gives the class shares) or a manifest
+    (``path,label[,split]``): with a split column, the ``train`` rows are embedded and the class
+    shares are the ``test`` rows', the split a bundle's metrics come from, as ``artlens train`` stores
+    them."""
     from pathlib import Path
 
-    from ..data import iter_image_files
+    from ..data import iter_image_files, read_manifest
     from ..models import load_bundle
 
     loaded = load_bundle(bundle)
     if not hasattr(loaded.model, "embed"):
         raise ArtlensError(f"{bundle}: its network has no embedding to keep a drift reference of")
     root = Path(images)
-    paths = iter_image_files(root) if root.is_dir() else []
+    if root.is_file():
+        samples = read_manifest(root)
+        split = {s.split for s in samples} >= {"train", "test"}
+        paths = [Path(s.path) for s in samples if not split or s.split == "train"]
+        labels = Counter(s.label for s in samples if not split or s.split == "test")
+        shares_of = "test" if split else str(root)
+    else:
+        paths = iter_image_files(root) if root.is_dir() else []
+        labels = Counter(p.relative_to(root).parts[0] for p in paths if len(p.relative_to(root).parts) > 1)
+        shares_of = str(root)
     if not paths:
         raise ArtlensError(f"{images}: no image files found for the drift reference")
     reference = reference_from_images(loaded.model, loaded.preprocessing, paths, limit=limit, seed=seed, device=device)
-    labels = Counter(p.relative_to(root).parts[0] for p in paths if len(p.relative_to(root).parts) > 1)
     if set(labels) <= set(loaded.classes):
-        set_class_shares(reference, labels, str(root))
+        set_class_shares(reference, dict(sorted(labels.items())), shares_of)
     store_drift_reference(bundle, reference)
     return reference
 

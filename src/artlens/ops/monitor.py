@@ -86,10 +86,12 @@ def _slug(model_id: str) -> str:
 
 
 def _bundles(models_dir: str) -> dict[str, dict[str, Any]]:
-    """Bundle metadata by ``name@version``: the built-in model and every bundle below ``models_dir``."""
+    """Bundle metadata by ``name@version``: the built-in model, the built-in detector and every bundle
+    below ``models_dir``."""
+    from ..detect import default_detector_path
     from ..models import default_bundle_path
 
-    paths = [default_bundle_path()]
+    paths = [default_bundle_path(), default_detector_path()]
     if models_dir:
         root = Path(models_dir)
         if not root.is_dir():
@@ -132,7 +134,8 @@ def run_monitor(cfg: MonitorConfig, *, store: Store | None = None) -> MonitorRep
     for model_id in sorted(set(by_model) | set(fb_by_model)):
         meta = bundles.get(model_id, {})
         rows, answers = by_model.get(model_id, []), fb_by_model.get(model_id, [])
-        classes = list(meta.get("classes") or (rows[0].get("classes") if rows else None) or
+        # the labels the answers were given in (a detector's are ai/human whatever its bundle calls them)
+        classes = list((rows[0].get("classes") if rows else None) or meta.get("classes") or
                        sorted({a["label"] for a in answers} | {a["predicted"] for a in answers}))
         info: dict[str, Any] = {"predictions": len(rows), "feedback": len(answers), "weeks": {}}
         test_acc = (meta.get("metrics") or {}).get("accuracy")

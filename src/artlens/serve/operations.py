@@ -26,6 +26,7 @@ import uuid
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from .. import ArtlensError
@@ -189,10 +190,12 @@ class Operations:
 
     # -- recording ---------------------------------------------------------------------------------
 
-    def record(self, *, request_id: str, entry: ModelEntry, answer: dict[str, Any], data: bytes, img: DecodedImage,
-               embedding: Any, arm: str | None, client: str | None) -> None:
-        """Log one answered prediction (in the caller's work thread); a database failure is logged, and
-        the client still gets its answer."""
+    def record(self, *, request_id: str, model_id: str, classes: Sequence[str], answer: dict[str, Any], data: bytes,
+               img: DecodedImage, embedding: Any, arm: str | None = None, client: str | None = None) -> None:
+        """Log one answered request (in the caller's work thread): ``answer["predictions"]`` ranked as
+        the client was told, best first, and ``classes`` the labels feedback may name (a style model's
+        classes; ``ai``/``human`` for a detector). A database failure is logged, and the client still
+        gets its answer."""
         if self.store is None:
             return
         sha = hashlib.sha256(data).hexdigest()
@@ -206,7 +209,7 @@ class Operations:
                     tmp.replace(target)
                 path = str(target.resolve())
             self.store.record_prediction(PredictionRecord(
-                request_id=request_id, model_id=entry.id, top_k=answer["predictions"], classes=list(entry.classes),
+                request_id=request_id, model_id=model_id, top_k=answer["predictions"], classes=list(classes),
                 uncertain=bool(answer.get("uncertain")), sha256=sha, phash=perceptual_hash(img.image),
                 width=img.width, height=img.height, format=img.format, size_bytes=len(data), arm=arm,
                 client=hashlib.sha256(client.encode()).hexdigest()[:16] if client else None, upload_path=path,

@@ -47,7 +47,7 @@ from ..models import default_bundle_path, embedding_taps
 from .batching import MicroBatcher
 from .catalogue import model_card
 
-__all__ = ["LoadedModel", "ModelEntry", "ModelRegistry", "UnknownModel", "find_bundles", "unloadable"]
+__all__ = ["LoadedModel", "ModelEntry", "ModelRegistry", "UnknownModel", "find_bundles", "probs_and_embeddings", "unloadable"]
 
 log = logging.getLogger("artlens.serve")
 
@@ -169,6 +169,28 @@ def find_bundles(models_dir: str | os.PathLike) -> list[tuple[Path, dict[str, An
     return found
 
 
+def probs_and_embeddings(predictor: Predictor, views: list[torch.Tensor],
+                         taps: list[torch.nn.Module]) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """:meth:`artlens.Predictor.probs` of a batch, and each image's embedding (what the head reads, for
+    drift monitoring; an ensemble's members' joined, as its ``embed`` joins them) caught on the way by
+    hooks on ``taps`` (:func:`artlens.models.embedding_taps` of ``predictor.model``): no second pass.
+    ``None`` for a network without them."""
+    captured: list[torch.Tensor] = []
+    handles = [t.register_forward_hook(lambda _m, inputs, _o: captured.append(inputs[0].detach())) for t in taps]
+    try:
+        probs = predictor.probs(views)
+    finally:
+        for handle in handles:
+            handle.remove()
+    counts = [len(v) for v in views]
+    embeddings: list[np.ndarray | None] = [None] * len(views)
+    first = captured[: len(taps)]  # the first pass (the unflipped views), each tap once, in order
+    if taps and len(first) == len(taps) and all(len(c) == sum(counts) for c in first):
+        rows = torch.cat([c.float() for c in first], dim=1).cpu().split(counts)
+        embeddings = [r.mean(0).numpy() for r in rows]
+    return list(zip(probs, embeddings))
+
+
 class LoadedModel:
     """A bundle's :class:`~artlens.Predictor` and the batcher thread that runs it."""
 
@@ -188,25 +210,7 @@ class LoadedModel:
         return embedding_taps(self.predictor.model)
 
     def _probs_and_embeddings(self, views: list[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarray | None]]:
-        """:meth:`artlens.Predictor.probs` of a batch, and each image's embedding (what the head reads,
-        for drift monitoring; an ensemble's members' joined, as its ``embed`` joins them) caught on the
-        way by hooks on :func:`artlens.models.embedding_taps`: no second pass. ``None`` for a network
-        without them."""
-        taps = self._taps
-        captured: list[torch.Tensor] = []
-        handles = [t.register_forward_hook(lambda _m, inputs, _o: captured.append(inputs[0].detach())) for t in taps]
-        try:
-            probs = self.predictor.probs(views)
-        finally:
-            for handle in handles:
-                handle.remove()
-        counts = [len(v) for v in views]
-        embeddings: list[np.ndarray | None] = [None] * len(views)
-        first = captured[: len(taps)]  # the first pass (the unflipped views), each tap once, in order
-        if taps and len(first) == len(taps) and all(len(c) == sum(counts) for c in first):
-            rows = torch.cat([c.float() for c in first], dim=1).cpu().split(counts)
-            embeddings = [r.mean(0).numpy() for r in rows]
-        return list(zip(probs, embeddings))
+        return probs_and_embeddings(self.predictor, views, self._taps)
 
     def predict_with_embedding(self, image: Image.Image, *, timeout: float = 120.0) -> tuple[np.ndarray, np.ndarray | None]:
         """Class probabilities for one RGB image (batched with concurrent callers) and its embedding."""

@@ -1,6 +1,8 @@
 // The "Human or AI?" tab: each dropped image goes to POST /v1/detect; the answer is a verdict, the
 // probability of AI as a bar, and what the detector says about its own limits. Its tab button and
-// panel are in index.html; app.js switches tabs and closes toasts for every tab alike.
+// panel are in index.html; app.js switches tabs and closes toasts for every tab alike. When the
+// server records answers (the answer's "feedback"), each verdict gets "Right" / "Wrong" buttons that
+// POST /v1/feedback: "correct", or the other label.
 "use strict";
 
 (() => {
@@ -8,6 +10,8 @@
   const list = $("detect-results");
   if (!list) return;
   let seq = 0;
+  const keepsImages = fetch("/v1/models").then((r) => r.json())
+    .then((body) => Boolean(body.operations && body.operations.stores_images)).catch(() => false);
 
   function showError(message) {
     const box = $("detect-error");
@@ -55,12 +59,62 @@
     fill.style.width = pct;
     bar.append(fill);
     slot.text.append(bar);
+    if (answer.feedback && answer.request_id) askFeedback(slot, answer);
     const notes = $("detect-notes");
     notes.replaceChildren(...[`model: ${answer.model}`, ...answer.notes].map((n) => {
       const li = document.createElement("li");
       li.textContent = n;
       return li;
     }));
+  }
+
+  async function askFeedback(slot, answer) {
+    const other = answer.verdict === "ai" ? "human" : "ai";
+    const words = { ai: "AI", human: "Human" };
+    const status = document.createElement("span");
+    status.className = "note feedback-status";
+    const button = (text, label) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "button";
+      b.textContent = text;
+      b.addEventListener("click", () => send(label));
+      return b;
+    };
+    const right = button(`Right: ${words[answer.verdict]}`, "correct");
+    const wrong = button(`Wrong: it is ${words[other]}`, other);
+    const row = document.createElement("div");
+    row.className = "feedback-row detect-feedback";
+    row.append(right, wrong, status);
+    slot.text.append(row);
+    let privacy = $("detect-privacy");  // one line under the list says what the server keeps
+    if (!privacy) {
+      privacy = Object.assign(document.createElement("p"), { id: "detect-privacy", className: "note feedback-privacy" });
+      list.after(privacy);
+    }
+    privacy.textContent = (await keepsImages)
+      ? "This server keeps the images it is sent, with each answer and your feedback."
+      : "This server keeps a fingerprint of each image (hashes, size, format) with its answer, not the image.";
+
+    async function send(label) {
+      right.disabled = wrong.disabled = true;
+      status.textContent = "sending...";
+      try {
+        const response = await fetch("/v1/feedback", {
+          method: "POST", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ request_id: answer.request_id, label }),
+        });
+        if (!response.ok) throw new Error(await errorText(response));
+        const said = await response.json();
+        row.replaceChildren(Object.assign(document.createElement("span"), {
+          className: "feedback-done",
+          textContent: said.correct ? "Thank you: recorded as right." : `Thank you: recorded as ${words[said.label]}.`,
+        }));
+      } catch (err) {
+        status.textContent = `Not recorded: ${err.message}`;
+        right.disabled = wrong.disabled = false;
+      }
+    }
   }
 
   async function judge(files) {

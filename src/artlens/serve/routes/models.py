@@ -61,8 +61,8 @@ def router(service: Service) -> APIRouter:
             answer = loaded.answer(probs, top_k)
             if ops is not None and ops.enabled:
                 shadows = ops.shadow_score(request_id=request_id, entry=entry, img=img, top_k=top_k)
-                ops.record(request_id=request_id, entry=entry, answer=answer, data=data, img=img, embedding=embedding,
-                           arm=arm, client=client or None)
+                ops.record(request_id=request_id, model_id=entry.id, classes=entry.classes, answer=answer, data=data,
+                           img=img, embedding=embedding, arm=arm, client=client or None)
                 if service.metrics is not None:
                     for shadow in shadows:
                         service.metrics.shadow.labels(shadow).inc()

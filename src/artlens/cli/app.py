@@ -119,6 +119,7 @@ def train(
     if not cfg.data.path:
         raise ArtlensError("--data is required (or data.path in the --config recipe)")
     from .. import is_main_process
+    from ..evaluate import format_interval
     from ..train import fit  # looked up at call time: tests and notebooks may swap it
 
     result = fit(cfg)
@@ -151,6 +152,7 @@ def evaluate(
     report = run_evaluate(model, DataConfig(path=data, **given), out, split=split, batch_size=batch_size,
                           device=device, tta=tta, precision=precision)
     from .. import is_main_process
+    from ..evaluate import format_interval
 
     if not is_main_process():  # under torchrun every process scored its share; rank 0 reports
         return
@@ -159,8 +161,7 @@ def evaluate(
     for col in ("images", "accuracy", "95 % interval", "top-3", "top-5", "macro F1", "weighted F1", "skipped"):
         table.add_column(col)
     topk = [f"{m[k]:.4f}" if k in m else "n/a" for k in ("top3", "top5")]  # top-k needs more than k classes
-    low, high = m["ci95"]["accuracy"]
-    table.add_row(str(report["n_evaluated"]), f"{m['accuracy']:.4f}", f"{low:.3f}-{high:.3f}", *topk,
+    table.add_row(str(report["n_evaluated"]), f"{m['accuracy']:.4f}", format_interval(m["ci95"]["accuracy"]), *topk,
                   f"{m['macro']['f1']:.4f}", f"{m['weighted']['f1']:.4f}", str(len(report["skipped"])))
     out_console.print(table)
     out_console.print(f"report: {Path(out) / 'report.md'}")

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from .. import ArtlensError, ReproduceOptions, is_main_process
+from ..evaluate import format_interval
 from ._flags import config_flags, with_flags, yaml_value
 from .app import app, err_console, out_console
 
@@ -74,8 +75,8 @@ def reproduce(
         table.add_column(col, justify="right" if col != "metric" else "left")
     for row in result.rows:
         diff = "–" if row["difference"] is None else f"{row['difference']:+.4f}"
-        ci = row.get("ours_ci95")
-        table.add_row(row["metric"], _fmt(row["study"]), _fmt(row["ours"]), f"{ci[0]:.3f}-{ci[1]:.3f}" if ci else "–", diff)
+        table.add_row(row["metric"], _fmt(row["study"]), _fmt(row["ours"]),
+                      format_interval(row.get("ours_ci95"), missing="–"), diff)
     out_console.print(table)
     for row in result.rows:
         if row.get("study_inside") is not None:

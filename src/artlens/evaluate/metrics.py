@@ -15,7 +15,7 @@ from sklearn.metrics import (
     top_k_accuracy_score,
 )
 
-__all__ = ["accuracy_interval", "classification_metrics", "mcnemar_p_value", "proportion_interval"]
+__all__ = ["accuracy_interval", "classification_metrics", "format_interval", "mcnemar_p_value", "proportion_interval"]
 
 
 def proportion_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -39,6 +39,19 @@ def proportion_interval(successes: int, n: int, confidence: float = 0.95) -> tup
 def accuracy_interval(accuracy: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """:func:`proportion_interval` of an accuracy measured on ``n`` images."""
     return proportion_interval(int(round(accuracy * n)), n, confidence) if n > 0 else (0.0, 1.0)
+
+
+def format_interval(interval: Sequence[float] | None, digits: int = 3, missing: str = "") -> str:
+    """``0.499-0.712``: an interval as every report and table shows it; ``missing`` when there is none
+    (a metric without one, or a report written before artlens kept them).
+
+    >>> format_interval(proportion_interval(47, 77)), format_interval(None, missing="–")
+    ('0.499-0.712', '–')
+    """
+    if not interval:
+        return missing
+    low, high = interval
+    return f"{low:.{digits}f}-{high:.{digits}f}"
 
 
 def mcnemar_p_value(only_a: int, only_b: int) -> float:

@@ -36,7 +36,7 @@ from ..models.bundle import Bundle, load_bundle
 from ..outputs import output_dir
 from ..data.metadata import artwork_caption
 from ..viz.figures import plot_confusion_matrix, plot_gallery
-from .metrics import accuracy_interval, classification_metrics
+from .metrics import accuracy_interval, classification_metrics, format_interval
 
 __all__ = ["evaluate", "evaluate_samples"]
 
@@ -168,8 +168,7 @@ def _plot_mistakes(samples: Sequence[Sample], y_true: np.ndarray, probs: np.ndar
 def _interval(metrics: dict[str, Any], key: str) -> str:
     """``0.699-0.794``: the 95 % Wilson interval of ``metrics[key]`` (blank in reports made before
     artlens kept it)."""
-    low_high = (metrics.get("ci95") or {}).get(key)
-    return f"{low_high[0]:.3f}-{low_high[1]:.3f}" if low_high else ""
+    return format_interval((metrics.get("ci95") or {}).get(key))
 
 
 def markdown_report(report: dict[str, Any], classes: Sequence[str]) -> str:
@@ -188,8 +187,8 @@ def markdown_report(report: dict[str, Any], classes: Sequence[str]) -> str:
     lines += ["", "| class | accuracy | 95 % interval | precision | recall | F1 | support |", "|---|---|---|---|---|---|---|"]
     for c in classes:
         pc = m["per_class"][c]
-        low, high = accuracy_interval(pc["accuracy"], pc["support"])  # 30 paintings of a class: about +-17 points
-        interval = f"{low:.3f}-{high:.3f}" if pc["support"] else ""
+        # 30 paintings of a class: about +-17 points
+        interval = format_interval(accuracy_interval(pc["accuracy"], pc["support"])) if pc["support"] else ""
         lines.append(f"| {c} | {pc['accuracy']:.3f} | {interval} | {pc['precision']:.3f} | {pc['recall']:.3f} | "
                      f"{pc['f1']:.3f} | {pc['support']} |")
     if report["skipped"]:

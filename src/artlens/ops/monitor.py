@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArtlensError
-from ..evaluate.metrics import proportion_interval
+from ..evaluate.metrics import format_interval, proportion_interval
 from ..models.bundle import META_FILE, BundleFormatError, read_bundle_meta
 from .ab import compare_arms
 from .drift import drift_score, size_format_drift
@@ -161,7 +161,7 @@ def run_monitor(cfg: MonitorConfig, *, store: Store | None = None) -> MonitorRep
             weeks[week].update(feedback=len(group), accuracy=acc, ci95=[round(low, 4), round(high, 4)])
             ref = info["reference_accuracy"]
             if ref is not None and len(group) >= cfg.min_feedback and acc <= ref - cfg.accuracy_drop:
-                flags.append(f"{model_id} {week}: accuracy {acc:.2f} (95 % {low:.2f}-{high:.2f}) from {len(group)} "
+                flags.append(f"{model_id} {week}: accuracy {acc:.2f} (95 % {format_interval((low, high), digits=2)}) from {len(group)} "
                              f"feedback answers, {ref - acc:.2f} below the reference {ref:.2f} ({info['reference_source']})")
                 weeks[week]["flag_accuracy"] = True
         reference = meta.get("drift_reference")
@@ -352,8 +352,7 @@ def _markdown(report: MonitorReport) -> str:
         for name, res in report.ab.items():
             for arm, a in res["arms"].items():
                 acc = "n/a" if a["accuracy"] is None else f"{a['accuracy']:.3f}"
-                lines.append(f"- {name} {arm}: {acc} ({a['correct']}/{a['n']}), 95 % CI "
-                             f"{a['ci95'][0]:.3f}-{a['ci95'][1]:.3f}")
+                lines.append(f"- {name} {arm}: {acc} ({a['correct']}/{a['n']}), 95 % CI {format_interval(a['ci95'])}")
             p = "n/a" if res["p_value"] is None else f"{res['p_value']:.3g}"
             lines.append(f"- difference: p = {p}, {'significant' if res['significant'] else 'not significant'} at 5 %")
         lines.append("")

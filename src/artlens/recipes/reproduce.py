@@ -23,7 +23,7 @@ from typing import Any
 
 from ..config import TrainConfig
 from ..errors import ArtlensError
-from ..evaluate.metrics import accuracy_interval
+from ..evaluate.metrics import accuracy_interval, format_interval
 from ..models.strategies import STRATEGIES
 from ..train.distributed import is_main_process
 from .diffusion import diffusion_configs
@@ -198,8 +198,7 @@ def write_study_files(recipe: Recipe, cfg: TrainConfig | None, rows: list[dict[s
 
 def _interval_text(row: dict[str, Any]) -> str:
     """``0.652-0.741``, or ``–`` for a metric without an interval."""
-    ci = row.get("ours_ci95")
-    return f"{ci[0]:.3f}-{ci[1]:.3f}" if ci else "–"
+    return format_interval(row.get("ours_ci95"), missing="–")
 
 
 def _verdict_text(row: dict[str, Any]) -> str:

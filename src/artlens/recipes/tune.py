@@ -34,7 +34,7 @@ from typing import Any
 import yaml
 
 from ..errors import ArtlensError, yaml_error
-from ..evaluate.metrics import accuracy_interval
+from ..evaluate.metrics import accuracy_interval, format_interval
 from ..outputs import output_dir
 from ..train.distributed import is_main_process
 from .recipe import Recipe, list_recipes, load_recipe
@@ -278,6 +278,6 @@ def winner_margin(rows: list[dict[str, Any]]) -> str | None:
         return None
     low, high = accuracy_interval(acc, n)
     close = [r["trial"] for r in rows[1:] if r.get("val_acc") is not None and r["val_acc"] >= low]
-    return (f"{best['trial']}: validation accuracy {acc:.3f} on {n} images (95 % interval {low:.3f}-{high:.3f}); "
+    return (f"{best['trial']}: validation accuracy {acc:.3f} on {n} images (95 % interval {format_interval((low, high))}); "
             + (f"{len(close)} other trial(s) lie inside it ({', '.join(close)}): not told apart from the best."
                if close else "no other trial lies inside it."))

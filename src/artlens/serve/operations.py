@@ -3,8 +3,8 @@
 Built by :func:`~artlens.serve.create_app` from :class:`~.config.ServeConfig`; every part is off unless
 asked for, so a bare ``create_app()`` records nothing:
 
-* ``db``: every answered prediction goes to :class:`artlens.ops.Store` (hashes, size, format, top-k,
-  embedding; the image itself only with ``store_uploads``), ``POST /v1/feedback`` is offered, the
+* ``db``: every answered prediction and detector verdict goes to :class:`artlens.ops.Store` (hashes,
+  size, format, top-k, embedding; the image itself only with ``store_uploads``), ``POST /v1/feedback`` is offered, the
   background jobs are kept there, and aliases (``production``, ``candidate``) choose the version a
   request that names none gets; an alias changed by ``artlens models promote`` (another process) is
   seen within ``alias_refresh_s``, without a restart;
@@ -24,9 +24,9 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
 
 from .. import ArtlensError

@@ -620,6 +620,8 @@ def test_the_human_or_ai_tab_judges_dropped_images(visit, artdata):
     for text in page.locator("#detect-results .verdict").all_inner_texts():
         assert text in ("AI", "Human")
     expect(page.locator("#detect-results .p-ai")).to_have_count(2)
+    expect(page.locator("#detect-drop .again")).to_be_visible()  # the emptied drop zone says what it is for
+    expect(page.locator("#privacy")).to_have_text("Images are checked by decoding, processed in memory and never stored.")
     expect(page.locator("#detect-notes")).to_contain_text("grayscale")
     assert page.locator("#detect-error").is_hidden()
     page.click("#tab-classify")

@@ -32,6 +32,7 @@ def test_a_visitor_corrects_a_prediction_and_it_is_stored(browser, recording_ser
         control = page.locator("#feedback")
         expect(control).to_be_visible(timeout=WAIT)
         expect(control).to_contain_text("keeps a fingerprint of each image")  # no --store-uploads: the page says so
+        expect(page.locator("#privacy")).to_contain_text("never stored; a fingerprint of each")
         best = page.locator("#results li").first.get_attribute("data-label")
         choice = "Baroque" if best != "Baroque" else "Rococo"
         expect(page.locator("#feedback-send")).to_be_disabled()
@@ -88,3 +89,17 @@ def test_a_visitor_says_a_detectors_verdict_was_wrong(browser, recording_server,
     store.close()
     assert (last["label"], last["correct"]) == (other, False)
     assert last["model_id"].startswith("cezanne-ai-detector@")
+
+
+def test_a_server_that_keeps_images_says_so_at_the_foot_of_the_page(browser, models_dir, tmp_path):
+    """``--store-uploads``: the footer no longer says images are never stored."""
+    app = create_app(ServeConfig(models_dir=str(models_dir), device="cpu", db=str(tmp_path / "ops.db"),
+                                 store_uploads=str(tmp_path / "uploads")))
+    with serving(app) as server:
+        visit = Visit(browser, server)
+        try:
+            page = visit.open()
+            expect(page.locator("#privacy")).to_contain_text("This server keeps the images it classifies", timeout=WAIT)
+            assert "never stored" not in page.locator("#privacy").inner_text()
+        finally:
+            visit.close()

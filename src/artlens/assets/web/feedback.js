@@ -1,7 +1,8 @@
 // Feedback on a prediction (issue 36): "Right" or "Wrong? pick the right label" under the answer.
 // Shown only when the server records answers (GET /v1/models -> operations.feedback); the note under it
 // says truthfully whether the image itself is kept. app.js tells this file what it shows with the
-// "artlens:prediction" event (detail: the /v1/predict answer) and "artlens:cleared".
+// "artlens:prediction" event (detail: the /v1/predict answer) and "artlens:cleared". The page's footer
+// is made to say what this server keeps (nothing, a fingerprint per answer, or the images).
 "use strict";
 
 (() => {
@@ -28,6 +29,14 @@
       for (const m of body.models) ops.classes.set(m.id, m.classes);
     } catch (err) {
       ops.enabled = false;
+    }
+    const footer = document.getElementById("privacy");
+    if (footer && ops.storesImages) {
+      footer.textContent = "Images are checked by decoding. This server keeps the images it classifies or judges " +
+        "(Human or AI?), with each answer, to retrain its models on your corrections.";
+    } else if (footer && ops.enabled) {
+      footer.textContent = "Images are checked by decoding and processed in memory. They are never stored; a " +
+        "fingerprint of each (hashes, size, format) is kept with its answer.";
     }
   }
   const ready = load();

@@ -22,15 +22,17 @@
 5. Score the upstream test split, the unseen SD2 batch, and both together (the review's kind of
    held-out set), with the threshold chosen in 4: balanced accuracy, AI recall, human recall.
 6. With ``--ship``, write the model (float16, about 7 MB) into
-   ``src/artlens/assets/models/cezanne-ai-detector``, with the drift reference ``artlens monitor``
-   compares the images a server judges with (``artlens.ops.add_drift_reference``): the shipped
-   network's embeddings of ``drift_images`` training images and the test split's class shares.
-   ``--drift-reference-only`` writes that reference into the shipped detector as it is, training nothing.
+   ``src/artlens/assets/models/cezanne-ai-detector``, with what ``artlens monitor`` needs of it: the
+   drift reference it compares the images a server judges with (``artlens.ops.add_drift_reference``:
+   the shipped network's embeddings of ``drift_images`` training images and the test split's class
+   shares), and the accuracy of its verdicts on the test split as it ships (float16, at the chosen
+   size and threshold: ``detector.accuracy``), the reference a week's feedback is held against.
+   ``--refresh-shipped`` (re)writes both into the shipped detector as it is, training nothing.
 
     nice -n 10 python scripts/train_detector.py --ship                  # CPU: an hour on 2 shared cores
     python scripts/train_detector.py --ship --device cuda               # the same recipe on a GPU
     python scripts/train_detector.py --epochs 1 --max-per-folder 6 --out /tmp/smoke   # a smoke test
-    python scripts/train_detector.py --drift-reference-only             # the shipped detector's drift reference
+    python scripts/train_detector.py --refresh-shipped                  # its drift reference and verdict accuracy
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ from pathlib import Path
 
 from artlens import load_config
 from artlens.data.dataset import Sample
-from artlens.detect import (DEFAULT_DETECTOR, Detector, choose_threshold, default_detector_path, score_origins)
+from artlens.detect import (DEFAULT_DETECTOR, Detector, choose_threshold, default_detector_path, score_origins,
+                            write_detector_meta)
 from artlens.evaluate.calibration import calibrate
 from artlens.models import Bundle, load_bundle, save_bundle
 from artlens.ops import add_drift_reference
@@ -167,16 +170,27 @@ def ship(used: Path, summary: dict, *, config: str | Path, manifest: Path, devic
                           model_cfg=replace(load_config(config).model, input_size=size), recipe=bundle.meta["recipe"],
                           metrics={**bundle.meta["metrics"], **scores}, data_fingerprint=bundle.meta["data_fingerprint"],
                           name=DEFAULT_DETECTOR, half=True, extra=extra)
-    ship_drift_reference(shipped, manifest, load_config(config), device=device)
+    refresh_shipped(shipped, manifest, load_config(config), device=device)
     return shipped
 
 
-def ship_drift_reference(bundle_path: Path, manifest: Path, cfg, *, device: str) -> None:
-    """The drift reference of the detector as it ships (float16, at its chosen input size, run as the
-    web service runs it): ``cfg.drift_images`` training images of ``manifest`` (the recipe's seed)
-    and its test split's class shares."""
+def refresh_shipped(bundle_path: Path, manifest: Path, cfg, *, device: str) -> None:
+    """What ``artlens monitor`` reads of the detector as it ships (float16, at its chosen input size
+    and threshold, run as the web service runs it): the drift reference (``cfg.drift_images``
+    training images of ``manifest``, the recipe's seed, and the test split's class shares), and the
+    accuracy of its verdicts on the test split (``detector.accuracy``; the bundle's
+    ``metrics.accuracy`` is the training run's, argmax at the training size)."""
     reference = add_drift_reference(bundle_path, manifest, limit=cfg.drift_images, seed=cfg.seed, device=device)
     print(f"{bundle_path}: drift reference of {reference['n']} training images ({reference['dims']} dimensions)")
+    with manifest.open() as f:
+        test = [r for r in csv.DictReader(f) if r["split"] == "test"]
+    detections, _ = Detector(bundle_path, device=device)([r["path"] for r in test])
+    verdict = {d.path: d.verdict for d in detections}
+    right = sum(verdict.get(r["path"]) == r["label"] for r in test)
+    write_detector_meta(bundle_path, {"accuracy": round(right / len(verdict), 4), "accuracy_n": len(verdict),
+                                      "accuracy_of": "its verdicts, as shipped, on the test split (the upstream "
+                                                     "validation split, duplicates of training images included)"})
+    print(f"{bundle_path}: verdicts right on {right} of {len(verdict)} test images")
 
 
 def main() -> None:
@@ -187,14 +201,14 @@ def main() -> None:
     ap.add_argument("--max-per-folder", type=int, default=None, help="cap images per source folder (smoke tests)")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda (the same recipe, one flag)")
     ap.add_argument("--ship", action="store_true", help="copy the model into the package as the built-in detector")
-    ap.add_argument("--drift-reference-only", action="store_true",
-                    help="only (re)write the shipped detector's drift reference from the recipe's training split")
+    ap.add_argument("--refresh-shipped", action="store_true",
+                    help="only (re)write the shipped detector's drift reference and verdict accuracy, training nothing")
     args = ap.parse_args()
     cfg = load_config(args.config)
-    if args.drift_reference_only:
+    if args.refresh_shipped:
         with tempfile.TemporaryDirectory() as tmp:
             manifest, _ = build_manifest(Path(tmp), seed=cfg.data.seed)
-            ship_drift_reference(default_detector_path(), manifest, cfg, device=args.device)
+            refresh_shipped(default_detector_path(), manifest, cfg, device=args.device)
         return
     out = Path(args.out or cfg.out)
     manifest, info = build_manifest(out, max_per_folder=args.max_per_folder, seed=cfg.data.seed)

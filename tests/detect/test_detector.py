@@ -134,3 +134,34 @@ def test_the_shipped_detector_keeps_a_drift_reference_that_tells_photographs_fro
     other = drift_score(reference, embed_images(bundle.model, bundle.preprocessing, photos)[0])
     assert not same["drift"] and same["auc"] < 0.8, same
     assert other["drift"] and other["auc"] >= 0.9, other
+
+
+def test_refreshing_a_shipped_detector_writes_its_drift_reference_and_the_accuracy_of_its_verdicts(tmp_path, monkeypatch):
+    """``python scripts/train_detector.py --refresh-shipped`` on a copy of the built-in detector, with a
+    small manifest: what ``artlens monitor`` reads of a detector, made from the weights as they ship."""
+    import csv
+    import importlib.util
+    import shutil
+
+    from artlens import load_config
+
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.syspath_prepend(str(root / "scripts"))
+    spec = importlib.util.spec_from_file_location("train_detector", root / "scripts" / "train_detector.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    copy = shutil.copytree(default_detector_path(), tmp_path / "detector")
+    manifest, _ = script.build_manifest(tmp_path / "run", max_per_folder=3)
+    cfg = load_config(root / "configs" / "detector.yaml")
+    cfg.drift_images = 8
+    script.refresh_shipped(copy, manifest, cfg, device="cpu")
+    with manifest.open() as f:
+        test = [r for r in csv.DictReader(f) if r["split"] == "test"]
+    meta = read_bundle_meta(copy)
+    assert meta["drift_reference"]["n"] == 8 and meta["drift_reference"]["class_shares_split"] == "test"
+    info = meta["detector"]
+    assert info["accuracy_n"] == len(test) == 15  # 3 upstream validation images of each of the 5 folders
+    detections, _ = Detector(copy, device="cpu")([r["path"] for r in test])
+    truth = {r["path"]: r["label"] for r in test}
+    assert info["accuracy"] == round(sum(d.verdict == truth[d.path] for d in detections) / len(test), 4)
+    assert info["threshold"] == read_bundle_meta(default_detector_path())["detector"]["threshold"]  # the rest kept

@@ -174,6 +174,8 @@ def test_a_detectors_verdicts_are_recorded_take_feedback_and_are_monitored(datab
     assert (info["predictions"], info["feedback"]) == (2, 2) and info["drift_reference"] is True
     assert info["confusion"]["classes"] == ["ai", "human"]
     assert info["test_class_shares"] == {"ai": 0.4, "human": 0.6}  # the upstream validation split's
+    # a week's feedback is held against the accuracy of its verdicts as shipped, not its training run's argmax
+    assert info["reference_accuracy"] == read_bundle_meta(default_detector_path())["detector"]["accuracy"]
 
 
 def test_metrics_count_requests_predictions_and_feedback(database, models_dir, seurat):

@@ -138,7 +138,8 @@ def run_monitor(cfg: MonitorConfig, *, store: Store | None = None) -> MonitorRep
         classes = list((rows[0].get("classes") if rows else None) or meta.get("classes") or
                        sorted({a["label"] for a in answers} | {a["predicted"] for a in answers}))
         info: dict[str, Any] = {"predictions": len(rows), "feedback": len(answers), "weeks": {}}
-        test_acc = (meta.get("metrics") or {}).get("accuracy")
+        # a detector's answers are its verdicts at its threshold: their accuracy, where its bundle records it
+        test_acc = (meta.get("detector") or {}).get("accuracy", (meta.get("metrics") or {}).get("accuracy"))
         overall = sum(a["correct"] for a in answers) / len(answers) if answers else None
         info["accuracy"] = overall
         info["reference_accuracy"] = test_acc if test_acc is not None else overall

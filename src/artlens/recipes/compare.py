@@ -97,10 +97,11 @@ def _numel(shape: list[int]) -> int:
     return n
 
 
-def run_summary(run: str | os.PathLike) -> dict[str, Any]:
-    """One comparison row from a run folder (older runs without recorded costs are filled in)."""
+def run_summary(run: str | os.PathLike, report: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One comparison row from a run folder (older runs without recorded costs are filled in);
+    ``report``: its :func:`_read_report`, when the caller has read it already."""
     run = Path(run)
-    report = _read_report(run)
+    report = report if report is not None else _read_report(run)
     test, cfg, history = report["test"], report.get("config", {}), report["history"]
     seconds = report.get("train_seconds")
     if seconds is None and history:
@@ -121,7 +122,7 @@ def run_summary(run: str | os.PathLike) -> dict[str, Any]:
             "predict_images_per_s": test.get("eval_images_per_s", test.get("images_per_s"))}
 
 
-def _predictions(run: Path) -> dict[str, tuple[str, bool]]:
+def _predictions(run: Path, report: dict[str, Any] | None = None) -> dict[str, tuple[str, bool]]:
     """Test image -> (label, right?), from ``eval/predictions.csv``, keyed by the image's resolved path.
 
     The file holds paths as the data path was typed (``paintings/...``, ``./paintings/...`` or
@@ -138,12 +139,12 @@ def _predictions(run: Path) -> dict[str, tuple[str, bool]]:
         path = run / "predictions.csv"
     if not path.is_file():
         return {}
-    base = _training_folder(run)
+    base = _training_folder(run, report)
     with path.open(newline="") as f:
         return {str((base / r["path"]).resolve()): (r["label"], r["correct"] == "1") for r in csv.DictReader(f)}
 
 
-def _training_folder(run: Path) -> Path:
+def _training_folder(run: Path, report: dict[str, Any] | None = None) -> Path:
     """The folder ``artlens train`` ran in: what relative paths in the run's files are relative to.
 
     An ``artlens evaluate`` folder records it (``cwd``). A training run does not, but its ``--out`` is
@@ -151,7 +152,7 @@ def _training_folder(run: Path) -> Path:
     trained from ``/home/me/art``. A run moved or renamed since, or written to an absolute ``--out``,
     falls back to the current folder, where one usually compares.
     """
-    report = _read_report(run)
+    report = report if report is not None else _read_report(run)
     if report.get("cwd") and Path(report["cwd"]).is_dir():
         return Path(report["cwd"])
     typed = report.get("config", {}).get("out")
@@ -227,7 +228,8 @@ def compare_runs(runs: list[str | os.PathLike], out: str | os.PathLike) -> Compa
     if len(runs) < 2:
         raise ArtlensError("compare: give at least two run folders")
     paths = [Path(r) for r in runs]
-    rows = [run_summary(p) for p in paths]
+    reports = [_read_report(p) for p in paths]  # read once: the row and the paths in predictions.csv
+    rows = [run_summary(p, r) for p, r in zip(paths, reports)]
     names = [r["run"] for r in rows]
     if len(set(names)) < len(names):  # same folder name under different parents: keep them apart
         for r, p in zip(rows, paths):
@@ -237,7 +239,7 @@ def compare_runs(runs: list[str | os.PathLike], out: str | os.PathLike) -> Compa
         w = csv.DictWriter(f, fieldnames=COLUMNS)
         w.writeheader()
         w.writerows(rows)
-    predictions = [_predictions(p) for p in paths]
+    predictions = [_predictions(p, r) for p, r in zip(paths, reports)]
     differences, warnings, tests = {}, [], {}
     for preds, r in zip(predictions[1:], rows[1:]):
         key = f"{rows[0]['run']}_vs_{r['run']}".replace("/", "-")

@@ -126,7 +126,7 @@ def train(
     m = result.test_metrics
     scores = "no held-out images to evaluate" if m["split"] is None else (
         f"{m['split']} accuracy {m['accuracy']:.4f}"
-        + (" (95 % {:.3f}-{:.3f})".format(*m["ci95"]["accuracy"]) if "ci95" in m else "")
+        + (f" (95 % {format_interval(m['ci95']['accuracy'])})" if "ci95" in m else "")
         + (f", top-3 {m['top3']:.4f}" if "top3" in m else "")
         + f", macro-F1 {m['macro']['f1']:.4f}")
     if is_main_process():  # under torchrun, one summary rather than one per process

@@ -141,7 +141,7 @@ def compare(
     for c, label in cols.items():
         table.add_column(label, no_wrap=c not in ("backbone", "strategy"))
     for r in result.rows:
-        r = {**r, "interval": None if r["accuracy_low"] is None else f"{r['accuracy_low']:.3f}-{r['accuracy_high']:.3f}"}
+        r = {**r, "interval": None if r["accuracy_low"] is None else format_interval((r["accuracy_low"], r["accuracy_high"]))}
         table.add_row(*(f"{r[c]:.4f}" if c in ("accuracy", "top3", "macro_f1") and r[c] is not None
                         else f"{r[c]:,}" if c == "params" and r[c] else "–" if r[c] is None else str(r[c])
                         for c in cols))

@@ -341,7 +341,7 @@ def _markdown(report: MonitorReport) -> str:
     for m, info in report.models.items():
         lines += [f"### {m}", "", "| week | predictions | feedback | accuracy (95 % interval) | drift: AUC / shift |", "|---|---|---|---|---|"]
         for w, v in info["weeks"].items():
-            acc = (f"{v['accuracy']:.3f}" + (" ({:.2f}-{:.2f})".format(*v["ci95"]) if v.get("ci95") else "")
+            acc = (f"{v['accuracy']:.3f}" + (f" ({format_interval(v['ci95'], digits=2)})" if v.get("ci95") else "")
                    + (" (flagged)" if v.get("flag_accuracy") else "")) if "accuracy" in v else "-"
             d = v.get("drift")
             drift = "-" if d is None else ("n/a" if d["auc"] is None else f"{d['auc']:.2f}") + f" / {d['shift']:.2f}" \
